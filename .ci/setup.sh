@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install what geolabel needs on Debian 12 / Ubuntu, idempotently, into ./.venv.
+#   .ci/setup.sh          engine only (for the sample-data demo)
+#   .ci/setup.sh --dev    engine + test tools + QGIS 3.22 (Debian packages) + GDAL tools
+# The venv is made from Debian's /usr/bin/python3 with --system-site-packages so the
+# same environment can import QGIS (python3-qgis); pinned versions in
+# .ci/constraints.txt keep numpy at Debian's 1.24 (see ../shared/QGIS_TESTING.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_pkgs=(python3 python3-venv python3-pip)
+if [ "$DEV" = 1 ]; then
+  apt_pkgs+=(python3-qgis qgis-providers gdal-bin)
+fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=/usr/bin/python3
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv from $PY" >&2
+  $PY -m venv --system-site-packages .venv
+fi
+
+extras=""
+[ "$DEV" = 1 ] && extras="[dev]"
+stamp=".venv/.geolabel-installed-$DEV-$(cat pyproject.toml .ci/constraints.txt | sha1sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages into .venv (pinned by .ci/constraints.txt)" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip>=23" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c .ci/constraints.txt -e ".${extras}" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import geolabel, rasterio, shapely, geopandas, pyogrio" # fail loudly if broken
+  rm -f .venv/.geolabel-installed-"$DEV"-*
+  touch "$stamp"
+fi

@@ -1,0 +1,50 @@
+"""Option parsers shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+class IntList(click.ParamType):
+    """``1,2,3`` -> (1, 2, 3)."""
+
+    name = "LIST"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(int(v) for v in str(value).split(",") if v.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+
+
+class Progress:
+    """A tqdm bar fed with fractions (0..1), as the engine reports them."""
+
+    def __init__(self, desc: str, *, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=1000,
+            desc=desc,
+            disable=quiet,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+            file=None,
+        )
+
+    def __call__(self, fraction: float) -> None:
+        target = int(round(fraction * 1000))
+        if target > self._bar.n:
+            self._bar.update(target - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,108 @@
+"""``geolabel tile``: cut scenes into georeferenced chips."""
+
+from __future__ import annotations
+
+import click
+
+from geolabel.cli.options import IntList, Progress
+
+
+@click.command(short_help="Cut scenes into georeferenced chips.")
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--size", default=512, show_default=True, help="Chip size in pixels.")
+@click.option("--overlap", default=0, show_default=True, help="Overlap between neighbouring chips, pixels.")
+@click.option(
+    "--edge",
+    type=click.Choice(["pad", "shift", "drop"]),
+    default="pad",
+    show_default=True,
+    help="Chips at the right/bottom edge: pad with nodata, shift inward, or drop.",
+)
+@click.option(
+    "--max-nodata",
+    default=1.0,
+    show_default=True,
+    help="Skip chips whose nodata fraction is above this (chips with no valid pixel are always skipped).",
+)
+@click.option("--bands", type=IntList(), default=None, help="Bands to keep, e.g. 1,2,3 (default all).")
+@click.option("--format", "fmt", type=click.Choice(["gtiff", "cog"]), default="gtiff", show_default=True)
+@click.option(
+    "--compress",
+    type=click.Choice(["deflate", "zstd", "lzw", "none"]),
+    default=None,
+    help="Chip compression (default: the source's).",
+)
+@click.option("--dst-crs", default=None, help="Reproject chips to this CRS, e.g. EPSG:32650.")
+@click.option(
+    "--resolution", type=float, default=None, help="Output pixel size in CRS units (with or without --dst-crs)."
+)
+@click.option(
+    "--resampling",
+    type=click.Choice(["nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"]),
+    default="nearest",
+    show_default=True,
+    help="Resampling for --dst-crs/--resolution.",
+)
+@click.option("--allow-no-crs", is_flag=True, help="Tile rasters without a CRS in pixel coordinates.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output made with other options.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def tile(
+    scenes: tuple[str, ...],
+    out_dir: str,
+    size: int,
+    overlap: int,
+    edge: str,
+    max_nodata: float,
+    bands: tuple[int, ...] | None,
+    fmt: str,
+    compress: str | None,
+    dst_crs: str | None,
+    resolution: float | None,
+    resampling: str,
+    allow_no_crs: bool,
+    overwrite: bool,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Cut SCENES into SIZE x SIZE chips in OUT/<scene>/ with an index OUT/tiles.gpkg.
+
+    \b
+    Examples:
+      geolabel tile sample_data/village.tif --out out/chips
+      geolabel tile a.tif b.tif --out chips --size 256 --overlap 32 --edge shift
+      geolabel tile scene.tif --out chips --dst-crs EPSG:32650 --resolution 0.5
+
+    Rerunning the same command resumes where it stopped.
+    """
+    from geolabel.tiling import tile_raster
+
+    with Progress("tiling", quiet=quiet) as bar:
+        result = tile_raster(
+            list(scenes),
+            out_dir,
+            size=size,
+            overlap=overlap,
+            edge=edge,
+            max_nodata=max_nodata,
+            bands=bands,
+            format=fmt,
+            compress=compress,
+            dst_crs=dst_crs,
+            resolution=resolution,
+            resampling=resampling,
+            allow_no_crs=allow_no_crs,
+            overwrite=overwrite,
+            workers=workers,
+            progress=bar,
+        )
+    if quiet:
+        return
+    for s in result.scenes:
+        extra = f", {s.copied} by block copy" if s.copied else ""
+        click.echo(
+            f"{s.scene}: {s.chips} grid cells -> {s.written} chips written{extra}, "
+            f"{s.resumed} already done, {s.skipped} skipped (nodata)"
+        )
+    click.echo(f"chips: {result.out_dir}/<scene>/  index: {result.index_path}")

@@ -1,0 +1,46 @@
+"""Errors and warnings raised by geolabel.
+
+Every error names the file (or option) and the problem in one line, so the CLI can
+print ``geolabel: error: <message>`` and exit with :attr:`GeolabelError.exit_code`.
+Like rasterio's ``RasterioIOError(RasterioError, OSError)``, errors also inherit a
+builtin base so callers can catch them generically.
+"""
+
+from __future__ import annotations
+
+
+class GeolabelError(Exception):
+    """Base class of all geolabel errors."""
+
+    #: Exit code used by the CLI (2 = unusable input or options).
+    exit_code: int = 2
+
+
+class InputError(GeolabelError, ValueError):
+    """An input file or option is unusable (wrong type, corrupt, impossible value)."""
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """An input file does not exist."""
+
+
+class CRSError(InputError):
+    """A coordinate reference system is missing, unknown or incompatible."""
+
+
+class OutputExistsError(GeolabelError, FileExistsError):
+    """An output exists and would be overwritten or mixed with incompatible content."""
+
+
+class CancelledError(GeolabelError):
+    """The caller's ``is_cancelled`` callback asked to stop."""
+
+    exit_code = 130
+
+
+class GeolabelWarning(UserWarning):
+    """Base class of geolabel warnings."""
+
+
+class EdgePolicyWarning(GeolabelWarning):
+    """An edge policy could not be applied as asked (e.g. a scene smaller than a chip)."""

@@ -1,0 +1,343 @@
+"""Raster I/O with rasterio: inspect scenes, read chip windows, write chips atomically.
+
+Everything that opens a GeoTIFF lives here (and in :mod:`geolabel.blockcopy` for the
+no-decode fast path), so the tiling code deals in plain values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geolabel.errors import CRSError, InputError, MissingFileError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from affine import Affine
+
+#: Compression names accepted for chips (``None`` keeps the source's compression).
+COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
+#: Output formats for chips.
+FORMATS = ("gtiff", "cog")
+
+#: GDAL block cache per process while tiling. Chips are read once, in row order, so a
+#: small cache keeps memory flat whatever the scene size.
+GDAL_CACHE_MB = 64
+
+
+def gdal_env(**options: Any) -> Any:
+    """A rasterio Env with geolabel's GDAL settings (small block cache, no aux files)."""
+    import rasterio
+
+    settings: dict[str, Any] = {
+        "GDAL_CACHEMAX": GDAL_CACHE_MB,
+        "GDAL_PAM_ENABLED": "NO",
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    }
+    settings.update(options)
+    return rasterio.Env(**settings)
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What geolabel needs to know about a scene, read once from its header."""
+
+    path: str
+    name: str
+    driver: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs_wkt: str | None
+    transform: tuple[float, ...]
+    nodata: float | None
+    #: ``none`` (all pixels valid), ``nodata`` (a nodata value), ``mask`` (mask band or alpha)
+    mask_kind: str
+    block_shape: tuple[int, int]
+    is_tiled: bool
+    compression: str | None
+    predictor: int | None
+    interleave: str | None
+    colorinterp: tuple[str, ...]
+    descriptions: tuple[str | None, ...]
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
+    units: tuple[str | None, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+    little_endian: bool = True
+
+    @property
+    def affine(self) -> Affine:
+        from affine import Affine
+
+        return Affine(*self.transform[:6])
+
+    @property
+    def is_north_up(self) -> bool:
+        a, b, _c, d, e, _f = self.transform[:6]
+        return b == 0 and d == 0 and a > 0 and e < 0
+
+
+def _tiff_is_little_endian(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) != b"MM"
+    except OSError:
+        return True
+
+
+def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -> SceneInfo:
+    """Open ``path`` once and describe it; raise a one-line :class:`InputError` if unusable.
+
+    Checks that the file exists, is a raster GDAL can read, has a CRS (unless
+    ``allow_no_crs``) and that its last pixel can be decoded (catches truncated files).
+    """
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    from rasterio.windows import Window
+
+    from geolabel.grid import safe_name
+
+    p = Path(path)
+    if not p.exists():
+        raise MissingFileError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a raster file")
+    try:
+        with gdal_env(), rasterio.open(p) as src:
+            if src.count == 0 or src.width == 0 or src.height == 0:
+                raise InputError(f"{p}: not a raster (no bands or no pixels)")
+            if src.crs is None and not allow_no_crs:
+                raise CRSError(
+                    f"{p}: the raster has no CRS; assign one (e.g. `gdal_edit.py -a_srs EPSG:32649`)"
+                    " or pass --allow-no-crs to tile it in pixel coordinates"
+                )
+            if len(set(src.dtypes)) != 1:
+                raise InputError(f"{p}: bands have different data types {src.dtypes}; not supported")
+            try:
+                src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
+            except Exception as exc:  # GDAL reports corrupt data as various errors
+                raise InputError(f"{p}: the raster is corrupt or truncated ({_short(exc)})") from None
+            flags = src.mask_flag_enums
+            from rasterio.enums import MaskFlags
+
+            if src.nodata is not None:
+                mask_kind = "nodata"
+            elif any(MaskFlags.per_dataset in f or MaskFlags.alpha in f for f in flags):
+                mask_kind = "mask"
+            else:
+                mask_kind = "none"
+            structure = src.tags(ns="IMAGE_STRUCTURE")
+            predictor = structure.get("PREDICTOR")
+            compression = src.compression.name.lower() if src.compression else None
+            tags = {k: v for k, v in src.tags().items() if not k.startswith("STATISTICS_")}
+            return SceneInfo(
+                path=str(p),
+                name=safe_name(p.stem),
+                driver=src.driver,
+                width=src.width,
+                height=src.height,
+                count=src.count,
+                dtype=src.dtypes[0],
+                crs_wkt=src.crs.to_wkt() if src.crs else None,
+                transform=tuple(src.transform)[:6],
+                nodata=src.nodata,
+                mask_kind=mask_kind,
+                block_shape=(int(src.block_shapes[0][0]), int(src.block_shapes[0][1])),
+                is_tiled=src.block_shapes[0][1] < src.width or bool(src.profile.get("tiled")),
+                compression=compression,
+                predictor=int(predictor) if predictor else None,
+                interleave=src.interleaving.name.lower() if src.interleaving else None,
+                colorinterp=tuple(ci.name for ci in src.colorinterp),
+                descriptions=tuple(src.descriptions),
+                scales=tuple(src.scales),
+                offsets=tuple(src.offsets),
+                units=tuple(src.units),
+                tags=tags,
+                little_endian=_tiff_is_little_endian(str(p)),
+            )
+    except RasterioIOError as exc:
+        raise InputError(f"{p}: not a raster GDAL can read ({_short(exc)})") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+@dataclass(frozen=True)
+class ChipFormat:
+    """How chips are encoded."""
+
+    driver: str  # GTiff or COG
+    compress: str  # deflate, zstd, lzw, none, or the source's (packbits, jpeg ...)
+    predictor: int | None
+    block: int | None  # internal tile size, None = striped
+
+
+def choose_chip_format(scene: SceneInfo, *, size: int, fmt: str = "gtiff", compress: str | None = None) -> ChipFormat:
+    """Chip encoding: the requested compression, else the source's; tiled when possible."""
+    from geolabel.grid import check_choice
+
+    check_choice(fmt, FORMATS, "format")
+    if compress is not None:
+        check_choice(compress, COMPRESSIONS, "compression")
+    comp = compress or scene.compression or "none"
+    if comp in ("jpeg", "webp") and compress is None and scene.dtype != "uint8":
+        comp = "deflate"
+    predictor = scene.predictor if comp in ("deflate", "zstd", "lzw", "lzma") else None
+    if predictor == 3 and not scene.dtype.startswith("float"):
+        predictor = None
+    block: int | None
+    if scene.is_tiled and size % scene.block_shape[1] == 0 and scene.block_shape[0] == scene.block_shape[1]:
+        block = scene.block_shape[1]
+    else:
+        block = min(size, 512)
+    if block % 16:
+        block = (block // 16) * 16 or None
+    return ChipFormat(driver="COG" if fmt == "cog" else "GTiff", compress=comp, predictor=predictor, block=block)
+
+
+def chip_profile(
+    scene: SceneInfo,
+    chip: ChipFormat,
+    *,
+    size: int,
+    count: int,
+    transform: Affine,
+    crs_wkt: str | None,
+    nodata: float | None,
+) -> dict[str, Any]:
+    """The rasterio creation profile of one chip."""
+    profile: dict[str, Any] = {
+        "driver": chip.driver,
+        "width": size,
+        "height": size,
+        "count": count,
+        "dtype": scene.dtype,
+        "crs": crs_wkt,
+        "transform": transform,
+        "nodata": nodata,
+    }
+    if chip.compress != "none":
+        profile["compress"] = chip.compress
+        if chip.predictor:
+            profile["predictor"] = chip.predictor
+    if chip.driver == "COG":
+        profile["blocksize"] = chip.block or 512
+        profile["overviews"] = "NONE" if size <= (chip.block or 512) else "AUTO"
+        if chip.compress == "none":
+            profile["compress"] = "NONE"
+    else:
+        if chip.block:
+            profile.update(tiled=True, blockxsize=chip.block, blockysize=chip.block)
+        profile["interleave"] = "pixel"
+    return profile
+
+
+@dataclass(frozen=True)
+class BandMeta:
+    """Per-band metadata carried from the scene to every chip."""
+
+    colorinterp: tuple[str, ...]
+    descriptions: tuple[str | None, ...]
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
+    units: tuple[str | None, ...]
+    tags: dict[str, str]
+
+    @classmethod
+    def from_scene(cls, scene: SceneInfo, bands: Sequence[int]) -> BandMeta:
+        pick = [b - 1 for b in bands]
+        return cls(
+            colorinterp=tuple(scene.colorinterp[i] for i in pick),
+            descriptions=tuple(scene.descriptions[i] for i in pick),
+            scales=tuple(scene.scales[i] for i in pick),
+            offsets=tuple(scene.offsets[i] for i in pick),
+            units=tuple(scene.units[i] for i in pick),
+            tags=dict(scene.tags),
+        )
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.colorinterp[:3] == ("red", "green", "blue")
+
+
+def photometric_option(meta: BandMeta, dtype: str, driver: str) -> dict[str, Any]:
+    """Creation option that lets GDAL store RGB colour interpretation natively."""
+    if driver == "GTiff" and meta.is_rgb and dtype in ("uint8", "uint16"):
+        return {"photometric": "RGB"}
+    return {}
+
+
+def apply_band_meta(dst: Any, meta: BandMeta) -> None:
+    """Write colour interpretation, descriptions, scales/offsets, units and tags to ``dst``."""
+    from rasterio.enums import ColorInterp
+
+    dst.colorinterp = [ColorInterp[name] for name in meta.colorinterp]
+    for i, desc in enumerate(meta.descriptions, start=1):
+        if desc:
+            dst.set_band_description(i, desc)
+    if any(s != 1.0 for s in meta.scales):
+        dst.scales = meta.scales
+    if any(o != 0.0 for o in meta.offsets):
+        dst.offsets = meta.offsets
+    if any(meta.units):
+        dst.units = tuple(u or "" for u in meta.units)
+    if meta.tags:
+        dst.update_tags(**meta.tags)
+
+
+def temp_path_for(path: Path) -> Path:
+    """Hidden temporary sibling of ``path`` for write-then-rename."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+
+
+def write_chip(
+    path: Path,
+    data: np.ndarray,
+    *,
+    profile: dict[str, Any],
+    meta: BandMeta,
+    valid: np.ndarray | None = None,
+) -> None:
+    """Write ``data`` (bands, rows, cols) as a chip, atomically (temp file, then rename).
+
+    ``valid`` is a boolean pixel mask written as an internal GDAL mask when the chip has
+    invalid pixels but no nodata value to mark them.
+    """
+    import rasterio
+
+    tmp = temp_path_for(path)
+    options = dict(profile)
+    options.update(photometric_option(meta, profile["dtype"], profile["driver"]))
+    try:
+        with gdal_env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **options) as dst:
+            apply_band_meta(dst, meta)
+            dst.write(data)
+            if valid is not None:
+                dst.write_mask(valid)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def nodata_fill(nodata: float | None) -> float:
+    """The value written into pixels outside the scene."""
+    return 0 if nodata is None else nodata
+
+
+def invalid_pixels(data: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Boolean (rows, cols): True where every band equals ``nodata`` (NaN-aware)."""
+    import numpy as np
+
+    if nodata is None:
+        return np.zeros(data.shape[1:], dtype=bool)
+    if np.isnan(nodata):
+        return np.isnan(data).all(axis=0)  # type: ignore[no-any-return]
+    return (data == data.dtype.type(nodata)).all(axis=0)  # type: ignore[no-any-return]

@@ -1,0 +1,91 @@
+"""Shared fixtures: small seeded rasters written on the fly, and paths to real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+REAL = Path(os.environ.get("GEOLABEL_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+
+
+def make_scene(
+    path: Path,
+    *,
+    width: int = 1000,
+    height: int = 700,
+    count: int = 4,
+    dtype: str = "uint8",
+    block: int | None = 256,
+    compress: str | None = "deflate",
+    predictor: int | None = None,
+    nodata: float | None = 0,
+    crs: str | None = "EPSG:32649",
+    origin: tuple[float, float] = (680000.0, 3125000.0),
+    res: float = 0.5,
+    interleave: str = "pixel",
+    collar: int = 0,
+    seed: int = 0,
+    mask: np.ndarray | None = None,
+) -> Path:
+    """Write a seeded random scene; the left ``collar`` columns are nodata."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "ui" else None
+    if info is not None:
+        low = max(int(info.min), 1)
+        data = rng.integers(low, min(int(info.max), 250) + 1, size=(count, height, width), dtype=dtype)
+    else:
+        data = rng.normal(100, 20, size=(count, height, width)).astype(dtype)
+    if collar and nodata is not None:
+        data[:, :, :collar] = nodata
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count,
+        "dtype": dtype,
+        "crs": crs,
+        "transform": from_origin(*origin, res, res),
+        "nodata": nodata,
+        "interleave": interleave,
+    }
+    if block:
+        profile.update(tiled=True, blockxsize=block, blockysize=block)
+    if compress:
+        profile["compress"] = compress
+    if predictor:
+        profile["predictor"] = predictor
+    if count >= 3 and dtype == "uint8":
+        profile["photometric"] = "RGB"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if count == 4:
+            dst.descriptions = ("red", "green", "blue", "nir")
+        if mask is not None:
+            dst.write_mask(mask)
+    return path
+
+
+@pytest.fixture
+def scene_factory(tmp_path: Path):
+    counter = {"n": 0}
+
+    def factory(name: str | None = None, **kwargs):
+        counter["n"] += 1
+        return make_scene(tmp_path / (name or f"scene{counter['n']}.tif"), **kwargs)
+
+    return factory
+
+
+def read_all(path: Path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install everything (Debian packages incl. QGIS, the pinned Python stack) and run all checks:
+# ruff, mypy and the whole pytest suite (engine tests, CLI tests, tests inside headless QGIS).
+# Extra arguments go to pytest, e.g. `bash tests/run.sh -k tiling`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.ci/setup.sh --dev
+export QT_QPA_PLATFORM=offscreen
+echo "== ruff"
+.venv/bin/ruff check geolabel tests bench sample_data qgis_plugin
+.venv/bin/ruff format --check geolabel tests bench sample_data qgis_plugin
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest "$@"

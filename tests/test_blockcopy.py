@@ -1,0 +1,103 @@
+"""The no-decode fast path: chips assembled from the scene's compressed blocks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import rasterio
+
+from geolabel import tile_raster
+from geolabel.blockcopy import count_nodata_in_blocks, read_blocks
+
+from .test_tiling import assert_chips_match_source
+
+
+@pytest.mark.parametrize(
+    ("compress", "predictor", "block", "size"),
+    [
+        ("deflate", None, 256, 256),
+        ("deflate", 2, 256, 512),
+        ("zstd", 2, 128, 256),
+        ("lzw", None, 256, 256),
+        (None, None, 256, 256),
+    ],
+)
+def test_aligned_chips_are_copied_without_decoding_and_pixel_exact(
+    scene_factory, tmp_path, compress, predictor, block, size
+):
+    scene = scene_factory(width=1024, height=1024, block=block, compress=compress, predictor=predictor, collar=40)
+    result = tile_raster(scene, tmp_path / "out", size=size, workers=1)
+    summary = result.scenes[0]
+    assert summary.fast_path == "block copy"
+    assert summary.copied == summary.written == len(result.chips)
+    assert_chips_match_source(result, scene, size=size)
+    with rasterio.open(result.out_dir / result.chips[0].path) as chip:
+        assert chip.block_shapes[0] == (block, block)
+        assert chip.descriptions == ("red", "green", "blue", "nir")
+        assert [c.name for c in chip.colorinterp] == ["red", "green", "blue", "undefined"]
+        assert chip.nodata == 0
+    # nodata fractions from the raw blocks equal those counted on decoded pixels
+    decoded = tile_raster(scene, tmp_path / "decoded", size=size, workers=1, block_copy=False)
+    assert decoded.scenes[0].copied == 0
+    assert [r.nodata_fraction for r in result.chips] == [r.nodata_fraction for r in decoded.chips]
+    assert result.chips[0].nodata_fraction == pytest.approx(40 / size)
+
+
+def test_partial_edge_chips_fall_back_to_decoding(scene_factory, tmp_path):
+    scene = scene_factory(width=1000, height=600, block=256)
+    result = tile_raster(scene, tmp_path / "out", size=256, workers=2)
+    assert result.scenes[0].copied == 6  # 2 full rows x 3 full columns
+    assert result.written == 12
+    assert_chips_match_source(result, scene, size=256)
+
+
+@pytest.mark.parametrize(
+    ("why", "kwargs", "scene_kwargs"),
+    [
+        ("band subset", {"bands": [1, 2, 3]}, {}),
+        ("compression differs", {"compress": "zstd"}, {}),
+        ("band-interleaved", {}, {"interleave": "band"}),
+        ("overlap", {"overlap": 100}, {}),
+        ("cog", {"format": "cog"}, {}),
+    ],
+)
+def test_fast_path_is_not_used_when_blocks_cannot_be_copied(scene_factory, tmp_path, why, kwargs, scene_kwargs):
+    scene = scene_factory(width=512, height=512, block=256, **scene_kwargs)
+    result = tile_raster(scene, tmp_path / "out", size=256, workers=1, **kwargs)
+    assert result.scenes[0].copied == 0, why
+    assert_chips_match_source(result, scene, size=256, bands=kwargs.get("bands"))
+
+
+def test_copied_chips_read_back_with_an_independent_gdal(scene_factory, tmp_path):
+    gdalinfo = shutil.which("gdalinfo")
+    if gdalinfo is None:
+        pytest.skip("gdalinfo (Debian gdal-bin) is not installed")
+    scene = scene_factory(width=512, height=512, block=256, predictor=2)
+    result = tile_raster(scene, tmp_path / "out", size=512, workers=1)
+    assert result.scenes[0].copied == 1
+    chip = result.out_dir / result.chips[0].path
+    out = subprocess.run([gdalinfo, "-checksum", str(chip)], capture_output=True, text=True, check=True)
+    assert "ERROR" not in out.stderr and "Warning" not in out.stderr
+    with rasterio.open(scene) as src:
+        want = src.read()
+    checksums = [int(line.split("=")[1]) for line in out.stdout.splitlines() if "Checksum=" in line]
+    assert len(checksums) == 4
+    # gdalinfo's checksums of the chip equal those of the source window (same pixels)
+    ref = subprocess.run([gdalinfo, "-checksum", str(scene)], capture_output=True, text=True, check=True).stdout
+    assert checksums == [int(line.split("=")[1]) for line in ref.splitlines() if "Checksum=" in line]
+    assert want.shape == (4, 512, 512)
+
+
+def test_count_nodata_in_raw_deflate_blocks(scene_factory, tmp_path):
+    scene = scene_factory(width=256, height=256, block=256, predictor=2, collar=37)
+    with rasterio.open(scene) as src:
+        off = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_0_0", "TIFF", bidx=1))
+        expected = int((src.read() == 0).all(axis=0).sum())
+    with open(scene, "rb") as fh:
+        blocks = read_blocks(fh.fileno(), np.array([off]), np.array([size]))
+    n = count_nodata_in_blocks(blocks, block=256, count=4, dtype="uint8", nodata=0, compression="deflate", predictor=2)
+    assert n == expected == 37 * 256

@@ -9,8 +9,8 @@ same job. The file is written to a temporary name and renamed into place.
 from __future__ import annotations
 
 import json
-import warnings
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path

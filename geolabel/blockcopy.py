@@ -1,4 +1,11 @@
-"""The no-decode fast path: build chips from the scene's compressed tiles, byte for byte.
+"""Chips assembled from ready-made TIFF tiles, without GDAL's per-chip write overhead.
+
+Two uses:
+
+* the no-decode fast path: chips built from the scene's compressed tiles, byte for byte;
+* uncompressed chips: the decoded window's bands are written as the chip's tiles
+  (band-interleaved, so each band plane of the ``(bands, rows, cols)`` array is one
+  tile and nothing is copied).
 
 When the chip grid lines up with a tiled GeoTIFF's internal blocks and the chip keeps
 the source's compression, every block of a chip already exists, compressed, in the
@@ -23,11 +30,14 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+    from typing_extensions import Buffer
 
     from geolabel.raster import SceneInfo
 
@@ -63,8 +73,10 @@ def why_not_block_copy(
     bh, bw = scene.block_shape
     if bh != bw or size % bw or overlap % bw:
         return f"chip size/overlap are not multiples of the source's {bw}x{bh} blocks"
-    if scene.compression and scene.compression != compress:
-        return f"output compression {compress} differs from the source's {scene.compression}"
+    if (scene.compression or "none") != compress:
+        return f"output compression {compress} differs from the source's {scene.compression or 'none'}"
+    if compress == "none":
+        return "uncompressed chips are written band-interleaved from decoded pixels"
     if (scene.compression or "none") not in COPYABLE_COMPRESSIONS:
         return f"source compression {scene.compression} has shared tables"
     if scene.count > 1 and scene.interleave != "pixel":
@@ -167,15 +179,16 @@ def block_table(src: Any) -> tuple[np.ndarray, np.ndarray]:
     return offsets, sizes
 
 
-def assemble_chip(template: ChipTemplate, origin_xy: tuple[float, float], blocks: list[bytes]) -> bytes:
-    """The chip's bytes: the template, re-georeferenced to ``origin_xy``, plus ``blocks``.
+def assemble_chip(template: ChipTemplate, origin_xy: tuple[float, float], sizes: Sequence[int]) -> bytes:
+    """The chip's header: the template re-georeferenced to ``origin_xy``, pointing at tiles.
 
-    ``blocks`` are the chip's compressed tiles in row-major order; an empty ``bytes``
+    ``sizes`` are the byte lengths of the chip's tiles in file order (row-major, band by
+    band for band-interleaved chips); they follow the header back to back. A size of 0
     is a sparse tile (GDAL reads it as nodata, as it does in the source).
     """
     n = template.n_tiles
-    if len(blocks) != n:
-        raise ValueError(f"chip needs {n} blocks, got {len(blocks)}")
+    if len(sizes) != n:
+        raise ValueError(f"chip needs {n} tiles, got {len(sizes)}")
     buf = bytearray(template.data)
     x, y = origin_xy
     if template.tiepoint_xy != template.origin_xy:  # PixelIsPoint shifts the tie point
@@ -186,24 +199,65 @@ def assemble_chip(template: ChipTemplate, origin_xy: tuple[float, float], blocks
         buf += b"\x00"
     arrays_at = len(buf)
     data_start = arrays_at if n == 1 else arrays_at + 8 * n
-    offsets, counts, pos = [], [], data_start
-    for block in blocks:
-        offsets.append(pos if block else 0)
-        counts.append(len(block))
-        pos += len(block)
+    offsets, pos = [], data_start
+    for size in sizes:
+        offsets.append(pos if size else 0)
+        pos += size
     if pos > 0xFFFFFFFF:
-        raise ValueError("chip larger than 4 GiB cannot use the classic TIFF fast path")
+        raise ValueError("chip larger than 4 GiB cannot be assembled as a classic TIFF")
     if n == 1:
         struct.pack_into("<HII", buf, template.offsets_entry + 2, _TYPE_LONG, 1, offsets[0])
-        struct.pack_into("<HII", buf, template.counts_entry + 2, _TYPE_LONG, 1, counts[0])
+        struct.pack_into("<HII", buf, template.counts_entry + 2, _TYPE_LONG, 1, sizes[0])
     else:
         buf += struct.pack(f"<{n}I", *offsets)
-        buf += struct.pack(f"<{n}I", *counts)
+        buf += struct.pack(f"<{n}I", *sizes)
         struct.pack_into("<HII", buf, template.offsets_entry + 2, _TYPE_LONG, n, arrays_at)
         struct.pack_into("<HII", buf, template.counts_entry + 2, _TYPE_LONG, n, arrays_at + 4 * n)
-    for block in blocks:
-        buf += block
     return bytes(buf)
+
+
+def write_assembled_chip(
+    path: Path, template: ChipTemplate, origin_xy: tuple[float, float], tiles: Sequence[Buffer]
+) -> None:
+    """Write header + ``tiles`` to ``path`` atomically (temporary name, then rename)."""
+    from geolabel.raster import temp_path_for
+
+    views = [memoryview(t).cast("B") for t in tiles]
+    header = assemble_chip(template, origin_xy, [v.nbytes for v in views])
+    tmp = temp_path_for(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            parts: list[Buffer] = [header, *views]
+            for start in range(0, len(parts), 512):  # stay below IOV_MAX
+                chunk = parts[start : start + 512]
+                want = sum(memoryview(p).nbytes for p in chunk)
+                done = os.writev(fd, chunk)
+                if done != want:  # short write: finish the rest plainly
+                    rest = b"".join(bytes(p) for p in chunk)[done:]
+                    while rest:
+                        rest = rest[os.write(fd, rest) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def band_tiles(data: np.ndarray, block: int) -> list[Buffer]:
+    """The tiles of a band-interleaved chip from a C-contiguous ``(bands, rows, cols)`` array."""
+    import numpy as np
+
+    bands, rows, cols = data.shape
+    if rows == cols == block:
+        return [memoryview(data[b]) for b in range(bands)]
+    out: list[Buffer] = []
+    for b in range(bands):
+        for y in range(0, rows, block):
+            for x in range(0, cols, block):
+                out.append(memoryview(np.ascontiguousarray(data[b, y : y + block, x : x + block])))  # type: ignore[arg-type]
+    return out
 
 
 def read_blocks(fd: int, offsets: np.ndarray, sizes: np.ndarray) -> list[bytes]:

@@ -56,14 +56,21 @@ def same_crs(a: Any, b: Any) -> bool:
 
 
 def compact_crs(crs: Any) -> str:
-    """``EPSG:xxxx`` when that code describes ``crs`` exactly, else its WKT; '' for None."""
+    """``EPSG:xxxx`` when that code describes ``crs`` exactly, else its WKT; '' for None.
+
+    Uses GDAL's CRS matching through rasterio, which the tiler has loaded anyway (importing
+    pyproj would cost more than the whole no-decode tiling of a small scene).
+    """
     if crs is None or crs == "":
         return ""
-    parsed = parse_crs(crs)
-    auth = parsed.to_authority(min_confidence=100)
-    if auth:
-        return f"{auth[0]}:{auth[1]}"
-    return str(parsed.to_wkt())
+    from rasterio.crs import CRS as RioCRS
+
+    try:
+        rio = RioCRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    except Exception as exc:
+        raise CRSError(f"{str(crs)[:80]!r} is not a CRS GDAL understands ({exc})") from None
+    code = rio.to_epsg(confidence_threshold=100)
+    return f"EPSG:{code}" if code else str(rio.to_wkt())
 
 
 def reproject_geometries(geoms: Any, src: Any, dst: Any) -> Any:

@@ -177,6 +177,7 @@ class ChipFormat:
     compress: str  # deflate, zstd, lzw, none, or the source's (packbits, jpeg ...)
     predictor: int | None
     block: int | None  # internal tile size, None = striped
+    interleave: str = "pixel"  # uncompressed chips are band-interleaved (one plane per band)
 
 
 def choose_chip_format(scene: SceneInfo, *, size: int, fmt: str = "gtiff", compress: str | None = None) -> ChipFormat:
@@ -199,7 +200,9 @@ def choose_chip_format(scene: SceneInfo, *, size: int, fmt: str = "gtiff", compr
         block = min(size, 512)
     if block % 16:
         block = (block // 16) * 16 or None
-    return ChipFormat(driver="COG" if fmt == "cog" else "GTiff", compress=comp, predictor=predictor, block=block)
+    driver = "COG" if fmt == "cog" else "GTiff"
+    interleave = "band" if comp == "none" and driver == "GTiff" else "pixel"
+    return ChipFormat(driver=driver, compress=comp, predictor=predictor, block=block, interleave=interleave)
 
 
 def chip_profile(
@@ -228,6 +231,8 @@ def chip_profile(
         if chip.predictor:
             profile["predictor"] = chip.predictor
     if chip.driver == "COG":
+        if chip.predictor:
+            profile["predictor"] = "FLOATING_POINT" if chip.predictor == 3 else "STANDARD"
         profile["blocksize"] = chip.block or 512
         profile["overviews"] = "NONE" if size <= (chip.block or 512) else "AUTO"
         if chip.compress == "none":
@@ -235,7 +240,7 @@ def chip_profile(
     else:
         if chip.block:
             profile.update(tiled=True, blockxsize=chip.block, blockysize=chip.block)
-        profile["interleave"] = "pixel"
+        profile["interleave"] = chip.interleave
     return profile
 
 

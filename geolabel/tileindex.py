@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -53,33 +52,45 @@ class TileRecord:
 
 
 _FIELDS = [f.name for f in fields(TileRecord) if f.name != "corners"]
+_INT_FIELDS = ("row", "col", "row_off", "col_off", "width", "height")
 
 
-def footprint_wkb(records: Sequence[TileRecord], index_crs: str, *, densify: int = 8) -> list[bytes]:
-    """Polygon footprints as WKB, reprojected into ``index_crs`` where a chip's CRS differs."""
-    import numpy as np
-    import shapely
+def _footprints(records: Sequence[TileRecord], index_crs: str, *, densify: int = 8) -> list[dict[str, Any]]:
+    """GeoJSON-like polygons, reprojected into ``index_crs`` where a chip's CRS differs."""
+    rings = [[(r.corners[i], r.corners[i + 1]) for i in range(0, 8, 2)] for r in records]
+    others = {r.crs for r in records if r.crs and index_crs and r.crs != index_crs}
+    if others:
+        import pyproj
 
-    from geolabel.crs import reproject_geometries, same_crs
+        from geolabel.crs import parse_crs, same_crs
 
-    rings = np.array([r.corners for r in records], dtype="float64").reshape(-1, 4, 2)
-    polys = shapely.polygons(np.concatenate([rings, rings[:, :1]], axis=1))
-    if index_crs:
-        for crs in {r.crs for r in records if r.crs and r.crs != index_crs}:
+        for crs in others:
             if same_crs(crs, index_crs):
                 continue
+            transformer = pyproj.Transformer.from_crs(parse_crs(crs), parse_crs(index_crs), always_xy=True)
+            for k, r in enumerate(records):
+                if r.crs == crs:
+                    rings[k] = _densified(rings[k], densify, transformer)
+    return [{"type": "Polygon", "coordinates": [[*ring, ring[0]]]} for ring in rings]
 
-            sel = np.array([r.crs == crs for r in records])
-            dense = shapely.segmentize(polys[sel], max_segment_length=_segment(polys[sel], densify))
-            polys[sel] = reproject_geometries(dense, crs, index_crs)
-    return list(shapely.to_wkb(polys))
+
+def _densified(ring: list[tuple[float, float]], steps: int, transformer: Any) -> list[tuple[float, float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]):
+        for i in range(steps):
+            xs.append(x0 + (x1 - x0) * i / steps)
+            ys.append(y0 + (y1 - y0) * i / steps)
+    tx, ty = transformer.transform(xs, ys)
+    return list(zip(tx, ty))
 
 
-def _segment(polys: Any, densify: int) -> float:
-    import shapely
-
-    b = shapely.bounds(polys)
-    return float(max((b[:, 2] - b[:, 0]).max(), (b[:, 3] - b[:, 1]).max()) / densify)
+_SCHEMA = {
+    "geometry": "Polygon",
+    "properties": {
+        name: ("float" if name == "nodata_fraction" else "int" if name in _INT_FIELDS else "str") for name in _FIELDS
+    },
+}
 
 
 def write_index(
@@ -92,29 +103,20 @@ def write_index(
     complete: bool = True,
 ) -> None:
     """Write ``tiles.gpkg`` atomically: both layers, the parameters and whether the run ended."""
-    import numpy as np
-    from pyogrio.raw import write
+    import fiona
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.gpkg")
     tmp.unlink(missing_ok=True)
-    meta = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
-
+    tags = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
     try:
         for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
-            columns = [np.array([getattr(r, name) for r in records], dtype=_dtype(name)) for name in _FIELDS]
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="'crs' was not provided", category=UserWarning)
-                write(
-                    str(tmp),
-                    np.array(footprint_wkb(records, crs), dtype=object) if records else np.array([], dtype=object),
-                    columns,
-                    _FIELDS,
-                    layer=layer,
-                    driver="GPKG",
-                    geometry_type="Polygon",
-                    crs=crs or None,
-                    layer_metadata=meta,
-                    dataset_options=GPKG_OPTIONS if layer == TILES_LAYER else None,
+            with fiona.open(
+                tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
+            ) as dst:
+                dst.update_tags(tags)
+                dst.writerecords(
+                    {"geometry": geom, "properties": {name: getattr(r, name) for name in _FIELDS}}
+                    for r, geom in zip(records, _footprints(records, crs))
                 )
         os.replace(tmp, path)
     except BaseException:
@@ -122,48 +124,45 @@ def write_index(
         raise
 
 
-def _dtype(name: str) -> str:
-    if name == "nodata_fraction":
-        return "float64"
-    if name in ("row", "col", "row_off", "col_off", "width", "height"):
-        return "int32"
-    return "object"
-
-
 def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str, Any]]:
     """Records of both layers and the stored parameters of an existing index."""
-    import pyogrio
-    import shapely
-    from pyogrio.raw import read
+    import fiona
 
     try:
-        layers = {name for name, _ in pyogrio.list_layers(str(path))}
-        info = pyogrio.read_info(str(path), layer=TILES_LAYER)
+        layers = fiona.listlayers(path)
+        with fiona.open(path, layer=TILES_LAYER) as src:
+            raw_meta = src.tags().get(META_KEY)
     except Exception as exc:
-        raise InputError(f"{path}: not a geolabel tile index ({exc})") from None
-    raw_meta = (info.get("layer_metadata") or {}).get(META_KEY)
-    if TILES_LAYER not in layers or raw_meta is None:
+        raise InputError(f"{path}: not a geolabel tile index ({_first_line(exc)})") from None
+    if raw_meta is None:
         raise InputError(f"{path}: not a geolabel tile index (no {TILES_LAYER!r} layer with parameters)")
     params = json.loads(raw_meta)
     out: list[list[TileRecord]] = []
     for layer in (TILES_LAYER, SKIPPED_LAYER):
-        if layer not in layers:
-            out.append([])
-            continue
-        meta, _fids, geoms, cols = read(str(path), layer=layer)
-        names = list(meta["fields"])
         records = []
-        for i in range(len(geoms)):
-            values = {name: cols[names.index(name)][i] for name in _FIELDS}
-            ring = shapely.get_coordinates(shapely.from_wkb(geoms[i]))[:4]
-            values["corners"] = tuple(float(v) for v in ring.ravel())
-            for key in ("row", "col", "row_off", "col_off", "width", "height"):
-                values[key] = int(values[key])
-            values["nodata_fraction"] = float(values["nodata_fraction"])
-            values["crs"] = values["crs"] or ""
-            records.append(TileRecord(**values))
+        if layer in layers:
+            with fiona.open(path, layer=layer) as src:
+                for feat in src:
+                    props = dict(feat.properties)
+                    ring = feat.geometry.coordinates[0][:4]
+                    values = {name: props[name] for name in _FIELDS}
+                    values["crs"] = values["crs"] or ""
+                    values["corners"] = tuple(float(v) for xy in ring for v in xy[:2])
+                    records.append(TileRecord(**values))
         out.append(records)
     return out[0], out[1], params
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def index_status(path: Path) -> str:
+    """``complete`` or ``incomplete`` (a run is going on or failed)."""
+    import fiona
+
+    with fiona.open(path, layer=TILES_LAYER) as src:
+        return str(src.tags().get(STATUS_KEY, "incomplete"))
 
 
 def read_tiles(path: str | os.PathLike[str]) -> Any:

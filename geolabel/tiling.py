@@ -9,7 +9,9 @@ handful of chips, whatever the scene size.
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -29,9 +31,10 @@ if TYPE_CHECKING:
 
 RESAMPLING_METHODS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode")
 
-#: Chips per task: small enough to balance two cores on a 2k scene, large enough that
-#: task overhead stays negligible.
-CHIPS_PER_TASK = 8
+#: Chips per task, bounds: enough tasks to balance the workers (about 4 per worker),
+#: few enough that opening the scene once per task stays negligible.
+MIN_CHIPS_PER_TASK = 4
+MAX_CHIPS_PER_TASK = 32
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,9 @@ class ChipTask:
     grid_transform: tuple[float, ...]
     warp: WarpSpec | None
     max_nodata: float
-    template: ChipTemplate | None = None
+    template: ChipTemplate | None = None  # block copy: header of a chip like the source
     block_offsets: tuple[Any, ...] = ()  # per tile: (offsets, sizes) arrays, or None
+    raw_template: ChipTemplate | None = None  # uncompressed band-interleaved chip header
 
 
 @dataclass
@@ -185,6 +189,7 @@ def _plan_scene(
     done_ids: set[str],
     *,
     block_copy: bool,
+    workers: int = 8,
 ) -> tuple[list[ChipTask], list[str], SceneSummary]:
     """Tasks for the chips of one scene that are not done yet."""
     from geolabel.crs import compact_crs
@@ -229,12 +234,16 @@ def _plan_scene(
     if not block_copy:
         reason = "disabled"
     if reason is None and todo:
-        template, tables, reason = _prepare_block_copy(scene, options, fmt, meta, chip_crs_wkt, out_dir, todo)
+        template, tables, reason = _prepare_block_copy(scene, options, fmt, meta, chip_crs_wkt, todo)
     summary.fast_path = reason or "block copy"
+    raw_template = None
+    if fmt.interleave == "band" and fmt.block and options.size % fmt.block == 0 and todo:
+        raw_template = _make_template(scene, fmt, options, meta, chip_crs_wkt, len(bands))
 
     tasks = []
-    for start in range(0, len(todo), CHIPS_PER_TASK):
-        chunk = todo[start : start + CHIPS_PER_TASK]
+    per_task = min(MAX_CHIPS_PER_TASK, max(MIN_CHIPS_PER_TASK, -(-len(todo) // (4 * workers))))
+    for start in range(0, len(todo), per_task):
+        chunk = todo[start : start + per_task]
         task_tiles = tuple(t for t, _ in chunk)
         tasks.append(
             ChipTask(
@@ -253,9 +262,29 @@ def _plan_scene(
                 max_nodata=options.max_nodata,
                 template=template,
                 block_offsets=tuple(tables.get((t.row_off, t.col_off)) for t in task_tiles),
+                raw_template=raw_template,
             )
         )
     return tasks, ids, summary
+
+
+def _make_template(
+    scene: SceneInfo, fmt: ChipFormat, options: TileOptions, meta: BandMeta, crs_wkt: str | None, count: int
+) -> ChipTemplate | None:
+    """An empty chip header written by GDAL, or None if GDAL's layout cannot be patched."""
+    import tempfile
+
+    from geolabel.blockcopy import make_template
+    from geolabel.raster import chip_profile
+
+    profile = chip_profile(
+        scene, fmt, size=options.size, count=count, transform=scene.affine, crs_wkt=crs_wkt, nodata=scene.nodata
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="geolabel-") as tmp:
+            return make_template(os.path.join(tmp, "template.tif"), profile, meta)
+    except (ValueError, OSError):
+        return None
 
 
 def _prepare_block_copy(
@@ -264,36 +293,22 @@ def _prepare_block_copy(
     fmt: ChipFormat,
     meta: BandMeta,
     chip_crs_wkt: str | None,
-    out_dir: Path,
     todo: Sequence[tuple[Tile, str]],
 ) -> tuple[ChipTemplate | None, dict[tuple[int, int], Any], str | None]:
     """Template chip and per-chip block tables for the no-decode path."""
     import rasterio
 
-    from geolabel.blockcopy import block_table, make_template
-    from geolabel.raster import chip_profile, gdal_env
+    from geolabel.blockcopy import block_table
+    from geolabel.raster import gdal_env
 
-    with gdal_env(), rasterio.open(scene.path) as src:
-        offsets, sizes = block_table(src)
     b = scene.block_shape[0]
-    profile = chip_profile(
-        scene,
-        fmt,
-        size=options.size,
-        count=scene.count,
-        transform=scene.affine,
-        crs_wkt=chip_crs_wkt,
-        nodata=scene.nodata,
-    )
     if fmt.block != b:
         return None, {}, "chip block size differs from the source's"
-    import tempfile
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="geolabel-") as tmp:
-            template = make_template(os.path.join(tmp, "template.tif"), profile, meta)
-    except (ValueError, OSError) as exc:
-        return None, {}, f"template not patchable ({exc})"
+    template = _make_template(scene, fmt, options, meta, chip_crs_wkt, scene.count)
+    if template is None:
+        return None, {}, "GDAL's chip header could not be patched"
+    with gdal_env(), rasterio.open(scene.path) as src:
+        offsets, sizes = block_table(src)
     tables = {}
     k = options.size // b
     for tile, _ in todo:
@@ -379,8 +394,11 @@ class _SceneReader:
                 )
         return self._vrt if self._vrt is not None else self._src
 
-    def read(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
-        """Chip pixels (bands, size, size), padded with nodata, and the invalid-pixel mask."""
+    def read(self, tile: Tile) -> tuple[np.ndarray, np.ndarray | None]:
+        """Chip pixels (bands, size, size), padded with nodata, and the invalid-pixel mask.
+
+        The mask is ``None`` when every pixel is valid (the common case, no allocation).
+        """
         import numpy as np
         from rasterio.windows import Window
 
@@ -389,19 +407,24 @@ class _SceneReader:
         task = self.task
         ds = self.dataset()
         scene = task.scene
-        window = Window(tile.col_off, tile.row_off, tile.valid_width, tile.valid_height)
-        data = np.full((len(task.bands), tile.height, tile.width), nodata_fill(scene.nodata), dtype=scene.dtype)
-        data[:, : tile.valid_height, : tile.valid_width] = ds.read(list(task.bands), window=window)
-        invalid = np.ones((tile.height, tile.width), dtype=bool)
-        if scene.nodata is not None:
-            invalid = invalid_pixels(data, scene.nodata)
-        elif task.warp is not None:
-            alpha = ds.read(ds.count, window=window)
-            invalid[: tile.valid_height, : tile.valid_width] = alpha == 0
-        elif scene.mask_kind == "mask":
-            invalid[: tile.valid_height, : tile.valid_width] = ds.dataset_mask(window=window) == 0
+        vh, vw = tile.valid_height, tile.valid_width
+        window = Window(tile.col_off, tile.row_off, vw, vh)
+        if tile.is_partial:
+            data = np.full((len(task.bands), tile.height, tile.width), nodata_fill(scene.nodata), dtype=scene.dtype)
+            data[:, :vh, :vw] = ds.read(list(task.bands), window=window)
         else:
-            invalid[: tile.valid_height, : tile.valid_width] = False
+            data = ds.read(list(task.bands), window=window)
+        if scene.nodata is not None:
+            return data, invalid_pixels(data, scene.nodata)
+        inside = None
+        if task.warp is not None:
+            inside = ds.read(ds.count, window=window) != 0  # the alpha band added by the warp
+        elif scene.mask_kind == "mask":
+            inside = ds.dataset_mask(window=window) != 0
+        if inside is None and not tile.is_partial:
+            return data, None
+        invalid = np.ones((tile.height, tile.width), dtype=bool)
+        invalid[:vh, :vw] = False if inside is None else ~inside
         return data, invalid
 
     def close(self) -> None:
@@ -413,9 +436,9 @@ class _SceneReader:
 
 def _block_copy_chip(
     task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, table: Any
-) -> tuple[bytes | None, float]:
-    """(chip bytes or None when skipped, nodata fraction) through the no-decode path."""
-    from geolabel.blockcopy import assemble_chip, count_nodata_in_blocks, read_blocks
+) -> tuple[list[bytes] | None, float]:
+    """(the chip's compressed tiles, or None when skipped; nodata fraction), without decoding."""
+    from geolabel.blockcopy import count_nodata_in_blocks, read_blocks
 
     assert task.template is not None
     offsets, sizes = table
@@ -435,17 +458,17 @@ def _block_copy_chip(
         )
         if n is None:
             _, invalid = reader.read(tile)
-            n = int(invalid.sum())
+            n = 0 if invalid is None else int(invalid.sum())
         fraction = n / area
     if not _keep(fraction, task.max_nodata):
         return None, fraction
-    transform = _chip_transform(task.grid_transform, tile)
-    return assemble_chip(task.template, (transform.c, transform.f), blocks), fraction
+    return blocks, fraction
 
 
 def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
     """Write the chips of one task; returns (record, 'written' | 'copied' | 'skipped')."""
-    from geolabel.raster import chip_profile, gdal_env, temp_path_for, write_chip
+    from geolabel.blockcopy import band_tiles, write_assembled_chip
+    from geolabel.raster import chip_profile, gdal_env, write_chip
 
     scene_dir = Path(task.out_dir) / task.scene.name
     results = []
@@ -456,39 +479,37 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
             for tile, tid, table in zip(task.tiles, task.ids, task.block_offsets or (None,) * len(task.tiles)):
                 rel = f"{task.scene.name}/{tid}.tif"
                 out = scene_dir / f"{tid}.tif"
-                if table is not None:
-                    chip_bytes, fraction = _block_copy_chip(task, reader, fd, tile, table)
-                    if chip_bytes is None:
+                transform = _chip_transform(task.grid_transform, tile)
+                if table is not None and task.template is not None:
+                    blocks, fraction = _block_copy_chip(task, reader, fd, tile, table)
+                    if blocks is None:
                         results.append((_record(task, tile, tid, "", fraction), "skipped"))
                         continue
-                    tmp = temp_path_for(out)
-                    try:
-                        with open(tmp, "wb") as fh:
-                            fh.write(chip_bytes)
-                        os.replace(tmp, out)
-                    except BaseException:
-                        tmp.unlink(missing_ok=True)
-                        raise
+                    write_assembled_chip(out, task.template, (transform.c, transform.f), blocks)
                     results.append((_record(task, tile, tid, rel, fraction), "copied"))
                     continue
                 data, invalid = reader.read(tile)
-                fraction = float(invalid.sum()) / invalid.size
+                fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
                 if not _keep(fraction, task.max_nodata):
                     results.append((_record(task, tile, tid, "", fraction), "skipped"))
                     continue
-                profile = chip_profile(
-                    task.scene,
-                    task.fmt,
-                    size=task.size,
-                    count=len(task.bands),
-                    transform=_chip_transform(task.grid_transform, tile),
-                    crs_wkt=task.chip_crs_wkt,
-                    nodata=task.scene.nodata,
-                )
                 valid = None
-                if task.scene.nodata is None and invalid.any():
+                if task.scene.nodata is None and invalid is not None and invalid.any():
                     valid = ~invalid
-                write_chip(out, data, profile=profile, meta=task.meta, valid=valid)
+                if valid is None and task.raw_template is not None and task.fmt.block:
+                    tiles = band_tiles(data, task.fmt.block)
+                    write_assembled_chip(out, task.raw_template, (transform.c, transform.f), tiles)
+                else:
+                    profile = chip_profile(
+                        task.scene,
+                        task.fmt,
+                        size=task.size,
+                        count=len(task.bands),
+                        transform=transform,
+                        crs_wkt=task.chip_crs_wkt,
+                        nodata=task.scene.nodata,
+                    )
+                    write_chip(out, data, profile=profile, meta=task.meta, valid=valid)
                 results.append((_record(task, tile, tid, rel, fraction), "written"))
     except InputError:
         raise
@@ -568,7 +589,7 @@ def tile_raster(
         progress: called with the finished fraction (0..1). is_cancelled: polled.
     """
     from geolabel.crs import compact_crs, parse_crs
-    from geolabel.parallel import local_executor, run_tasks
+    from geolabel.parallel import default_workers, local_executor, run_tasks
     from geolabel.raster import inspect_scene
     from geolabel.tileindex import merge_records, read_index, write_index
 
@@ -634,9 +655,10 @@ def tile_raster(
     for r in old_skipped:
         skipped_by_scene.setdefault(r.scene, []).append(r)
 
+    n_workers = getattr(executor, "_max_workers", 8) if executor is not None else (workers or default_workers())
     plans = []
     for info in infos:
-        tasks, ids, summary = _plan_scene(info, options, out, done, block_copy=block_copy)
+        tasks, ids, summary = _plan_scene(info, options, out, done, block_copy=block_copy, workers=n_workers)
         id_set = set(ids)
         summary.resumed = sum(1 for r in chips_by_scene.get(info.name, []) if r.tile_id in id_set)
         summary.skipped = sum(1 for r in skipped_by_scene.get(info.name, []) if r.tile_id in id_set)
@@ -685,6 +707,8 @@ def tile_raster(
             progress(finished / total)
 
     all_tasks = [t for _, tasks, _ in plans for t in tasks]
+    # The index writer's import overlaps with the pixel work instead of following it.
+    threading.Thread(target=importlib.import_module, args=("fiona",), daemon=True).start()
     try:
         if executor is not None:
             run_tasks(process_chips, all_tasks, executor=executor, on_result=on_result, is_cancelled=is_cancelled)

@@ -22,7 +22,6 @@ from .test_tiling import assert_chips_match_source
         ("deflate", 2, 256, 512),
         ("zstd", 2, 128, 256),
         ("lzw", None, 256, 256),
-        (None, None, 256, 256),
     ],
 )
 def test_aligned_chips_are_copied_without_decoding_and_pixel_exact(
@@ -44,6 +43,19 @@ def test_aligned_chips_are_copied_without_decoding_and_pixel_exact(
     assert decoded.scenes[0].copied == 0
     assert [r.nodata_fraction for r in result.chips] == [r.nodata_fraction for r in decoded.chips]
     assert result.chips[0].nodata_fraction == pytest.approx(40 / size)
+
+
+@pytest.mark.parametrize(("source_compress", "size", "block"), [(None, 256, 256), ("deflate", 512, 256), (None, 200, 256)])
+def test_uncompressed_chips_are_band_interleaved_and_pixel_exact(scene_factory, tmp_path, source_compress, size, block):
+    scene = scene_factory(width=1000, height=600, block=block, compress=source_compress)
+    result = tile_raster(scene, tmp_path / "out", size=size, compress="none", workers=1)
+    assert result.scenes[0].copied == 0
+    assert_chips_match_source(result, scene, size=size)
+    with rasterio.open(result.out_dir / result.chips[0].path) as chip:
+        assert chip.compression is None
+        assert chip.interleaving.name == "band"
+        assert chip.descriptions == ("red", "green", "blue", "nir")
+        assert [c.name for c in chip.colorinterp] == ["red", "green", "blue", "undefined"]
 
 
 def test_partial_edge_chips_fall_back_to_decoding(scene_factory, tmp_path):

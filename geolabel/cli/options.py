@@ -25,23 +25,28 @@ class Progress:
     """A tqdm bar fed with fractions (0..1), as the engine reports them."""
 
     def __init__(self, desc: str, *, quiet: bool) -> None:
+        self._bar: Any = None
+        if quiet:
+            return
         from tqdm import tqdm
 
         self._bar = tqdm(
             total=1000,
             desc=desc,
-            disable=quiet,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
             file=None,
         )
 
     def __call__(self, fraction: float) -> None:
+        if self._bar is None:
+            return
         target = int(round(fraction * 1000))
         if target > self._bar.n:
             self._bar.update(target - self._bar.n)
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self) -> Progress:
         return self

@@ -1,0 +1,241 @@
+"""Benchmark ``geolabel tile`` against what users would otherwise run, and the hardware limit.
+
+Scene: a generated 8192 x 8192, 4-band uint8 GeoTIFF, DEFLATE, 512 x 512 internal
+blocks; 512 px chips (256 of them). Every contender runs as its own process (imports
+and start-up included), 3 times; the minimum wall time is reported, with the peak
+memory of the whole process tree (sampled every 20 ms with psutil).
+
+Contenders:
+- ``geolabel tile`` keeping the source compression (no-decode block copy), and with
+  ``--compress none``, on all cores;
+- the naive rasterio loop (for each window: read all bands, write a GTiff with the
+  source profile), with DEFLATE and uncompressed;
+- ``gdal_retile.py -ps 512 512`` with and without ``-co COMPRESS=DEFLATE`` (Debian's
+  GDAL), if installed;
+- the limit: decode every pixel once and write the same bytes as raw uncompressed
+  chips, on all cores (and decode only).
+
+Usage::
+
+    .venv/bin/python bench/bench_tile.py            # 8192 px scene, writes bench/RESULTS-tile.json
+    .venv/bin/python bench/bench_tile.py --memory   # also peak memory at 2048 vs 16384 px
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+PY = sys.executable
+GEOLABEL = [PY, "-m", "geolabel"]
+
+
+def make_scene(path: Path, size: int, *, nodata: int | None = None, seed: int = 7) -> Path:
+    """A seeded scene with field-like structure plus sensor noise (DEFLATE keeps ~70 % of the bytes)."""
+    if path.exists():
+        return path
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(seed)
+    tmp = path.with_suffix(".tmp.tif")
+    profile = dict(
+        driver="GTiff", width=size, height=size, count=4, dtype="uint8", crs="EPSG:32649",
+        transform=from_origin(680000, 3125000, 0.5, 0.5), tiled=True, blockxsize=512, blockysize=512,
+        compress="deflate", interleave="pixel", photometric="RGB", nodata=nodata, BIGTIFF="IF_SAFER",
+    )
+    coarse = rng.integers(30, 220, size=(4, size // 64 + 1, size // 64 + 1), dtype=np.uint8)
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.descriptions = ("red", "green", "blue", "nir")
+        for row in range(0, size, 512):
+            band = np.repeat(np.repeat(coarse[:, row // 64 : row // 64 + 8], 64, axis=1), 64, axis=2)[:, :, :size]
+            noise = rng.normal(0, 2, size=band.shape)
+            block = np.clip(band + noise, 1, 255).astype(np.uint8)
+            if nodata is not None:
+                block[:, :, : size // 10] = nodata  # a nodata collar on the left
+            dst.write(block, window=Window(0, row, size, 512))
+    tmp.rename(path)
+    return path
+
+
+NAIVE = textwrap.dedent(
+    """
+    import sys, rasterio
+    from rasterio.windows import Window
+    src_path, out, compress = sys.argv[1], sys.argv[2], sys.argv[3]
+    with rasterio.open(src_path) as src:
+        profile = src.profile.copy()
+        profile.update(width=512, height=512)
+        if compress == "none":
+            profile.pop("compress", None)
+        for row in range(0, src.height, 512):
+            for col in range(0, src.width, 512):
+                w = Window(col, row, 512, 512)
+                data = src.read(window=w)
+                profile["transform"] = src.window_transform(w)
+                with rasterio.open(f"{out}/chip_{row}_{col}.tif", "w", **profile) as dst:
+                    dst.write(data)
+    """
+)
+
+LIMIT = textwrap.dedent(
+    """
+    import sys, os, rasterio
+    from multiprocessing import get_context
+    from rasterio.windows import Window
+    src_path, out, write = sys.argv[1], sys.argv[2], sys.argv[3] == "write"
+    def work(rows):
+        with rasterio.Env(GDAL_CACHEMAX=64), rasterio.open(src_path) as src:
+            for row in rows:
+                for col in range(0, src.width, 512):
+                    data = src.read(window=Window(col, row, 512, 512))
+                    if write:
+                        data.tofile(f"{out}/chip_{row}_{col}.raw")
+    if __name__ == "__main__":
+        with rasterio.open(src_path) as src:
+            rows = list(range(0, src.height, 512))
+        n = os.cpu_count()
+        with get_context("fork").Pool(n) as pool:
+            pool.map(work, [rows[i::n] for i in range(n)])
+    """
+)
+
+
+def measure(cmd: list[str], *, out: Path | None = None, repeat: int = 3) -> dict[str, float]:
+    """Min wall time (s) over ``repeat`` runs and the max peak RSS (MB) of the process tree."""
+    import psutil
+
+    walls, peaks = [], []
+    for _ in range(repeat):
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
+        walls.append(wall)
+        peaks.append(peak / 2**20)
+    return {"wall_s": min(walls), "peak_mb": max(peaks)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=8192)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--memory", action="store_true", help="also compare peak memory at 2048 and 16384 px")
+    args = parser.parse_args()
+
+    DATA.mkdir(exist_ok=True)
+    scene = make_scene(DATA / f"scene_{args.size}.tif", args.size)
+    scene_nd = make_scene(DATA / f"scene_{args.size}_nodata.tif", args.size, nodata=0)
+    mib = 4 * args.size * args.size / 2**20
+    Path(scene).read_bytes()  # warm the page cache
+    work = Path(tempfile.mkdtemp(prefix="geolabel-bench-"))
+    retile = shutil.which("gdal_retile.py")
+    # gdal_retile.py is Debian's script for Debian's python3 (python3-gdal)
+    retile_py = "/usr/bin/python3"
+
+    naive = work / "naive.py"
+    naive.write_text(NAIVE)
+    limit = work / "limit.py"
+    limit.write_text(LIMIT)
+    o = work / "out"
+    runs: dict[str, dict[str, float]] = {}
+    r = args.repeat
+    runs["limit: decode all pixels (all cores)"] = measure([PY, str(limit), str(scene), str(o), "nowrite"], out=o, repeat=r)
+    runs["limit: decode + write raw chips (all cores)"] = measure([PY, str(limit), str(scene), str(o), "write"], out=o, repeat=r)
+    runs["geolabel tile (keep DEFLATE)"] = measure([*GEOLABEL, "tile", str(scene), "--out", str(o), "-q"], out=o, repeat=r)
+    runs["geolabel tile, nodata scene (keep DEFLATE)"] = measure(
+        [*GEOLABEL, "tile", str(scene_nd), "--out", str(o), "-q"], out=o, repeat=r
+    )
+    runs["geolabel tile --compress none"] = measure(
+        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q", "--compress", "none"], out=o, repeat=r
+    )
+    runs["geolabel tile --workers 1 (keep DEFLATE)"] = measure(
+        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q", "--workers", "1"], out=o, repeat=r
+    )
+    runs["naive rasterio loop (source profile, DEFLATE)"] = measure([PY, str(naive), str(scene), str(o), "deflate"], out=o, repeat=r)
+    runs["naive rasterio loop (uncompressed)"] = measure([PY, str(naive), str(scene), str(o), "none"], out=o, repeat=r)
+    if retile:
+        runs["gdal_retile.py -ps 512 512"] = measure(
+            [retile_py, retile, "-ps", "512", "512", "-targetDir", str(o), str(scene)], out=o, repeat=r
+        )
+        runs["gdal_retile.py -ps 512 512 -co COMPRESS=DEFLATE"] = measure(
+            [retile_py, retile, "-ps", "512", "512", "-co", "COMPRESS=DEFLATE", "-targetDir", str(o), str(scene)],
+            out=o,
+            repeat=r,
+        )
+    if args.memory:
+        for size in (2048, 16384):
+            big = make_scene(DATA / f"scene_{size}.tif", size)
+            runs[f"geolabel tile --compress none, {size} px scene"] = measure(
+                [*GEOLABEL, "tile", str(big), "--out", str(o), "-q", "--compress", "none"], out=o, repeat=1
+            )
+            runs[f"geolabel tile --compress zstd, {size} px scene"] = measure(
+                [*GEOLABEL, "tile", str(big), "--out", str(o), "-q", "--compress", "zstd"], out=o, repeat=1
+            )
+    shutil.rmtree(work, ignore_errors=True)
+
+    lim = runs["limit: decode + write raw chips (all cores)"]["wall_s"]
+    print(f"\nscene {args.size} x {args.size} x 4 uint8 ({mib:.0f} MiB of pixels), {os.cpu_count()} cores")
+    print(f"{'contender':52s} {'wall s':>7s} {'MB/s':>7s} {'peak MB':>8s} {'x limit':>8s}")
+    for name, m in runs.items():
+        print(f"{name:52s} {m['wall_s']:7.2f} {mib / m['wall_s']:7.0f} {m['peak_mb']:8.0f} {m['wall_s'] / lim:8.2f}")
+    ratios = {
+        "uncompressed chips / limit": runs["geolabel tile --compress none"]["wall_s"] / lim,
+        "naive uncompressed / geolabel uncompressed": runs["naive rasterio loop (uncompressed)"]["wall_s"]
+        / runs["geolabel tile --compress none"]["wall_s"],
+        "naive DEFLATE / geolabel DEFLATE": runs["naive rasterio loop (source profile, DEFLATE)"]["wall_s"]
+        / runs["geolabel tile (keep DEFLATE)"]["wall_s"],
+    }
+    if retile:
+        ratios["gdal_retile DEFLATE / geolabel DEFLATE"] = (
+            runs["gdal_retile.py -ps 512 512 -co COMPRESS=DEFLATE"]["wall_s"] / runs["geolabel tile (keep DEFLATE)"]["wall_s"]
+        )
+        ratios["gdal_retile DEFLATE / geolabel DEFLATE, nodata scene"] = (
+            runs["gdal_retile.py -ps 512 512 -co COMPRESS=DEFLATE"]["wall_s"]
+            / runs["geolabel tile, nodata scene (keep DEFLATE)"]["wall_s"]
+        )
+        ratios["gdal_retile uncompressed / geolabel uncompressed"] = (
+            runs["gdal_retile.py -ps 512 512"]["wall_s"] / runs["geolabel tile --compress none"]["wall_s"]
+        )
+    print()
+    for name, value in ratios.items():
+        print(f"{name:52s} {value:6.2f}")
+    record = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "scene_px": args.size,
+        "runs": runs,
+        "ratios": ratios,
+    }
+    (HERE / "RESULTS-tile.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -38,9 +38,13 @@ extras=""
 stamp=".venv/.geolabel-installed-$DEV-$(cat pyproject.toml .ci/constraints.txt | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv (pinned by .ci/constraints.txt)" >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip>=23" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c .ci/constraints.txt -e ".${extras}" 2>&1 \
-    | grep -v "^WARNING: Location" || true
+  log=.venv/pip-install.log
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade "pip>=23" &&
+         .venv/bin/python -m pip install --disable-pip-version-check -c .ci/constraints.txt -e ".${extras}"; } >"$log" 2>&1; then
+    tail -30 "$log" >&2
+    echo "setup: pip install failed; full log in $log" >&2
+    exit 1
+  fi
   .venv/bin/python -c "import geolabel, rasterio, shapely, geopandas, pyogrio" # fail loudly if broken
   rm -f .venv/.geolabel-installed-"$DEV"-*
   touch "$stamp"

@@ -54,9 +54,21 @@ def make_scene(path: Path, size: int, *, nodata: int | None = None, seed: int = 
     rng = np.random.default_rng(seed)
     tmp = path.with_suffix(".tmp.tif")
     profile = dict(
-        driver="GTiff", width=size, height=size, count=4, dtype="uint8", crs="EPSG:32649",
-        transform=from_origin(680000, 3125000, 0.5, 0.5), tiled=True, blockxsize=512, blockysize=512,
-        compress="deflate", interleave="pixel", photometric="RGB", nodata=nodata, BIGTIFF="IF_SAFER",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=4,
+        dtype="uint8",
+        crs="EPSG:32649",
+        transform=from_origin(680000, 3125000, 0.5, 0.5),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="deflate",
+        interleave="pixel",
+        photometric="RGB",
+        nodata=nodata,
+        BIGTIFF="IF_SAFER",
     )
     coarse = rng.integers(30, 220, size=(4, size // 64 + 1, size // 64 + 1), dtype=np.uint8)
     with rasterio.open(tmp, "w", **profile) as dst:
@@ -167,9 +179,15 @@ def main() -> None:
     o = work / "out"
     runs: dict[str, dict[str, float]] = {}
     r = args.repeat
-    runs["limit: decode all pixels (all cores)"] = measure([PY, str(limit), str(scene), str(o), "nowrite"], out=o, repeat=r)
-    runs["limit: decode + write raw chips (all cores)"] = measure([PY, str(limit), str(scene), str(o), "write"], out=o, repeat=r)
-    runs["geolabel tile (keep DEFLATE)"] = measure([*GEOLABEL, "tile", str(scene), "--out", str(o), "-q"], out=o, repeat=r)
+    runs["limit: decode all pixels (all cores)"] = measure(
+        [PY, str(limit), str(scene), str(o), "nowrite"], out=o, repeat=r
+    )
+    runs["limit: decode + write raw chips (all cores)"] = measure(
+        [PY, str(limit), str(scene), str(o), "write"], out=o, repeat=r
+    )
+    runs["geolabel tile (keep DEFLATE)"] = measure(
+        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q"], out=o, repeat=r
+    )
     runs["geolabel tile, nodata scene (keep DEFLATE)"] = measure(
         [*GEOLABEL, "tile", str(scene_nd), "--out", str(o), "-q"], out=o, repeat=r
     )
@@ -179,7 +197,9 @@ def main() -> None:
     runs["geolabel tile --workers 1 (keep DEFLATE)"] = measure(
         [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q", "--workers", "1"], out=o, repeat=r
     )
-    runs["naive rasterio loop (source profile, DEFLATE)"] = measure([PY, str(naive), str(scene), str(o), "deflate"], out=o, repeat=r)
+    runs["naive rasterio loop (source profile, DEFLATE)"] = measure(
+        [PY, str(naive), str(scene), str(o), "deflate"], out=o, repeat=r
+    )
     runs["naive rasterio loop (uncompressed)"] = measure([PY, str(naive), str(scene), str(o), "none"], out=o, repeat=r)
     if retile:
         runs["gdal_retile.py -ps 512 512"] = measure(
@@ -215,7 +235,8 @@ def main() -> None:
     }
     if retile:
         ratios["gdal_retile DEFLATE / geolabel DEFLATE"] = (
-            runs["gdal_retile.py -ps 512 512 -co COMPRESS=DEFLATE"]["wall_s"] / runs["geolabel tile (keep DEFLATE)"]["wall_s"]
+            runs["gdal_retile.py -ps 512 512 -co COMPRESS=DEFLATE"]["wall_s"]
+            / runs["geolabel tile (keep DEFLATE)"]["wall_s"]
         )
         ratios["gdal_retile DEFLATE / geolabel DEFLATE, nodata scene"] = (
             runs["gdal_retile.py -ps 512 512 -co COMPRESS=DEFLATE"]["wall_s"]

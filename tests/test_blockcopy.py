@@ -5,12 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 import rasterio
 
 from geolabel import tile_raster
-from geolabel.blockcopy import count_nodata_in_blocks, read_blocks
 
 from .test_tiling import assert_chips_match_source
 
@@ -45,7 +43,9 @@ def test_aligned_chips_are_copied_without_decoding_and_pixel_exact(
     assert result.chips[0].nodata_fraction == pytest.approx(40 / size)
 
 
-@pytest.mark.parametrize(("source_compress", "size", "block"), [(None, 256, 256), ("deflate", 512, 256), (None, 200, 256)])
+@pytest.mark.parametrize(
+    ("source_compress", "size", "block"), [(None, 256, 256), ("deflate", 512, 256), (None, 200, 256)]
+)
 def test_uncompressed_chips_are_band_interleaved_and_pixel_exact(scene_factory, tmp_path, source_compress, size, block):
     scene = scene_factory(width=1000, height=600, block=block, compress=source_compress)
     result = tile_raster(scene, tmp_path / "out", size=size, compress="none", workers=1)
@@ -101,15 +101,3 @@ def test_copied_chips_read_back_with_an_independent_gdal(scene_factory, tmp_path
     ref = subprocess.run([gdalinfo, "-checksum", str(scene)], capture_output=True, text=True, check=True).stdout
     assert checksums == [int(line.split("=")[1]) for line in ref.splitlines() if "Checksum=" in line]
     assert want.shape == (4, 512, 512)
-
-
-def test_count_nodata_in_raw_deflate_blocks(scene_factory, tmp_path):
-    scene = scene_factory(width=256, height=256, block=256, predictor=2, collar=37)
-    with rasterio.open(scene) as src:
-        off = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))
-        size = int(src.get_tag_item("BLOCK_SIZE_0_0", "TIFF", bidx=1))
-        expected = int((src.read() == 0).all(axis=0).sum())
-    with open(scene, "rb") as fh:
-        blocks = read_blocks(fh.fileno(), np.array([off]), np.array([size]))
-    n = count_nodata_in_blocks(blocks, block=256, count=4, dtype="uint8", nodata=0, compression="deflate", predictor=2)
-    assert n == expected == 37 * 256

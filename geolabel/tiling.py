@@ -9,7 +9,6 @@ handful of chips, whatever the scene size.
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 import warnings
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
 
 RESAMPLING_METHODS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode")
 
-#: Chips per task, bounds: enough tasks to balance the workers (about 4 per worker),
-#: few enough that opening the scene once per task stays negligible.
+#: Chips per task, bounds: few enough tasks that opening the scene once per task stays
+#: negligible, small enough at the end of the queue that the workers finish together.
 MIN_CHIPS_PER_TASK = 4
 MAX_CHIPS_PER_TASK = 32
 
@@ -241,9 +240,12 @@ def _plan_scene(
         raw_template = _make_template(scene, fmt, options, meta, chip_crs_wkt, len(bands))
 
     tasks = []
-    per_task = min(MAX_CHIPS_PER_TASK, max(MIN_CHIPS_PER_TASK, -(-len(todo) // (4 * workers))))
-    for start in range(0, len(todo), per_task):
+    start = 0
+    while start < len(todo):
+        # Guided chunking: big tasks first, smaller ones at the end so workers finish together.
+        per_task = min(MAX_CHIPS_PER_TASK, max(MIN_CHIPS_PER_TASK, -(-(len(todo) - start) // (2 * workers))))
         chunk = todo[start : start + per_task]
+        start += per_task
         task_tiles = tuple(t for t, _ in chunk)
         tasks.append(
             ChipTask(
@@ -530,6 +532,16 @@ def _clean_stale_temps(folder: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def _prefetch_index_writer(crs: str) -> None:
+    """Import fiona, register its drivers and resolve the index CRS while the workers are busy."""
+    import fiona
+    from fiona.crs import CRS
+
+    with fiona.Env():
+        if crs:
+            CRS.from_user_input(crs)
+
+
 def tile_raster(
     scenes: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
@@ -697,7 +709,7 @@ def tile_raster(
 
     all_tasks = [t for _, tasks, _ in plans for t in tasks]
     # The index writer's import overlaps with the pixel work instead of following it.
-    threading.Thread(target=importlib.import_module, args=("fiona",), daemon=True).start()
+    threading.Thread(target=_prefetch_index_writer, args=(index_crs,), daemon=True).start()
     try:
         if executor is not None:
             run_tasks(process_chips, all_tasks, executor=executor, on_result=on_result, is_cancelled=is_cancelled)

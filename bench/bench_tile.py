@@ -127,7 +127,7 @@ LIMIT = textwrap.dedent(
 )
 
 
-def measure(cmd: list[str], *, out: Path | None = None, repeat: int = 3) -> dict[str, float]:
+def measure(cmd: list[str], *, out: Path | None = None, repeat: int = 3, px: int = 8192) -> dict[str, float]:
     """Min wall time (s) over ``repeat`` runs and the max peak RSS (MB) of the process tree."""
     import psutil
 
@@ -152,7 +152,7 @@ def measure(cmd: list[str], *, out: Path | None = None, repeat: int = 3) -> dict
             raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
         walls.append(wall)
         peaks.append(peak / 2**20)
-    return {"wall_s": min(walls), "peak_mb": max(peaks)}
+    return {"wall_s": min(walls), "peak_mb": max(peaks), "pixel_mib": 4 * px * px / 2**20}
 
 
 def main() -> None:
@@ -178,46 +178,50 @@ def main() -> None:
     limit.write_text(LIMIT)
     o = work / "out"
     runs: dict[str, dict[str, float]] = {}
+    px = args.size
     r = args.repeat
     runs["limit: decode all pixels (all cores)"] = measure(
-        [PY, str(limit), str(scene), str(o), "nowrite"], out=o, repeat=r
+        [PY, str(limit), str(scene), str(o), "nowrite"], out=o, repeat=r, px=px
     )
     runs["limit: decode + write raw chips (all cores)"] = measure(
-        [PY, str(limit), str(scene), str(o), "write"], out=o, repeat=r
+        [PY, str(limit), str(scene), str(o), "write"], out=o, repeat=r, px=px
     )
     runs["geolabel tile (keep DEFLATE)"] = measure(
-        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q"], out=o, repeat=r
+        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q"], out=o, repeat=r, px=px
     )
     runs["geolabel tile, nodata scene (keep DEFLATE)"] = measure(
-        [*GEOLABEL, "tile", str(scene_nd), "--out", str(o), "-q"], out=o, repeat=r
+        [*GEOLABEL, "tile", str(scene_nd), "--out", str(o), "-q"], out=o, repeat=r, px=px
     )
     runs["geolabel tile --compress none"] = measure(
-        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q", "--compress", "none"], out=o, repeat=r
+        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q", "--compress", "none"], out=o, repeat=r, px=px
     )
     runs["geolabel tile --workers 1 (keep DEFLATE)"] = measure(
-        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q", "--workers", "1"], out=o, repeat=r
+        [*GEOLABEL, "tile", str(scene), "--out", str(o), "-q", "--workers", "1"], out=o, repeat=r, px=px
     )
     runs["naive rasterio loop (source profile, DEFLATE)"] = measure(
-        [PY, str(naive), str(scene), str(o), "deflate"], out=o, repeat=r
+        [PY, str(naive), str(scene), str(o), "deflate"], out=o, repeat=r, px=px
     )
-    runs["naive rasterio loop (uncompressed)"] = measure([PY, str(naive), str(scene), str(o), "none"], out=o, repeat=r)
+    runs["naive rasterio loop (uncompressed)"] = measure(
+        [PY, str(naive), str(scene), str(o), "none"], out=o, repeat=r, px=px
+    )
     if retile:
         runs["gdal_retile.py -ps 512 512"] = measure(
-            [retile_py, retile, "-ps", "512", "512", "-targetDir", str(o), str(scene)], out=o, repeat=r
+            [retile_py, retile, "-ps", "512", "512", "-targetDir", str(o), str(scene)], out=o, repeat=r, px=px
         )
         runs["gdal_retile.py -ps 512 512 -co COMPRESS=DEFLATE"] = measure(
             [retile_py, retile, "-ps", "512", "512", "-co", "COMPRESS=DEFLATE", "-targetDir", str(o), str(scene)],
             out=o,
             repeat=r,
+            px=px,
         )
     if args.memory:
         for size in (2048, 16384):
             big = make_scene(DATA / f"scene_{size}.tif", size)
             runs[f"geolabel tile --compress none, {size} px scene"] = measure(
-                [*GEOLABEL, "tile", str(big), "--out", str(o), "-q", "--compress", "none"], out=o, repeat=1
+                [*GEOLABEL, "tile", str(big), "--out", str(o), "-q", "--compress", "none"], out=o, repeat=1, px=size
             )
             runs[f"geolabel tile --compress zstd, {size} px scene"] = measure(
-                [*GEOLABEL, "tile", str(big), "--out", str(o), "-q", "--compress", "zstd"], out=o, repeat=1
+                [*GEOLABEL, "tile", str(big), "--out", str(o), "-q", "--compress", "zstd"], out=o, repeat=1, px=size
             )
     shutil.rmtree(work, ignore_errors=True)
 
@@ -225,7 +229,9 @@ def main() -> None:
     print(f"\nscene {args.size} x {args.size} x 4 uint8 ({mib:.0f} MiB of pixels), {os.cpu_count()} cores")
     print(f"{'contender':52s} {'wall s':>7s} {'MB/s':>7s} {'peak MB':>8s} {'x limit':>8s}")
     for name, m in runs.items():
-        print(f"{name:52s} {m['wall_s']:7.2f} {mib / m['wall_s']:7.0f} {m['peak_mb']:8.0f} {m['wall_s'] / lim:8.2f}")
+        print(
+            f"{name:52s} {m['wall_s']:7.2f} {m['pixel_mib'] / m['wall_s']:7.0f} {m['peak_mb']:8.0f} {m['wall_s'] / lim:8.2f}"
+        )
     ratios = {
         "uncompressed chips / limit": runs["geolabel tile --compress none"]["wall_s"] / lim,
         "naive uncompressed / geolabel uncompressed": runs["naive rasterio loop (uncompressed)"]["wall_s"]
@@ -248,6 +254,14 @@ def main() -> None:
     print()
     for name, value in ratios.items():
         print(f"{name:52s} {value:6.2f}")
+    print("\nMarkdown for bench/RESULTS.md:\n")
+    print("| contender | wall s | MiB/s | peak MB | x limit |\n|---|---:|---:|---:|---:|")
+    for name, m in runs.items():
+        rate = m["pixel_mib"] / m["wall_s"]
+        print(f"| {name} | {m['wall_s']:.2f} | {rate:.0f} | {m['peak_mb']:.0f} | {m['wall_s'] / lim:.2f} |")
+    print("\n| ratio | value |\n|---|---:|")
+    for name, value in ratios.items():
+        print(f"| {name} | {value:.2f} |")
     record = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

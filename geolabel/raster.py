@@ -121,7 +121,7 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
             try:
                 src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
             except Exception as exc:  # GDAL reports corrupt data as various errors
-                raise InputError(f"{p}: the raster is corrupt or truncated ({_short(exc)})") from None
+                raise InputError(f"{p}: the raster is corrupt or truncated ({_short(exc, p)})") from None
             flags = src.mask_flag_enums
             from rasterio.enums import MaskFlags
 
@@ -161,11 +161,14 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
                 little_endian=_tiff_is_little_endian(str(p)),
             )
     except RasterioIOError as exc:
-        raise InputError(f"{p}: not a raster GDAL can read ({_short(exc)})") from None
+        raise InputError(f"{p}: not a raster GDAL can read ({_short(exc, p)})") from None
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException, path: Path | None = None) -> str:
+    """First line of an error message, without the file name GDAL repeats."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if path is not None:
+        text = text.replace(f"'{path}' ", "").replace(f"{path}: ", "").replace(str(path), "file")
     return text[:200]
 
 

@@ -118,3 +118,40 @@ def test_real_float_landsat_and_custom_albers(tmp_path):
         assert (last["row_off"], last["col_off"]) == (443 - 128, 489 - 128)  # shifted inside
         window = rasterio.windows.Window(last["col_off"], last["row_off"], 128, 128)
         np.testing.assert_array_equal(chip.read(), src.read(window=window))
+
+
+def test_killed_run_leaves_only_complete_chips_and_resumes(tmp_path):
+    import os
+    import re
+    import signal
+    import time
+
+    from .conftest import make_scene
+
+    scene = make_scene(tmp_path / "big.tif", width=3072, height=3072, block=256, nodata=None)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "geolabel", "tile", str(scene), "--out", str(out), "--size", "128", "-q"]
+    proc = subprocess.Popen([*cmd, "--compress", "zstd", "--workers", "2"], start_new_session=True)
+
+    def finished_chips():
+        return sorted(p for p in (out / "big").glob("*.tif") if not p.name.startswith("."))
+
+    deadline = time.time() + 60
+    while time.time() < deadline and len(finished_chips()) < 30:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    visible = finished_chips()
+    assert 30 <= len(visible) < 576, "killed mid-run"
+    with rasterio.open(scene) as src:
+        full = src.read()
+    for path in visible:  # every chip that carries its final name is complete and exact
+        row, col = map(int, re.search(r"_r(\d+)_c(\d+)", path.name).groups())
+        with rasterio.open(path) as chip:
+            np.testing.assert_array_equal(chip.read(), full[:, row * 128 : row * 128 + 128, col * 128 : col * 128 + 128])
+    res = CliRunner().invoke(main, [*cmd[3:], "--compress", "zstd", "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    assert len(finished_chips()) == 576
+    assert not list((out / "big").glob(".*")), "no temporary files left behind"
+    with fiona.open(out / "tiles.gpkg", layer="tiles") as layer:
+        assert len(layer) == 576 and layer.tags()["GEOLABEL_STATUS"] == "complete"

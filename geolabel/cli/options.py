@@ -25,21 +25,19 @@ class Progress:
     """A tqdm bar fed with fractions (0..1), as the engine reports them."""
 
     def __init__(self, desc: str, *, quiet: bool) -> None:
-        self._bar: Any = None
-        if quiet:
-            return
-        from tqdm import tqdm
-
-        self._bar = tqdm(
-            total=1000,
-            desc=desc,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
-            file=None,
-        )
+        self._desc = desc
+        self._quiet = quiet
+        self._bar: Any = None  # created on the first report, so errors print without a bar
 
     def __call__(self, fraction: float) -> None:
-        if self._bar is None:
+        if self._quiet:
             return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=1000, desc=self._desc, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}"
+            )
         target = int(round(fraction * 1000))
         if target > self._bar.n:
             self._bar.update(target - self._bar.n)

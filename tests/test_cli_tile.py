@@ -148,7 +148,9 @@ def test_killed_run_leaves_only_complete_chips_and_resumes(tmp_path):
     for path in visible:  # every chip that carries its final name is complete and exact
         row, col = map(int, re.search(r"_r(\d+)_c(\d+)", path.name).groups())
         with rasterio.open(path) as chip:
-            np.testing.assert_array_equal(chip.read(), full[:, row * 128 : row * 128 + 128, col * 128 : col * 128 + 128])
+            np.testing.assert_array_equal(
+                chip.read(), full[:, row * 128 : row * 128 + 128, col * 128 : col * 128 + 128]
+            )
     res = CliRunner().invoke(main, [*cmd[3:], "--compress", "zstd", "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert len(finished_chips()) == 576

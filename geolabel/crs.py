@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def parse_crs(value: Any, *, what: str = "CRS") -> pyproj.CRS:
-    """Parse ``EPSG:32649``, ``32649``, a PROJ string, WKT or any CRS object into pyproj.
+    """Parse ``EPSG:32649``, ``32649``, a PROJ string, WKT, any CRS object, or a file
+    (``.prj``/``.wkt``, a raster or a vector file) whose CRS to take, into pyproj.
 
     >>> parse_crs("EPSG:32649").name
     'WGS 84 / UTM zone 49N'
@@ -24,6 +25,8 @@ def parse_crs(value: Any, *, what: str = "CRS") -> pyproj.CRS:
 
     if value is None or value == "":
         raise CRSError(f"{what} is missing")
+    if isinstance(value, str) and _looks_like_path(value):
+        value = _crs_of_file(value, what)
     if hasattr(value, "to_wkt") and not isinstance(value, pyproj.CRS):
         value = value.to_wkt()
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
@@ -32,6 +35,38 @@ def parse_crs(value: Any, *, what: str = "CRS") -> pyproj.CRS:
         return pyproj.CRS.from_user_input(value)
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(f"{what} {str(value)[:80]!r} is not a CRS pyproj understands ({exc})") from None
+
+
+def _looks_like_path(value: str) -> bool:
+    import os
+
+    return "\n" not in value and len(value) < 4096 and os.path.isfile(value)
+
+
+def _crs_of_file(path: str, what: str) -> Any:
+    """The CRS stored in a .prj/.wkt file, a raster or a vector file ("take the CRS from X")."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() in (".prj", ".wkt"):
+        return p.read_text(encoding="utf-8", errors="replace").strip()
+    try:
+        import rasterio
+
+        with rasterio.open(p) as src:
+            if src.crs is not None:
+                return src.crs.to_wkt()
+    except Exception:
+        pass
+    try:
+        import pyogrio
+
+        crs = pyogrio.read_info(p).get("crs")
+        if crs:
+            return crs
+    except Exception:
+        pass
+    raise CRSError(f"{what}: {p} has no CRS to take")
 
 
 def to_rasterio_crs(crs: Any) -> Any:
@@ -86,3 +121,56 @@ def reproject_geometries(geoms: Any, src: Any, dst: Any) -> Any:
         return np.column_stack([x, y])
 
     return shapely.transform(geoms, apply)
+
+
+#: Square metres per mu (亩): 1 mu = 10000/15 m² (15 mu = 1 ha).
+M2_PER_MU = 10000.0 / 15.0
+AREA_UNITS = {"m2": 1.0, "ha": 10000.0, "mu": M2_PER_MU}
+
+
+def area_m2(geoms: Any, crs: Any, *, ellipsoidal: bool = False) -> Any:
+    """Areas of polygons in square metres.
+
+    Projected CRSs: planar area, converted from the CRS's linear unit to metres.
+    Geographic CRSs (and ``ellipsoidal=True``): geodesic area on the CRS's ellipsoid
+    (pyproj.Geod), the area on the Earth's surface.
+
+    >>> import shapely
+    >>> float(area_m2([shapely.box(0, 0, 100, 50)], "EPSG:32649")[0])
+    5000.0
+    """
+    import numpy as np
+    import pyproj
+    import shapely
+
+    parsed = parse_crs(crs)
+    arr = np.asarray(geoms, dtype=object)
+    if not parsed.is_geographic and not ellipsoidal:
+        unit = parsed.axis_info[0].unit_conversion_factor if parsed.axis_info else 1.0
+        return shapely.area(arr) * unit * unit
+    if not parsed.is_geographic:
+        geographic = parsed.geodetic_crs
+        if geographic is None:
+            raise CRSError(f"{parsed.name}: has no geodetic CRS to compute ellipsoidal areas on")
+        arr = reproject_geometries(shapely.segmentize(arr, _segment_length(arr)), parsed, geographic)
+        parsed = geographic
+    ellipsoid = parsed.ellipsoid
+    if ellipsoid is None:
+        raise CRSError(f"{parsed.name}: has no ellipsoid to compute geodesic areas on")
+    geod = pyproj.Geod(a=ellipsoid.semi_major_metre, rf=ellipsoid.inverse_flattening or 0.0)
+    # pyproj wants lon/lat; parse_crs CRSs may be lat/lon ordered, reproject_geometries uses x/y = lon/lat
+    out = np.zeros(len(arr))
+    for i, g in enumerate(arr):
+        if g is None or g.is_empty:
+            continue
+        out[i] = abs(geod.geometry_area_perimeter(g)[0])
+    return out
+
+
+def _segment_length(arr: Any) -> float:
+    """Densify long edges before going geographic so geodesic areas follow the map edges."""
+    import shapely
+
+    bounds = shapely.total_bounds(arr)
+    span = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+    return float(max(span / 1000.0, 1.0)) if span == span else 1.0

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample data, on a fresh Debian 12 / Ubuntu machine:
-# installs geolabel into ./.venv (see .ci/setup.sh), then cuts the village scene and the
-# real NAIP scene into 512 px georeferenced chips, and says where everything is.
+# installs geolabel into ./.venv (see .ci/setup.sh), cuts the village scene and the real
+# NAIP scene into 512 px georeferenced chips, imports the village's land-cover labels into
+# a label store, resolves their overlaps, prints per-class areas, and says where
+# everything is.
 #   bash sample_data/run_demo.sh [OUT_DIR]      (default: out/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,20 @@ $GL tile sample_data/village.tif sample_data/naip_northdakota_2020.tif \
   --out "$OUT/chips" --size 512 --edge shift --max-nodata 0.5
 
 echo
+echo "== 2. create a label store and import the village's land-cover polygons"
+$GL labels init "$OUT/labels.gpkg" --crs EPSG:32649 --overwrite > /dev/null
+$GL labels import "$OUT/labels.gpkg" sample_data/village_labels.gpkg --labeler sample --team demo
+
+echo
+echo "== 3. resolve overlaps (ponds drawn on fields are cut out of the fields)"
+$GL labels resolve "$OUT/labels.gpkg" --min-area 1
+
+echo
+echo "== 4. per-class areas"
+$GL labels stats "$OUT/labels.gpkg"
+
+echo
 echo "Outputs:"
 echo "  chips:       $OUT/chips/village/*.tif, $OUT/chips/naip_northdakota_2020/*.tif"
 echo "  tile index:  $OUT/chips/tiles.gpkg (layers 'tiles' and 'skipped_tiles'; open it in QGIS)"
+echo "  labels:      $OUT/labels.gpkg (layer 'labels', resolved; open it in QGIS)"

@@ -47,9 +47,11 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from geolabel.cli.labels import labels
     from geolabel.cli.tile import tile
 
     main.add_command(tile)
+    main.add_command(labels)
 
 
 _register()

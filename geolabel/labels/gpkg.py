@@ -1,0 +1,82 @@
+"""GeoPackage geometry blobs and the SQL functions its spatial-index triggers call.
+
+The label store writes through SQLite directly (for real transactions and optimistic
+locking), so it encodes geometries as GeoPackage binary (OGC 12-128r18, 2.1.3): a
+header ``GP``, version, flags, SRS id and envelope, followed by standard WKB. The R-tree
+triggers that GDAL creates call ``ST_IsEmpty`` and ``ST_MinX`` ... ``ST_MaxY``; GDAL
+provides them inside its own connections, and :func:`register_functions` provides them
+for ours.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+_HEADER = struct.Struct("<2sBBi4d")  # magic, version, flags, srs_id, minx, maxx, miny, maxy
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+#: flags: little-endian (bit 0) and envelope [minx, maxx, miny, maxy] (indicator 1, bits 1-3)
+_FLAGS_XY = 0b0000_0011
+
+
+def to_blobs(geoms: Any, srs_id: int) -> list[bytes]:
+    """GeoPackage blobs of an array of (non-empty) shapely geometries."""
+    import shapely
+
+    wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+    bounds = shapely.bounds(geoms)
+    pack = _HEADER.pack
+    return [pack(b"GP", 0, _FLAGS_XY, srs_id, b[0], b[2], b[1], b[3]) + w for w, b in zip(wkbs, bounds.tolist())]
+
+
+def _wkb_of(blob: bytes) -> bytes:
+    if blob[:2] != b"GP":
+        raise ValueError("not a GeoPackage geometry blob")
+    flags = blob[3]
+    return blob[8 + _ENVELOPE_BYTES[(flags >> 1) & 0b111] :]
+
+
+def from_blobs(blobs: Sequence[bytes | None]) -> Any:
+    """Shapely geometries (None for NULL or empty) from GeoPackage blobs."""
+    import numpy as np
+    import shapely
+
+    wkbs = np.array([None if b is None or (b[3] >> 4) & 1 else _wkb_of(b) for b in blobs], dtype=object)
+    return shapely.from_wkb(wkbs)
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, maxx, miny, maxy) from the header, or computed from the WKB if absent."""
+    if blob is None or (blob[3] >> 4) & 1:
+        return None
+    if (blob[3] >> 1) & 0b111:
+        order = "<" if blob[3] & 1 else ">"
+        minx, maxx, miny, maxy = struct.unpack_from(f"{order}4d", blob, 8)
+        return minx, maxx, miny, maxy
+    import shapely
+
+    g = shapely.from_wkb(_wkb_of(blob))
+    if g is None or g.is_empty:
+        return None
+    b = g.bounds
+    return b[0], b[2], b[1], b[3]
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Provide the spatial functions GeoPackage R-tree triggers call."""
+
+    def is_empty(blob: bytes | None) -> int:
+        return int(_envelope(blob) is None)
+
+    def coord(i: int) -> Any:
+        def f(blob: bytes | None) -> float | None:
+            env = _envelope(blob)
+            return None if env is None else env[i]
+
+        return f
+
+    conn.create_function("ST_IsEmpty", 1, is_empty, deterministic=True)
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        conn.create_function(name, 1, coord(i), deterministic=True)

@@ -1,0 +1,582 @@
+"""The label store: land-cover polygons with their class, author, review status and history.
+
+:class:`LabelStore` is the interface; :class:`GeoPackageStore` is the embedded backend
+(a GeoPackage that QGIS edits natively). A PostGIS backend for teams plugs in behind
+the same interface; :func:`open_store` picks the backend from the location.
+
+Every label is one polygon (imports explode MultiPolygons into one label per part) with
+the fields in :data:`LABEL_FIELDS`. ``version`` starts at 1 and grows with every change
+made through the store; :meth:`LabelStore.update` takes the version the caller last saw
+and refuses the change if somebody else changed the label meanwhile (optimistic locking).
+
+>>> import tempfile, shapely
+>>> tmp = tempfile.mkdtemp()
+>>> store = create_store(f"{tmp}/labels.gpkg", crs="EPSG:32649")
+>>> ids = store.add_geometries([shapely.box(0, 0, 10, 10)], class_codes=[2], labeler="li")
+>>> store.query(classes=[2])[["class_name", "labeler", "status", "version"]].values.tolist()
+[['farmland', 'li', 'draft', 1]]
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geolabel.errors import GeolabelError, InputError, OutputExistsError
+from geolabel.labels.schema import ClassSchema, default_schema
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pyproj
+
+#: Attribute fields of every label, in store order (the geometry is separate).
+LABEL_FIELDS = (
+    "label_id",
+    "class_code",
+    "class_name",
+    "labeler",
+    "team",
+    "status",
+    "source",
+    "tile_id",
+    "created",
+    "modified",
+    "comment",
+    "version",
+)
+STATUSES = ("draft", "submitted", "reviewed", "accepted", "rejected")
+SOURCES = ("manual", "imported", "suggested")
+LABELS_TABLE = "labels"
+META_TABLE = "geolabel_meta"
+CLASSES_TABLE = "geolabel_classes"
+STORE_FORMAT = 1
+
+
+class ConflictError(GeolabelError):
+    """A label was changed by somebody else since the caller read it."""
+
+    exit_code = 3
+
+
+class NotAStoreError(InputError):
+    """The file exists but is not a geolabel label store."""
+
+
+def now_iso() -> str:
+    """UTC time as GeoPackage stores DATETIME values."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class LabelStore(ABC):
+    """Where land-cover labels live. Backends: GeoPackage (embedded), PostGIS (teams)."""
+
+    uri: str
+    crs: pyproj.CRS
+    schema: ClassSchema
+
+    @abstractmethod
+    def transaction(self) -> Any:
+        """Context manager: everything inside commits together or not at all."""
+
+    @abstractmethod
+    def add(self, frame: gpd.GeoDataFrame) -> list[str]:
+        """Add labels from a GeoDataFrame (geometry + ``class_code`` and any of LABEL_FIELDS).
+
+        Geometries in another CRS are reprojected to the store's. Returns the label ids.
+        """
+
+    @abstractmethod
+    def update(self, label_id: str, *, expected_version: int | None = None, geometry: Any = None, **fields: Any) -> int:
+        """Change one label; returns its new version. Raises :class:`ConflictError` when
+        ``expected_version`` is given and the label has moved on since."""
+
+    @abstractmethod
+    def delete(self, label_ids: Iterable[str]) -> int:
+        """Delete labels by id; returns how many were deleted."""
+
+    @abstractmethod
+    def query(
+        self,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        tile_id: str | None = None,
+        classes: Iterable[int] | None = None,
+        status: Iterable[str] | None = None,
+        labeler: str | None = None,
+        team: str | None = None,
+        label_ids: Iterable[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Labels matching every given filter, as a GeoDataFrame in the store CRS."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of labels."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    # -- conveniences shared by all backends ---------------------------------------
+
+    def to_geodataframe(self) -> gpd.GeoDataFrame:
+        """All labels."""
+        return self.query()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Labels as dicts (attributes plus ``geometry``)."""
+        yield from self.query().to_dict("records")
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def add_geometries(
+        self,
+        geoms: Sequence[Any],
+        *,
+        class_codes: Sequence[int],
+        crs: Any = None,
+        **fields: Any,
+    ) -> list[str]:
+        """Add shapely polygons with one class code each (fields apply to all)."""
+        import geopandas as gpd
+
+        data = {"class_code": list(class_codes)}
+        data.update({k: [v] * len(geoms) for k, v in fields.items()})
+        return self.add(gpd.GeoDataFrame(data, geometry=list(geoms), crs=crs or self.crs))
+
+
+# ---------------------------------------------------------------------------------
+# GeoPackage backend
+
+_UUID_SQL = (
+    "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+    "substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "
+    "substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))"
+)
+_NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+#: Triggers keep rows complete whoever inserts them (QGIS, ogr2ogr, geolabel).
+_TRIGGERS = f"""
+CREATE TRIGGER geolabel_labels_fill AFTER INSERT ON {LABELS_TABLE}
+WHEN NEW.label_id IS NULL OR NEW.class_name IS NULL OR NEW.status IS NULL OR NEW.source IS NULL
+  OR NEW.created IS NULL OR NEW.modified IS NULL OR NEW.version IS NULL
+BEGIN
+  UPDATE {LABELS_TABLE} SET
+    label_id = COALESCE(NEW.label_id, {_UUID_SQL}),
+    class_name = COALESCE((SELECT name FROM {CLASSES_TABLE} WHERE code = NEW.class_code), NEW.class_name),
+    status = COALESCE(NEW.status, 'draft'),
+    source = COALESCE(NEW.source, 'manual'),
+    created = COALESCE(NEW.created, {_NOW_SQL}),
+    modified = COALESCE(NEW.modified, {_NOW_SQL}),
+    version = COALESCE(NEW.version, 1)
+  WHERE fid = NEW.fid;
+END;
+CREATE TRIGGER geolabel_labels_class_name AFTER UPDATE OF class_code ON {LABELS_TABLE}
+WHEN EXISTS (SELECT 1 FROM {CLASSES_TABLE} WHERE code = NEW.class_code)
+BEGIN
+  UPDATE {LABELS_TABLE} SET class_name = (SELECT name FROM {CLASSES_TABLE} WHERE code = NEW.class_code)
+  WHERE fid = NEW.fid;
+END;
+"""
+
+_FIONA_SCHEMA = {
+    "geometry": "Polygon",
+    "properties": {
+        "label_id": "str:36",
+        "class_code": "int32",
+        "class_name": "str",
+        "labeler": "str",
+        "team": "str",
+        "status": "str",
+        "source": "str",
+        "tile_id": "str",
+        "created": "datetime",
+        "modified": "datetime",
+        "comment": "str",
+        "version": "int32",
+    },
+}
+
+
+def _register_attributes_table(conn: sqlite3.Connection, table: str, description: str) -> None:
+    conn.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) VALUES (?, 'attributes', ?, ?)",
+        (table, table, description),
+    )
+
+
+def create_store(
+    path: str | os.PathLike[str],
+    *,
+    crs: Any,
+    schema: ClassSchema | None = None,
+    overwrite: bool = False,
+) -> GeoPackageStore:
+    """Create an empty GeoPackage label store in ``crs`` and open it.
+
+    The file is built under a temporary name and renamed when complete. An existing
+    file is only replaced with ``overwrite=True``.
+    """
+    import fiona
+
+    from geolabel.crs import parse_crs
+
+    p = Path(path)
+    if p.suffix.lower() != ".gpkg":
+        raise InputError(f"{p}: a GeoPackage label store needs the .gpkg extension")
+    if p.exists() and not overwrite:
+        raise OutputExistsError(f"{p}: already exists; pass --overwrite to replace it (its labels would be lost)")
+    store_crs = parse_crs(crs, what="store CRS")
+    if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
+        raise InputError(f"{p}: store CRS {store_crs.name} has no linear unit")
+    schema = schema or default_schema()
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.gpkg")
+    tmp.unlink(missing_ok=True)
+    try:
+        with fiona.open(
+            tmp,
+            "w",
+            driver="GPKG",
+            layer=LABELS_TABLE,
+            schema=_FIONA_SCHEMA,
+            crs=store_crs.to_wkt(),
+            VERSION="1.2",
+            FID="fid",
+            GEOMETRY_NAME="geom",
+        ):
+            pass
+        conn = sqlite3.connect(tmp)
+        try:
+            with conn:
+                conn.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+                _register_attributes_table(conn, META_TABLE, "geolabel store metadata: schema, CRS, format")
+                conn.execute(
+                    f"CREATE TABLE {CLASSES_TABLE} (code INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, "
+                    "color TEXT NOT NULL, priority INTEGER NOT NULL, names TEXT)"
+                )
+                _register_attributes_table(conn, CLASSES_TABLE, "land-cover classes of this store")
+                meta = {
+                    "store_format": str(STORE_FORMAT),
+                    "crs": store_crs.to_wkt(),
+                    "schema": schema.to_json(),
+                    "created": now_iso(),
+                }
+                conn.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", sorted(meta.items()))
+                _write_classes(conn, schema)
+                conn.execute(f"CREATE UNIQUE INDEX geolabel_labels_label_id ON {LABELS_TABLE} (label_id)")
+                conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
+                conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
+                conn.executescript(_TRIGGERS)
+        finally:
+            conn.close()
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return GeoPackageStore(p)
+
+
+def _write_classes(conn: sqlite3.Connection, schema: ClassSchema) -> None:
+    conn.execute(f"DELETE FROM {CLASSES_TABLE}")
+    conn.executemany(
+        f"INSERT INTO {CLASSES_TABLE} VALUES (?, ?, ?, ?, ?)",
+        [(c.code, c.name, c.color, c.priority, json.dumps(dict(c.names), ensure_ascii=False)) for c in schema],
+    )
+
+
+def open_store(location: str | os.PathLike[str]) -> LabelStore:
+    """Open an existing label store: a ``.gpkg`` path (PostGIS URLs come with that backend)."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://", "PG:")):
+        raise InputError(f"{text}: PostGIS label stores are not supported by this version of geolabel")
+    return GeoPackageStore(Path(text))
+
+
+class GeoPackageStore(LabelStore):
+    """A label store in one GeoPackage file, written through SQLite transactions."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        from geolabel.crs import parse_crs
+        from geolabel.labels.gpkg import register_functions
+
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"{p}: no such label store; create one with `geolabel labels init {p} --crs EPSG:...`")
+        self.path = p
+        self.uri = str(p)
+        try:
+            conn = sqlite3.connect(p, timeout=timeout, isolation_level=None)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            raise NotAStoreError(f"{p}: not a GeoPackage (not an SQLite database)") from None
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if META_TABLE not in tables or LABELS_TABLE not in tables:
+            conn.close()
+            raise NotAStoreError(
+                f"{p}: not a geolabel label store; create one with `geolabel labels init` and import this file "
+                "with `geolabel labels import`"
+            )
+        register_functions(conn)
+        self._conn = conn
+        meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+        if int(meta.get("store_format", "0")) > STORE_FORMAT:
+            raise NotAStoreError(f"{p}: made by a newer geolabel (store format {meta['store_format']})")
+        self.crs = parse_crs(meta["crs"], what=f"{p}: store CRS")
+        self.schema = ClassSchema.from_json(meta["schema"])
+        row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (LABELS_TABLE,)).fetchone()
+        self.srs_id = int(row[0])
+        self._depth = 0
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Nested calls join the outer transaction; the outermost commits or rolls back."""
+        if self._depth == 0:
+            self._conn.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self._touch_contents()
+            self._conn.execute("COMMIT")
+
+    def _touch_contents(self) -> None:
+        """Keep gpkg_contents' extent and change time current, as GDAL does."""
+        ext = self._conn.execute(
+            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM rtree_{LABELS_TABLE}_geom"
+        ).fetchone()
+        self._conn.execute(
+            "UPDATE gpkg_contents SET last_change = ?, min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
+            (now_iso(), *ext, LABELS_TABLE),
+        )
+
+    # -- writes -------------------------------------------------------------------
+
+    def _prepare(self, frame: gpd.GeoDataFrame) -> tuple[Any, list[dict[str, Any]]]:
+        """Validate a frame for insertion: geometries in store CRS and complete attribute rows."""
+        import shapely
+
+        from geolabel.crs import reproject_geometries, same_crs
+
+        if frame.crs is not None and not same_crs(frame.crs, self.crs):
+            geoms = reproject_geometries(frame.geometry.values.to_numpy(), frame.crs, self.crs)
+        else:
+            geoms = frame.geometry.values.to_numpy()
+        types = shapely.get_type_id(geoms)
+        if (types != 3).any():
+            i = int((types != 3).argmax())
+            raise InputError(f"label {i}: geometry must be a Polygon, got {shapely.get_type_id(geoms[i])!r}")
+        bad = shapely.is_empty(geoms) | ~shapely.is_valid(geoms)
+        if bad.any():
+            i = int(bad.argmax())
+            reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
+            raise InputError(f"label {i}: invalid polygon ({reason}); repair it first (geolabel.labels.repair)")
+        now = now_iso()
+        rows = []
+        records = frame.drop(columns=frame.geometry.name).to_dict("records")
+        for i, rec in enumerate(records):
+            code = rec.get("class_code")
+            if code is None or (isinstance(code, float) and code != code):
+                if rec.get("class_name") is None:
+                    raise InputError(f"label {i}: needs class_code or class_name")
+                code = self.schema.resolve(rec["class_name"]).code
+            cls = self.schema.get(int(code))
+            status = rec.get("status") or "draft"
+            if status not in STATUSES:
+                raise InputError(f"label {i}: status {status!r} is not one of {', '.join(STATUSES)}")
+            source = rec.get("source") or "manual"
+            if source not in SOURCES:
+                raise InputError(f"label {i}: source {source!r} is not one of {', '.join(SOURCES)}")
+            rows.append(
+                {
+                    "label_id": _clean(rec.get("label_id")) or str(uuid.uuid4()),
+                    "class_code": cls.code,
+                    "class_name": cls.name,
+                    "labeler": _clean(rec.get("labeler")),
+                    "team": _clean(rec.get("team")),
+                    "status": status,
+                    "source": source,
+                    "tile_id": _clean(rec.get("tile_id")),
+                    "created": _clean(rec.get("created")) or now,
+                    "modified": now,
+                    "comment": _clean(rec.get("comment")),
+                    "version": 1,
+                }
+            )
+        return geoms, rows
+
+    def add(self, frame: gpd.GeoDataFrame) -> list[str]:
+        from geolabel.labels.gpkg import to_blobs
+
+        if len(frame) == 0:
+            return []
+        geoms, rows = self._prepare(frame)
+        blobs = to_blobs(geoms, self.srs_id)
+        cols = ", ".join(("geom", *LABEL_FIELDS))
+        marks = ", ".join("?" * (len(LABEL_FIELDS) + 1))
+        with self.transaction():
+            try:
+                self._conn.executemany(
+                    f"INSERT INTO {LABELS_TABLE} ({cols}) VALUES ({marks})",
+                    ([blob, *(row[f] for f in LABEL_FIELDS)] for blob, row in zip(blobs, rows)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise InputError(f"{self.path}: a label id is already in the store ({exc})") from None
+        return [row["label_id"] for row in rows]
+
+    def update(self, label_id: str, *, expected_version: int | None = None, geometry: Any = None, **fields: Any) -> int:
+        import shapely
+
+        from geolabel.labels.gpkg import to_blobs
+
+        allowed = {"class_code", "labeler", "team", "status", "tile_id", "comment", "source"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InputError(f"cannot update field(s) {sorted(unknown)}; updatable: {sorted(allowed)}")
+        sets: dict[str, Any] = {}
+        if "class_code" in fields:
+            cls = self.schema.get(int(fields["class_code"]))
+            sets.update(class_code=cls.code, class_name=cls.name)
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise InputError(f"status {fields['status']!r} is not one of {', '.join(STATUSES)}")
+        sets.update({k: v for k, v in fields.items() if k != "class_code"})
+        if geometry is not None:
+            if geometry.geom_type != "Polygon" or not shapely.is_valid(geometry) or geometry.is_empty:
+                raise InputError(f"label {label_id}: new geometry must be a valid, non-empty Polygon")
+            sets["geom"] = to_blobs([geometry], self.srs_id)[0]
+        sets["modified"] = now_iso()
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        with self.transaction():
+            row = self._conn.execute(f"SELECT version FROM {LABELS_TABLE} WHERE label_id = ?", (label_id,)).fetchone()
+            if row is None:
+                raise InputError(f"{self.path}: no label with id {label_id}")
+            current = int(row[0] or 0)
+            if expected_version is not None and current != expected_version:
+                raise ConflictError(
+                    f"label {label_id} was changed by someone else (now version {current}, "
+                    f"you edited version {expected_version}); reload it and apply your change again"
+                )
+            self._conn.execute(
+                f"UPDATE {LABELS_TABLE} SET {assignments}, version = ? WHERE label_id = ? AND version IS ?",
+                (*sets.values(), current + 1, label_id, row[0]),
+            )
+        return current + 1
+
+    def delete(self, label_ids: Iterable[str]) -> int:
+        ids = list(label_ids)
+        with self.transaction():
+            cur = self._conn.executemany(f"DELETE FROM {LABELS_TABLE} WHERE label_id = ?", ((i,) for i in ids))
+            return max(cur.rowcount, 0)
+
+    def replace_geometries(self, changes: Sequence[tuple[str, Any]]) -> None:
+        """Set new geometries for many labels at once (bumping versions); used by resolve."""
+        from geolabel.labels.gpkg import to_blobs
+
+        if not changes:
+            return
+        import numpy as np
+
+        blobs = to_blobs(np.array([g for _, g in changes], dtype=object), self.srs_id)
+        now = now_iso()
+        with self.transaction():
+            self._conn.executemany(
+                f"UPDATE {LABELS_TABLE} SET geom = ?, modified = ?, version = COALESCE(version, 0) + 1 "
+                "WHERE label_id = ?",
+                ((blob, now, label_id) for blob, (label_id, _) in zip(blobs, changes)),
+            )
+
+    # -- reads --------------------------------------------------------------------
+
+    def query(
+        self,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        tile_id: str | None = None,
+        classes: Iterable[int] | None = None,
+        status: Iterable[str] | None = None,
+        labeler: str | None = None,
+        team: str | None = None,
+        label_ids: Iterable[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        import geopandas as gpd
+        import pandas as pd
+
+        from geolabel.labels.gpkg import from_blobs
+
+        where: list[str] = []
+        args: list[Any] = []
+        if bbox is not None:
+            minx, miny, maxx, maxy = bbox
+            where.append(
+                f"fid IN (SELECT id FROM rtree_{LABELS_TABLE}_geom WHERE minx <= ? AND maxx >= ? "
+                "AND miny <= ? AND maxy >= ?)"
+            )
+            args += [maxx, minx, maxy, miny]
+        for column, values in (("class_code", classes), ("status", status), ("label_id", label_ids)):
+            if values is not None:
+                vals = list(values)
+                where.append(f"{column} IN ({', '.join('?' * len(vals))})" if vals else "0")
+                args += vals
+        for column, value in (("tile_id", tile_id), ("labeler", labeler), ("team", team)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT geom, {', '.join(LABEL_FIELDS)} FROM {LABELS_TABLE}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn.execute(sql + " ORDER BY fid", args).fetchall()
+        geoms = from_blobs([r[0] for r in rows])
+        data = pd.DataFrame([r[1:] for r in rows], columns=list(LABEL_FIELDS))
+        if bbox is not None and len(rows):
+            import shapely
+
+            keep = shapely.intersects(geoms, shapely.box(*bbox))
+            data, geoms = data[keep].reset_index(drop=True), geoms[keep]
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
+
+    def count(self) -> int:
+        return int(self._conn.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchone()[0])
+
+    def close(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"GeoPackageStore({str(self.path)!r}, crs={self.crs.to_string()!r}, labels={self.count()})"
+
+
+def _clean(value: Any) -> Any:
+    """None for missing values (None, NaN, empty strings); strings stripped."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

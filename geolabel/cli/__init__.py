@@ -47,11 +47,13 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from geolabel.cli.export import export
     from geolabel.cli.labels import labels
     from geolabel.cli.tile import tile
 
     main.add_command(tile)
     main.add_command(labels)
+    main.add_command(export)
 
 
 _register()

@@ -27,6 +27,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,26 @@ class NotAStoreError(InputError):
     """The file exists but is not a geolabel label store."""
 
 
+@dataclass(frozen=True)
+class LabelArrays:
+    """Labels as a shapely geometry array plus one list per field in LABEL_FIELDS."""
+
+    geoms: Any
+    columns: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    def take(self, selector: Any) -> LabelArrays:
+        """The labels picked by a boolean mask or an index array."""
+        import numpy as np
+
+        idx = np.flatnonzero(selector) if np.asarray(selector).dtype == bool else np.asarray(selector)
+        return LabelArrays(
+            geoms=self.geoms[idx], columns={k: [v[i] for i in idx.tolist()] for k, v in self.columns.items()}
+        )
+
+
 def now_iso() -> str:
     """UTC time as GeoPackage stores DATETIME values."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -104,7 +125,7 @@ class LabelStore(ABC):
         """Delete labels by id; returns how many were deleted."""
 
     @abstractmethod
-    def query(
+    def read(
         self,
         *,
         bbox: tuple[float, float, float, float] | None = None,
@@ -114,8 +135,17 @@ class LabelStore(ABC):
         labeler: str | None = None,
         team: str | None = None,
         label_ids: Iterable[str] | None = None,
-    ) -> gpd.GeoDataFrame:
-        """Labels matching every given filter, as a GeoDataFrame in the store CRS."""
+    ) -> LabelArrays:
+        """Labels matching every given filter, as plain arrays (no pandas: fast to load)."""
+
+    def query(self, **filters: Any) -> gpd.GeoDataFrame:
+        """Labels matching every given filter (see :meth:`read`), as a GeoDataFrame."""
+        import geopandas as gpd
+        import pandas as pd
+
+        arrays = self.read(**filters)
+        data = pd.DataFrame({name: arrays.columns[name] for name in LABEL_FIELDS})
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(arrays.geoms, crs=self.crs), crs=self.crs)
 
     @abstractmethod
     def count(self) -> int:
@@ -509,7 +539,7 @@ class GeoPackageStore(LabelStore):
 
     # -- reads --------------------------------------------------------------------
 
-    def query(
+    def read(
         self,
         *,
         bbox: tuple[float, float, float, float] | None = None,
@@ -519,10 +549,7 @@ class GeoPackageStore(LabelStore):
         labeler: str | None = None,
         team: str | None = None,
         label_ids: Iterable[str] | None = None,
-    ) -> gpd.GeoDataFrame:
-        import geopandas as gpd
-        import pandas as pd
-
+    ) -> LabelArrays:
         from geolabel.labels.gpkg import from_blobs
 
         where: list[str] = []
@@ -548,13 +575,13 @@ class GeoPackageStore(LabelStore):
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY fid", args).fetchall()
         geoms = from_blobs([r[0] for r in rows])
-        data = pd.DataFrame([r[1:] for r in rows], columns=list(LABEL_FIELDS))
+        columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(LABEL_FIELDS)}
+        arrays = LabelArrays(geoms=geoms, columns=columns)
         if bbox is not None and len(rows):
             import shapely
 
-            keep = shapely.intersects(geoms, shapely.box(*bbox))
-            data, geoms = data[keep].reset_index(drop=True), geoms[keep]
-        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
+            arrays = arrays.take(shapely.intersects(geoms, shapely.box(*bbox)))
+        return arrays
 
     def count(self) -> int:
         return int(self._conn.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchone()[0])

@@ -1,0 +1,92 @@
+"""``geolabel export``: write a training set from a label store and a tile index."""
+
+from __future__ import annotations
+
+import click
+
+from geolabel.cli.options import Progress
+
+
+@click.command("export", short_help="Export a training set (GeoJSON, COCO, masks, STAC).")
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("--tiles", required=True, type=click.Path(dir_okay=False), help="Tile index (DIR/tiles.gpkg).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dataset folder to create.")
+@click.option(
+    "--format", "formats", default="geojson,coco,masks,stac", show_default=True, help="Comma-separated formats."
+)
+@click.option(
+    "--min-overlap",
+    default=0.0,
+    show_default=True,
+    help="Keep an object cut by the tile edge if at least this share of it is inside (0-1).",
+)
+@click.option("--split", default="0.8,0.1,0.1", show_default=True, help="train,val,test fractions (spatial blocks).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the split.")
+@click.option("--block-size", type=float, default=None, help="Split block side in CRS units (default: 2 chips).")
+@click.option("--guard", default=0.0, show_default=True, help="Minimum gap between tiles of different splits.")
+@click.option("--status", default=None, help="Only labels with these statuses, e.g. accepted,reviewed.")
+@click.option("--repair", is_flag=True, help="Repair invalid label geometries instead of refusing the store.")
+@click.option("--skip-empty", is_flag=True, help="No GeoJSON files for tiles without labels.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset folder.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def export(
+    store: str,
+    tiles: str,
+    out_dir: str,
+    formats: str,
+    min_overlap: float,
+    split: str,
+    seed: int,
+    block_size: float | None,
+    guard: float,
+    status: str | None,
+    repair: bool,
+    skip_empty: bool,
+    overwrite: bool,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Clip STORE's labels to the chips of --tiles and write a dataset to --out.
+
+    \b
+    Examples:
+      geolabel export out/labels.gpkg --tiles out/chips/tiles.gpkg --out out/dataset
+      geolabel export labels.gpkg --tiles chips/tiles.gpkg --out ds --format geojson,masks \\
+          --split 0.7,0.15,0.15 --seed 7 --status accepted --min-overlap 0.3
+
+    Splits are spatial: blocks of chips go to train/val/test, and chips of different
+    splits never overlap (nor come closer than --guard): chips that would leak are left
+    out and listed in summary.json.
+    """
+    from geolabel.export.dataset import export_dataset
+
+    statuses = [s.strip() for s in status.split(",")] if status else None
+    with Progress("export", quiet=quiet) as bar:
+        result = export_dataset(
+            store,
+            tiles,
+            out_dir,
+            formats=formats,
+            min_overlap=min_overlap,
+            split=split,
+            seed=seed,
+            block_size=block_size,
+            guard=guard,
+            status=statuses,
+            repair=repair,
+            skip_empty=skip_empty,
+            overwrite=overwrite,
+            workers=workers,
+            progress=bar,
+        )
+    if quiet:
+        return
+    click.echo(result.table())
+    if result.excluded_tiles:
+        click.echo(f"left out to keep splits apart: {len(result.excluded_tiles)} chips")
+    for reason, n in result.skipped_labels.items():
+        click.echo(f"labels left out: {n} ({reason})")
+    if result.repaired:
+        click.echo(f"labels repaired: {result.repaired}")
+    click.echo(f"dataset: {result.out_dir}/ ({result.files} files; summary.json, manifest.json)")

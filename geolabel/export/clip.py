@@ -1,0 +1,144 @@
+"""Labels clipped to tiles: one STRtree query over all labels, vectorised intersections.
+
+A label wholly inside a tile passes through uncut; only labels crossing a tile border are
+intersected with the tile. The result is, per tile, the objects it shows, in the tile's
+CRS, with how much of each object lies inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geolabel.errors import InputError
+
+
+@dataclass(frozen=True)
+class ChipInfo:
+    """One chip of the tile index, read from the chip's own header."""
+
+    tile_id: str
+    scene: str
+    path: str  # absolute path of the chip
+    crs: str  # EPSG:xxxx when GDAL identifies it exactly (keeps datum shifts right), else WKT
+    crs_wkt: str
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    nodata_fraction: float
+
+    @property
+    def footprint(self) -> Any:
+        import shapely
+
+        a, b, c, d, e, f = self.transform
+        w, h = self.width, self.height
+        corners = [(c, f), (c + a * w, f + d * w), (c + a * w + b * h, f + d * w + e * h), (c + b * h, f + e * h)]
+        return shapely.Polygon(corners)
+
+
+def load_chips(index_path: str | Path) -> list[ChipInfo]:
+    """Every chip listed in a ``tiles.gpkg`` tile index, with its georeferencing."""
+    import fiona
+    import rasterio
+
+    from geolabel.crs import compact_crs
+    from geolabel.tileindex import TILES_LAYER
+
+    p = Path(index_path)
+    if not p.exists():
+        raise InputError(f"{p}: no such tile index (make one with `geolabel tile ... --out DIR`)")
+    try:
+        with fiona.open(p, layer=TILES_LAYER) as layer:
+            rows = [dict(f.properties) for f in layer]
+    except Exception as exc:
+        raise InputError(f"{p}: not a geolabel tile index ({str(exc).splitlines()[0][:160]})") from None
+    if rows and not {"tile_id", "path", "scene"} <= set(rows[0]):
+        raise InputError(f"{p}: not a geolabel tile index (no tile_id/path fields)")
+    chips = []
+    for row in rows:
+        chip_path = (p.parent / row["path"]).resolve()
+        if not chip_path.exists():
+            raise InputError(f"{chip_path}: chip listed in {p} is missing; rerun `geolabel tile` to restore it")
+        with rasterio.open(chip_path) as src:
+            if src.crs is None:
+                raise InputError(f"{chip_path}: chip has no CRS; labels cannot be placed on it")
+            chips.append(
+                ChipInfo(
+                    tile_id=row["tile_id"],
+                    scene=row["scene"],
+                    path=str(chip_path),
+                    crs=compact_crs(src.crs),
+                    crs_wkt=src.crs.to_wkt(),
+                    transform=tuple(src.transform)[:6],
+                    width=src.width,
+                    height=src.height,
+                    nodata_fraction=float(row.get("nodata_fraction") or 0.0),
+                )
+            )
+    if not chips:
+        raise InputError(f"{p}: the tile index lists no chips")
+    return chips
+
+
+@dataclass
+class TileObjects:
+    """The objects of one tile: label rows, clipped geometries (tile CRS), truncation."""
+
+    rows: Any  # index into the label arrays
+    geoms: Any  # clipped shapely geometries (Polygon or MultiPolygon) in the tile CRS
+    truncated: Any  # bool: cut by the tile edge
+    inside_fraction: Any  # share of the object's area inside the tile
+
+
+def clip_to_tiles(label_geoms: Any, chips: Sequence[ChipInfo], *, min_overlap: float = 0.0) -> list[TileObjects]:
+    """Clip labels (already in the chips' CRS) to every chip, keeping objects whose share
+    of area inside the chip is at least ``min_overlap`` (and more than nothing)."""
+    import shapely
+
+    from geolabel.labels.edit import polygonal_parts, threaded
+
+    footprints = np.array([c.footprint for c in chips], dtype=object)
+    empty = [TileObjects(np.zeros(0, int), np.zeros(0, object), np.zeros(0, bool), np.zeros(0)) for _ in chips]
+    if not len(label_geoms):
+        return empty
+    tree = shapely.STRtree(label_geoms)
+    tile_idx, label_idx = tree.query(footprints, predicate="intersects")
+    if not len(tile_idx):
+        return empty
+    inside = threaded(shapely.contains_properly, footprints[tile_idx], label_geoms[label_idx])
+    clipped = label_geoms[label_idx].copy()
+    cut = ~inside
+    if cut.any():
+        raw = threaded(shapely.intersection, label_geoms[label_idx[cut]], footprints[tile_idx[cut]])
+        # keep only polygonal parts (a label touching the edge gives a line)
+        parts, owner = polygonal_parts(raw)
+        merged = np.empty(len(raw), dtype=object)
+        merged[:] = None
+        if len(parts):
+            bounds = np.r_[0, np.flatnonzero(np.diff(owner)) + 1, len(owner)]
+            for s, e in zip(bounds[:-1], bounds[1:]):
+                merged[owner[s]] = parts[s] if e - s == 1 else shapely.multipolygons(parts[s:e])
+        clipped[cut] = merged
+    keep = ~shapely.is_missing(clipped)
+    areas = np.zeros(len(clipped))
+    areas[keep] = shapely.area(clipped[keep])
+    fraction = np.zeros(len(clipped))
+    full = shapely.area(label_geoms[label_idx])
+    fraction[keep] = np.where(full[keep] > 0, areas[keep] / full[keep], 0.0)
+    fraction[inside] = 1.0
+    keep &= (areas > 0) & (fraction >= min_overlap)
+    tile_idx, label_idx, clipped, fraction = tile_idx[keep], label_idx[keep], clipped[keep], fraction[keep]
+    order = np.lexsort((label_idx, tile_idx))
+    tile_idx, label_idx, clipped, fraction = (a[order] for a in (tile_idx, label_idx, clipped, fraction))
+    cut = fraction < 1.0 - 1e-9  # truncated: part of the object lies outside the tile
+    out = list(empty)
+    bounds = np.r_[0, np.flatnonzero(np.diff(tile_idx)) + 1, len(tile_idx)]
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        if e > s:
+            out[int(tile_idx[s])] = TileObjects(label_idx[s:e], clipped[s:e], cut[s:e], fraction[s:e])
+    return out

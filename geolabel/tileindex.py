@@ -43,16 +43,34 @@ class TileRecord:
     width: int
     height: int
     nodata_fraction: float
-    crs: str  # the chip's CRS as WKT ('' when the scene has none)
-    # chip footprint corners (x0, y0, x1, y1, x2, y2, x3, y3) in the chip's CRS
-    corners: tuple[float, ...]
+    crs: str  # the chip's CRS: EPSG:xxxx when exact, else WKT ('' when the scene has none)
+    transform: tuple[float, ...]  # the chip's geotransform (a, b, c, d, e, f) in its own CRS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def corners(self) -> tuple[float, ...]:
+        """Footprint corners (x0, y0, ... x3, y3) in the chip's CRS, clockwise from top-left."""
+        a, b, c, d, e, f = self.transform
+        w, h = self.width, self.height
+        pts = ((0, 0), (w, 0), (w, h), (0, h))
+        return tuple(v for col, row in pts for v in (c + a * col + b * row, f + d * col + e * row))
 
-_FIELDS = [f.name for f in fields(TileRecord) if f.name != "corners"]
+
+_FIELDS = [f.name for f in fields(TileRecord)]
 _INT_FIELDS = ("row", "col", "row_off", "col_off", "width", "height")
+
+
+def _format_transform(t: Sequence[float]) -> str:
+    return ",".join(repr(float(v)) for v in t)
+
+
+def _parse_transform(text: str) -> tuple[float, ...]:
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) != 6:
+        raise ValueError(f"transform needs 6 numbers, got {text!r}")
+    return values
 
 
 def _footprints(records: Sequence[TileRecord], index_crs: str, *, densify: int = 8) -> list[dict[str, Any]]:
@@ -115,13 +133,29 @@ def write_index(
             ) as dst:
                 dst.update_tags(tags)
                 dst.writerecords(
-                    {"geometry": geom, "properties": {name: getattr(r, name) for name in _FIELDS}}
+                    {
+                        "geometry": geom,
+                        "properties": {
+                            name: _format_transform(r.transform) if name == "transform" else getattr(r, name)
+                            for name in _FIELDS
+                        },
+                    }
                     for r, geom in zip(records, _footprints(records, crs))
                 )
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def index_crs(path: Path) -> str:
+    """The CRS of an existing index's layers ('' when it has none)."""
+    import fiona
+
+    from geolabel.crs import compact_crs
+
+    with fiona.open(path, layer=TILES_LAYER) as src:
+        return compact_crs(src.crs_wkt) if src.crs_wkt else ""
 
 
 def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str, Any]]:
@@ -132,8 +166,11 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
         layers = fiona.listlayers(path)
         with fiona.open(path, layer=TILES_LAYER) as src:
             raw_meta = src.tags().get(META_KEY)
+            names = set(src.schema["properties"])
     except Exception as exc:
         raise InputError(f"{path}: not a geolabel tile index ({_first_line(exc)})") from None
+    if raw_meta is not None and not set(_FIELDS) <= names:
+        raise InputError(f"{path}: made by an older geolabel (no chip transforms); tile again into a new folder")
     if raw_meta is None:
         raise InputError(f"{path}: not a geolabel tile index (no {TILES_LAYER!r} layer with parameters)")
     params = json.loads(raw_meta)
@@ -144,10 +181,9 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
             with fiona.open(path, layer=layer) as src:
                 for feat in src:
                     props = dict(feat.properties)
-                    ring = feat.geometry.coordinates[0][:4]
                     values = {name: props[name] for name in _FIELDS}
                     values["crs"] = values["crs"] or ""
-                    values["corners"] = tuple(float(v) for xy in ring for v in xy[:2])
+                    values["transform"] = _parse_transform(values["transform"])
                     records.append(TileRecord(**values))
         out.append(records)
     return out[0], out[1], params

@@ -333,14 +333,6 @@ def _chip_transform(grid_transform: tuple[float, ...], tile: Tile) -> Any:
     return window_transform(Window(tile.col_off, tile.row_off, tile.width, tile.height), Affine(*grid_transform[:6]))
 
 
-def _corners(transform: Any, size: int) -> tuple[float, ...]:
-    a, b, c, d, e, f = (transform.a, transform.b, transform.c, transform.d, transform.e, transform.f)
-    out: list[float] = []
-    for col, row in ((0, 0), (size, 0), (size, size), (0, size)):
-        out += [float(c + a * col + b * row), float(f + d * col + e * row)]
-    return tuple(out)
-
-
 def _record(task: ChipTask, tile: Tile, tid: str, path: str, fraction: float) -> TileRecord:
     transform = _chip_transform(task.grid_transform, tile)
     return TileRecord(
@@ -356,7 +348,7 @@ def _record(task: ChipTask, tile: Tile, tid: str, path: str, fraction: float) ->
         height=tile.height,
         nodata_fraction=fraction,
         crs=task.chip_crs,
-        corners=_corners(transform, task.size),
+        transform=tuple(transform)[:6],
     )
 
 

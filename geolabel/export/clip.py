@@ -42,46 +42,43 @@ class ChipInfo:
 
 
 def load_chips(index_path: str | Path) -> list[ChipInfo]:
-    """Every chip listed in a ``tiles.gpkg`` tile index, with its georeferencing."""
-    import fiona
-    import rasterio
+    """Every chip listed in a ``tiles.gpkg`` tile index, with its georeferencing.
 
-    from geolabel.crs import compact_crs
-    from geolabel.tileindex import TILES_LAYER
+    The index records each chip's CRS and geotransform, so no chip has to be opened.
+    """
+    from rasterio.crs import CRS as RioCRS
+
+    from geolabel.tileindex import read_index
 
     p = Path(index_path)
     if not p.exists():
         raise InputError(f"{p}: no such tile index (make one with `geolabel tile ... --out DIR`)")
-    try:
-        with fiona.open(p, layer=TILES_LAYER) as layer:
-            rows = [dict(f.properties) for f in layer]
-    except Exception as exc:
-        raise InputError(f"{p}: not a geolabel tile index ({str(exc).splitlines()[0][:160]})") from None
-    if rows and not {"tile_id", "path", "scene"} <= set(rows[0]):
-        raise InputError(f"{p}: not a geolabel tile index (no tile_id/path fields)")
+    records, _skipped, _params = read_index(p)
+    if not records:
+        raise InputError(f"{p}: the tile index lists no chips")
+    wkt_of: dict[str, str] = {}
     chips = []
-    for row in rows:
-        chip_path = (p.parent / row["path"]).resolve()
+    for rec in records:
+        chip_path = (p.parent / rec.path).resolve()
         if not chip_path.exists():
             raise InputError(f"{chip_path}: chip listed in {p} is missing; rerun `geolabel tile` to restore it")
-        with rasterio.open(chip_path) as src:
-            if src.crs is None:
-                raise InputError(f"{chip_path}: chip has no CRS; labels cannot be placed on it")
-            chips.append(
-                ChipInfo(
-                    tile_id=row["tile_id"],
-                    scene=row["scene"],
-                    path=str(chip_path),
-                    crs=compact_crs(src.crs),
-                    crs_wkt=src.crs.to_wkt(),
-                    transform=tuple(src.transform)[:6],
-                    width=src.width,
-                    height=src.height,
-                    nodata_fraction=float(row.get("nodata_fraction") or 0.0),
-                )
+        if not rec.crs:
+            raise InputError(f"{chip_path}: chip has no CRS; labels cannot be placed on it")
+        if rec.crs not in wkt_of:
+            wkt_of[rec.crs] = RioCRS.from_user_input(rec.crs).to_wkt()
+        chips.append(
+            ChipInfo(
+                tile_id=rec.tile_id,
+                scene=rec.scene,
+                path=str(chip_path),
+                crs=rec.crs,
+                crs_wkt=wkt_of[rec.crs],
+                transform=rec.transform,
+                width=rec.width,
+                height=rec.height,
+                nodata_fraction=rec.nodata_fraction,
             )
-    if not chips:
-        raise InputError(f"{p}: the tile index lists no chips")
+        )
     return chips
 
 

@@ -14,7 +14,7 @@ Dataset layout::
     DATASET/labels/masks/<split>/<tile_id>.tif       uint8 class codes, 255 = unlabelled/nodata
     DATASET/coco/<split>.json                        COCO instance segmentation
     DATASET/stac/catalog.json                        STAC catalog with the label extension
-    DATASET/summary.json                             per split and class: tiles, objects, pixels
+    DATASET/summary.json                             per split and class: tiles, objects, mask pixels, area
     DATASET/manifest.json                            sha256 and size of every file
 """
 
@@ -50,26 +50,28 @@ class ExportResult:
     tiles: dict[str, int] = field(default_factory=dict)  # split -> tiles
     excluded_tiles: list[str] = field(default_factory=list)
     objects: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> objects
-    pixels: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> pixels
+    pixels: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> mask pixels (masks only)
+    area_px: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> class -> object area, pixels
     skipped_labels: dict[str, int] = field(default_factory=dict)  # reason -> count
     repaired: int = 0
     files: int = 0
 
     def table(self) -> str:
-        """The per-split, per-class summary as a text table."""
-        classes = sorted(
-            {c for split in self.objects.values() for c in split} | {c for p in self.pixels.values() for c in p}
-        )
-        lines = [f"{'split':<6} {'class':<14} {'objects':>9} {'pixels':>12}"]
-        for split in sorted(
-            self.tiles, key=lambda s: ("train", "val", "test").index(s) if s in ("train", "val", "test") else 9
-        ):
+        """The per-split, per-class summary as a text table (mask pixels when masks were written,
+        else the objects' area in pixels)."""
+        with_masks = "masks" in self.formats
+        source = self.pixels if with_masks else self.area_px
+        classes = sorted({c for per in (*self.objects.values(), *source.values()) for c in per})
+        head = "pixels" if with_masks else "area px"
+        lines = [f"{'split':<6} {'class':<14} {'objects':>9} {head:>12}"]
+        order = ("train", "val", "test")
+        for split in sorted(self.tiles, key=lambda s: order.index(s) if s in order else 9):
             lines.append(f"{split:<6} {'(tiles)':<14} {self.tiles[split]:>9}")
             for cls in classes:
                 objs = self.objects.get(split, {}).get(cls, 0)
-                pix = self.pixels.get(split, {}).get(cls, 0)
+                pix = source.get(split, {}).get(cls, 0)
                 if objs or pix:
-                    lines.append(f"{split:<6} {cls:<14} {objs:>9,} {pix:>12,}")
+                    lines.append(f"{split:<6} {cls:<14} {objs:>9,} {round(pix):>12,}")
         return "\n".join(lines)
 
 
@@ -286,9 +288,13 @@ def export_dataset(
             objs_split = result.objects.setdefault(r.split, {})
             for code, n in r.object_counts.items():
                 objs_split[name_of[code]] = objs_split.get(name_of[code], 0) + n
-            pix_split = result.pixels.setdefault(r.split, {})
-            for code, n in r.pixel_counts.items():
-                pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
+            if "masks" in fmts:
+                pix_split = result.pixels.setdefault(r.split, {})
+                for code, n in r.pixel_counts.items():
+                    pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
+            area_split = result.area_px.setdefault(r.split, {})
+            for code, a in r.area_px.items():
+                area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
         extra_files: list[str] = []
         if "coco" in fmts:
             extra_files += _write_coco(tmp, results, schema)
@@ -412,7 +418,8 @@ def _summary(
         "store_crs": crs_label(store_crs),
         "chips": len(chips),
         "objects": result.objects,
-        "pixels": result.pixels,
+        "pixels": result.pixels if "masks" in result.formats else None,
+        "label_area_px": {k: {c: round(a, 3) for c, a in v.items()} for k, v in result.area_px.items()},
         "labels_left_out": result.skipped_labels,
         "labels_repaired": result.repaired,
         "mask_values": {"255": "unlabelled or nodata"},

@@ -7,7 +7,6 @@ and object counts, COCO annotations) for the caller to assemble.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,8 @@ class TileResult:
     tile_id: str
     split: str
     files: list[str]  # relative to the dataset folder
-    pixel_counts: dict[int, int]  # class code -> pixels (255 = unlabelled/nodata)
+    pixel_counts: dict[int, int]  # class code -> mask pixels (255 = unlabelled/nodata); masks only
+    area_px: dict[int, float]  # class code -> area of the objects in pixels
     object_counts: dict[int, int]
     coco_image: dict[str, Any] | None
     coco_annotations: list[dict[str, Any]]
@@ -69,33 +69,59 @@ def signed_area(coords: Any) -> float:
     return float(0.5 * np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
 
 
-def _ring(coords: Any, decimals: int, ccw: bool | None) -> list[list[float]]:
-    """Rounded ring coordinates, reversed if needed so its orientation is ``ccw``.
+def geojson_geometries(geoms: Any, decimals: int, *, rfc7946: bool = False) -> list[dict[str, Any]]:
+    """GeoJSON geometry dicts of an array of (Multi)Polygons, with rounded coordinates.
 
-    Orientation is decided on the rounded coordinates by signed area (GEOS's local
-    orientation test can be fooled by nearly flat ring tops after reprojection).
+    Vectorised: parts, rings and coordinates are pulled out of all geometries at once.
+    With ``rfc7946`` the right-hand rule holds (RFC 7946, 3.1.6): exterior rings
+    counterclockwise, holes clockwise, decided by signed area on the rounded coordinates
+    (GEOS's local orientation test can be fooled by nearly flat ring tops after
+    reprojection to longitude/latitude).
     """
-    rounded = np.round(np.asarray(coords)[:, :2], decimals)
-    if ccw is not None and (signed_area(rounded) > 0) != ccw:
-        rounded = rounded[::-1]
-    return rounded.tolist()  # type: ignore[no-any-return]
+    import shapely
+
+    arr = np.asarray(geoms, dtype=object)
+    if not len(arr):
+        return []
+    parts, part_of = shapely.get_parts(arr, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    exterior = np.r_[True, ring_part[1:] != ring_part[:-1]]
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    coords = np.round(coords, decimals)
+    starts = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
+    flip = np.zeros(len(rings), dtype=bool)
+    if rfc7946 and len(coords):
+        counts = np.diff(np.r_[starts, len(coords)])
+        xs = coords[:, 0] - np.repeat(coords[starts, 0], counts)
+        ys = coords[:, 1] - np.repeat(coords[starts, 1], counts)
+        same = ring_of[:-1] == ring_of[1:]
+        terms = (xs[:-1] * ys[1:] - xs[1:] * ys[:-1])[same]
+        area = np.bincount(ring_of[:-1][same], weights=terms, minlength=len(rings))
+        flip = (exterior & (area < 0)) | (~exterior & (area > 0))
+    ring_lists = np.split(coords, starts[1:])  # C-contiguous row blocks: orjson writes them directly
+    for k in np.flatnonzero(flip):
+        ring_lists[k] = np.ascontiguousarray(ring_lists[k][::-1])
+    part_rings: list[list[Any]] = [[] for _ in range(len(parts))]
+    for k, p in enumerate(ring_part.tolist()):
+        part_rings[p].append(ring_lists[k])
+    geom_parts: list[list[Any]] = [[] for _ in range(len(arr))]
+    for p, g in enumerate(part_of.tolist()):
+        geom_parts[g].append(part_rings[p])
+    kinds = shapely.get_type_id(arr)
+    return [
+        {"type": "Polygon", "coordinates": gp[0]} if kind == 3 else {"type": "MultiPolygon", "coordinates": gp}
+        for gp, kind in zip(geom_parts, kinds.tolist())
+    ]
 
 
 def geometry_dict(geom: Any, decimals: int, *, rfc7946: bool = False) -> dict[str, Any]:
-    """GeoJSON geometry of a (Multi)Polygon with rounded coordinates.
+    """GeoJSON geometry of one (Multi)Polygon as plain lists (see :func:`geojson_geometries`)."""
+    out = geojson_geometries(np.array([geom], dtype=object), decimals, rfc7946=rfc7946)[0]
 
-    With ``rfc7946`` the right-hand rule holds: exterior rings counterclockwise, holes
-    clockwise (RFC 7946, 3.1.6).
-    """
+    def plain(x: Any) -> Any:
+        return x.tolist() if isinstance(x, np.ndarray) else [plain(v) for v in x]
 
-    def rings(p: Any) -> list[list[list[float]]]:
-        outer = _ring(p.exterior.coords, decimals, True if rfc7946 else None)
-        holes = [_ring(r.coords, decimals, False if rfc7946 else None) for r in p.interiors]
-        return [outer, *holes]
-
-    if geom.geom_type == "Polygon":
-        return {"type": "Polygon", "coordinates": rings(geom)}
-    return {"type": "MultiPolygon", "coordinates": [rings(p) for p in geom.geoms]}
+    return {"type": out["type"], "coordinates": plain(out["coordinates"])}
 
 
 def to_pixels(geoms: Any, transform: tuple[float, ...]) -> Any:
@@ -112,9 +138,12 @@ def to_pixels(geoms: Any, transform: tuple[float, ...]) -> Any:
     return shapely.transform(geoms, apply)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def _atomic_write_json(path: Path, doc: Any) -> None:
+    """Write ``doc`` as compact UTF-8 JSON (numpy coordinate arrays included), atomically."""
+    import orjson
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
     os.replace(tmp, path)
 
 
@@ -206,6 +235,8 @@ def write_tile(job: TileJob) -> TileResult:
         from geolabel.crs import reproject_geometries
 
         lonlat = reproject_geometries(geoms, job.crs, "EPSG:4326") if len(geoms) else geoms
+        world = geojson_geometries(lonlat, LONLAT_DECIMALS, rfc7946=True)
+        pixel = geojson_geometries(pixel_geoms, PIXEL_DECIMALS)
         features = []
         px_features = []
         for k in range(len(geoms)):
@@ -216,29 +247,15 @@ def write_tile(job: TileJob) -> TileResult:
                 "truncated": bool(job.truncated[k]),
                 "area_m2": round(float(job.area_m2[k]), 4),
             }
-            features.append(
-                {
-                    "type": "Feature",
-                    "id": job.label_ids[k],
-                    "properties": props,
-                    "geometry": geometry_dict(lonlat[k], LONLAT_DECIMALS, rfc7946=True),
-                }
-            )
-            px_features.append(
-                {
-                    "type": "Feature",
-                    "id": job.label_ids[k],
-                    "properties": props,
-                    "geometry": geometry_dict(pixel_geoms[k], PIXEL_DECIMALS),
-                }
-            )
+            features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": world[k]})
+            px_features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": pixel[k]})
         rel = f"labels/geojson/{job.split}/{job.tile_id}.geojson"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
         if len(lonlat):
             b = shapely.total_bounds(lonlat)
             collection["bbox"] = [round(float(v), LONLAT_DECIMALS) for v in b]
-        _atomic_write_text(out / rel, json.dumps(collection, ensure_ascii=False, separators=(",", ":")))
+        _atomic_write_json(out / rel, collection)
         files.append(rel)
         rel_px = f"labels/geojson_px/{job.split}/{job.tile_id}.geojson"
         (out / rel_px).parent.mkdir(parents=True, exist_ok=True)
@@ -247,22 +264,28 @@ def write_tile(job: TileJob) -> TileResult:
             "geolabel:pixel_coordinates": {"image": image_rel, "width": job.width, "height": job.height},
             "features": px_features,
         }
-        _atomic_write_text(out / rel_px, json.dumps(px, ensure_ascii=False, separators=(",", ":")))
+        _atomic_write_json(out / rel_px, px)
         files.append(rel_px)
 
-    # class mask: always computed (pixel counts), written when asked
-    mask = rasterize_classes(geoms, codes, job.priorities, width=job.width, height=job.height, transform=job.transform)
-    if job.nodata_fraction > 0:
-        import rasterio
+    area_px: dict[int, float] = {}
+    if len(pixel_geoms):
+        import shapely
 
-        with rasterio.open(job.chip_path) as chip:
-            mask[chip.dataset_mask() == 0] = MASK_NODATA
-    counts = np.bincount(mask.ravel(), minlength=256)
-    pixel_counts = {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
+        for c, a in zip(codes.tolist(), shapely.area(pixel_geoms).tolist()):
+            area_px[c] = area_px.get(c, 0.0) + a
+    pixel_counts: dict[int, int] = {}
     if "masks" in job.formats:
         import rasterio
         from affine import Affine
 
+        mask = rasterize_classes(
+            geoms, codes, job.priorities, width=job.width, height=job.height, transform=job.transform
+        )
+        if job.nodata_fraction > 0:
+            with rasterio.open(job.chip_path) as chip:
+                mask[chip.dataset_mask() == 0] = MASK_NODATA
+        counts = np.bincount(mask.ravel(), minlength=256)
+        pixel_counts = {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
         rel = f"labels/masks/{job.split}/{job.tile_id}.tif"
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -323,6 +346,7 @@ def write_tile(job: TileJob) -> TileResult:
         split=job.split,
         files=files,
         pixel_counts=pixel_counts,
+        area_px=area_px,
         object_counts=object_counts,
         coco_image=coco_image,
         coco_annotations=annotations,

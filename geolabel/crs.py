@@ -6,6 +6,7 @@ converted through WKT here so the rest of the code never guesses.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import CRSError
@@ -108,13 +109,23 @@ def compact_crs(crs: Any) -> str:
     return f"EPSG:{code}" if code else str(rio.to_wkt())
 
 
+def _key(crs: Any) -> str:
+    return crs if isinstance(crs, str) else parse_crs(crs).to_wkt()
+
+
+@functools.lru_cache(maxsize=64)
+def _transformer(src: str, dst: str) -> Any:
+    import pyproj
+
+    return pyproj.Transformer.from_crs(parse_crs(src), parse_crs(dst), always_xy=True)
+
+
 def reproject_geometries(geoms: Any, src: Any, dst: Any) -> Any:
     """Reproject an array of shapely geometries from ``src`` to ``dst`` (x/y order)."""
     import numpy as np
-    import pyproj
     import shapely
 
-    transformer = pyproj.Transformer.from_crs(parse_crs(src), parse_crs(dst), always_xy=True)
+    transformer = _transformer(_key(src), _key(dst))
 
     def apply(xy: Any) -> Any:
         x, y = transformer.transform(xy[:, 0], xy[:, 1])

@@ -25,7 +25,6 @@ class ChipInfo:
     scene: str
     path: str  # absolute path of the chip
     crs: str  # EPSG:xxxx when GDAL identifies it exactly (keeps datum shifts right), else WKT
-    crs_wkt: str
     transform: tuple[float, ...]
     width: int
     height: int
@@ -46,8 +45,6 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
 
     The index records each chip's CRS and geotransform, so no chip has to be opened.
     """
-    from rasterio.crs import CRS as RioCRS
-
     from geolabel.tileindex import read_index
 
     p = Path(index_path)
@@ -56,7 +53,6 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
     records, _skipped, _params = read_index(p)
     if not records:
         raise InputError(f"{p}: the tile index lists no chips")
-    wkt_of: dict[str, str] = {}
     chips = []
     for rec in records:
         chip_path = (p.parent / rec.path).resolve()
@@ -64,15 +60,12 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
             raise InputError(f"{chip_path}: chip listed in {p} is missing; rerun `geolabel tile` to restore it")
         if not rec.crs:
             raise InputError(f"{chip_path}: chip has no CRS; labels cannot be placed on it")
-        if rec.crs not in wkt_of:
-            wkt_of[rec.crs] = RioCRS.from_user_input(rec.crs).to_wkt()
         chips.append(
             ChipInfo(
                 tile_id=rec.tile_id,
                 scene=rec.scene,
                 path=str(chip_path),
                 crs=rec.crs,
-                crs_wkt=wkt_of[rec.crs],
                 transform=rec.transform,
                 width=rec.width,
                 height=rec.height,
@@ -92,9 +85,13 @@ class TileObjects:
     inside_fraction: Any  # share of the object's area inside the tile
 
 
-def clip_to_tiles(label_geoms: Any, chips: Sequence[ChipInfo], *, min_overlap: float = 0.0) -> list[TileObjects]:
+def clip_to_tiles(
+    label_geoms: Any, chips: Sequence[ChipInfo], *, min_overlap: float = 0.0, tree: Any = None
+) -> list[TileObjects]:
     """Clip labels (already in the chips' CRS) to every chip, keeping objects whose share
-    of area inside the chip is at least ``min_overlap`` (and more than nothing)."""
+    of area inside the chip is at least ``min_overlap`` (and more than nothing).
+
+    ``tree`` is an STRtree over ``label_geoms`` to reuse across calls (built if None)."""
     import shapely
 
     from geolabel.labels.edit import polygonal_parts, threaded
@@ -103,7 +100,8 @@ def clip_to_tiles(label_geoms: Any, chips: Sequence[ChipInfo], *, min_overlap: f
     empty = [TileObjects(np.zeros(0, int), np.zeros(0, object), np.zeros(0, bool), np.zeros(0)) for _ in chips]
     if not len(label_geoms):
         return empty
-    tree = shapely.STRtree(label_geoms)
+    if tree is None:
+        tree = shapely.STRtree(label_geoms)
     tile_idx, label_idx = tree.query(footprints, predicate="intersects")
     if not len(tile_idx):
         return empty

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +35,8 @@ import numpy as np
 from geolabel.errors import InputError, OutputExistsError
 
 FORMATS = ("geojson", "coco", "masks", "stac")
+#: Chips clipped per step: workers start writing after the first step, not after all.
+CLIP_CHUNK = 16
 
 
 class InvalidLabelsError(InputError):
@@ -94,7 +96,7 @@ def _labels_for_export(
 
     from geolabel.labels.edit import repair as repair_geoms
 
-    arrays = store.read(status=status)
+    arrays = store.read(status=status, fields=("label_id", "class_code"))
     geoms = arrays.geoms
     codes = arrays.columns["class_code"]
     known = np.array([c is not None and int(c) in store.schema for c in codes], dtype=bool)
@@ -193,16 +195,9 @@ def export_dataset(
         if owns_store:
             store.close()
 
-    # clip per CRS group (labels reprojected once per CRS the chips use)
     crs_groups: dict[str, list[int]] = {}
     for i, chip in enumerate(chips):
         crs_groups.setdefault(chip.crs, []).append(i)
-    per_tile: list[Any] = [None] * len(chips)
-    for crs, members in crs_groups.items():
-        group = [chips[i] for i in members]
-        local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
-        for i, objs in zip(members, clip_to_tiles(local, group, min_overlap=min_overlap)):
-            per_tile[i] = objs
 
     # splits, computed on footprints in one CRS (the first chip's)
     base_crs = chips[0].crs
@@ -228,42 +223,50 @@ def export_dataset(
     prio = {c.code: c.priority for c in schema}
     label_ids = columns["label_id"]
     codes_all = columns["class_code"]
-    jobs = []
-    image_id = 0
-    for i, chip in enumerate(chips):
-        tile_split = split_result.splits[i]
-        if tile_split is None:
-            continue
-        objs = per_tile[i]
+    kept = [i for i in range(len(chips)) if split_result.splits[i] is not None]
+    image_ids = {i: k + 1 for k, i in enumerate(kept)}
+
+    def make_jobs() -> Iterator[TileJob]:
+        """Clip chunk by chunk, so workers start writing while later chunks are clipped."""
+        for crs, members in crs_groups.items():
+            members = [i for i in members if split_result.splits[i] is not None]
+            if not members:
+                continue
+            local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
+            tree = shapely.STRtree(local) if len(local) else None
+            for start in range(0, len(members), CLIP_CHUNK):
+                chunk = members[start : start + CLIP_CHUNK]
+                clipped = clip_to_tiles(local, [chips[i] for i in chunk], min_overlap=min_overlap, tree=tree)
+                for i, objs in zip(chunk, clipped):
+                    yield _tile_job(chips[i], objs, i)
+
+    def _tile_job(chip: Any, objs: Any, i: int) -> TileJob:
         rows = objs.rows.tolist()
         areas = area_m2(objs.geoms, chip.crs) if len(rows) else np.zeros(0)
-        image_id += 1
-        jobs.append(
-            TileJob(
-                tile_id=chip.tile_id,
-                split=tile_split,
-                chip_path=chip.path,
-                crs=chip.crs,
-                crs_wkt=chip.crs_wkt,
-                transform=chip.transform,
-                width=chip.width,
-                height=chip.height,
-                nodata_fraction=chip.nodata_fraction,
-                out_dir=str(tmp),
-                formats=fmts,
-                wkb=tuple(shapely.to_wkb(objs.geoms).tolist()) if len(rows) else (),
-                codes=tuple(int(codes_all[r]) for r in rows),
-                priorities=tuple(prio[int(codes_all[r])] for r in rows),
-                label_ids=tuple(str(label_ids[r]) for r in rows),
-                class_names=tuple(schema.get(int(codes_all[r])).name for r in rows),
-                truncated=tuple(bool(t) for t in objs.truncated.tolist()),
-                area_m2=tuple(float(a) for a in areas),
-                image_id=image_id,
-                skip_empty=skip_empty,
-            )
+        return TileJob(
+            tile_id=chip.tile_id,
+            split=str(split_result.splits[i]),
+            chip_path=chip.path,
+            crs=chip.crs,
+            transform=chip.transform,
+            width=chip.width,
+            height=chip.height,
+            nodata_fraction=chip.nodata_fraction,
+            out_dir=str(tmp),
+            formats=fmts,
+            wkb=tuple(shapely.to_wkb(objs.geoms).tolist()) if len(rows) else (),
+            codes=tuple(int(codes_all[r]) for r in rows),
+            priorities=tuple(prio[int(codes_all[r])] for r in rows),
+            label_ids=tuple(str(label_ids[r]) for r in rows),
+            class_names=tuple(schema.get(int(codes_all[r])).name for r in rows),
+            truncated=tuple(bool(t) for t in objs.truncated.tolist()),
+            area_m2=tuple(float(a) for a in areas),
+            image_id=image_ids[i],
+            skip_empty=skip_empty,
         )
+
     results: list[Any] = []
-    total = len(jobs)
+    total = len(kept)
 
     def on_result(job: TileJob, res: Any) -> None:
         results.append(res)
@@ -272,11 +275,11 @@ def export_dataset(
 
     try:
         if executor is not None:
-            run_tasks(write_tile, jobs, executor=executor, on_result=on_result)
+            run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result)
         else:
             with local_executor(workers) as pool:
                 n = getattr(pool, "_max_workers", 1)
-                run_tasks(write_tile, jobs, executor=pool, on_result=on_result, max_in_flight=max(2, 4 * n))
+                run_tasks(write_tile, make_jobs(), executor=pool, on_result=on_result, max_in_flight=max(2, 4 * n))
         results.sort(key=lambda r: r.tile_id)
         checksums: dict[str, tuple[str, int]] = {}
         for r in results:

@@ -28,8 +28,7 @@ class TileJob:
     tile_id: str
     split: str
     chip_path: str
-    crs: str  # for reprojection (EPSG code when known)
-    crs_wkt: str  # for writing the mask
+    crs: str  # the chip's CRS: EPSG:xxxx when GDAL identifies it exactly, else WKT
     transform: tuple[float, ...]
     width: int
     height: int
@@ -98,7 +97,9 @@ def geojson_geometries(geoms: Any, decimals: int, *, rfc7946: bool = False) -> l
         terms = (xs[:-1] * ys[1:] - xs[1:] * ys[:-1])[same]
         area = np.bincount(ring_of[:-1][same], weights=terms, minlength=len(rings))
         flip = (exterior & (area < 0)) | (~exterior & (area > 0))
-    ring_lists = np.split(coords, starts[1:])  # C-contiguous row blocks: orjson writes them directly
+    ends = np.r_[starts[1:], len(coords)]
+    # C-contiguous row blocks: orjson writes them directly
+    ring_lists = [coords[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
     for k in np.flatnonzero(flip):
         ring_lists[k] = np.ascontiguousarray(ring_lists[k][::-1])
     part_rings: list[list[Any]] = [[] for _ in range(len(parts))]
@@ -138,13 +139,18 @@ def to_pixels(geoms: Any, transform: tuple[float, ...]) -> Any:
     return shapely.transform(geoms, apply)
 
 
-def _atomic_write_json(path: Path, doc: Any) -> None:
-    """Write ``doc`` as compact UTF-8 JSON (numpy coordinate arrays included), atomically."""
+def _write_json(path: Path, doc: Any) -> tuple[str, int]:
+    """Write ``doc`` as compact UTF-8 JSON (numpy coordinate arrays included); return its
+    sha256 and size. The whole dataset folder is renamed into place at the end, so single
+    files need no temporary names of their own."""
+    import hashlib
+
     import orjson
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
-    os.replace(tmp, path)
+    data = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest(), len(data)
 
 
 def _sha256(path: Path) -> tuple[str, int]:
@@ -209,6 +215,7 @@ def write_tile(job: TileJob) -> TileResult:
 
     out = Path(job.out_dir)
     files: list[str] = []
+    checksums: dict[str, tuple[str, int]] = {}
     geoms = shapely.from_wkb(np.array(job.wkb, dtype=object)) if job.wkb else np.zeros(0, dtype=object)
     codes = np.asarray(job.codes, dtype=np.int64)
     object_counts: dict[int, int] = {}
@@ -255,7 +262,7 @@ def write_tile(job: TileJob) -> TileResult:
         if len(lonlat):
             b = shapely.total_bounds(lonlat)
             collection["bbox"] = [round(float(v), LONLAT_DECIMALS) for v in b]
-        _atomic_write_json(out / rel, collection)
+        checksums[rel] = _write_json(out / rel, collection)
         files.append(rel)
         rel_px = f"labels/geojson_px/{job.split}/{job.tile_id}.geojson"
         (out / rel_px).parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +271,7 @@ def write_tile(job: TileJob) -> TileResult:
             "geolabel:pixel_coordinates": {"image": image_rel, "width": job.width, "height": job.height},
             "features": px_features,
         }
-        _atomic_write_json(out / rel_px, px)
+        checksums[rel_px] = _write_json(out / rel_px, px)
         files.append(rel_px)
 
     area_px: dict[int, float] = {}
@@ -289,7 +296,6 @@ def write_tile(job: TileJob) -> TileResult:
         rel = f"labels/masks/{job.split}/{job.tile_id}.tif"
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.tif")
         block = 256 if job.width % 16 == 0 and job.height % 16 == 0 else None
         profile: dict[str, Any] = dict(
             driver="GTiff",
@@ -297,17 +303,16 @@ def write_tile(job: TileJob) -> TileResult:
             height=job.height,
             count=1,
             dtype="uint8",
-            crs=job.crs_wkt,
+            crs=job.crs,
             transform=Affine(*job.transform[:6]),
             nodata=MASK_NODATA,
             compress="deflate",
         )
         if block:
             profile.update(tiled=True, blockxsize=block, blockysize=block)
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(target, "w", **profile) as dst:
             dst.write(mask, 1)
             dst.set_band_description(1, "class_code")
-        os.replace(tmp, target)
         files.append(rel)
 
     coco_image = None
@@ -340,7 +345,9 @@ def write_tile(job: TileJob) -> TileResult:
             )
             if is_rle:
                 annotations[-1]["segmentation_format"] = "rle"
-    checksums = {rel: _sha256(out / rel) for rel in files}
+    for rel in files:
+        if rel not in checksums:
+            checksums[rel] = _sha256(out / rel)
     return TileResult(
         tile_id=job.tile_id,
         split=job.split,

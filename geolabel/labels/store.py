@@ -135,8 +135,11 @@ class LabelStore(ABC):
         labeler: str | None = None,
         team: str | None = None,
         label_ids: Iterable[str] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> LabelArrays:
-        """Labels matching every given filter, as plain arrays (no pandas: fast to load)."""
+        """Labels matching every given filter, as plain arrays (no pandas: fast to load).
+
+        ``fields`` limits the attribute columns read (default: all of LABEL_FIELDS)."""
 
     def query(self, **filters: Any) -> gpd.GeoDataFrame:
         """Labels matching every given filter (see :meth:`read`), as a GeoDataFrame."""
@@ -549,9 +552,14 @@ class GeoPackageStore(LabelStore):
         labeler: str | None = None,
         team: str | None = None,
         label_ids: Iterable[str] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> LabelArrays:
         from geolabel.labels.gpkg import from_blobs
 
+        names = list(fields) if fields is not None else list(LABEL_FIELDS)
+        unknown = set(names) - set(LABEL_FIELDS)
+        if unknown:
+            raise InputError(f"unknown label field(s) {sorted(unknown)}; fields: {', '.join(LABEL_FIELDS)}")
         where: list[str] = []
         args: list[Any] = []
         if bbox is not None:
@@ -570,12 +578,12 @@ class GeoPackageStore(LabelStore):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        sql = f"SELECT geom, {', '.join(LABEL_FIELDS)} FROM {LABELS_TABLE}"
+        sql = f"SELECT {', '.join(['geom', *names])} FROM {LABELS_TABLE}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY fid", args).fetchall()
         geoms = from_blobs([r[0] for r in rows])
-        columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(LABEL_FIELDS)}
+        columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
         arrays = LabelArrays(geoms=geoms, columns=columns)
         if bbox is not None and len(rows):
             import shapely

@@ -85,6 +85,8 @@ def why_not_block_copy(
         return "a band subset is requested"
     if scene.mask_kind == "mask":
         return "source has a mask band"
+    if scene.nbits is not None:
+        return f"source packs {scene.nbits}-bit samples (NBITS)"
     if not scene.is_north_up:
         return "source is rotated"
     if not scene.little_endian and scene.dtype not in ("uint8", "int8"):
@@ -126,12 +128,12 @@ def make_template(path: str, profile: dict[str, Any], meta: Any) -> ChipTemplate
     """Write an empty, sparse chip with GDAL at ``path`` and return its patchable bytes."""
     import rasterio
 
-    from geolabel.raster import apply_band_meta, gdal_env, photometric_option
+    from geolabel.raster import NO_SIDECARS, apply_band_meta, gdal_env, photometric_option
 
     options = dict(profile, SPARSE_OK=True)
     options.update(photometric_option(meta, profile["dtype"], profile["driver"]))
     try:
-        with gdal_env(), rasterio.open(path, "w", **options) as dst:
+        with gdal_env(**NO_SIDECARS), rasterio.open(path, "w", **options) as dst:
             apply_band_meta(dst, meta)
         with open(path, "rb") as fh:
             data = fh.read()

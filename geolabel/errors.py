@@ -24,8 +24,23 @@ class MissingFileError(InputError, FileNotFoundError):
     """An input file does not exist."""
 
 
+class TaskError(InputError):
+    """A batch task failed part-way; ``partial_results`` holds what it finished."""
+
+    def __init__(self, message: str, partial_results: object = None) -> None:
+        super().__init__(message)
+        self.partial_results = partial_results
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep partial results across process pools
+        return (type(self), (str(self), self.partial_results))
+
+
 class CRSError(InputError):
     """A coordinate reference system is missing, unknown or incompatible."""
+
+
+class OutputError(GeolabelError, OSError):
+    """An output cannot be written (permissions, full disk, ...)."""
 
 
 class OutputExistsError(GeolabelError, FileExistsError):

@@ -148,7 +148,7 @@ class TileGrid:
                 yield Tile(row, col, row_off, col_off, self.size, self.size, valid_h, valid_w)
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_UNSAFE = re.compile(r"[^\w.-]+")  # \w keeps letters of every script (水体, Ärzte)
 
 
 def safe_name(name: str) -> str:
@@ -157,10 +157,11 @@ def safe_name(name: str) -> str:
     return cleaned or "scene"
 
 
-def tile_id(scene: str, row: int, col: int) -> str:
-    """Stable, readable id of a chip: ``<scene>_r<row>_c<col>`` with 3-digit padding.
+def tile_id(scene: str, row: int, col: int, *, digits: int = 3) -> str:
+    """Stable, readable id of a chip: ``<scene>_r<row>_c<col>``, zero-padded to ``digits``
+    (at least 3; more for grids of 1000+ rows or columns, so ids sort in grid order).
 
     >>> tile_id("village", 2, 11)
     'village_r002_c011'
     """
-    return f"{scene}_r{row:03d}_c{col:03d}"
+    return f"{scene}_r{row:0{digits}d}_c{col:0{digits}d}"

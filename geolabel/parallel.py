@@ -68,7 +68,8 @@ def run_tasks(
     """Submit ``fn(task)`` for every task with a bounded queue; call ``on_result`` as they finish.
 
     At most ``max_in_flight`` tasks are queued at once, so memory stays flat however
-    many tasks there are. The first task error is re-raised after the running tasks end.
+    many tasks there are. The first task error is re-raised after the running tasks end;
+    an error carrying ``partial_results`` reports them through ``on_result`` first.
     """
     pending: dict[Future[R], T] = {}
     it = iter(tasks)
@@ -92,9 +93,11 @@ def run_tasks(
             task = pending.pop(future)
             exc = future.exception()
             if exc is not None:
+                partial = getattr(exc, "partial_results", None)
+                if partial is not None:  # what the task finished before failing still counts
+                    on_result(task, partial)
                 error = error or exc
                 continue
-            if error is None:
-                on_result(task, future.result())
+            on_result(task, future.result())  # finished work counts even after another task failed
     if error is not None:
         raise error

@@ -29,16 +29,20 @@ GDAL_CACHE_MB = 64
 
 
 def gdal_env(**options: Any) -> Any:
-    """A rasterio Env with geolabel's GDAL settings (small block cache, no aux files)."""
+    """A rasterio Env with geolabel's GDAL settings for reading scenes (small block cache).
+
+    Sidecar files (.aux.xml, .tfw, .msk) are read as GDAL normally does; writers add
+    :data:`NO_SIDECARS` so chips never get an .aux.xml next to them.
+    """
     import rasterio
 
-    settings: dict[str, Any] = {
-        "GDAL_CACHEMAX": GDAL_CACHE_MB,
-        "GDAL_PAM_ENABLED": "NO",
-        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    }
+    settings: dict[str, Any] = {"GDAL_CACHEMAX": GDAL_CACHE_MB}
     settings.update(options)
     return rasterio.Env(**settings)
+
+
+#: GDAL options for writing chips: everything goes into the TIFF, no .aux.xml sidecar.
+NO_SIDECARS = {"GDAL_PAM_ENABLED": "NO"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class SceneInfo:
     units: tuple[str | None, ...]
     tags: dict[str, str] = field(default_factory=dict)
     little_endian: bool = True
+    nbits: int | None = None  # NBITS of packed sub-byte / 12-bit / half-float samples
+    colormap: dict[int, tuple[int, ...]] | None = None  # palette of a paletted band 1
 
     @property
     def affine(self) -> Affine:
@@ -103,7 +109,8 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
     from geolabel.grid import safe_name
 
     p = Path(path)
-    if not p.exists():
+    virtual = str(path).startswith("/vsi")
+    if not virtual and not p.exists():
         raise MissingFileError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a directory, not a raster file")
@@ -112,6 +119,12 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
             if src.count == 0 or src.width == 0 or src.height == 0:
                 raise InputError(f"{p}: not a raster (no bands or no pixels)")
             if src.crs is None and not allow_no_crs:
+                gcps, _gcp_crs = src.gcps
+                if gcps:
+                    raise CRSError(
+                        f"{p}: is georeferenced by {len(gcps)} ground control points only; warp it to a map "
+                        "grid first (e.g. `gdalwarp -t_srs EPSG:32649 in.tif out.tif`)"
+                    )
                 raise CRSError(
                     f"{p}: the raster has no CRS; assign one (e.g. `gdal_edit.py -a_srs EPSG:32649`)"
                     " or pass --allow-no-crs to tile it in pixel coordinates"
@@ -131,8 +144,15 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
                 mask_kind = "mask"
             else:
                 mask_kind = "none"
-            structure = src.tags(ns="IMAGE_STRUCTURE")
+            structure = {**src.tags(ns="IMAGE_STRUCTURE"), **src.tags(1, ns="IMAGE_STRUCTURE")}
             predictor = structure.get("PREDICTOR")
+            nbits = int(structure["NBITS"]) if structure.get("NBITS") else None
+            colormap = None
+            if src.colorinterp[0].name == "palette":
+                try:
+                    colormap = {int(k): tuple(v) for k, v in src.colormap(1).items()}
+                except ValueError:
+                    colormap = None
             compression = src.compression.name.lower() if src.compression else None
             tags = {k: v for k, v in src.tags().items() if not k.startswith("STATISTICS_")}
             return SceneInfo(
@@ -159,6 +179,8 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
                 units=tuple(src.units),
                 tags=tags,
                 little_endian=_tiff_is_little_endian(str(p)),
+                nbits=nbits,
+                colormap=colormap,
             )
     except RasterioIOError as exc:
         raise InputError(f"{p}: not a raster GDAL can read ({_short(exc, p)})") from None
@@ -191,7 +213,8 @@ def choose_chip_format(scene: SceneInfo, *, size: int, fmt: str = "gtiff", compr
     if compress is not None:
         check_choice(compress, COMPRESSIONS, "compression")
     comp = compress or scene.compression or "none"
-    if comp in ("jpeg", "webp") and compress is None and scene.dtype != "uint8":
+    if compress is None and comp not in ("none", "deflate", "zstd", "lzw", "lzma", "packbits"):
+        # lossy (JPEG, WebP) or exotic source compression: lossless chips, no generation loss
         comp = "deflate"
     predictor = scene.predictor if comp in ("deflate", "zstd", "lzw", "lzma") else None
     if predictor == 3 and not scene.dtype.startswith("float"):
@@ -199,10 +222,10 @@ def choose_chip_format(scene: SceneInfo, *, size: int, fmt: str = "gtiff", compr
     block: int | None
     if scene.is_tiled and size % scene.block_shape[1] == 0 and scene.block_shape[0] == scene.block_shape[1]:
         block = scene.block_shape[1]
+    elif size <= 512:
+        block = -(-size // 16) * 16  # one internal tile per chip (TIFF tiles are multiples of 16)
     else:
-        block = min(size, 512)
-    if block % 16:
-        block = (block // 16) * 16 or None
+        block = 512
     driver = "COG" if fmt == "cog" else "GTiff"
     interleave = "band" if comp == "none" and driver == "GTiff" else "pixel"
     return ChipFormat(driver=driver, compress=comp, predictor=predictor, block=block, interleave=interleave)
@@ -257,6 +280,7 @@ class BandMeta:
     offsets: tuple[float, ...]
     units: tuple[str | None, ...]
     tags: dict[str, str]
+    colormap: dict[int, tuple[int, ...]] | None = None  # palette of the first chip band
 
     @classmethod
     def from_scene(cls, scene: SceneInfo, bands: Sequence[int]) -> BandMeta:
@@ -268,6 +292,7 @@ class BandMeta:
             offsets=tuple(scene.offsets[i] for i in pick),
             units=tuple(scene.units[i] for i in pick),
             tags=dict(scene.tags),
+            colormap=scene.colormap if pick and pick[0] == 0 else None,
         )
 
     @property
@@ -298,6 +323,8 @@ def apply_band_meta(dst: Any, meta: BandMeta) -> None:
         dst.units = tuple(u or "" for u in meta.units)
     if meta.tags:
         dst.update_tags(**meta.tags)
+    if meta.colormap:
+        dst.write_colormap(1, meta.colormap)
 
 
 def temp_path_for(path: Path) -> Path:
@@ -324,7 +351,7 @@ def write_chip(
     options = dict(profile)
     options.update(photometric_option(meta, profile["dtype"], profile["driver"]))
     try:
-        with gdal_env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **options) as dst:
+        with gdal_env(GDAL_TIFF_INTERNAL_MASK=True, **NO_SIDECARS), rasterio.open(tmp, "w", **options) as dst:
             apply_band_meta(dst, meta)
             dst.write(data)
             if valid is not None:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import EdgePolicyWarning, InputError, OutputExistsError
+from geolabel.errors import EdgePolicyWarning, InputError, OutputError, OutputExistsError, TaskError
 from geolabel.grid import Tile, TileGrid, check_choice, tile_id
 from geolabel.tileindex import INDEX_NAME, TileRecord
 
@@ -33,6 +33,9 @@ RESAMPLING_METHODS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos",
 #: Chips per task, bounds: few enough tasks that opening the scene once per task stays
 #: negligible, small enough at the end of the queue that the workers finish together.
 MIN_CHIPS_PER_TASK = 4
+#: Sanity limits: a grid this large is almost always a unit mistake (e.g. --resolution).
+MAX_CHIPS_PER_SCENE = 2_000_000
+MAX_GRID_PIXELS = 10**12
 MAX_CHIPS_PER_TASK = 32
 
 
@@ -69,9 +72,11 @@ class TileOptions:
 
     def params(self) -> dict[str, Any]:
         """The options as stored in the tile index (what a resumed run must match)."""
+        from geolabel.crs import compact_crs
+
         out = asdict(self)
         out["bands"] = list(self.bands) if self.bands else None
-        out.pop("max_nodata")
+        out["dst_crs"] = compact_crs(self.dst_crs) if self.dst_crs else None  # EPSG code: stable across PROJ versions
         out.pop("allow_no_crs")
         return out
 
@@ -167,11 +172,19 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
     kwargs: dict[str, Any] = {}
     if options.resolution is not None:
         kwargs["resolution"] = options.resolution
-    transform, width, height = calculate_default_transform(
-        src_crs, dst_crs, scene.width, scene.height, left=left, bottom=bottom, right=right, top=top, **kwargs
-    )
-    if options.resolution is not None:
-        transform, width, height = aligned_target(transform, width, height, options.resolution)
+    try:
+        transform, width, height = calculate_default_transform(
+            src_crs, dst_crs, scene.width, scene.height, left=left, bottom=bottom, right=right, top=top, **kwargs
+        )
+        if options.resolution is not None:
+            transform, width, height = aligned_target(transform, width, height, options.resolution)
+    except Exception as exc:
+        raise InputError(f"{scene.path}: cannot be reprojected to the requested grid ({_first_line(exc)})") from None
+    if width * height > MAX_GRID_PIXELS:
+        raise InputError(
+            f"{scene.path}: warping to that CRS/resolution would make a {width} x {height} px scene; check "
+            "--resolution (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)"
+        )
     return WarpSpec(
         crs_wkt=dst_crs.to_wkt(),
         transform=tuple(transform)[:6],
@@ -179,6 +192,14 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
         height=int(height),
         resampling=options.resampling,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and ("previous exception" in text or not text):
+        text = (str(cause).strip().splitlines() or [text])[0]
+    return text[:200]
 
 
 def _plan_scene(
@@ -191,6 +212,8 @@ def _plan_scene(
     workers: int = 8,
 ) -> tuple[list[ChipTask], list[str], SceneSummary]:
     """Tasks for the chips of one scene that are not done yet."""
+    from affine import Affine
+
     from geolabel.crs import compact_crs
     from geolabel.raster import BandMeta, choose_chip_format
 
@@ -202,6 +225,17 @@ def _plan_scene(
     grid_transform = warp.transform if warp else scene.transform
     chip_crs_wkt = warp.crs_wkt if warp else scene.crs_wkt
     grid = TileGrid(width=width, height=height, size=options.size, overlap=options.overlap, edge=options.edge)
+    if len(grid) > MAX_CHIPS_PER_SCENE:
+        raise InputError(
+            f"{scene.path}: would be cut into {len(grid):,} chips (more than {MAX_CHIPS_PER_SCENE:,}); "
+            "use a larger --size or a smaller --overlap"
+        )
+    if len(grid) == 0:
+        warnings.warn(
+            f"{scene.path}: {width}x{height} px is smaller than a {options.size} px chip; --edge drop leaves no chip",
+            EdgePolicyWarning,
+            stacklevel=3,
+        )
     if options.edge == "shift" and (width < options.size or height < options.size):
         warnings.warn(
             f"{scene.path}: {width}x{height} px is smaller than a {options.size} px chip; padded instead of shifted",
@@ -210,7 +244,9 @@ def _plan_scene(
         )
     summary = SceneSummary(scene=scene.name, path=scene.path)
     tiles = list(grid.tiles())
-    ids = [tile_id(scene.name, t.row, t.col) for t in tiles]
+    rows, cols = grid.shape
+    digits = max(3, len(str(max(rows, cols) - 1)))
+    ids = [tile_id(scene.name, t.row, t.col, digits=digits) for t in tiles]
     summary.chips = len(tiles)
     todo = [(t, i) for t, i in zip(tiles, ids) if i not in done_ids]
     fmt = choose_chip_format(scene, size=options.size, fmt=options.format, compress=options.compress)
@@ -237,7 +273,9 @@ def _plan_scene(
     summary.fast_path = reason or "block copy"
     raw_template = None
     if fmt.interleave == "band" and fmt.block and options.size % fmt.block == 0 and todo:
-        raw_template = _make_template(scene, fmt, options, meta, chip_crs_wkt, len(bands))
+        raw_template = _make_template(
+            scene, fmt, options, meta, chip_crs_wkt, len(bands), transform=Affine(*grid_transform[:6])
+        )
 
     tasks = []
     start = 0
@@ -271,16 +309,24 @@ def _plan_scene(
 
 
 def _make_template(
-    scene: SceneInfo, fmt: ChipFormat, options: TileOptions, meta: BandMeta, crs_wkt: str | None, count: int
+    scene: SceneInfo,
+    fmt: ChipFormat,
+    options: TileOptions,
+    meta: BandMeta,
+    crs_wkt: str | None,
+    count: int,
+    *,
+    transform: Any,
 ) -> ChipTemplate | None:
-    """An empty chip header written by GDAL, or None if GDAL's layout cannot be patched."""
+    """An empty chip header written by GDAL (pixel size and CRS of the chip grid), or None
+    if GDAL's layout cannot be patched. Only the origin is patched per chip."""
     import tempfile
 
     from geolabel.blockcopy import make_template
     from geolabel.raster import chip_profile
 
     profile = chip_profile(
-        scene, fmt, size=options.size, count=count, transform=scene.affine, crs_wkt=crs_wkt, nodata=scene.nodata
+        scene, fmt, size=options.size, count=count, transform=transform, crs_wkt=crs_wkt, nodata=scene.nodata
     )
     try:
         with tempfile.TemporaryDirectory(prefix="geolabel-") as tmp:
@@ -306,7 +352,7 @@ def _prepare_block_copy(
     b = scene.block_shape[0]
     if fmt.block != b:
         return None, {}, "chip block size differs from the source's"
-    template = _make_template(scene, fmt, options, meta, chip_crs_wkt, scene.count)
+    template = _make_template(scene, fmt, options, meta, chip_crs_wkt, scene.count, transform=scene.affine)
     if template is None:
         return None, {}, "GDAL's chip header could not be patched"
     with gdal_env(), rasterio.open(scene.path) as src:
@@ -338,7 +384,7 @@ def _record(task: ChipTask, tile: Tile, tid: str, path: str, fraction: float) ->
     return TileRecord(
         tile_id=tid,
         scene=task.scene.name,
-        scene_path=task.scene.path,
+        scene_path=os.path.abspath(task.scene.path) if not task.scene.path.startswith("/vsi") else task.scene.path,
         path=path,
         row=tile.row,
         col=tile.col,
@@ -384,7 +430,7 @@ class _SceneReader:
                     height=warp.height,
                     resampling=Resampling[warp.resampling],
                     nodata=self.task.scene.nodata,
-                    add_alpha=self.task.scene.nodata is None,
+                    add_alpha=self.task.scene.nodata is None and "alpha" not in self.task.scene.colorinterp,
                 )
         return self._vrt if self._vrt is not None else self._src
 
@@ -412,7 +458,7 @@ class _SceneReader:
             return data, invalid_pixels(data, scene.nodata)
         inside = None
         if task.warp is not None:
-            inside = ds.read(ds.count, window=window) != 0  # the alpha band added by the warp
+            inside = ds.dataset_mask(window=window) != 0  # outside the source footprint, or its alpha
         elif scene.mask_kind == "mask":
             inside = ds.dataset_mask(window=window) != 0
         if inside is None and not tile.is_partial:
@@ -494,10 +540,13 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
                     )
                     write_chip(out, data, profile=profile, meta=task.meta, valid=valid)
                 results.append((_record(task, tile, tid, rel, fraction), "written"))
-    except InputError:
-        raise
     except Exception as exc:
-        raise InputError(f"{task.scene.path}: reading or writing chips failed ({exc})") from exc
+        message = (
+            str(exc)
+            if isinstance(exc, InputError)
+            else (f"{task.scene.path}: reading or writing chips failed ({_first_line(exc)})")
+        )
+        raise TaskError(message, partial_results=results) from exc
     finally:
         reader.close()
         if fd >= 0:
@@ -624,7 +673,7 @@ def tile_raster(
     params = options.params()
     if index_path.exists():
         old_chips, old_skipped, old_params = read_index(index_path)
-        if old_params != params:
+        if old_params != params or overwrite:
             if not overwrite:
                 diff = ", ".join(f"{k}={old_params.get(k)!r}" for k in sorted(params) if old_params.get(k) != params[k])
                 raise OutputExistsError(
@@ -638,6 +687,25 @@ def tile_raster(
         if stray and not all((out / n).is_dir() and n in seen for n in stray):
             raise OutputExistsError(f"{out}: folder is not empty and holds no tile index; use an empty --out")
 
+    if old_chips or old_skipped:
+        from geolabel.tileindex import index_crs as stored_crs
+
+        had_crs = bool(stored_crs(index_path))
+        for info in infos:
+            if (info.crs_wkt is not None) != had_crs:
+                raise InputError(
+                    f"{info.path}: {'has' if info.crs_wkt else 'has no'} CRS but the chips in {index_path} "
+                    f"{'do not' if info.crs_wkt else 'do'}; use another --out"
+                )
+        earlier = {r.scene: r.scene_path for r in old_chips + old_skipped}
+        for info in infos:
+            before = earlier.get(info.name)
+            now = os.path.abspath(info.path) if not info.path.startswith("/vsi") else info.path
+            if before is not None and before != now and not overwrite:
+                raise OutputExistsError(
+                    f"{info.path}: {out} already holds chips named {info.name!r} from {before}; rename the scene, "
+                    "use another --out, or pass --overwrite"
+                )
     done = {r.tile_id for r in old_chips if (out / r.path).exists()}
     done |= {r.tile_id for r in old_skipped}
     chips_by_scene: dict[str, list[TileRecord]] = {}
@@ -661,12 +729,17 @@ def tile_raster(
     if infos[0].crs_wkt:
         first_grid = _target_grid(infos[0], options)
         index_crs = compact_crs(first_grid.crs_wkt if first_grid else infos[0].crs_wkt)
-    if old_chips or old_skipped:
-        index_crs = next((r.crs for r in old_chips + old_skipped if r.crs), index_crs)
+    if index_path.exists() and (old_chips or old_skipped):
+        from geolabel.tileindex import index_crs as stored_crs
+
+        index_crs = stored_crs(index_path)
 
     created = [d for d in [out] + [out / i.name for i in infos] if not d.exists()]
-    for d in created:
-        d.mkdir(parents=True)
+    try:
+        for d in created:
+            d.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"{d}: cannot create the output folder ({exc.strerror or exc})") from None
     for info in infos:
         _clean_stale_temps(out / info.name)
 
@@ -679,7 +752,10 @@ def tile_raster(
     def flush(*, complete: bool) -> None:
         chips = merge_records([], [r for rs in chips_by_scene.values() for r in rs])
         skipped = merge_records([], [r for rs in skipped_by_scene.values() for r in rs])
-        write_index(index_path, chips, skipped, crs=index_crs, params=params, complete=complete)
+        try:
+            write_index(index_path, chips, skipped, crs=index_crs, params=params, complete=complete)
+        except Exception as exc:
+            raise OutputError(f"{index_path}: cannot write the tile index ({_first_line(exc)})") from None
 
     def on_result(task: ChipTask, results: list[tuple[TileRecord, str]]) -> None:
         nonlocal finished

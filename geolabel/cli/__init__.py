@@ -27,12 +27,20 @@ class _Group(click.Group):
         except GeolabelError as exc:
             click.echo(f"geolabel: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as exc:  # bad options: same one-line format, exit 2
+            message = " ".join(exc.format_message().split())
+            click.echo(f"geolabel: error: {message} (see --help)", err=True)
+            ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("geolabel: interrupted", err=True)
             ctx.exit(130)
 
 
 def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None) -> None:
+    if category.__name__ == "NotGeoreferencedWarning":  # said once, as an error or by --allow-no-crs
+        return
     click.echo(f"geolabel: warning: {message}", err=True)
 
 

@@ -36,7 +36,10 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                total=1000, desc=self._desc, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}"
+                total=1000,
+                desc=self._desc,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+                disable=None,  # no bar when stderr is not a terminal (logs, CI)
             )
         target = int(round(fraction * 1000))
         if target > self._bar.n:

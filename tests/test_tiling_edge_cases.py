@@ -39,9 +39,22 @@ def test_resuming_scenes_in_two_crss_keeps_the_index_crs_and_footprints(tmp_path
 def test_nbits_sources_are_decoded_not_block_copied(tmp_path):
     path = tmp_path / "nbits12.tif"
     data = np.random.default_rng(1).integers(0, 4096, size=(1, 512, 512), dtype=np.uint16)
-    with rasterio.open(path, "w", driver="GTiff", width=512, height=512, count=1, dtype="uint16", nbits=12,
-                       crs="EPSG:32649", transform=from_origin(0, 512, 1, 1), tiled=True, blockxsize=256,
-                       blockysize=256, compress="deflate") as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=512,
+        height=512,
+        count=1,
+        dtype="uint16",
+        nbits=12,
+        crs="EPSG:32649",
+        transform=from_origin(0, 512, 1, 1),
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="deflate",
+    ) as dst:
         dst.write(data)
     result = tile_raster(path, tmp_path / "out", size=256, workers=1)
     assert result.scenes[0].copied == 0 and "NBITS" in result.scenes[0].fast_path
@@ -107,8 +120,19 @@ def test_a_source_with_an_alpha_band_can_be_reprojected(tmp_path):
     data = np.full((4, 200, 200), 100, dtype=np.uint8)
     data[3] = 255
     data[3, :, :40] = 0
-    with rasterio.open(path, "w", driver="GTiff", width=200, height=200, count=4, dtype="uint8", photometric="RGB",
-                       alpha="YES", crs="EPSG:32649", transform=from_origin(686000, 3121000, 1, 1)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=200,
+        height=200,
+        count=4,
+        dtype="uint8",
+        photometric="RGB",
+        alpha="YES",
+        crs="EPSG:32649",
+        transform=from_origin(686000, 3121000, 1, 1),
+    ) as dst:
         dst.write(data)
     result = tile_raster(path, tmp_path / "out", size=128, dst_crs="EPSG:32650", resolution=1.0, workers=1)
     assert result.chips and max(r.nodata_fraction for r in result.chips) > 0.1
@@ -130,8 +154,18 @@ def test_a_corrupt_block_fails_with_gdals_reason_and_keeps_the_good_chips(tmp_pa
 def test_palette_rasters_keep_their_colour_table(tmp_path):
     path = tmp_path / "pal.tif"
     cmap = {0: (0, 0, 0, 255), 1: (255, 0, 0, 255), 2: (0, 255, 0, 255)}
-    with rasterio.open(path, "w", driver="GTiff", width=300, height=300, count=1, dtype="uint8", crs="EPSG:32649",
-                       transform=from_origin(0, 300, 1, 1), photometric="palette") as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=300,
+        height=300,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32649",
+        transform=from_origin(0, 300, 1, 1),
+        photometric="palette",
+    ) as dst:
         dst.write(np.random.default_rng(0).integers(0, 3, (1, 300, 300), dtype=np.uint8))
         dst.write_colormap(1, cmap)
     result = tile_raster(path, tmp_path / "out", size=256, workers=1)
@@ -142,8 +176,20 @@ def test_palette_rasters_keep_their_colour_table(tmp_path):
 def test_lossless_chips_from_a_lossy_or_webp_source(tmp_path):
     path = tmp_path / "webp.tif"
     data = np.random.default_rng(2).integers(1, 255, (3, 256, 256), dtype=np.uint8)
-    with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=3, dtype="uint8", crs="EPSG:32649",
-                       transform=from_origin(0, 256, 1, 1), compress="webp", webp_lossless=True, tiled=True) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=256,
+        height=256,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32649",
+        transform=from_origin(0, 256, 1, 1),
+        compress="webp",
+        webp_lossless=True,
+        tiled=True,
+    ) as dst:
         dst.write(data)
     result = tile_raster(path, tmp_path / "out", size=128, workers=1)
     with rasterio.open(result.out_dir / result.chips[0].path) as chip:

@@ -3,7 +3,7 @@
 Scene: a generated 8192 x 8192, 4-band uint8 GeoTIFF, DEFLATE, 512 x 512 internal
 blocks; 512 px chips (256 of them). Every contender runs as its own process (imports
 and start-up included), 3 times; the minimum wall time is reported, with the peak
-memory of the whole process tree (sampled every 20 ms with psutil).
+memory of the whole process tree (proportional set size, sampled every 20 ms with psutil).
 
 Contenders:
 - ``geolabel tile`` keeping the source compression (no-decode block copy), and with
@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -127,8 +128,18 @@ LIMIT = textwrap.dedent(
 )
 
 
+def _pss(proc: object) -> int:
+    """Proportional set size: shared pages (forked workers) are split between processes, so
+    the sum over a process tree is its real memory use (plain RSS would count them twice)."""
+    try:
+        return int(proc.memory_full_info().pss)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return int(proc.memory_info().rss)  # type: ignore[attr-defined]
+
+
 def measure(cmd: list[str], *, out: Path | None = None, repeat: int = 3, px: int = 8192) -> dict[str, float]:
-    """Min wall time (s) over ``repeat`` runs and the max peak RSS (MB) of the process tree."""
+    """Min wall time (s) over ``repeat`` runs and the max peak memory (MB, PSS summed over
+    the process tree, sampled every 20 ms)."""
     import psutil
 
     walls, peaks = [], []
@@ -141,11 +152,8 @@ def measure(cmd: list[str], *, out: Path | None = None, repeat: int = 3, px: int
         ps = psutil.Process(proc.pid)
         peak = 0
         while proc.poll() is None:
-            try:
-                rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, sum(_pss(p) for p in [ps, *ps.children(recursive=True)]))
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         if proc.returncode:

@@ -185,3 +185,24 @@ def _segment_length(arr: Any) -> float:
     bounds = shapely.total_bounds(arr)
     span = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
     return float(max(span / 1000.0, 1.0)) if span == span else 1.0
+
+
+def metric_crs_for(crs: Any, bounds: tuple[float, float, float, float]) -> Any:
+    """A CRS with metre units for measuring: ``crs`` itself when it is projected in metres,
+    else the UTM zone of the data's centre (for geographic or foot-based CRSs).
+
+    ``bounds`` are (minx, miny, maxx, maxy) in ``crs``.
+    """
+    import pyproj
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    parsed = parse_crs(crs)
+    if not parsed.is_geographic and parsed.axis_info and parsed.axis_info[0].unit_conversion_factor == 1.0:
+        return parsed
+    to_lonlat = pyproj.Transformer.from_crs(parsed, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    zones = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat))
+    if not zones:
+        raise CRSError(f"no UTM zone covers longitude {lon:.3f}, latitude {lat:.3f}")
+    return pyproj.CRS.from_epsg(int(zones[0].code))

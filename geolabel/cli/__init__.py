@@ -55,13 +55,17 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from geolabel.cli.check import check
     from geolabel.cli.export import export
     from geolabel.cli.labels import labels
+    from geolabel.cli.score import score
     from geolabel.cli.tile import tile
 
     main.add_command(tile)
     main.add_command(labels)
     main.add_command(export)
+    main.add_command(check)
+    main.add_command(score)
 
 
 _register()

@@ -55,6 +55,8 @@ LABEL_FIELDS = (
     "version",
 )
 STATUSES = ("draft", "submitted", "reviewed", "accepted", "rejected")
+TILE_STATUSES = ("todo", "in_progress", "done")
+TILES_TABLE = "geolabel_tiles"
 SOURCES = ("manual", "imported", "suggested")
 LABELS_TABLE = "labels"
 META_TABLE = "geolabel_meta"
@@ -153,6 +155,14 @@ class LabelStore(ABC):
     @abstractmethod
     def count(self) -> int:
         """Number of labels."""
+
+    @abstractmethod
+    def set_tile_status(self, tile_id: str, status: str, *, labeler: str | None = None) -> None:
+        """Record a tile's labeling progress (``todo``, ``in_progress``, ``done``)."""
+
+    @abstractmethod
+    def tile_statuses(self) -> dict[str, str]:
+        """Labeling progress per tile id (tiles never touched are absent)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -593,6 +603,37 @@ class GeoPackageStore(LabelStore):
 
     def count(self) -> int:
         return int(self._conn.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchone()[0])
+
+    def _ensure_tiles_table(self) -> None:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TILES_TABLE,)
+        ).fetchone()
+        if not exists:
+            with self.transaction():
+                self._conn.execute(
+                    f"CREATE TABLE {TILES_TABLE} (tile_id TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, "
+                    "labeler TEXT, modified DATETIME)"
+                )
+                _register_attributes_table(self._conn, TILES_TABLE, "labeling progress per tile")
+
+    def set_tile_status(self, tile_id: str, status: str, *, labeler: str | None = None) -> None:
+        if status not in TILE_STATUSES:
+            raise InputError(f"tile status {status!r} is not one of {', '.join(TILE_STATUSES)}")
+        self._ensure_tiles_table()
+        with self.transaction():
+            self._conn.execute(
+                f"INSERT INTO {TILES_TABLE} VALUES (?, ?, ?, ?) ON CONFLICT(tile_id) DO UPDATE SET "
+                "status = excluded.status, labeler = excluded.labeler, modified = excluded.modified",
+                (tile_id, status, labeler, now_iso()),
+            )
+
+    def tile_statuses(self) -> dict[str, str]:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TILES_TABLE,)
+        ).fetchone()
+        if not exists:
+            return {}
+        return dict(self._conn.execute(f"SELECT tile_id, status FROM {TILES_TABLE}").fetchall())
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:

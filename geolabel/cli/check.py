@@ -1,0 +1,96 @@
+"""``geolabel check``: quality control of a label store or a delivered vector file."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(short_help="Quality control of a delivery (validity, overlaps, gaps, slivers, schema).")
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema (.toml/.json).")
+@click.option("--class-field", help="Class field of a delivered file (default: class_code, class_name, class ...).")
+@click.option("--layer", help="Layer of a multi-layer file.")
+@click.option("--aoi", type=click.Path(dir_okay=False), help="Area to be labelled wall to wall (vector file).")
+@click.option("--tiles", type=click.Path(dir_okay=False), help="Tile index: labels must lie on the chips.")
+@click.option("--done-only", is_flag=True, help="With --tiles and a store: only tiles marked done must be covered.")
+@click.option("--min-area", default=1.0, show_default=True, help="Minimum mapping unit, m².")
+@click.option(
+    "--min-width", default=0.5, show_default=True, help="Polygons thinner than this (mean width, m) are slivers."
+)
+@click.option("--spike-angle", default=5.0, show_default=True, help="Vertex angles below this (degrees) are spikes.")
+@click.option("--require", default=None, help="Attributes that must be filled, e.g. labeler,team.")
+@click.option("--crs", "expected_crs", default=None, help="The CRS deliveries must be in, e.g. EPSG:32649.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (findings.gpkg, report.html).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the exit code and the summary line.")
+def check(
+    source: str,
+    schema_path: str | None,
+    class_field: str | None,
+    layer: str | None,
+    aoi: str | None,
+    tiles: str | None,
+    done_only: bool,
+    min_area: float,
+    min_width: float,
+    spike_angle: float,
+    require: str | None,
+    expected_crs: str | None,
+    out_dir: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Check SOURCE (a label store or a GeoPackage/GeoJSON/Shapefile delivery).
+
+    Exit code 0: no errors (warnings allowed); 1: findings of severity error;
+    2: unusable input.
+
+    \b
+    Examples:
+      geolabel check out/labels.gpkg --out out/qa
+      geolabel check delivery.geojson --aoi aoi.gpkg --require labeler,team --crs EPSG:32649 --out qa
+    """
+    from geolabel.labels.schema import load_schema
+    from geolabel.qa import check_labels, load_delivery
+
+    schema = load_schema(schema_path) if schema_path else None
+    delivery = load_delivery(source, schema=schema, class_field=class_field, layer=layer)
+    done = None
+    if done_only:
+        if tiles is None:
+            raise click.UsageError("--done-only needs --tiles")
+        from geolabel.labels.store import open_store
+
+        with open_store(source) as store:
+            done = [t for t, status in store.tile_statuses().items() if status == "done"]
+    result = check_labels(
+        delivery,
+        aoi=aoi,
+        tiles=tiles,
+        done_tiles=done,
+        min_area=min_area,
+        min_width=min_width,
+        spike_angle=spike_angle,
+        require=[r.strip() for r in require.split(",") if r.strip()] if require else (),
+        expected_crs=expected_crs,
+    )
+    if out_dir:
+        from geolabel.report import write_report
+
+        write_report(result, out_dir, schema=delivery.schema, overwrite=overwrite)
+    if not quiet:
+        for t, c in result.counts().items():
+            click.echo(f"{t:<18} {c['error']:>6} errors {c['warning']:>6} warnings")
+        if result.completeness is not None:
+            click.echo(f"completeness: {result.completeness:.2%} ({result.gap_area_m2:,.1f} m² unlabelled)")
+        for f in result.findings[:10]:
+            click.echo(f"  {f.severity}: {f.message}")
+        if len(result.findings) > 10:
+            click.echo(f"  ... {len(result.findings) - 10} more")
+    verdict = "FAILED" if result.errors else "passed"
+    where = f"; report: {out_dir}/report.html, findings: {out_dir}/findings.gpkg" if out_dir else ""
+    click.echo(
+        f"{source}: {verdict}: {result.errors} errors, {result.warnings} warnings "
+        f"on {result.n_features} features{where}"
+    )
+    click.get_current_context().exit(1 if result.errors else 0)

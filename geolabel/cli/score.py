@@ -1,0 +1,127 @@
+"""``geolabel score``: a submission against a reference, a leaderboard, or two labelers' agreement."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def _print_score(s: Any, *, agreement: bool) -> None:
+    o = s.overall
+    if agreement:
+        click.echo(f"agreement (IoU of the class regions): {o['quality']:.4f}   kappa: {s.kappa:.4f}")
+    else:
+        click.echo(
+            f"overall: quality (IoU) {o['quality']:.4f}  correctness {o['correctness']:.4f}  "
+            f"completeness {o['completeness']:.4f}  F1 {o['f1']:.4f}"
+        )
+    click.echo(
+        f"{'class':<14} {'TP m²':>12} {'FP m²':>12} {'FN m²':>12} {'correct':>8} {'complete':>8} {'IoU':>7} "
+        f"{'obj P':>6} {'obj R':>6} {'obj F1':>6} {'bnd F':>6}"
+    )
+    for name in s.classes:
+        a, ob, b = s.area[name], s.objects[name], s.boundary[name]
+        click.echo(
+            f"{name:<14} {a['tp']:>12,.1f} {a['fp']:>12,.1f} {a['fn']:>12,.1f} {a['correctness']:>8.4f} "
+            f"{a['completeness']:>8.4f} {a['quality']:>7.4f} {ob['precision']:>6.3f} {ob['recall']:>6.3f} "
+            f"{ob['f1']:>6.3f} {b['f']:>6.3f}"
+        )
+    ob = s.objects_overall
+    click.echo(
+        f"objects (IoU >= {s.settings['iou']}): {int(ob['tp'])} matched, {int(ob['fp'])} extra, "
+        f"{int(ob['fn'])} missed; "
+        f"boundary F within {s.settings['tolerance_m']} m: {s.boundary['overall']['f']:.4f}"
+    )
+    names = [*s.classes, "unlabelled"]
+    click.echo(
+        "confusion (m², rows: "
+        + ("labeler A" if agreement else "submission")
+        + ", columns: "
+        + ("labeler B" if agreement else "reference")
+        + ")"
+    )
+    click.echo(f"{'':<14}" + "".join(f"{n[:10]:>12}" for n in names))
+    for row in names:
+        click.echo(f"{row:<14}" + "".join(f"{s.confusion.get(row, {}).get(col, 0.0):>12,.1f}" for col in names))
+    if any(s.repaired.values()):
+        click.echo(f"repaired invalid polygons: {s.repaired}")
+
+
+@click.command(short_help="Score submissions against a reference (or agreement of two labelers).")
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--reference", required=True, type=click.Path(dir_okay=False), help="Reference labels.")
+@click.option("--classes", default=None, help="Only these classes, e.g. water,farmland.")
+@click.option("--iou", default=0.5, show_default=True, help="IoU threshold for object matching.")
+@click.option("--tolerance-m", default=1.0, show_default=True, help="Boundary F-score tolerance in metres.")
+@click.option("--aoi", type=click.Path(dir_okay=False), help="Score only inside this area (vector file).")
+@click.option("--class-field", help="Class field of the submissions (files).")
+@click.option("--reference-class-field", help="Class field of the reference (file).")
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema (.toml/.json).")
+@click.option("--agreement", is_flag=True, help="Present the numbers as agreement between two labelers.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write all numbers as JSON.")
+def score(
+    submissions: tuple[str, ...],
+    reference: str,
+    classes: str | None,
+    iou: float,
+    tolerance_m: float,
+    aoi: str | None,
+    class_field: str | None,
+    reference_class_field: str | None,
+    schema_path: str | None,
+    agreement: bool,
+    json_out: str | None,
+) -> None:
+    """Score SUBMISSIONS against --reference: area correctness, completeness and quality
+    (IoU) per class, a confusion matrix by area, one-to-one object matching and a
+    boundary F-score. Several submissions make a leaderboard ranked by quality.
+
+    \b
+    Examples:
+      geolabel score team_a.gpkg --reference reference.gpkg --json score.json
+      geolabel score a.gpkg b.gpkg c.gpkg --reference ref.gpkg --aoi aoi.geojson
+      geolabel score labeler2.gpkg --reference labeler1.gpkg --agreement
+    """
+    from geolabel.labels.schema import load_schema
+    from geolabel.score import score_files
+
+    schema = load_schema(schema_path) if schema_path else None
+    wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    results = {}
+    for sub in submissions:
+        results[sub] = score_files(
+            sub,
+            reference,
+            schema=schema,
+            classes=wanted,
+            iou=iou,
+            tolerance=tolerance_m,
+            aoi=aoi,
+            class_field=class_field,
+            reference_class_field=reference_class_field,
+        )
+    if len(results) == 1:
+        (s,) = results.values()
+        _print_score(s, agreement=agreement)
+    else:
+        ranked = sorted(results.items(), key=lambda kv: (-kv[1].overall["quality"], -kv[1].objects_overall["f1"]))
+        click.echo(
+            f"{'rank':>4}  {'submission':<40} {'IoU':>7} {'correct':>8} {'complete':>8} {'obj F1':>7} {'bnd F':>7}"
+        )
+        for rank, (name, s) in enumerate(ranked, start=1):
+            o = s.overall
+            click.echo(
+                f"{rank:>4}  {name[-40:]:<40} {o['quality']:>7.4f} {o['correctness']:>8.4f} {o['completeness']:>8.4f} "
+                f"{s.objects_overall['f1']:>7.4f} {s.boundary['overall']['f']:>7.4f}"
+            )
+    if json_out:
+        doc: dict[str, Any] = {name: s.to_dict() for name, s in results.items()}
+        if len(results) > 1:
+            doc = {
+                "leaderboard": [n for n, _ in sorted(results.items(), key=lambda kv: -kv[1].overall["quality"])],
+                "scores": doc,
+            }
+        with open(json_out, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1, ensure_ascii=False)

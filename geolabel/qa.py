@@ -33,11 +33,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from geolabel.crs import OVERLAY_GRID_M
 from geolabel.errors import InputError
 
 ERROR = "error"
@@ -283,23 +285,32 @@ def _seg(geoms: Any) -> float:
     return float(max(b[2] - b[0], b[3] - b[1]) / 200 or 1.0)
 
 
-def _tiles_region(index: str | Path, crs: Any, done: set[str] | None) -> tuple[Any, int]:
-    """Union of the chips' footprints (only ``done`` tiles when given), in ``crs``."""
+def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[Any, Any]:
+    """(where labels may lie, what must be labelled), in ``crs``, from a tile index.
+
+    Labels may lie on any chip's image data; the chips (only the ``done`` ones when given)
+    must be covered. Nodata collars and padding are not imagery: nobody labels them. Their
+    outline is a pixel staircase, so labels drawn along the true edge get one pixel of
+    tolerance both ways.
+    """
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
     from geolabel.export.clip import load_chips
 
-    chips = load_chips(index)
-    if done is not None:
-        chips = [c for c in chips if c.tile_id in done]
-    parts = []
-    for c in chips:
+    inside, cover = [], []
+    for c in load_chips(index):
         fp = c.footprint
+        nodata = c.nodata_area()
+        px = max(abs(c.transform[0]), abs(c.transform[4]), abs(c.transform[1]), abs(c.transform[3]))
+        may = fp.intersection(fp.difference(nodata).buffer(px, join_style="mitre")) if not nodata.is_empty else fp
+        must = fp.difference(nodata.buffer(px, join_style="mitre")) if not nodata.is_empty else fp
         if not same_crs(c.crs, crs):
-            fp = reproject_geometries(shapely.segmentize(fp, abs(c.transform[0]) * 16), c.crs, crs)
-        parts.append(fp)
-    return (shapely.union_all(parts) if parts else shapely.Polygon()), len(chips)
+            may, must = reproject_geometries(shapely.segmentize([may, must], px * 16), c.crs, crs)
+        inside.append(may)
+        if done is None or c.tile_id in done:
+            cover.append(must)
+    return shapely.union_all(inside), (shapely.union_all(cover) if cover else shapely.Polygon())
 
 
 def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
@@ -498,7 +509,7 @@ def check_labels(
         left, right = left[~same], right[~same]
         inner = threaded(lambda x, y: shapely.relate_pattern(x, y, "T********"), fixed[left], fixed[right])
         left, right = left[inner], right[inner]
-        inter = threaded(shapely.intersection, fixed[left], fixed[right])
+        inter = threaded(partial(shapely.intersection, grid_size=OVERLAY_GRID_M), fixed[left], fixed[right])
         inter_area = shapely.area(inter)
         big = inter_area > overlap_tolerance
         for a, b, g, area in zip(left[big].tolist(), right[big].tolist(), inter[big], inter_area[big].tolist()):
@@ -582,13 +593,16 @@ def check_labels(
         )
 
     # coverage: outside the region, and gaps inside it
-    region = None
+    # labels must lie inside ``region`` (AOI, else all chips); ``gap_region`` must be covered
+    # wall to wall (AOI, else the done tiles when given, else all chips)
+    region: Any = None
+    gap_region: Any = None
     if aoi is not None and metric is not None:
-        region = _read_region(aoi, metric)
+        region = gap_region = _read_region(aoi, metric)
     elif tiles is not None and metric is not None:
-        region, _ = _tiles_region(tiles, metric, set(done_tiles) if done_tiles is not None else None)
+        region, gap_region = _tiles_regions(tiles, metric, set(done_tiles) if done_tiles is not None else None)
     region_area = gap_area = None
-    coverage = shapely.union_all(fixed) if len(fixed) else shapely.Polygon()
+    coverage = shapely.union_all(fixed, grid_size=OVERLAY_GRID_M) if len(fixed) else shapely.Polygon()
     if region is not None and not region.is_empty:
         prepared = region
         shapely.prepare(prepared)
@@ -609,7 +623,7 @@ def check_labels(
             )
         partly = np.flatnonzero(inside & ~within)
         if len(partly):
-            outside_parts = shapely.difference(fixed[partly], prepared)
+            outside_parts = shapely.difference(fixed[partly], prepared, grid_size=OVERLAY_GRID_M)
             out_area = shapely.area(outside_parts)
             for a, g, oa in zip(partly.tolist(), outside_parts, out_area.tolist()):
                 if oa <= overlap_tolerance:
@@ -626,13 +640,17 @@ def check_labels(
                         class_name=names[i],
                     )
                 )
-        gaps = shapely.difference(region, coverage)
-        region_area = float(region.area)
+        gaps = shapely.difference(gap_region, coverage, grid_size=OVERLAY_GRID_M)
+        region_area = float(gap_region.area)
         scope = "the AOI" if aoi else "the done tiles" if done_tiles is not None else "the tiles"
     else:
         # without an AOI: areas enclosed by labels but not labelled themselves
         filled = shapely.polygons(shapely.get_exterior_ring(polygonal_parts(np.array([coverage]))[0]))
-        gaps = shapely.difference(shapely.union_all(filled), coverage) if len(filled) else shapely.Polygon()
+        gaps = (
+            shapely.difference(shapely.union_all(filled), coverage, grid_size=OVERLAY_GRID_M)
+            if len(filled)
+            else shapely.Polygon()
+        )
         scope = "enclosed by labels"
     gap_parts, _ = polygonal_parts(np.array([gaps], dtype=object))
     gap_areas = shapely.area(gap_parts)

@@ -69,7 +69,7 @@ def _write_styles(path: Path, layers: dict[str, str]) -> None:
             "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT, "
             "f_table_schema TEXT, f_table_name TEXT, f_geometry_column TEXT, styleName TEXT, styleQML TEXT, "
             "styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT, ui TEXT, update_time DATETIME "
-            "DEFAULT CURRENT_TIMESTAMP)"
+            "DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"  # the GeoPackage datetime form
         )
         for table, kind in layers.items():
             conn.execute(

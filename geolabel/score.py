@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from geolabel.crs import OVERLAY_GRID_M
+
 UNLABELLED = "unlabelled"
 
 
@@ -89,7 +91,7 @@ def _dissolve(geoms: Any, codes: Any, code: int) -> Any:
     import shapely
 
     sel = geoms[codes == code]
-    return shapely.union_all(sel) if len(sel) else shapely.Polygon()
+    return shapely.union_all(sel, grid_size=OVERLAY_GRID_M) if len(sel) else shapely.Polygon()
 
 
 def match_objects(sub: Any, ref: Any, *, iou: float) -> tuple[int, int, int, list[tuple[int, int, float]]]:
@@ -102,7 +104,7 @@ def match_objects(sub: Any, ref: Any, *, iou: float) -> tuple[int, int, int, lis
     tree = shapely.STRtree(ref)
     s_idx, r_idx = tree.query(sub, predicate="intersects")
     if len(s_idx):
-        inter = shapely.area(shapely.intersection(sub[s_idx], ref[r_idx]))
+        inter = shapely.area(shapely.intersection(sub[s_idx], ref[r_idx], grid_size=OVERLAY_GRID_M))
         union = shapely.area(sub[s_idx]) + shapely.area(ref[r_idx]) - inter
         ious = np.where(union > 0, inter / np.maximum(union, 1e-300), 0.0)
     else:
@@ -157,8 +159,8 @@ def score_polygons(
     name = {c: (schema.get(c).name if c in schema else str(c)) for c in codes}
     sub_regions = {c: _dissolve(sub_g, sub_c, c) for c in codes}
     ref_regions = {c: _dissolve(ref_g, ref_c, c) for c in codes}
-    sub_all = shapely.union_all(list(sub_regions.values())) if codes else shapely.Polygon()
-    ref_all = shapely.union_all(list(ref_regions.values())) if codes else shapely.Polygon()
+    sub_all = shapely.union_all(list(sub_regions.values()), grid_size=OVERLAY_GRID_M) if codes else shapely.Polygon()
+    ref_all = shapely.union_all(list(ref_regions.values()), grid_size=OVERLAY_GRID_M) if codes else shapely.Polygon()
 
     area: dict[str, dict[str, float]] = {}
     totals = [0.0, 0.0, 0.0]
@@ -166,9 +168,11 @@ def score_polygons(
     for cs in codes:
         row = confusion.setdefault(name[cs], {})
         for cr in codes:
-            row[name[cr]] = float(sub_regions[cs].intersection(ref_regions[cr]).area)
-        row[UNLABELLED] = float(sub_regions[cs].difference(ref_all).area)
-    confusion[UNLABELLED] = {name[cr]: float(ref_regions[cr].difference(sub_all).area) for cr in codes}
+            row[name[cr]] = float(sub_regions[cs].intersection(ref_regions[cr], grid_size=OVERLAY_GRID_M).area)
+        row[UNLABELLED] = float(sub_regions[cs].difference(ref_all, grid_size=OVERLAY_GRID_M).area)
+    confusion[UNLABELLED] = {
+        name[cr]: float(ref_regions[cr].difference(sub_all, grid_size=OVERLAY_GRID_M).area) for cr in codes
+    }
     confusion[UNLABELLED][UNLABELLED] = 0.0
     for c in codes:
         tp = confusion[name[c]][name[c]]

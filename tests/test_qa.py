@@ -269,3 +269,83 @@ def test_a_resolved_store_passes_while_the_raw_delivery_fails(tmp_path):
     store.close()
     clean = check_labels(load_delivery(tmp_path / "s.gpkg"), require=["labeler", "team"])
     assert clean.errors == 0
+
+
+def test_completeness_inside_done_tiles_only(tmp_path):
+    """--done-only: gaps are looked for in done tiles, labels elsewhere on the chips are fine."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from geolabel import tile_raster
+    from geolabel.labels.store import create_store
+
+    scene = tmp_path / "scene.tif"
+    profile = dict(driver="GTiff", width=200, height=100, count=1, dtype="uint8", crs="EPSG:32649")
+    with rasterio.open(scene, "w", transform=from_origin(X0, Y0 + 100, 1.0, 1.0), **profile) as dst:
+        dst.write(np.full((1, 100, 200), 7, "uint8"))
+    tiles = tile_raster(scene, tmp_path / "chips", size=100, workers=1)
+    left = min(tiles.chips, key=lambda c: c.col_off).tile_id
+    store = create_store(tmp_path / "s.gpkg", crs="EPSG:32649")
+    store.add_geometries([box(0, 0, 100, 80), box(120, 0, 160, 50)], class_codes=[2, 5], labeler="li")
+    store.set_tile_status(left, "done")
+    store.close()
+    runner = CliRunner()
+    common = ["check", str(tmp_path / "s.gpkg"), "--tiles", str(tiles.index_path), "--overwrite"]
+    res = runner.invoke(main, [*common, "--done-only", "--out", str(tmp_path / "qa")])
+    assert res.exit_code == 1, res.output
+    found = json.loads((tmp_path / "qa" / "findings.json").read_text())
+    gaps = [f for f in found["findings"] if f["type"] == "gap"]
+    assert [round(g["area_m2"], 6) for g in gaps] == [2000.0] and "done tiles" in gaps[0]["message"]
+    assert not [f for f in found["findings"] if f["type"] == "outside"]
+    assert found["region_area_m2"] == pytest.approx(10000.0)
+    res = runner.invoke(main, [*common, "--out", str(tmp_path / "qa")])  # every chip must be covered
+    assert res.exit_code == 1, res.output
+    found = json.loads((tmp_path / "qa" / "findings.json").read_text())
+    assert sum(f["area_m2"] for f in found["findings"] if f["type"] == "gap") == pytest.approx(20000 - 8000 - 2000)
+
+
+def test_tiles_nodata_collar_need_not_be_labelled_and_counts_as_outside(tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from geolabel import tile_raster
+
+    scene = tmp_path / "scene.tif"
+    data = np.full((1, 100, 200), 9, "uint8")
+    data[:, :, :30] = 0  # a 30 m nodata collar on the left
+    profile = dict(driver="GTiff", width=200, height=100, count=1, dtype="uint8", crs="EPSG:32649", nodata=0)
+    with rasterio.open(scene, "w", transform=from_origin(X0, Y0 + 100, 1.0, 1.0), **profile) as dst:
+        dst.write(data)
+    tiles = tile_raster(scene, tmp_path / "chips", size=100, workers=1)
+    # the labeller follows the collar within a pixel: no gap, nothing outside
+    path = delivery(tmp_path, [(box(30.4, 0, 120, 100), "farmland"), (box(120, 0, 200, 100), "forest")])
+    result = check_labels(load_delivery(path), tiles=tiles.index_path)
+    assert result.errors == 0 and result.warnings == 0, [f.message for f in result.findings]
+    assert result.region_area_m2 == pytest.approx(200 * 100 - 31 * 100)  # one pixel of tolerance
+    # a field drawn 10 m into the collar, and an unlabelled strip of 5 m
+    path = delivery(
+        tmp_path,
+        [(box(20, 0, 120, 100), "farmland"), (box(125, 0, 200, 100), "forest")],
+        name="d2.gpkg",
+    )
+    result = check_labels(load_delivery(path), tiles=tiles.index_path)
+    (outside,) = by_type(result, "outside")
+    assert outside.severity == "warning" and outside.area_m2 == pytest.approx(9 * 100)  # 1 px tolerated
+    (gap,) = by_type(result, "gap")
+    assert gap.area_m2 == pytest.approx(500.0)
+
+
+def test_edges_shared_to_the_last_bit_are_not_overlaps(tmp_path):
+    """GEOS's floating overlay returns this whole farmland triangle as its intersection with
+    the pond whose edge it shares (a vertex is 1e-16 off the edge); QA must not."""
+    import shapely.affinity
+
+    pond = shapely.Point(0.0, 0.5).buffer(15.5, quad_segs=1)
+    field = shapely.affinity.rotate(shapely.Point(0.0, 0.0).buffer(16.5, quad_segs=1), 7.0)
+    pieces = list(field.difference(pond).geoms)
+    assert shapely.intersection(pond, pieces[0]).area > 11  # the GEOS misjudgement this guards against
+    path = delivery(tmp_path, [(pond, "water")] + [(p, "farmland") for p in pieces])
+    result = check_labels(load_delivery(path))
+    assert not by_type(result, "overlap") and result.errors == 0

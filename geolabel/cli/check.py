@@ -11,7 +11,11 @@ import click
 @click.option("--class-field", help="Class field of a delivered file (default: class_code, class_name, class ...).")
 @click.option("--layer", help="Layer of a multi-layer file.")
 @click.option("--aoi", type=click.Path(dir_okay=False), help="Area to be labelled wall to wall (vector file).")
-@click.option("--tiles", type=click.Path(dir_okay=False), help="Tile index: labels must lie on the chips.")
+@click.option(
+    "--tiles",
+    type=click.Path(dir_okay=False),
+    help="Tile index: labels must lie on the chips' image data and cover it (nodata excluded).",
+)
 @click.option("--done-only", is_flag=True, help="With --tiles and a store: only tiles marked done must be covered.")
 @click.option("--min-area", default=1.0, show_default=True, help="Minimum mapping unit, m².")
 @click.option(
@@ -62,7 +66,7 @@ def check(
         from geolabel.labels.store import open_store
 
         with open_store(source) as store:
-            done = [t for t, status in store.tile_statuses().items() if status == "done"]
+            done = store.done_tiles()
     result = check_labels(
         delivery,
         aoi=aoi,

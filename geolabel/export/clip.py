@@ -39,6 +39,22 @@ class ChipInfo:
         corners = [(c, f), (c + a * w, f + d * w), (c + a * w + b * h, f + d * w + e * h), (c + b * h, f + e * h)]
         return shapely.Polygon(corners)
 
+    def nodata_area(self) -> Any:
+        """The chip's nodata and padding pixels as a polygon (empty when it has none), read
+        from the chip's mask."""
+        import shapely
+
+        if self.nodata_fraction <= 0:
+            return shapely.Polygon()
+        import rasterio
+        import rasterio.features
+        from affine import Affine
+
+        with rasterio.open(self.path) as src:
+            mask = src.dataset_mask()
+        shapes = rasterio.features.shapes(mask, mask=mask == 0, transform=Affine(*self.transform))
+        return shapely.union_all([shapely.geometry.shape(geom) for geom, _ in shapes])
+
 
 def load_chips(index_path: str | Path) -> list[ChipInfo]:
     """Every chip listed in a ``tiles.gpkg`` tile index, with its georeferencing.

@@ -174,6 +174,10 @@ class LabelStore(ABC):
         """All labels."""
         return self.query()
 
+    def done_tiles(self) -> list[str]:
+        """Ids of the tiles marked ``done``, sorted."""
+        return sorted(t for t, status in self.tile_statuses().items() if status == "done")
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Labels as dicts (attributes plus ``geometry``)."""
         yield from self.query().to_dict("records")

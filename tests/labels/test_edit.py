@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -17,6 +19,11 @@ SCHEMA = default_schema()
 WATER, FARMLAND, BUILDING, ROAD, FOREST, GRASSLAND = 1, 2, 3, 4, 5, 6
 
 
+# GEOS's floating overlay can misjudge a vertex lying on a neighbour's edge (to 1e-16) and
+# report the whole polygon as overlapping; snap-rounded overlay on a fine grid is exact.
+GRID = 1e-9
+
+
 def max_overlap(geoms):
     geoms = np.asarray(geoms, dtype=object)
     tree = shapely.STRtree(geoms)
@@ -24,7 +31,7 @@ def max_overlap(geoms):
     keep = left < right
     if not keep.any():
         return 0.0
-    return float(shapely.area(shapely.intersection(geoms[left[keep]], geoms[right[keep]])).max())
+    return float(shapely.area(shapely.intersection(geoms[left[keep]], geoms[right[keep]], grid_size=GRID)).max())
 
 
 def test_water_polygon_is_cut_out_of_farmland():
@@ -138,7 +145,11 @@ poly_st = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("GEOLABEL_EXAMPLES", 60)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     geoms=st.lists(st.one_of(box_st.map(lambda t: _boxes([t])[0]), poly_st), min_size=1, max_size=14),
     data=st.data(),
@@ -149,14 +160,15 @@ def test_resolve_invariants(geoms, data):
     out = result.geometries
     assert all(g.geom_type == "Polygon" and g.is_valid and not g.is_empty for g in out)
     assert max_overlap(out) <= OVERLAP_TOLERANCE
-    before = shapely.union_all(geoms).area
-    after = shapely.union_all(out).area if len(out) else 0.0
+    before = shapely.union_all(geoms, grid_size=GRID).area
+    after = shapely.union_all(out, grid_size=GRID).area if len(out) else 0.0
     assert after == pytest.approx(before, rel=1e-9, abs=1e-6)
     # every output point belongs to the highest-priority input class covering it
     for g, c in zip(out, result.codes):
-        if g.area < 1e-3:
+        inner = g.buffer(-1e-6)  # a point well inside, not on an edge shared with a neighbour
+        if g.area < 1e-3 or inner.is_empty:
             continue
-        p = g.point_on_surface()
+        p = inner.point_on_surface()
         covering = [codes[i] for i, src in enumerate(geoms) if src.buffer(1e-9).contains(p)]
         best = max(SCHEMA.priority(k) for k in covering)
         assert SCHEMA.priority(int(c)) == best

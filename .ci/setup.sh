@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what geolabel needs on Debian 12 / Ubuntu, idempotently, into ./.venv.
 #   .ci/setup.sh          engine only (for the sample-data demo)
-#   .ci/setup.sh --dev    engine + test tools + QGIS 3.22 (Debian packages) + GDAL tools
+#   .ci/setup.sh --dev    engine + test tools + QGIS 3.22 with qgis_process (Debian packages) + GDAL tools
 # The venv is made from Debian's /usr/bin/python3 with --system-site-packages so the
 # same environment can import QGIS (python3-qgis); pinned versions in
 # .ci/constraints.txt keep numpy at Debian's 1.24 (see ../shared/QGIS_TESTING.md).
@@ -13,9 +13,11 @@ DEV=0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-apt_pkgs=(python3 python3-venv python3-pip)
+# libproj-dev: pyproj is built against Debian's PROJ, the one QGIS links, so the engine
+# and QGIS never load two PROJ libraries into one process (that crashes QGIS on exit).
+apt_pkgs=(python3 python3-venv python3-pip python3-dev gcc libproj-dev)
 if [ "$DEV" = 1 ]; then
-  apt_pkgs+=(python3-qgis qgis-providers gdal-bin)
+  apt_pkgs+=(python3-qgis qgis-providers qgis gdal-bin fonts-wqy-microhei)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -39,8 +41,12 @@ stamp=".venv/.geolabel-installed-$DEV-$(cat pyproject.toml .ci/constraints.txt |
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv (pinned by .ci/constraints.txt)" >&2
   log=.venv/pip-install.log
+  pip=(.venv/bin/python -m pip install --disable-pip-version-check -c .ci/constraints.txt)
+  # pyproj is compiled against Debian's PROJ 9.1 (see libproj-dev above) with Cython 3.0
   if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade "pip>=23" &&
-         .venv/bin/python -m pip install --disable-pip-version-check -c .ci/constraints.txt -e ".${extras}"; } >"$log" 2>&1; then
+         "${pip[@]}" "cython==3.0.12" setuptools wheel numpy &&
+         "${pip[@]}" --no-build-isolation --no-binary pyproj pyproj &&
+         "${pip[@]}" -e ".${extras}"; } >"$log" 2>&1; then
     tail -30 "$log" >&2
     echo "setup: pip install failed; full log in $log" >&2
     exit 1

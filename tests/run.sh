@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 .ci/setup.sh --dev
 export QT_QPA_PLATFORM=offscreen
 echo "== ruff"
-.venv/bin/ruff check geolabel tests bench sample_data qgis_plugin
-.venv/bin/ruff format --check geolabel tests bench sample_data qgis_plugin
+.venv/bin/ruff check geolabel tests bench sample_data qgis_plugin docs
+.venv/bin/ruff format --check geolabel tests bench sample_data qgis_plugin docs
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest"
+echo "== pytest (engine, CLI, benchmarks' helpers)"
 .venv/bin/python -m pytest "$@"
+echo "== pytest inside QGIS $(/usr/bin/python3 -c 'import qgis.core as q; print(q.Qgis.QGIS_VERSION)' 2>/dev/null) (plugin, Processing, dock, qgis_process)"
+.venv/bin/python -m pytest tests/qgis -o addopts="-ra -p no:cacheprovider" --qgis_disable_gui "$@"

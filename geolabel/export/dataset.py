@@ -180,7 +180,7 @@ def export_dataset(
         raise InputError(f"--min-overlap must be between 0 and 1; got {min_overlap}")
     fractions = parse_split(split)
     out = Path(out_dir)
-    if out.exists() and not overwrite:
+    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
         raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
     owns_store = not hasattr(store, "read")
     if owns_store:

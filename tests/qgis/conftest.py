@@ -1,22 +1,47 @@
-"""Tests that run inside real QGIS (Debian's python3-qgis, headless)."""
+"""Tests inside real QGIS (Debian's python3-qgis 3.22, headless), with pytest-qgis fixtures.
+
+The plugin folder ``qgis_plugin/`` is installed, as QGIS sees it, under the name
+``geolabel_qgis`` in a temporary plugin directory.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.append("/usr/share/qgis/python/plugins")  # QGIS's Processing framework
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-sys.path.append("/usr/share/qgis/python/plugins")  # Processing framework
+# QGIS computes raster statistics when rendering; keep its .aux.xml files out of sample_data/
+os.environ["GDAL_PAM_ENABLED"] = "NO"
 
 
 @pytest.fixture(scope="session")
-def qgis_app():
-    """A QgsApplication for the whole session (no GUI)."""
-    from qgis.core import QgsApplication
+def plugin_dir(tmp_path_factory):
+    """A QGIS plugin directory holding the plugin under its installed name."""
+    import qgis.utils
 
-    app = QgsApplication([], False)
-    app.initQgis()
-    yield app
-    app.exitQgis()
+    root = tmp_path_factory.mktemp("plugins")
+    (root / "geolabel_qgis").symlink_to(ROOT / "qgis_plugin", target_is_directory=True)
+    sys.path.insert(0, str(root))
+    if str(root) not in qgis.utils.plugin_paths:
+        qgis.utils.plugin_paths.insert(0, str(root))
+    qgis.utils.updateAvailablePlugins()
+    assert "geolabel_qgis" in qgis.utils.available_plugins
+    return root
+
+
+@pytest.fixture(scope="session")
+def processing(qgis_app, plugin_dir):
+    """QGIS Processing initialised, with the GeoLabel provider loaded through the plugin."""
+    import qgis.utils
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    assert qgis.utils.loadPlugin("geolabel_qgis")
+    assert qgis.utils.startPlugin("geolabel_qgis")
+    yield
+    qgis.utils.unloadPlugin("geolabel_qgis")

@@ -1,0 +1,391 @@
+"""The labeling dock: store, class palette, tile navigator, "check now".
+
+No labeling logic lives here: the store, the schema, tile progress and the checks are the
+engine's (``geolabel``). The dock wires them to QGIS: it styles the labels layer by class,
+sets field defaults so that every digitizing tool (snapping, tracing and undo keep
+working) creates features of the chosen class, and shows findings on the map.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsCoordinateTransform,
+    QgsDefaultValue,
+    QgsEditorWidgetSetup,
+    QgsExpressionContextUtils,
+    QgsFillSymbol,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsRendererCategory,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import (
+    QButtonGroup,
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+CLASS_VARIABLE = "geolabel_class"
+LABELER_VARIABLE = "geolabel_labeler"
+TILE_VARIABLE = "geolabel_tile"
+
+
+def style_labels_layer(layer, schema):
+    """Categorized style by class colour, value-map editor for the class, field defaults."""
+    categories = []
+    for cls in schema:
+        symbol = QgsFillSymbol.createSimple(
+            {"color": QColor(cls.color).name() + "80", "outline_color": cls.color, "outline_width": "0.4"}
+        )
+        color = QColor(cls.color)
+        color.setAlpha(110)
+        symbol.setColor(color)
+        symbol.symbolLayer(0).setStrokeColor(QColor(cls.color))
+        categories.append(QgsRendererCategory(cls.code, symbol, f"{cls.code} {cls.name}"))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("class_code", categories))
+    fields = layer.fields()
+
+    def default(name, expression, on_update=False):
+        idx = fields.indexOf(name)
+        if idx >= 0:
+            layer.setDefaultValueDefinition(idx, QgsDefaultValue(expression, on_update))
+
+    default("class_code", f"@{CLASS_VARIABLE}")
+    # QGIS has only the searched CASE form (CASE WHEN cond THEN ...)
+    cases = " ".join(f"""WHEN "class_code" = {cls.code} THEN '{cls.name.replace("'", "''")}'""" for cls in schema)
+    default("class_name", f"CASE {cases} END", True)
+    default("labeler", f"@{LABELER_VARIABLE}")
+    default("tile_id", f"@{TILE_VARIABLE}")
+    default("status", "'draft'")
+    default("source", "'manual'")
+    default("version", 'coalesce("version", 0) + 1', True)
+    idx = fields.indexOf("class_code")
+    if idx >= 0:
+        value_map = {f"{cls.code} {cls.name}": cls.code for cls in schema}
+        layer.setEditorWidgetSetup(idx, QgsEditorWidgetSetup("ValueMap", {"map": value_map}))
+    layer.triggerRepaint()
+
+
+class LabelingDock(QDockWidget):
+    """Dock widget of the GeoLabel plugin."""
+
+    def __init__(self, iface, parent=None):
+        super().__init__("GeoLabel", parent or iface.mainWindow())
+        self.setObjectName("GeolabelDock")
+        self.iface = iface
+        self.store = None
+        self.store_path = None
+        self.layer = None
+        self.chips = []
+        self.tiles_path = None
+        self.tile_index = -1
+        self.findings_layers = []
+        self.findings = []
+        body = QWidget()
+        layout = QVBoxLayout(body)
+
+        store_box = QGroupBox("Label store")
+        sl = QVBoxLayout(store_box)
+        self.store_label = QLabel("no store open")
+        self.store_label.setWordWrap(True)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open store…")
+        self.new_button = QPushButton("New store…")
+        self.open_button.clicked.connect(self._ask_open)
+        self.new_button.clicked.connect(self._ask_new)
+        row.addWidget(self.open_button)
+        row.addWidget(self.new_button)
+        self.labeler_edit = QLineEdit()
+        self.labeler_edit.setPlaceholderText("your name (labeler)")
+        self.labeler_edit.textChanged.connect(self._set_labeler)
+        sl.addWidget(self.store_label)
+        sl.addLayout(row)
+        sl.addWidget(self.labeler_edit)
+        layout.addWidget(store_box)
+
+        self.palette_box = QGroupBox("Class")
+        self.palette_layout = QGridLayout(self.palette_box)
+        self.palette = QButtonGroup(self)
+        self.palette.setExclusive(True)
+        self.palette.idClicked.connect(self.set_class)
+        layout.addWidget(self.palette_box)
+
+        tiles_box = QGroupBox("Tiles")
+        tl = QVBoxLayout(tiles_box)
+        self.tiles_button = QPushButton("Open tile index…")
+        self.tiles_button.clicked.connect(self._ask_tiles)
+        self.tile_label = QLabel("no tile index")
+        self.progress_label = QLabel("")
+        nav = QHBoxLayout()
+        self.prev_button = QPushButton("◀ Previous")
+        self.next_button = QPushButton("Next ▶")
+        self.done_button = QPushButton("Mark done")
+        self.prev_button.clicked.connect(lambda: self.go_to_tile(self.tile_index - 1))
+        self.next_button.clicked.connect(lambda: self.go_to_tile(self.tile_index + 1))
+        self.done_button.clicked.connect(self.mark_done)
+        for b in (self.prev_button, self.next_button, self.done_button):
+            nav.addWidget(b)
+        tl.addWidget(self.tiles_button)
+        tl.addWidget(self.tile_label)
+        tl.addLayout(nav)
+        tl.addWidget(self.progress_label)
+        layout.addWidget(tiles_box)
+
+        qa_box = QGroupBox("Quality")
+        ql = QVBoxLayout(qa_box)
+        self.check_button = QPushButton("Check now")
+        self.check_button.clicked.connect(self.check_now)
+        self.qa_label = QLabel("")
+        self.findings_list = QListWidget()
+        self.findings_list.setWordWrap(True)
+        self.findings_list.setToolTip("Double-click a finding to zoom to it")
+        self.findings_list.itemDoubleClicked.connect(self._zoom_to_finding)
+        ql.addWidget(self.check_button)
+        ql.addWidget(self.qa_label)
+        ql.addWidget(self.findings_list)
+        layout.addWidget(qa_box)
+        layout.addStretch(1)
+        self.setWidget(body)
+        self._enable(False)
+
+    # -- store ------------------------------------------------------------------------
+
+    def _enable(self, on):
+        for w in (self.palette_box, self.tiles_button, self.check_button, self.labeler_edit):
+            w.setEnabled(on)
+        for w in (self.prev_button, self.next_button, self.done_button):
+            w.setEnabled(on and bool(self.chips))
+
+    def _ask_open(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open label store", "", "GeoPackage (*.gpkg)")
+        if path:
+            self.open_store(path)
+
+    def _ask_new(self):
+        path, _ = QFileDialog.getSaveFileName(self, "New label store", "", "GeoPackage (*.gpkg)")
+        if path:
+            self.new_store(path if path.endswith(".gpkg") else path + ".gpkg")
+
+    def _current_crs_wkt(self):
+        layer = self.iface.activeLayer()
+        if isinstance(layer, QgsRasterLayer) and layer.crs().isValid():
+            return layer.crs().toWkt()
+        return QgsProject.instance().crs().toWkt() or "EPSG:4326"
+
+    def new_store(self, path, crs=None):
+        """Create a store in the CRS of the active raster (else the project's) and open it."""
+        from geolabel.labels.store import create_store
+
+        try:
+            create_store(path, crs=crs or self._current_crs_wkt()).close()
+        except Exception as exc:  # engine errors are one line; show them
+            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+            return None
+        return self.open_store(path)
+
+    def open_store(self, path):
+        """Open a store, add its labels layer styled by class, build the palette."""
+        from geolabel.labels.store import open_store
+
+        try:
+            store = open_store(path)
+        except Exception as exc:
+            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+            return None
+        self.close_store()
+        self.store, self.store_path = store, path
+        layer = QgsVectorLayer(f"{path}|layername=labels", "labels", "ogr")
+        if not layer.isValid():
+            self.iface.messageBar().pushCritical("GeoLabel", f"{path}: QGIS cannot open the labels layer")
+            return None
+        style_labels_layer(layer, store.schema)
+        QgsProject.instance().addMapLayer(layer)
+        self.layer = layer
+        self.iface.setActiveLayer(layer)
+        self.store_label.setText(f"{os.path.basename(path)} ({store.count()} labels, {store.crs.name})")
+        self._build_palette(store.schema)
+        self._enable(True)
+        return layer
+
+    def close_store(self):
+        if self.store is not None:
+            self.store.close()
+        self.store = None
+        self.layer = None
+
+    def _set_labeler(self, text):
+        QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), LABELER_VARIABLE, text)
+
+    # -- palette ----------------------------------------------------------------------
+
+    def _build_palette(self, schema):
+        for button in self.palette.buttons():
+            self.palette.removeButton(button)
+            button.deleteLater()
+        for k, cls in enumerate(c for c in schema if c.code != 0):
+            zh = f" {cls.names['zh']}" if "zh" in cls.names else ""
+            button = QPushButton(f"{cls.name}{zh}")
+            button.setCheckable(True)
+            text = "#000000" if QColor(cls.color).lightness() > 128 else "#ffffff"
+            button.setStyleSheet(
+                f"QPushButton {{background-color: {cls.color}; color: {text}; padding: 4px}}"
+                f"QPushButton:checked {{border: 3px solid #000}}"
+            )
+            self.palette.addButton(button, cls.code)
+            self.palette_layout.addWidget(button, k // 2, k % 2)
+
+    def set_class(self, code):
+        """Newly digitized polygons get this class (through the class_code default value)."""
+        QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), CLASS_VARIABLE, int(code))
+        button = self.palette.button(int(code))
+        if button is not None and not button.isChecked():
+            button.setChecked(True)
+        if self.layer is not None:
+            self.iface.setActiveLayer(self.layer)
+            if not self.layer.isEditable():
+                self.layer.startEditing()
+
+    # -- tiles ------------------------------------------------------------------------
+
+    def _ask_tiles(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open tile index", "", "Tile index (tiles.gpkg *.gpkg)")
+        if path:
+            self.open_tiles(path)
+
+    def open_tiles(self, path):
+        from geolabel.export.clip import load_chips
+
+        try:
+            self.chips = load_chips(path)
+        except Exception as exc:
+            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+            return
+        self.tiles_path = path
+        self._enable(self.store is not None)
+        statuses = self.store.tile_statuses() if self.store is not None else {}
+        first_open = next((k for k, c in enumerate(self.chips) if statuses.get(c.tile_id) != "done"), 0)
+        self.go_to_tile(first_open)
+
+    def go_to_tile(self, index):
+        """Zoom the map to chip ``index`` and make it the tile new labels belong to."""
+        if not self.chips:
+            return
+        self.tile_index = max(0, min(index, len(self.chips) - 1))
+        chip = self.chips[self.tile_index]
+        minx, miny, maxx, maxy = chip.footprint.bounds
+        rect = QgsRectangle(minx, miny, maxx, maxy)
+        from qgis.core import QgsCoordinateReferenceSystem
+
+        canvas = self.iface.mapCanvas()
+        src = QgsCoordinateReferenceSystem(chip.crs)
+        dst = canvas.mapSettings().destinationCrs()
+        if dst.isValid() and src.isValid() and src != dst:
+            rect = QgsCoordinateTransform(src, dst, QgsProject.instance()).transformBoundingBox(rect)
+        canvas.setExtent(rect)
+        canvas.refresh()
+        QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), TILE_VARIABLE, chip.tile_id)
+        self._show_tile_state()
+
+    def mark_done(self):
+        if self.store is None or not self.chips:
+            return
+        chip = self.chips[self.tile_index]
+        self.store.set_tile_status(chip.tile_id, "done", labeler=self.labeler_edit.text() or None)
+        self._show_tile_state()
+
+    def progress(self):
+        """(tiles done, tiles in the index)."""
+        statuses = self.store.tile_statuses() if self.store is not None else {}
+        done = sum(1 for c in self.chips if statuses.get(c.tile_id) == "done")
+        return done, len(self.chips)
+
+    def _show_tile_state(self):
+        chip = self.chips[self.tile_index]
+        statuses = self.store.tile_statuses() if self.store is not None else {}
+        state = statuses.get(chip.tile_id, "todo")
+        self.tile_label.setText(f"tile {self.tile_index + 1}/{len(self.chips)}: {chip.tile_id} ({state})")
+        done, total = self.progress()
+        self.progress_label.setText(f"{done} of {total} tiles done")
+        self.prev_button.setEnabled(self.tile_index > 0)
+        self.next_button.setEnabled(self.tile_index < len(self.chips) - 1)
+
+    # -- quality ----------------------------------------------------------------------
+
+    def check_now(self):
+        """Run the engine's checks on the store and show the findings on the map."""
+        from geolabel.qa import check_labels, load_delivery
+        from geolabel.report import write_findings_gpkg
+
+        if self.store_path is None:
+            return None
+        if self.layer is not None and self.layer.isEditable():
+            self.layer.commitChanges(False)  # check what is saved; stay in edit mode
+        # with a tile index open: labels must lie on the chips, done tiles must be covered
+        tiles = self.tiles_path if self.chips else None
+        done = self.store.done_tiles() if tiles else None
+        try:
+            result = check_labels(load_delivery(self.store_path), tiles=tiles, done_tiles=done)
+        except Exception as exc:
+            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+            return None
+        out_path = Path(tempfile.mkdtemp(prefix="geolabel-check-")) / "findings.gpkg"
+        write_findings_gpkg(result, out_path)
+        project = QgsProject.instance()
+        for old in self.findings_layers:
+            if project.mapLayer(old) is not None:
+                project.removeMapLayer(old)
+        self.findings_layers = []
+        for name in ("findings_polygons", "findings_points"):
+            layer = QgsVectorLayer(f"{out_path}|layername={name}", f"GeoLabel {name.replace('_', ' ')}", "ogr")
+            if layer.isValid() and layer.featureCount() > 0:
+                layer.loadDefaultStyle()
+                project.addMapLayer(layer)
+                self.findings_layers.append(layer.id())
+        self.findings = list(result.findings)
+        self.findings_list.clear()
+        for k, f in enumerate(self.findings):
+            item = QListWidgetItem(f"{f.severity}: {f.message}")
+            item.setData(Qt.UserRole, k)
+            item.setToolTip(f.message)
+            item.setForeground(QColor("#e31a1c" if f.severity == "error" else "#ff7f00"))
+            self.findings_list.addItem(item)
+        self.qa_label.setText(f"{result.errors} errors, {result.warnings} warnings")
+        self._findings_crs = result.crs.to_wkt() if result.crs is not None else None
+        return result
+
+    def _zoom_to_finding(self, item):
+        self.zoom_to_finding(item.data(Qt.UserRole))
+
+    def zoom_to_finding(self, k):
+        from qgis.core import QgsCoordinateReferenceSystem
+
+        finding = self.findings[k]
+        if finding.geometry is None or finding.geometry.is_empty:
+            return
+        minx, miny, maxx, maxy = finding.geometry.buffer(10).bounds
+        rect = QgsRectangle(minx, miny, maxx, maxy)
+        canvas = self.iface.mapCanvas()
+        src = QgsCoordinateReferenceSystem.fromWkt(self._findings_crs) if self._findings_crs else None
+        dst = canvas.mapSettings().destinationCrs()
+        if src is not None and src.isValid() and dst.isValid() and src != dst:
+            rect = QgsCoordinateTransform(src, dst, QgsProject.instance()).transformBoundingBox(rect)
+        canvas.setExtent(rect)
+        canvas.refresh()

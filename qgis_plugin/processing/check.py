@@ -1,0 +1,142 @@
+"""geolabel:check: quality control of a store or delivered layer (geolabel.qa)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorLayer,
+)
+
+from .common import GeolabelAlgorithm, layer_path
+
+
+class CheckLabels(GeolabelAlgorithm):
+    def name(self):
+        return "check"
+
+    def displayName(self):
+        return "Check labels (QA)"
+
+    def shortHelpString(self):
+        return (
+            "Checks a label store or any delivered polygon layer: validity, empty and non-polygon features, "
+            "duplicates, overlaps within and across classes, gaps inside an AOI, slivers, spikes, small holes, "
+            "unknown classes, missing attributes, CRS. With a tile index, labels must lie on the chips' image "
+            "data, which (or only the tiles marked done in the store) must be covered wall to wall; nodata "
+            "needs no labels. Writes findings.gpkg (styled by severity), findings.json "
+            "and report.html to the output folder and loads the findings."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(
+            QgsProcessingParameterVectorLayer(
+                "INPUT", "Labels (store or delivery)", [QgsProcessing.TypeVectorAnyGeometry]
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterVectorLayer(
+                "AOI", "Area to be labelled wall to wall", [QgsProcessing.TypeVectorPolygon], optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "TILES", "Tile index (labels must lie on the chips)", extension="gpkg", optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                "DONE_ONLY", "With a tile index and a store: only tiles marked done must be covered", False
+            )
+        )
+        self.addParameter(QgsProcessingParameterString("CLASS_FIELD", "Class field (deliveries)", optional=True))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "MIN_AREA",
+                "Minimum mapping unit (m²)",
+                QgsProcessingParameterNumber.Double,
+                defaultValue=1.0,
+                minValue=0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "MIN_WIDTH",
+                "Sliver mean width below (m)",
+                QgsProcessingParameterNumber.Double,
+                defaultValue=0.5,
+                minValue=0,
+            )
+        )
+        self.addParameter(QgsProcessingParameterString("REQUIRE", "Required attributes (labeler,team)", optional=True))
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Report folder"))
+        self.addOutput(QgsProcessingOutputNumber("ERRORS", "Errors"))
+        self.addOutput(QgsProcessingOutputNumber("WARNINGS", "Warnings"))
+        self.addOutput(QgsProcessingOutputVectorLayer("FINDINGS", "Findings (polygons)"))
+        self.addOutput(QgsProcessingOutputVectorLayer("FINDINGS_POINTS", "Findings (points)"))
+        self.addOutput(QgsProcessingOutputFile("REPORT", "HTML report"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        from geolabel.qa import check_labels, load_delivery
+        from geolabel.report import write_report
+
+        layer = self.parameterAsVectorLayer(parameters, "INPUT", context)
+        path, name = layer_path(layer)
+        aoi_layer = self.parameterAsVectorLayer(parameters, "AOI", context)
+        aoi = layer_path(aoi_layer)[0] if aoi_layer is not None else None
+        out = self.parameterAsString(parameters, "OUTPUT", context)
+        tiles = self.parameterAsFile(parameters, "TILES", context) or None
+        done = None
+        if tiles and self.parameterAsBoolean(parameters, "DONE_ONLY", context):
+            from geolabel.labels.store import open_store
+
+            with self.run_engine(feedback, open_store, path) as store:
+                done = store.done_tiles()
+        class_field = self.parameterAsString(parameters, "CLASS_FIELD", context) or None
+        require = [r.strip() for r in self.parameterAsString(parameters, "REQUIRE", context).split(",") if r.strip()]
+        delivery = self.run_engine(
+            feedback,
+            load_delivery,
+            path,
+            class_field=class_field,
+            layer=None if path.endswith(".gpkg") and name == "labels" else name,
+        )
+        feedback.setProgress(20)
+        result = self.run_engine(
+            feedback,
+            check_labels,
+            delivery,
+            aoi=aoi,
+            tiles=tiles,
+            done_tiles=done,
+            min_area=self.parameterAsDouble(parameters, "MIN_AREA", context),
+            min_width=self.parameterAsDouble(parameters, "MIN_WIDTH", context),
+            require=require,
+        )
+        if feedback.isCanceled():
+            return {}
+        feedback.setProgress(70)
+        self.run_engine(feedback, write_report, result, out, schema=delivery.schema, overwrite=True)
+        for kind, counts in result.counts().items():
+            feedback.pushInfo(f"{kind}: {counts['error']} errors, {counts['warning']} warnings")
+        findings = f"{out}/findings.gpkg"
+        self.load_on_completion(context, f"{findings}|layername=findings_polygons", "Findings", "FINDINGS")
+        self.load_on_completion(
+            context, f"{findings}|layername=findings_points", "Findings (points)", "FINDINGS_POINTS"
+        )
+        feedback.setProgress(100)
+        return {
+            "OUTPUT": out,
+            "ERRORS": result.errors,
+            "WARNINGS": result.warnings,
+            "FINDINGS": f"{findings}|layername=findings_polygons",
+            "FINDINGS_POINTS": f"{findings}|layername=findings_points",
+            "REPORT": f"{out}/report.html",
+        }

@@ -1,0 +1,87 @@
+"""geolabel:import_labels: vector layers into a label store (geolabel.labels.importer)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterString,
+)
+
+from .common import GeolabelAlgorithm, layer_path
+
+
+class ImportLabels(GeolabelAlgorithm):
+    def name(self):
+        return "import_labels"
+
+    def displayName(self):
+        return "Import labels into a store"
+
+    def shortHelpString(self):
+        return (
+            "Imports polygons from vector layers (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) into a label store: "
+            "reprojected to the store CRS, classes mapped by code, name or a class map (wood=forest,...), invalid "
+            "polygons repaired, multi-polygons exploded. Rejected features are reported with reasons. All layers "
+            "go in one transaction."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers("INPUT", "Layers to import", QgsProcessing.TypeVectorPolygon)
+        )
+        self.addParameter(QgsProcessingParameterString("CLASS_FIELD", "Class field", optional=True))
+        self.addParameter(QgsProcessingParameterString("CLASS_MAP", "Class map (value=class,...)", optional=True))
+        self.addParameter(QgsProcessingParameterString("LABELER", "Labeler", optional=True))
+        self.addParameter(QgsProcessingParameterString("TEAM", "Team", optional=True))
+        self.addOutput(QgsProcessingOutputNumber("IMPORTED", "Labels imported"))
+        self.addOutput(QgsProcessingOutputNumber("REJECTED", "Features rejected"))
+        self.addOutput(QgsProcessingOutputVectorLayer("LABELS", "Labels"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        from geolabel.labels.importer import import_labels
+        from geolabel.labels.store import open_store
+
+        store_path = self.parameterAsFile(parameters, "STORE", context)
+        sources = []
+        for layer in self.parameterAsLayerList(parameters, "INPUT", context):
+            path, name = layer_path(layer)
+            sources.append((path, name))
+        layer_names = {n for _, n in sources if n}
+
+        def text(key):
+            value = self.parameterAsString(parameters, key, context)
+            return value or None
+
+        store = self.run_engine(feedback, open_store, store_path)
+        try:
+            reports = []
+            for path, name in sources:  # one transaction per call keeps the layer choice per source
+                if feedback.isCanceled():
+                    break
+                reports += self.run_engine(
+                    feedback,
+                    import_labels,
+                    store,
+                    [path],
+                    class_field=text("CLASS_FIELD"),
+                    class_map=text("CLASS_MAP"),
+                    labeler=text("LABELER"),
+                    team=text("TEAM"),
+                    layer=name if len(layer_names) else None,
+                )
+        finally:
+            store.close()
+        for report in reports:
+            feedback.pushInfo(report.line())
+        self.load_on_completion(context, f"{store_path}|layername=labels", "Labels", "LABELS")
+        return {
+            "STORE": store_path,
+            "IMPORTED": sum(r.imported for r in reports),
+            "REJECTED": sum(r.n_rejected for r in reports),
+            "LABELS": f"{store_path}|layername=labels",
+        }

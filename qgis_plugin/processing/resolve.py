@@ -1,0 +1,81 @@
+"""geolabel:resolve: resolve overlaps by class priority, clean slivers (geolabel.labels.edit)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+)
+
+from .common import GeolabelAlgorithm
+
+SAME_CLASS = ["merge", "flag"]
+
+
+class ResolveOverlaps(GeolabelAlgorithm):
+    def name(self):
+        return "resolve"
+
+    def displayName(self):
+        return "Resolve overlaps"
+
+    def shortHelpString(self):
+        return (
+            "Makes the store's labels a clean partition: where classes overlap, the higher-priority class is cut "
+            "out of the lower one (water out of farmland); same-class duplicates merge; parts below the minimum "
+            "mapping unit join the neighbour with the longest shared edge. One transaction."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "MIN_AREA",
+                "Minimum mapping unit (m²)",
+                QgsProcessingParameterNumber.Double,
+                defaultValue=1.0,
+                minValue=0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "MIN_WIDTH",
+                "Remove spikes narrower than (m)",
+                QgsProcessingParameterNumber.Double,
+                defaultValue=0.0,
+                minValue=0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum("SAME_CLASS", "Same-class overlaps", options=SAME_CLASS, defaultValue=0)
+        )
+        self.addOutput(QgsProcessingOutputNumber("CUT", "Labels cut by a higher-priority class"))
+        self.addOutput(QgsProcessingOutputNumber("LABELS_OUT", "Labels after resolving"))
+        self.addOutput(QgsProcessingOutputVectorLayer("LABELS", "Labels"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        from geolabel.labels.edit import resolve_store
+        from geolabel.labels.store import open_store
+
+        path = self.parameterAsFile(parameters, "STORE", context)
+        store = self.run_engine(feedback, open_store, path)
+        try:
+            feedback.setProgress(10)
+            report = self.run_engine(
+                feedback,
+                resolve_store,
+                store,
+                min_area=self.parameterAsDouble(parameters, "MIN_AREA", context),
+                min_width=self.parameterAsDouble(parameters, "MIN_WIDTH", context),
+                same_class=SAME_CLASS[self.parameterAsEnum(parameters, "SAME_CLASS", context)],
+            )
+        finally:
+            store.close()
+        for line in report.lines():
+            feedback.pushInfo(line)
+        feedback.setProgress(100)
+        self.load_on_completion(context, f"{path}|layername=labels", "Labels", "LABELS")
+        return {"STORE": path, "CUT": report.cut, "LABELS_OUT": report.labels_out, "LABELS": f"{path}|layername=labels"}

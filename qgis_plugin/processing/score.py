@@ -1,0 +1,95 @@
+"""geolabel:score: a submission against a reference (geolabel.score)."""
+
+from __future__ import annotations
+
+import json
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterVectorLayer,
+)
+
+from .common import GeolabelAlgorithm, layer_path
+
+
+class ScoreLabels(GeolabelAlgorithm):
+    def name(self):
+        return "score"
+
+    def displayName(self):
+        return "Score labels against a reference"
+
+    def shortHelpString(self):
+        return (
+            "Area correctness, completeness and quality (IoU) per class and overall, a confusion matrix by area, "
+            "one-to-one object matching at an IoU threshold and a boundary F-score within a tolerance in metres. "
+            "The submission is reprojected to the reference CRS. All numbers go to a JSON file."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(
+            QgsProcessingParameterVectorLayer("SUBMISSION", "Submission", [QgsProcessing.TypeVectorPolygon])
+        )
+        self.addParameter(
+            QgsProcessingParameterVectorLayer("REFERENCE", "Reference", [QgsProcessing.TypeVectorPolygon])
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "IOU",
+                "IoU threshold for objects",
+                QgsProcessingParameterNumber.Double,
+                defaultValue=0.5,
+                minValue=0.0,
+                maxValue=1.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "TOLERANCE", "Boundary tolerance (m)", QgsProcessingParameterNumber.Double, defaultValue=1.0, minValue=0
+            )
+        )
+        self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Scores (JSON)", fileFilter="JSON (*.json)"))
+        for key, label in (
+            ("QUALITY", "Quality (IoU)"),
+            ("CORRECTNESS", "Correctness"),
+            ("COMPLETENESS", "Completeness"),
+            ("F1", "F1"),
+            ("OBJECT_F1", "Object F1"),
+            ("BOUNDARY_F", "Boundary F-score"),
+        ):
+            self.addOutput(QgsProcessingOutputNumber(key, label))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        from geolabel.score import score_files
+
+        sub = layer_path(self.parameterAsVectorLayer(parameters, "SUBMISSION", context))[0]
+        ref = layer_path(self.parameterAsVectorLayer(parameters, "REFERENCE", context))[0]
+        out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
+        feedback.setProgress(10)
+        s = self.run_engine(
+            feedback,
+            score_files,
+            sub,
+            ref,
+            iou=self.parameterAsDouble(parameters, "IOU", context),
+            tolerance=self.parameterAsDouble(parameters, "TOLERANCE", context),
+        )
+        with open(out, "w", encoding="utf-8") as fh:
+            json.dump(s.to_dict(), fh, indent=1, ensure_ascii=False)
+        o = s.overall
+        feedback.pushInfo(
+            f"quality {o['quality']:.4f}, correctness {o['correctness']:.4f}, completeness {o['completeness']:.4f}"
+        )
+        feedback.setProgress(100)
+        return {
+            "OUTPUT": out,
+            "QUALITY": o["quality"],
+            "CORRECTNESS": o["correctness"],
+            "COMPLETENESS": o["completeness"],
+            "F1": o["f1"],
+            "OBJECT_F1": s.objects_overall["f1"],
+            "BOUNDARY_F": s.boundary["overall"]["f"],
+        }

@@ -1,0 +1,152 @@
+"""qgis_process, the model designer, the plugin zip and the README screenshots."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, SAMPLE
+
+QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
+
+
+def qgis_process_env(tmp_path, plugin_dir):
+    # a clean environment: what this QGIS session set (profile paths, prefix) must not leak in
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TMPDIR")}
+    site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"), None)
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        HOME=str(tmp_path / "home"),  # a fresh QGIS profile
+        GDAL_PAM_ENABLED="NO",  # no .aux.xml files next to the sample rasters
+        QGIS_PLUGINPATH=str(plugin_dir),
+        PYTHONPATH=os.pathsep.join(p for p in (str(site) if site else "", str(ROOT)) if p),
+    )
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return env
+
+
+@pytest.mark.skipif(not os.path.exists(QGIS_PROCESS), reason="qgis_process (Debian package qgis) is not installed")
+def test_qgis_process_lists_and_runs_the_algorithms(tmp_path, plugin_dir):
+    env = qgis_process_env(tmp_path, plugin_dir)
+    # exit 1 only means "already enabled"; the listing below is what counts
+    subprocess.run([QGIS_PROCESS, "plugins", "enable", "geolabel_qgis"], env=env, capture_output=True)
+    listing = subprocess.run([QGIS_PROCESS, "list"], env=env, check=True, capture_output=True, text=True).stdout
+    for alg in ("tile", "create_store", "import_labels", "resolve", "check", "score", "export"):
+        assert f"geolabel:{alg}" in listing
+    run = subprocess.run(
+        [
+            QGIS_PROCESS,
+            "--json",
+            "run",
+            "geolabel:tile",
+            "--",
+            f"INPUT={SAMPLE / 'naip_northdakota_2020.tif'}",
+            "SIZE=256",
+            "EDGE=1",
+            f"OUTPUT={tmp_path / 'chips'}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    results = json.loads(run.stdout)["results"]
+    assert results["CHIPS"] == 12 and results["INDEX"].endswith("tiles.gpkg")
+    import rasterio
+
+    with rasterio.open(SAMPLE / "naip_northdakota_2020.tif") as src:
+        full = src.read()
+    chips = sorted((tmp_path / "chips" / "naip_northdakota_2020").glob("*.tif"))
+    with rasterio.open(chips[-1]) as chip:  # the shifted bottom-right chip ends at the scene edge
+        np.testing.assert_array_equal(chip.read(), full[:, -256:, -256:])
+
+
+def test_algorithms_chain_in_a_processing_model(processing, tmp_path):
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+    )
+
+    model = QgsProcessingModelAlgorithm("label store from a delivery", "GeoLabel")
+    create = QgsProcessingModelChildAlgorithm("geolabel:create_store")
+    create.setChildId("create")
+    create.addParameterSources("CRS", [QgsProcessingModelChildParameterSource.fromStaticValue("EPSG:32649")])
+    create.addParameterSources(
+        "OUTPUT", [QgsProcessingModelChildParameterSource.fromStaticValue(str(tmp_path / "model.gpkg"))]
+    )
+    model.addChildAlgorithm(create)
+    load = QgsProcessingModelChildAlgorithm("geolabel:import_labels")
+    load.setChildId("import")
+    load.addParameterSources("STORE", [QgsProcessingModelChildParameterSource.fromChildOutput("create", "OUTPUT")])
+    load.addParameterSources(
+        "INPUT", [QgsProcessingModelChildParameterSource.fromStaticValue([str(SAMPLE / "village_labels.gpkg")])]
+    )
+    load.addParameterSources("TEAM", [QgsProcessingModelChildParameterSource.fromStaticValue("hunan")])
+    output = QgsProcessingModelOutput("imported", "Imported")
+    output.setChildOutputName("IMPORTED")
+    output.setChildId("import")
+    load.setModelOutputs({"imported": output})
+    model.addChildAlgorithm(load)
+    import processing
+
+    results = processing.run(model, {})
+    assert results["import:imported"] == 136
+    from geolabel.labels.store import open_store
+
+    with open_store(tmp_path / "model.gpkg") as store:
+        assert store.count() == 136 and set(store.query().team) == {"hunan"}
+
+
+def test_plugin_zip_has_one_top_level_folder(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "qgis_plugin" / "package.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+    assert {n.split("/")[0] for n in names} == {"geolabel_qgis"}
+    for required in (
+        "metadata.txt",
+        "__init__.py",
+        "plugin.py",
+        "icon.png",
+        "LICENSE",
+        "processing/provider.py",
+        "gui/dock.py",
+    ):
+        assert f"geolabel_qgis/{required}" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_readme_screenshots_render_the_sample_project(tmp_path):
+    from PIL import Image
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "make_screenshots.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=240,
+    )
+    shot = np.asarray(Image.open(tmp_path / "screenshot_map.png").convert("RGB")).astype(int)
+    assert shot.shape == (1000, 1000, 3)
+    magenta = ((shot[..., 0] > 230) & (shot[..., 1] < 40) & (shot[..., 2] > 230)).sum()  # the tile grid
+    assert magenta > 5000
+    assert shot.std() > 20  # a picture, not a blank canvas
+    finding = np.asarray(Image.open(tmp_path / "screenshot_finding.png").convert("RGB")).astype(int)
+    red = ((finding[..., 0] > 180) & (finding[..., 1] < 80) & (finding[..., 2] < 80)).sum()
+    assert red > 500  # the finding, drawn in the error colour
+    dock = Image.open(tmp_path / "screenshot_dock.png")
+    assert dock.size[0] >= 300 and dock.size[1] >= 600

@@ -25,6 +25,8 @@ class GeolabelPlugin:
     # -- Processing (also called by qgis_process without a GUI) ---------------------
 
     def initProcessing(self):
+        if self.provider is not None:  # QGIS may call both initProcessing and initGui
+            return
         if self.missing is not None:
             QgsMessageLog.logMessage(help_message(self.missing), LOG_TAG, Qgis.Critical)
             return

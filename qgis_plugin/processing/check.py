@@ -79,6 +79,7 @@ class CheckLabels(GeolabelAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Report folder"))
         self.addOutput(QgsProcessingOutputNumber("ERRORS", "Errors"))
         self.addOutput(QgsProcessingOutputNumber("WARNINGS", "Warnings"))
+        self.addOutput(QgsProcessingOutputNumber("COMPLETENESS", "Completeness (share of the AOI/tiles labelled)"))
         self.addOutput(QgsProcessingOutputVectorLayer("FINDINGS", "Findings (polygons)"))
         self.addOutput(QgsProcessingOutputVectorLayer("FINDINGS_POINTS", "Findings (points)"))
         self.addOutput(QgsProcessingOutputFile("REPORT", "HTML report"))
@@ -126,6 +127,8 @@ class CheckLabels(GeolabelAlgorithm):
         self.run_engine(feedback, write_report, result, out, schema=delivery.schema, overwrite=True)
         for kind, counts in result.counts().items():
             feedback.pushInfo(f"{kind}: {counts['error']} errors, {counts['warning']} warnings")
+        if result.completeness is not None:
+            feedback.pushInfo(f"completeness: {result.completeness:.2%} of {result.region_area_m2:,.0f} m² labelled")
         findings = f"{out}/findings.gpkg"
         self.load_on_completion(context, f"{findings}|layername=findings_polygons", "Findings", "FINDINGS")
         self.load_on_completion(
@@ -136,6 +139,7 @@ class CheckLabels(GeolabelAlgorithm):
             "OUTPUT": out,
             "ERRORS": result.errors,
             "WARNINGS": result.warnings,
+            "COMPLETENESS": result.completeness,
             "FINDINGS": f"{findings}|layername=findings_polygons",
             "FINDINGS_POINTS": f"{findings}|layername=findings_points",
             "REPORT": f"{out}/report.html",

@@ -45,3 +45,19 @@ def processing(qgis_app, plugin_dir):
     assert qgis.utils.startPlugin("geolabel_qgis")
     yield
     qgis.utils.unloadPlugin("geolabel_qgis")
+
+
+@pytest.fixture
+def unloaded_plugin(qgis_app, qgis_iface, plugin_dir):
+    """The plugin unloaded for a lifecycle test, and restarted afterwards if it was active
+    (the session's ``processing`` fixture may have started it)."""
+    import qgis.utils
+
+    was_active = "geolabel_qgis" in qgis.utils.active_plugins
+    if was_active:
+        qgis.utils.unloadPlugin("geolabel_qgis")
+    yield
+    if "geolabel_qgis" in qgis.utils.active_plugins:
+        qgis.utils.unloadPlugin("geolabel_qgis")
+    if was_active:
+        assert qgis.utils.loadPlugin("geolabel_qgis") and qgis.utils.startPlugin("geolabel_qgis")

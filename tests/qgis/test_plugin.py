@@ -14,13 +14,11 @@ from tests.conftest import SAMPLE
 ALGORITHMS = {"tile", "create_store", "import_labels", "resolve", "check", "score", "export"}
 
 
-def test_plugin_loads_and_unloads_through_the_qgis_plugin_loader(qgis_app, qgis_iface, plugin_dir):
+def test_plugin_loads_and_unloads_through_the_qgis_plugin_loader(unloaded_plugin):
     import qgis.utils
     from qgis.core import QgsApplication
 
     registry = QgsApplication.processingRegistry()
-    if "geolabel_qgis" in qgis.utils.active_plugins:
-        qgis.utils.unloadPlugin("geolabel_qgis")
     assert registry.providerById("geolabel") is None
     assert qgis.utils.loadPlugin("geolabel_qgis")
     assert qgis.utils.startPlugin("geolabel_qgis")
@@ -47,16 +45,12 @@ def test_metadata_declares_a_processing_provider_for_qgis_3_22():
     assert (ROOT / "qgis_plugin" / general["icon"]).exists() and (ROOT / "qgis_plugin" / "LICENSE").exists()
 
 
-def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(
-    qgis_app, qgis_iface, plugin_dir, monkeypatch
-):
+def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(unloaded_plugin, monkeypatch):
     import importlib
 
     import qgis.utils
     from qgis.core import QgsApplication
 
-    if "geolabel_qgis" in qgis.utils.active_plugins:
-        qgis.utils.unloadPlugin("geolabel_qgis")
     engine = importlib.import_module("geolabel_qgis.engine")
     monkeypatch.setitem(sys.modules, "geolabel", None)  # `import geolabel` now fails
     missing = engine.missing_dependency()
@@ -67,7 +61,6 @@ def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(
     plugin = qgis.utils.plugins["geolabel_qgis"]
     assert plugin.missing is not None
     assert QgsApplication.processingRegistry().providerById("geolabel") is None  # nothing half-registered
-    qgis.utils.unloadPlugin("geolabel_qgis")
 
 
 def run(alg, params):
@@ -110,6 +103,10 @@ def pipeline(processing, tmp_path_factory):
     out["check"] = run(
         "check",
         {"INPUT": labels, "MIN_AREA": 1.0, "MIN_WIDTH": 0.5, "REQUIRE": "labeler,team", "OUTPUT": str(root / "qa")},
+    )
+    out["check_tiles"] = run(
+        "check",
+        {"INPUT": labels, "TILES": out["tile"]["INDEX"], "DONE_ONLY": False, "OUTPUT": str(root / "qa_tiles")},
     )
     out["score"] = run(
         "score",
@@ -169,6 +166,9 @@ def test_check_score_and_export_algorithms(pipeline):
     assert points.isValid() and points.featureCount() == 8
     assert {f["type"] for f in points.getFeatures()} == {"spike"}
     assert "Findings by type" in (root / "qa" / "report.html").read_text()
+    # against the tile grid: the labels cover the image data (the nodata collar needs none)
+    assert out["check_tiles"]["ERRORS"] == 0 and out["check_tiles"]["COMPLETENESS"] == pytest.approx(1.0, abs=1e-9)
+    assert out["check"]["COMPLETENESS"] is None  # no AOI, no tiles: nothing to be complete against
     del points
     assert out["score"]["QUALITY"] == pytest.approx(0.9967, abs=1e-4)
     assert json.loads((root / "score.json").read_text())["objects_overall"]["tp"] == 136

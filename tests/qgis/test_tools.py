@@ -68,6 +68,31 @@ def test_qgis_process_lists_and_runs_the_algorithms(tmp_path, plugin_dir):
         np.testing.assert_array_equal(chip.read(), full[:, -256:, -256:])
 
 
+def test_algorithms_run_in_batch_mode(processing, tmp_path):
+    """Batch mode: a fresh instance of the algorithm per row, each with its own parameters."""
+    from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingFeedback
+
+    registry = QgsApplication.processingRegistry()
+    for alg in registry.providerById("geolabel").algorithms():
+        assert alg.flags() & QgsProcessingAlgorithm.FlagSupportsBatch, alg.id()
+        assert alg.flags() & QgsProcessingAlgorithm.FlagCanCancel, alg.id()
+    rows = [
+        {"INPUT": [str(SAMPLE / "village.tif")], "SIZE": 512, "OUTPUT": str(tmp_path / "a")},
+        {"INPUT": [str(SAMPLE / "naip_northdakota_2020.tif")], "SIZE": 300, "EDGE": 2, "OUTPUT": str(tmp_path / "b")},
+    ]
+    results = []
+    for params in rows:
+        alg = registry.createAlgorithmById("geolabel:tile")
+        context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+        ok, _ = alg.checkParameterValues(params, context)
+        assert ok
+        result, ok = alg.run(params, context, feedback)
+        assert ok, feedback.textLog()
+        results.append(result)
+    assert [r["CHIPS"] for r in results] == [16, 6]  # NAIP 934 x 723 px: 3 x 2 whole 300 px chips, edges dropped
+    assert len(list((tmp_path / "b" / "naip_northdakota_2020").glob("*.tif"))) == 6
+
+
 def test_algorithms_chain_in_a_processing_model(processing, tmp_path):
     from qgis.core import (
         QgsProcessingModelAlgorithm,

@@ -1,8 +1,18 @@
-"""Is the geolabel engine importable in this QGIS Python? If not, say exactly how to fix it."""
+"""Is the geolabel engine importable in this QGIS Python? If not, say exactly how to fix it.
+
+The plugin zip built by ``package.py`` carries the engine as a wheel (``wheels/``), so the
+command shown installs exactly the engine version this plugin was built with; pip brings
+the dependencies (and upgrades one that is too old, such as shapely 1.x).
+"""
 
 from __future__ import annotations
 
+import glob
+import os
 import sys
+import sysconfig
+
+PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: What the plugin needs from the engine; imported once to check the whole stack.
 REQUIRED = ("geolabel", "rasterio", "shapely", "pyproj", "fiona", "pyogrio", "geopandas")
@@ -22,22 +32,36 @@ def missing_dependency() -> str | None:
     return None
 
 
+def bundled_wheel() -> str | None:
+    """The engine wheel shipped inside the plugin, if any (newest version first)."""
+    wheels = sorted(glob.glob(os.path.join(PLUGIN_DIR, "wheels", "geolabel-*.whl")))
+    return wheels[-1] if wheels else None
+
+
+def _python() -> str:
+    python = sys.executable or ""
+    name = os.path.basename(python).lower()
+    if not python or not name.startswith("python"):
+        # inside QGIS, sys.executable is the qgis binary: its Python is the system one
+        return "python" if sys.platform.startswith("win") else "python3"
+    return python
+
+
 def install_command() -> str:
-    """The pip command that installs the engine into this QGIS's Python."""
-    python = sys.executable
-    if not python or "qgis" in python.lower().rsplit("/", 1)[-1]:
-        python = "python3"  # QGIS on Linux reports the qgis binary; its Python is the system python3
-    if sys.platform.startswith("win"):
-        # OSGeo4W: run in the OSGeo4W Shell
-        return 'python -m pip install --user "geolabel"'
-    return f'{python} -m pip install --user "geolabel"'
+    """The pip command that installs the engine (and what it needs) into this QGIS's Python."""
+    wheel = bundled_wheel()
+    target = f'"{wheel}"' if wheel else "/path/to/geolabel  (a clone of the geolabel repository)"
+    flags = "--user"
+    if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")):
+        flags += " --break-system-packages"  # Debian/Ubuntu's system Python (PEP 668)
+    return f"{_python()} -m pip install {flags} {target}"
 
 
 def help_message(missing: str) -> str:
+    where = "in the OSGeo4W Shell" if sys.platform.startswith("win") else "in a terminal"
     return (
         f"GeoLabel needs the geolabel Python engine, but importing {missing} failed. "
-        f"Install it into QGIS's Python with:\n\n    {install_command()}\n\n"
-        "(on Windows, in the OSGeo4W Shell), then restart QGIS. On Debian/Ubuntu, if pip refuses "
-        "with 'externally-managed-environment', add --break-system-packages or use a virtual "
-        "environment made with --system-site-packages."
+        f"Install it into QGIS's Python {where} with:\n\n    {install_command()}\n\n"
+        "then restart QGIS. On Debian/Ubuntu, build pyproj against QGIS's own PROJ first "
+        "(README, 'Use in QGIS'), or QGIS may crash when it exits."
     )

@@ -45,7 +45,7 @@ def test_metadata_declares_a_processing_provider_for_qgis_3_22():
     assert (ROOT / "qgis_plugin" / general["icon"]).exists() and (ROOT / "qgis_plugin" / "LICENSE").exists()
 
 
-def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(unloaded_plugin, monkeypatch):
+def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(unloaded_plugin, monkeypatch, tmp_path):
     import importlib
 
     import qgis.utils
@@ -56,7 +56,17 @@ def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(unloa
     missing = engine.missing_dependency()
     assert missing is not None and missing.startswith("geolabel")
     message = engine.help_message(missing)
-    assert 'pip install --user "geolabel"' in message and "restart QGIS" in message
+    # a development checkout has no bundled wheel: install from the repository
+    assert "-m pip install --user --break-system-packages /path/to/geolabel" in message  # Debian: PEP 668
+    assert "restart QGIS" in message
+    # the packaged plugin names the exact wheel it carries
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "geolabel-0.1.0-py3-none-any.whl").write_bytes(b"")
+    monkeypatch.setattr(engine, "PLUGIN_DIR", str(tmp_path))
+    assert engine.install_command().endswith(
+        f'install --user --break-system-packages "{wheels}/geolabel-0.1.0-py3-none-any.whl"'
+    )
     assert qgis.utils.loadPlugin("geolabel_qgis") and qgis.utils.startPlugin("geolabel_qgis")
     plugin = qgis.utils.plugins["geolabel_qgis"]
     assert plugin.missing is not None

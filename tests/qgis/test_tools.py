@@ -152,6 +152,37 @@ def test_plugin_zip_has_one_top_level_folder(tmp_path):
     ):
         assert f"geolabel_qgis/{required}" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # the engine travels as a wheel; the missing-engine message installs exactly that file
+    (wheel,) = [n for n in names if n.startswith("geolabel_qgis/wheels/") and n.endswith(".whl")]
+    assert wheel.endswith("geolabel-0.1.0-py3-none-any.whl")
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(tmp_path / "plugins")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(tmp_path / "site"),
+            tmp_path / "plugins" / wheel,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    probe = "import geolabel, geolabel.cli, geolabel.qa; print(geolabel.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")),
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert where.startswith(str(tmp_path / "site"))
+    assert not (ROOT / "build").exists()  # the wheel build left nothing in the checkout
 
 
 def test_readme_screenshots_render_the_sample_project(tmp_path):

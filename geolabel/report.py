@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import OutputExistsError
+from geolabel.files import replace_dir
 from geolabel.qa import QAResult
 
 SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
@@ -263,13 +264,7 @@ minimum width {result.settings["min_width_m"]:g} m.</p>
 </body></html>
 """
         (tmp / "report.html").write_text(page, encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

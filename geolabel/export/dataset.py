@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError, OutputExistsError
+from geolabel.files import replace_dir
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -341,24 +342,13 @@ def export_dataset(
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         result.files = len(checksums) + 1
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if progress is not None:
         progress(1.0)
     return result
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished dataset into place; an old one is removed only after that."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.{os.getpid()}.old")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
 
 
 def _write_coco(tmp: Path, results: Sequence[Any], schema: Any) -> list[str]:

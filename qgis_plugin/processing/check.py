@@ -10,12 +10,11 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorLayer,
 )
 
-from .common import GeolabelAlgorithm, layer_path
+from .common import GeolabelAlgorithm, layer_path, number
 
 
 class CheckLabels(GeolabelAlgorithm):
@@ -57,24 +56,8 @@ class CheckLabels(GeolabelAlgorithm):
             )
         )
         self.addParameter(QgsProcessingParameterString("CLASS_FIELD", "Class field (deliveries)", optional=True))
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "MIN_AREA",
-                "Minimum mapping unit (m²)",
-                QgsProcessingParameterNumber.Double,
-                defaultValue=1.0,
-                minValue=0,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "MIN_WIDTH",
-                "Sliver mean width below (m)",
-                QgsProcessingParameterNumber.Double,
-                defaultValue=0.5,
-                minValue=0,
-            )
-        )
+        self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", 1.0))
+        self.addParameter(number("MIN_WIDTH", "Sliver mean width below (m)", 0.5))
         self.addParameter(QgsProcessingParameterString("REQUIRE", "Required attributes (labeler,team)", optional=True))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Report folder"))
         self.addOutput(QgsProcessingOutputNumber("ERRORS", "Errors"))

@@ -10,11 +10,20 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingParameterNumber,
 )
 
 #: Inside QGIS the engine runs its tasks on threads (forking the QGIS process is unsafe);
 #: GDAL, GEOS and file I/O release the GIL, so both cores still work.
 THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def number(name, description, default, *, minimum=0.0, maximum=None):
+    """A decimal Processing parameter (metres, square metres, fractions)."""
+    extra = {} if maximum is None else {"maxValue": maximum}
+    return QgsProcessingParameterNumber(
+        name, description, QgsProcessingParameterNumber.Double, defaultValue=default, minValue=minimum, **extra
+    )
 
 
 def layer_path(layer):

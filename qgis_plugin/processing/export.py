@@ -13,7 +13,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import GeolabelAlgorithm
+from .common import GeolabelAlgorithm, number
 
 FORMATS = ["geojson", "coco", "masks", "stac"]
 
@@ -46,16 +46,7 @@ class ExportTrainingSet(GeolabelAlgorithm):
             QgsProcessingParameterString("SPLIT", "Split fractions (train,val,test)", defaultValue="0.8,0.1,0.1")
         )
         self.addParameter(QgsProcessingParameterNumber("SEED", "Split seed", defaultValue=0))
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "MIN_OVERLAP",
-                "Keep cut objects with at least this share inside",
-                QgsProcessingParameterNumber.Double,
-                defaultValue=0.0,
-                minValue=0.0,
-                maxValue=1.0,
-            )
-        )
+        self.addParameter(number("MIN_OVERLAP", "Keep cut objects with at least this share inside", 0.0, maximum=1.0))
         self.addParameter(
             QgsProcessingParameterString("STATUS", "Only labels with status (e.g. accepted)", optional=True)
         )

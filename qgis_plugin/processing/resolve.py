@@ -7,10 +7,9 @@ from qgis.core import (
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
 )
 
-from .common import GeolabelAlgorithm
+from .common import GeolabelAlgorithm, number
 
 SAME_CLASS = ["merge", "flag"]
 
@@ -31,24 +30,8 @@ class ResolveOverlaps(GeolabelAlgorithm):
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "MIN_AREA",
-                "Minimum mapping unit (m²)",
-                QgsProcessingParameterNumber.Double,
-                defaultValue=1.0,
-                minValue=0,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "MIN_WIDTH",
-                "Remove spikes narrower than (m)",
-                QgsProcessingParameterNumber.Double,
-                defaultValue=0.0,
-                minValue=0,
-            )
-        )
+        self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", 1.0))
+        self.addParameter(number("MIN_WIDTH", "Remove spikes narrower than (m)", 0.0))
         self.addParameter(
             QgsProcessingParameterEnum("SAME_CLASS", "Same-class overlaps", options=SAME_CLASS, defaultValue=0)
         )

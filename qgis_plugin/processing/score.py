@@ -8,11 +8,10 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterVectorLayer,
 )
 
-from .common import GeolabelAlgorithm, layer_path
+from .common import GeolabelAlgorithm, layer_path, number
 
 
 class ScoreLabels(GeolabelAlgorithm):
@@ -36,21 +35,8 @@ class ScoreLabels(GeolabelAlgorithm):
         self.addParameter(
             QgsProcessingParameterVectorLayer("REFERENCE", "Reference", [QgsProcessing.TypeVectorPolygon])
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "IOU",
-                "IoU threshold for objects",
-                QgsProcessingParameterNumber.Double,
-                defaultValue=0.5,
-                minValue=0.0,
-                maxValue=1.0,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "TOLERANCE", "Boundary tolerance (m)", QgsProcessingParameterNumber.Double, defaultValue=1.0, minValue=0
-            )
-        )
+        self.addParameter(number("IOU", "IoU threshold for objects", 0.5, maximum=1.0))
+        self.addParameter(number("TOLERANCE", "Boundary tolerance (m)", 1.0))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Scores (JSON)", fileFilter="JSON (*.json)"))
         for key, label in (
             ("QUALITY", "Quality (IoU)"),

@@ -14,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from .common import GeolabelAlgorithm, layer_path
+from .common import GeolabelAlgorithm, layer_path, number
 
 EDGES = ["pad", "shift", "drop"]
 FORMATS = ["gtiff", "cog"]
@@ -40,16 +40,7 @@ class TileRaster(GeolabelAlgorithm):
         self.addParameter(QgsProcessingParameterNumber("SIZE", "Chip size (pixels)", defaultValue=512, minValue=16))
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Overlap (pixels)", defaultValue=0, minValue=0))
         self.addParameter(QgsProcessingParameterEnum("EDGE", "Edge chips", options=EDGES, defaultValue=0))
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "MAX_NODATA",
-                "Skip chips with more nodata than (0-1)",
-                QgsProcessingParameterNumber.Double,
-                defaultValue=1.0,
-                minValue=0.0,
-                maxValue=1.0,
-            )
-        )
+        self.addParameter(number("MAX_NODATA", "Skip chips with more nodata than (0-1)", 1.0, maximum=1.0))
         self.addParameter(QgsProcessingParameterEnum("FORMAT", "Format", options=FORMATS, defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum("COMPRESS", "Compression", options=COMPRESSIONS, defaultValue=0))
         self.addParameter(QgsProcessingParameterCrs("DST_CRS", "Reproject to CRS", optional=True))

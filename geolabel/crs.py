@@ -33,9 +33,18 @@ def parse_crs(value: Any, *, what: str = "CRS") -> pyproj.CRS:
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         value = f"EPSG:{int(value)}"
     try:
-        return pyproj.CRS.from_user_input(value)
+        return _crs_from_text(value) if isinstance(value, str) else pyproj.CRS.from_user_input(value)
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(f"{what} {str(value)[:80]!r} is not a CRS pyproj understands ({exc})") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _crs_from_text(text: str) -> pyproj.CRS:
+    """pyproj.CRS from text, cached: building one costs ~1 ms of PROJ database lookups, and
+    per-tile code asks for the same few CRSs again and again."""
+    import pyproj
+
+    return pyproj.CRS.from_user_input(text)
 
 
 def _looks_like_path(value: str) -> bool:

@@ -262,15 +262,15 @@ def load_delivery(
     )
 
 
-def _read_region(path: str | Path, crs: Any) -> Any:
-    """Union of the polygons of an AOI file, in ``crs``."""
+def _read_region(path: Any, crs: Any) -> Any:
+    """Union of the polygons of an AOI file (a path or (path, layer name)), in ``crs``."""
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
-    from geolabel.labels.importer import read_source, source_crs
+    from geolabel.labels.importer import read_source, source_and_layer, source_crs
 
-    p = Path(path)
-    frame = read_source(p)
+    p, layer = source_and_layer(path)
+    frame = read_source(p, layer=layer)
     src = source_crs(frame, p, None)
     geoms = shapely.make_valid(frame.geometry.values.to_numpy())
     if not same_crs(src, crs):
@@ -288,29 +288,37 @@ def _seg(geoms: Any) -> float:
 def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[Any, Any]:
     """(where labels may lie, what must be labelled), in ``crs``, from a tile index.
 
-    Labels may lie on any chip's image data; the chips (only the ``done`` ones when given)
-    must be covered. Nodata collars and padding are not imagery: nobody labels them. Their
-    outline is a pixel staircase, so labels drawn along the true edge get one pixel of
-    tolerance both ways.
+    The imagery is the union of the chips' image data: nodata collars and padding are not
+    imagery, nobody labels them. Its outline is a pixel staircase (and, for reprojected
+    chips, an approximation), so labels drawn along the true edge get one pixel of
+    tolerance both ways: they may reach one pixel beyond it and need not come closer than
+    one pixel to it. What must be labelled is that, within all chips or only the ``done``
+    ones; tile borders inside the imagery are not edges.
     """
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
     from geolabel.export.clip import load_chips
 
-    inside, cover = [], []
+    data, cover, pixel = [], [], 0.0
     for c in load_chips(index):
         fp = c.footprint
         nodata = c.nodata_area()
-        px = max(abs(c.transform[0]), abs(c.transform[4]), abs(c.transform[1]), abs(c.transform[3]))
-        may = fp.intersection(fp.difference(nodata).buffer(px, join_style="mitre")) if not nodata.is_empty else fp
-        must = fp.difference(nodata.buffer(px, join_style="mitre")) if not nodata.is_empty else fp
+        px = max(abs(c.transform[0]), abs(c.transform[1]), abs(c.transform[3]), abs(c.transform[4]))
+        part = fp.difference(nodata) if not nodata.is_empty else fp
         if not same_crs(c.crs, crs):
-            may, must = reproject_geometries(shapely.segmentize([may, must], px * 16), c.crs, crs)
-        inside.append(may)
+            part, fp = reproject_geometries(shapely.segmentize(np.array([part, fp]), px * 16), c.crs, crs)
+            px = max(px, abs(float(np.sqrt(fp.area / (c.width * c.height)))))  # pixel size in ``crs`` units
+        pixel = max(pixel, px)
+        data.append(part)
         if done is None or c.tile_id in done:
-            cover.append(must)
-    return shapely.union_all(inside), (shapely.union_all(cover) if cover else shapely.Polygon())
+            cover.append(fp)
+    imagery = shapely.union_all(data)
+    may = imagery.buffer(pixel, join_style="mitre")
+    must = imagery.buffer(-pixel, join_style="mitre")
+    if done is not None:
+        must = must.intersection(shapely.union_all(cover)) if cover else shapely.Polygon()
+    return may, must
 
 
 def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
@@ -347,7 +355,7 @@ def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
 def check_labels(
     delivery: Delivery,
     *,
-    aoi: str | Path | None = None,
+    aoi: Any = None,
     tiles: str | Path | None = None,
     done_tiles: Iterable[str] | None = None,
     min_area: float = 1.0,
@@ -362,6 +370,7 @@ def check_labels(
 
     from geolabel.crs import crs_label, metric_crs_for, parse_crs, reproject_geometries, same_crs
     from geolabel.labels.edit import polygonal_parts, repair, threaded
+    from geolabel.labels.importer import source_label
 
     findings: list[Finding] = []
     geoms = np.asarray(delivery.geoms, dtype=object)
@@ -375,7 +384,7 @@ def check_labels(
         "spike_angle_deg": spike_angle,
         "overlap_tolerance_m2": overlap_tolerance,
         "require": list(require),
-        "aoi": str(aoi) if aoi else None,
+        "aoi": source_label(aoi) if aoi else None,
         "tiles": str(tiles) if tiles else None,
     }
 
@@ -560,7 +569,7 @@ def check_labels(
         )
     parts, part_of = polygonal_parts(fixed)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
-    is_hole = np.r_[False, ring_part[1:] == ring_part[:-1]]
+    is_hole = np.r_[False, ring_part[1:] == ring_part[:-1]] if len(rings) else np.zeros(0, bool)
     hole_polys = shapely.polygons(rings[is_hole])
     hole_area = shapely.area(hole_polys)
     for k in np.flatnonzero(hole_area < min_area).tolist():

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from geolabel.errors import OutputExistsError
-from geolabel.files import replace_dir
+from geolabel.files import check_replaceable, replace_dir
 from geolabel.qa import QAResult
 
 SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
@@ -206,8 +205,7 @@ def _table(title: str, rows: dict[str, dict[str, float]]) -> str:
 def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: Any, overwrite: bool = False) -> Path:
     """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace the report")
+    check_replaceable(out, marker="findings.json", what="QA report", overwrite=overwrite)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -260,8 +260,11 @@ def score_files(
     aoi: Any = None,
     class_field: str | None = None,
     reference_class_field: str | None = None,
+    layer: str | None = None,
+    reference_layer: str | None = None,
 ) -> Score:
-    """Score a submission file/store against a reference file/store (see module docstring)."""
+    """Score a submission file/store against a reference file/store (see module docstring);
+    ``layer``/``reference_layer`` pick one layer of a multi-layer file."""
     import shapely
 
     from geolabel.crs import metric_crs_for, reproject_geometries, same_crs
@@ -269,8 +272,10 @@ def score_files(
     from geolabel.qa import _read_region
 
     schema = schema or default_schema()
-    ref_g, ref_c, ref_crs, ref_fix = _load_side(reference, schema=schema, class_field=reference_class_field, layer=None)
-    sub_g, sub_c, sub_crs, sub_fix = _load_side(submission, schema=schema, class_field=class_field, layer=None)
+    ref_g, ref_c, ref_crs, ref_fix = _load_side(
+        reference, schema=schema, class_field=reference_class_field, layer=reference_layer
+    )
+    sub_g, sub_c, sub_crs, sub_fix = _load_side(submission, schema=schema, class_field=class_field, layer=layer)
     bounds = tuple(shapely.total_bounds(ref_g if len(ref_g) else sub_g))
     metric = metric_crs_for(ref_crs, bounds)
     if not same_crs(ref_crs, metric):
@@ -289,8 +294,12 @@ def score_files(
     result = score_polygons((sub_g, sub_c), (ref_g, ref_c), schema, classes=codes, iou=iou, tolerance=tolerance)
     result.repaired = {"submission": sub_fix, "reference": ref_fix}
     from geolabel.crs import crs_label
+    from geolabel.labels.importer import source_label
 
     result.settings.update(
-        submission=str(submission), reference=str(reference), crs=crs_label(metric), aoi=str(aoi) if aoi else None
+        submission=str(submission),
+        reference=str(reference),
+        crs=crs_label(metric),
+        aoi=source_label(aoi) if aoi else None,
     )
     return result

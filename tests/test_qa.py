@@ -12,6 +12,7 @@ import shapely
 from click.testing import CliRunner
 
 from geolabel.cli import main
+from geolabel.errors import OutputExistsError
 from geolabel.labels.schema import default_schema
 from geolabel.qa import check_labels, load_delivery
 from geolabel.report import write_report
@@ -296,13 +297,15 @@ def test_completeness_inside_done_tiles_only(tmp_path):
     assert res.exit_code == 1, res.output
     found = json.loads((tmp_path / "qa" / "findings.json").read_text())
     gaps = [f for f in found["findings"] if f["type"] == "gap"]
-    assert [round(g["area_m2"], 6) for g in gaps] == [2000.0] and "done tiles" in gaps[0]["message"]
+    # the scene's outer edge has one pixel of tolerance: (1..100) x (1..99) must be covered
+    assert [round(g["area_m2"], 6) for g in gaps] == [99 * 19.0] and "done tiles" in gaps[0]["message"]
     assert not [f for f in found["findings"] if f["type"] == "outside"]
-    assert found["region_area_m2"] == pytest.approx(10000.0)
+    assert found["region_area_m2"] == pytest.approx(99 * 98.0)
     res = runner.invoke(main, [*common, "--out", str(tmp_path / "qa")])  # every chip must be covered
     assert res.exit_code == 1, res.output
     found = json.loads((tmp_path / "qa" / "findings.json").read_text())
-    assert sum(f["area_m2"] for f in found["findings"] if f["type"] == "gap") == pytest.approx(20000 - 8000 - 2000)
+    gap = sum(f["area_m2"] for f in found["findings"] if f["type"] == "gap")
+    assert gap == pytest.approx(198 * 98 - 99 * 79 - 40 * 49)
 
 
 def test_tiles_nodata_collar_need_not_be_labelled_and_counts_as_outside(tmp_path):
@@ -323,7 +326,7 @@ def test_tiles_nodata_collar_need_not_be_labelled_and_counts_as_outside(tmp_path
     path = delivery(tmp_path, [(box(30.4, 0, 120, 100), "farmland"), (box(120, 0, 200, 100), "forest")])
     result = check_labels(load_delivery(path), tiles=tiles.index_path)
     assert result.errors == 0 and result.warnings == 0, [f.message for f in result.findings]
-    assert result.region_area_m2 == pytest.approx(200 * 100 - 31 * 100)  # one pixel of tolerance
+    assert result.region_area_m2 == pytest.approx(168 * 98)  # one pixel of tolerance at every edge
     # a field drawn 10 m into the collar, and an unlabelled strip of 5 m
     path = delivery(
         tmp_path,
@@ -334,7 +337,7 @@ def test_tiles_nodata_collar_need_not_be_labelled_and_counts_as_outside(tmp_path
     (outside,) = by_type(result, "outside")
     assert outside.severity == "warning" and outside.area_m2 == pytest.approx(9 * 100)  # 1 px tolerated
     (gap,) = by_type(result, "gap")
-    assert gap.area_m2 == pytest.approx(500.0)
+    assert gap.area_m2 == pytest.approx(5 * 98.0)
 
 
 def test_edges_shared_to_the_last_bit_are_not_overlaps(tmp_path):
@@ -349,3 +352,75 @@ def test_edges_shared_to_the_last_bit_are_not_overlaps(tmp_path):
     path = delivery(tmp_path, [(pond, "water")] + [(p, "farmland") for p in pieces])
     result = check_labels(load_delivery(path))
     assert not by_type(result, "overlap") and result.errors == 0
+
+
+def test_collar_edge_on_a_chip_border_keeps_its_tolerance(tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from geolabel import tile_raster
+
+    data = np.full((1, 100, 200), 9, "uint8")
+    data[:, :, (np.arange(200) + 0.5) < 50.4] = 0  # the true collar edge runs at x = 50.4 m
+    profile = dict(driver="GTiff", width=200, height=100, count=1, dtype="uint8", crs="EPSG:32649", nodata=0)
+    with rasterio.open(tmp_path / "s.tif", "w", transform=from_origin(X0, Y0 + 100, 1.0, 1.0), **profile) as dst:
+        dst.write(data)
+    path = delivery(tmp_path, [(box(50.4, 0, 200, 100), "farmland")])
+    for size in (100, 50):  # 50: the collar edge falls on the border between two chips
+        tiles = tile_raster(tmp_path / "s.tif", tmp_path / f"c{size}", size=size, workers=1)
+        result = check_labels(load_delivery(path), tiles=tiles.index_path)
+        assert result.errors == 0 and result.warnings == 0, (size, [f.message for f in result.findings])
+
+
+def test_reprojected_chips_and_nodata_specks(tmp_path):
+    import numpy as np
+    import rasterio
+
+    from geolabel import tile_raster
+
+    raw = load_delivery(SAMPLE / "village_labels.gpkg")
+    for crs in ("EPSG:3857", "EPSG:4326"):  # chips warped into another CRS than the labels'
+        tiles = tile_raster(SAMPLE / "village.tif", tmp_path / crs.replace(":", "_"), size=512, workers=1, dst_crs=crs)
+        result = check_labels(raw, tiles=tiles.index_path)
+        assert not by_type(result, "gap") and not by_type(result, "outside"), crs
+        assert result.completeness == pytest.approx(1.0) and 940_000 < result.region_area_m2 < 950_000
+    # scattered dead pixels are not "no imagery": nobody labels around them
+    rng = np.random.default_rng(3)
+    data = np.full((1, 100, 100), 9, "uint8")
+    data[0, rng.integers(0, 100, 100), rng.integers(0, 100, 100)] = 0
+    profile = dict(driver="GTiff", width=100, height=100, count=1, dtype="uint8", crs="EPSG:32649", nodata=0)
+    with rasterio.open(
+        tmp_path / "specks.tif", "w", transform=rasterio.transform.from_origin(X0, Y0 + 100, 1, 1), **profile
+    ) as dst:
+        dst.write(data)
+    tiles = tile_raster(tmp_path / "specks.tif", tmp_path / "specks", size=100, workers=1)
+    result = check_labels(load_delivery(delivery(tmp_path, [(box(0, 0, 100, 100), "forest")])), tiles=tiles.index_path)
+    assert result.errors == result.warnings == 0 and result.region_area_m2 == pytest.approx(98 * 98)
+
+
+def test_an_empty_store_is_checked_not_crashed(tmp_path):
+    from geolabel.labels.store import create_store
+
+    create_store(tmp_path / "s.gpkg", crs="EPSG:32649").close()
+    result = check_labels(load_delivery(tmp_path / "s.gpkg"))
+    assert result.n_features == 0 and result.findings == []
+    write_report(result, tmp_path / "qa", schema=default_schema())
+    assert json.loads((tmp_path / "qa" / "findings.json").read_text())["features"] == 0
+
+
+def test_a_report_never_replaces_a_folder_it_did_not_make(tmp_path):
+    result = check_labels(load_delivery(delivery(tmp_path, [(box(0, 0, 10, 10), "farmland")])))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "survey.qgz").write_text("mine")
+    with pytest.raises(OutputExistsError, match="already exists"):
+        write_report(result, project, schema=default_schema())
+    with pytest.raises(OutputExistsError, match="not a QA report made by geolabel"):
+        write_report(result, project, schema=default_schema(), overwrite=True)
+    assert (project / "survey.qgz").read_text() == "mine"
+    write_report(result, tmp_path / "qa", schema=default_schema())
+    write_report(result, tmp_path / "qa", schema=default_schema(), overwrite=True)  # its own report: replaced
+    (tmp_path / "empty").mkdir()
+    write_report(result, tmp_path / "empty", schema=default_schema())  # an empty folder is fine
+    assert (tmp_path / "empty" / "report.html").exists()

@@ -16,6 +16,9 @@ import numpy as np
 
 from geolabel.errors import InputError
 
+#: Connected nodata regions smaller than this (pixels) are specks, not "no imagery".
+NODATA_MIN_PIXELS = 64
+
 
 @dataclass(frozen=True)
 class ChipInfo:
@@ -39,9 +42,10 @@ class ChipInfo:
         corners = [(c, f), (c + a * w, f + d * w), (c + a * w + b * h, f + d * w + e * h), (c + b * h, f + e * h)]
         return shapely.Polygon(corners)
 
-    def nodata_area(self) -> Any:
+    def nodata_area(self, *, min_pixels: int = NODATA_MIN_PIXELS) -> Any:
         """The chip's nodata and padding pixels as a polygon (empty when it has none), read
-        from the chip's mask."""
+        from the chip's mask. Specks of fewer than ``min_pixels`` connected nodata pixels
+        (a dropped pixel, a sensor defect) count as image: nobody labels around them."""
         import shapely
 
         if self.nodata_fraction <= 0:
@@ -51,7 +55,11 @@ class ChipInfo:
         from affine import Affine
 
         with rasterio.open(self.path) as src:
-            mask = src.dataset_mask()
+            mask = (src.dataset_mask() > 0).astype(np.uint8)
+        if min_pixels > 1:
+            mask = rasterio.features.sieve(mask, size=min_pixels, connectivity=8)
+        if mask.all():
+            return shapely.Polygon()
         shapes = rasterio.features.shapes(mask, mask=mask == 0, transform=Affine(*self.transform))
         return shapely.union_all([shapely.geometry.shape(geom) for geom, _ in shapes])
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from geolabel.errors import InputError, OutputExistsError
-from geolabel.files import replace_dir
+from geolabel.errors import InputError
+from geolabel.files import check_replaceable, replace_dir
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -181,8 +181,7 @@ def export_dataset(
         raise InputError(f"--min-overlap must be between 0 and 1; got {min_overlap}")
     fractions = parse_split(split)
     out = Path(out_dir)
-    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
-        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+    check_replaceable(out, marker="manifest.json", what="training set", overwrite=overwrite)
     owns_store = not hasattr(store, "read")
     if owns_store:
         store = open_store(store)

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -83,6 +83,23 @@ def _geojson_declares_crs(path: Path) -> bool:
     """Whether a GeoJSON file has a (pre-RFC 7946) ``crs`` member."""
     with open(path, "rb") as fh:
         return b'"crs"' in fh.read()
+
+
+#: A vector source: a path, or (path, layer name) for one layer of a multi-layer file.
+Source: TypeAlias = "str | os.PathLike[str] | tuple[str | os.PathLike[str], str | None]"
+
+
+def source_and_layer(source: Source, layer: str | None = None) -> tuple[Path, str | None]:
+    """(path, layer name) of a source; ``layer`` applies to plain paths."""
+    if isinstance(source, tuple):
+        path, name = source
+        return Path(path), name
+    return Path(source), layer
+
+
+def source_label(source: Source) -> str:
+    path, layer = source_and_layer(source)
+    return f"{path}|layername={layer}" if layer else str(path)
 
 
 def read_source(path: Path, *, layer: str | None = None) -> Any:
@@ -284,7 +301,7 @@ def _reason_kind(reason: str | None) -> str:
 
 def import_labels(
     store: Any,
-    sources: Sequence[str | os.PathLike[str]],
+    sources: Sequence[Source],
     *,
     class_field: str | None = None,
     class_map: str | Mapping[str, str] | None = None,
@@ -296,6 +313,9 @@ def import_labels(
     status: str | None = None,
 ) -> list[ImportReport]:
     """Import every source into ``store`` in one transaction; returns one report per source.
+
+    A source is a path or a (path, layer name) pair; ``layer`` names the layer of plain
+    paths.
 
     Classes come from ``class_field`` (default: the first of CLASS_FIELD_CANDIDATES),
     mapped through ``class_map``, or ``single_class`` gives every feature one class
@@ -311,14 +331,14 @@ def import_labels(
     mapping = parse_class_map(class_map)
     prepared = [
         prepare_source(
-            s,
+            source_and_layer(s, layer)[0],
             schema=store.schema,
             store_crs=store.crs,
             class_field=class_field,
             class_map=mapping,
             single_class=single_class,
             src_crs=src_crs,
-            layer=layer,
+            layer=source_and_layer(s, layer)[1],
             labeler=labeler,
             team=team,
             status=status,

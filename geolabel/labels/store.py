@@ -20,6 +20,7 @@ and refuses the change if somebody else changed the label meanwhile (optimistic 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -241,6 +242,20 @@ BEGIN
 END;
 """
 
+#: Edits by other tools (QGIS, ogr2ogr) bump the version and the modification time, so
+#: optimistic locking sees them; the store's own writes set both themselves. (Not on
+#: class_name: the class-name trigger's own update must not count twice.) Added to
+#: stores made before it existed when they are opened.
+_TOUCH_TRIGGER = f"""
+CREATE TRIGGER IF NOT EXISTS geolabel_labels_touch
+AFTER UPDATE OF geom, label_id, class_code, labeler, team, status, source, tile_id, comment ON {LABELS_TABLE}
+WHEN NEW.version IS OLD.version AND NEW.modified IS OLD.modified
+BEGIN
+  UPDATE {LABELS_TABLE} SET version = COALESCE(OLD.version, 0) + 1, modified = {_NOW_SQL}
+  WHERE fid = NEW.fid;
+END;
+"""
+
 _FIONA_SCHEMA = {
     "geometry": "Polygon",
     "properties": {
@@ -328,7 +343,7 @@ def create_store(
                 conn.execute(f"CREATE UNIQUE INDEX geolabel_labels_label_id ON {LABELS_TABLE} (label_id)")
                 conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
                 conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
-                conn.executescript(_TRIGGERS)
+                conn.executescript(_TRIGGERS + _TOUCH_TRIGGER)
         finally:
             conn.close()
         os.replace(tmp, p)
@@ -380,6 +395,8 @@ class GeoPackageStore(LabelStore):
             )
         register_functions(conn)
         self._conn = conn
+        with contextlib.suppress(sqlite3.OperationalError):  # read-only file or folder: nothing to add
+            conn.executescript(_TOUCH_TRIGGER)
         meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
         if int(meta.get("store_format", "0")) > STORE_FORMAT:
             raise NotAStoreError(f"{p}: made by a newer geolabel (store format {meta['store_format']})")

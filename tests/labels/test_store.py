@@ -158,3 +158,25 @@ def test_features_added_by_other_tools_are_completed_by_the_store(store):
         assert list(st.query(bbox=(1, 1, 2, 2))["class_code"]) == [1]  # GDAL maintained the spatial index
     with fiona.open(store.path, layer="labels") as layer:
         assert len(layer) == 1
+
+
+def test_edits_by_other_tools_bump_version_and_modified_once(tmp_path):
+    import sqlite3
+    import time
+
+    store = create_store(tmp_path / "s.gpkg", crs="EPSG:32649")
+    (label_id,) = store.add_geometries([shapely.box(0, 0, 10, 10)], class_codes=[2])
+    before = store.query().iloc[0]
+    store.close()
+    time.sleep(0.01)
+    from geolabel.labels.gpkg import register_functions
+
+    with sqlite3.connect(tmp_path / "s.gpkg") as conn:  # what QGIS or ogr2ogr do: a plain UPDATE
+        register_functions(conn)  # the GeoPackage R-tree triggers call ST_IsEmpty & co.
+        conn.execute("UPDATE labels SET class_code = 1, comment = 'pond' WHERE label_id = ?", (label_id,))
+    with open_store(tmp_path / "s.gpkg") as st:
+        after = st.query().iloc[0]
+        assert (after["class_name"], after["comment"], after["version"]) == ("water", "pond", before["version"] + 1)
+        assert after["modified"] > before["modified"]
+        # the store's own update is counted once too
+        assert st.update(label_id, expected_version=int(after["version"]), status="reviewed") == after["version"] + 1

@@ -47,6 +47,21 @@ def _python() -> str:
     return python
 
 
+def _keep(name: str, minimum: tuple[int, ...]) -> str | None:
+    """``name==version`` of an installed package recent enough for geolabel, else None.
+
+    Pinning what QGIS's Python already has stops pip from replacing it: numpy 2 would
+    break QGIS's GDAL bindings, and a pyproj wheel brings a second PROJ into QGIS.
+    """
+    try:
+        module = __import__(name)
+        version = str(module.__version__)
+        parts = tuple(int(p) for p in version.split(".")[: len(minimum)])
+    except Exception:
+        return None
+    return f"{name}=={version}" if parts >= minimum else None
+
+
 def install_command() -> str:
     """The pip command that installs the engine (and what it needs) into this QGIS's Python."""
     wheel = bundled_wheel()
@@ -54,7 +69,9 @@ def install_command() -> str:
     flags = "--user"
     if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")):
         flags += " --break-system-packages"  # Debian/Ubuntu's system Python (PEP 668)
-    return f"{_python()} -m pip install {flags} {target}"
+    keep = [k for k in (_keep("numpy", (1, 24)), _keep("pyproj", (3, 5))) if k]
+    pins = "".join(f'"{k}" ' for k in keep)
+    return f"{_python()} -m pip install {flags} {pins}{target}"
 
 
 def help_message(missing: str) -> str:

@@ -65,6 +65,7 @@ class GeolabelPlugin:
 
             self.dock = LabelingDock(self.iface)
             self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+            self.dock.visibilityChanged.connect(self.action.setChecked)  # closed with its X: unchecked
         self.dock.setVisible(visible)
 
     def unload(self):

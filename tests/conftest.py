@@ -13,6 +13,22 @@ SAMPLE = ROOT / "sample_data"
 REAL = Path(os.environ.get("GEOLABEL_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sample_data_stays_untouched():
+    """No test may change the bundled sample data or leave files next to it (QGIS writes
+    .aux.xml statistics and may rewrite GeoPackage headers of files it opens)."""
+    import hashlib
+
+    def state():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(SAMPLE.iterdir()) if p.is_file()}
+
+    before = state()
+    yield
+    after = state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"the test session changed sample_data/: {changed}"
+
+
 def make_scene(
     path: Path,
     *,

@@ -146,6 +146,7 @@ def export_dataset(
     workers: int | None = None,
     executor: Executor | None = None,
     progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> ExportResult:
     """Export ``store``'s labels on the chips of the tile index ``tiles`` to ``out_dir``.
 
@@ -165,7 +166,11 @@ def export_dataset(
         status: only labels with these review statuses (e.g. ["accepted"]).
         repair: repair invalid label geometries instead of refusing them.
         skip_empty: write no GeoJSON for tiles without objects (default: empty collections).
-        overwrite: replace an existing ``out_dir``.
+        overwrite: replace an existing ``out_dir`` (only one geolabel exported).
+        workers / executor: local worker processes, or any ``concurrent.futures`` executor.
+        progress: called with the finished fraction (0..1). is_cancelled: polled; when it
+            returns True the export stops with :class:`~geolabel.errors.CancelledError`
+            and leaves nothing behind.
     """
     import shapely
 
@@ -275,11 +280,18 @@ def export_dataset(
 
     try:
         if executor is not None:
-            run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result)
+            run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
         else:
             with local_executor(workers) as pool:
                 n = getattr(pool, "_max_workers", 1)
-                run_tasks(write_tile, make_jobs(), executor=pool, on_result=on_result, max_in_flight=max(2, 4 * n))
+                run_tasks(
+                    write_tile,
+                    make_jobs(),
+                    executor=pool,
+                    on_result=on_result,
+                    max_in_flight=max(2, 4 * n),
+                    is_cancelled=is_cancelled,
+                )
         results.sort(key=lambda r: r.tile_id)
         checksums: dict[str, tuple[str, int]] = {}
         for r in results:

@@ -361,12 +361,13 @@ def _write_classes(conn: sqlite3.Connection, schema: ClassSchema) -> None:
     )
 
 
-def open_store(location: str | os.PathLike[str]) -> LabelStore:
-    """Open an existing label store: a ``.gpkg`` path (PostGIS URLs come with that backend)."""
+def open_store(location: str | os.PathLike[str], *, timeout: float = 30.0) -> LabelStore:
+    """Open an existing label store: a ``.gpkg`` path (PostGIS URLs come with that backend).
+    ``timeout``: seconds to wait for another writer (QGIS saving edits) before giving up."""
     text = str(location)
     if text.startswith(("postgresql://", "postgres://", "PG:")):
         raise InputError(f"{text}: PostGIS label stores are not supported by this version of geolabel")
-    return GeoPackageStore(Path(text))
+    return GeoPackageStore(Path(text), timeout=timeout)
 
 
 class GeoPackageStore(LabelStore):

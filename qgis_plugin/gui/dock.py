@@ -9,6 +9,7 @@ working) creates features of the chosen class, and shows findings on the map.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -46,6 +47,8 @@ from qgis.PyQt.QtWidgets import (
 CLASS_VARIABLE = "geolabel_class"
 LABELER_VARIABLE = "geolabel_labeler"
 TILE_VARIABLE = "geolabel_tile"
+#: Seconds the dock waits for a store another writer holds (QGIS saving) before it says so.
+STORE_TIMEOUT = 3.0
 
 
 def style_labels_layer(layer, schema):
@@ -76,7 +79,6 @@ def style_labels_layer(layer, schema):
     default("tile_id", f"@{TILE_VARIABLE}")
     default("status", "'draft'")
     default("source", "'manual'")
-    default("version", 'coalesce("version", 0) + 1', True)
     idx = fields.indexOf("class_code")
     if idx >= 0:
         value_map = {f"{cls.code} {cls.name}": cls.code for cls in schema}
@@ -93,7 +95,10 @@ class LabelingDock(QDockWidget):
         self.iface = iface
         self.store = None
         self.store_path = None
-        self.layer = None
+        self.layer_id = None
+        self.task = None  # the running background check
+        self.qa_dir = None  # this dock's temporary folder for findings
+        self.checks = 0
         self.chips = []
         self.tiles_path = None
         self.tile_index = -1
@@ -152,7 +157,7 @@ class LabelingDock(QDockWidget):
         qa_box = QGroupBox("Quality")
         ql = QVBoxLayout(qa_box)
         self.check_button = QPushButton("Check now")
-        self.check_button.clicked.connect(self.check_now)
+        self.check_button.clicked.connect(lambda: self.check_now(background=True))
         self.qa_label = QLabel("")
         self.findings_list = QListWidget()
         self.findings_list.setWordWrap(True)
@@ -206,30 +211,61 @@ class LabelingDock(QDockWidget):
         from geolabel.labels.store import open_store
 
         try:
-            store = open_store(path)
+            store = open_store(path, timeout=STORE_TIMEOUT)
         except Exception as exc:
             self.iface.messageBar().pushCritical("GeoLabel", str(exc))
             return None
         self.close_store()
         self.store, self.store_path = store, path
-        layer = QgsVectorLayer(f"{path}|layername=labels", "labels", "ogr")
-        if not layer.isValid():
+        layer = self.labels_layer()
+        if layer is None:
             self.iface.messageBar().pushCritical("GeoLabel", f"{path}: QGIS cannot open the labels layer")
+            self.close_store()
             return None
-        style_labels_layer(layer, store.schema)
-        QgsProject.instance().addMapLayer(layer)
-        self.layer = layer
         self.iface.setActiveLayer(layer)
         self.store_label.setText(f"{os.path.basename(path)} ({store.count()} labels, {store.crs.name})")
         self._build_palette(store.schema)
         self._enable(True)
         return layer
 
+    def labels_layer(self):
+        """The store's labels layer in the project; added again (styled) if the user removed it."""
+        if self.store is None:
+            return None
+        project = QgsProject.instance()
+        layer = project.mapLayer(self.layer_id) if self.layer_id else None
+        if layer is None:
+            layer = QgsVectorLayer(f"{self.store_path}|layername=labels", "labels", "ogr")
+            if not layer.isValid():
+                return None
+            style_labels_layer(layer, self.store.schema)
+            project.addMapLayer(layer)
+            self.layer_id = layer.id()
+        return layer
+
+    @property
+    def layer(self):
+        """The labels layer if it is in the project (None otherwise; nothing is re-added)."""
+        return QgsProject.instance().mapLayer(self.layer_id) if self.layer_id else None
+
     def close_store(self):
         if self.store is not None:
             self.store.close()
         self.store = None
-        self.layer = None
+        self.layer_id = None
+        if self.qa_dir is not None:
+            shutil.rmtree(self.qa_dir, ignore_errors=True)
+            self.qa_dir = None
+
+    def _store_call(self, func, *args, **kwargs):
+        """A store write from the GUI: a busy or read-only store gives a message, not a freeze."""
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # sqlite3.OperationalError: database is locked, read-only ...
+            self.iface.messageBar().pushWarning(
+                "GeoLabel", f"{self.store_path}: {exc} (save or stop editing the labels layer, then try again)"
+            )
+            return None
 
     def _set_labeler(self, text):
         QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), LABELER_VARIABLE, text)
@@ -258,10 +294,11 @@ class LabelingDock(QDockWidget):
         button = self.palette.button(int(code))
         if button is not None and not button.isChecked():
             button.setChecked(True)
-        if self.layer is not None:
-            self.iface.setActiveLayer(self.layer)
-            if not self.layer.isEditable():
-                self.layer.startEditing()
+        layer = self.labels_layer()
+        if layer is not None:
+            self.iface.setActiveLayer(layer)
+            if not layer.isEditable():
+                layer.startEditing()
 
     # -- tiles ------------------------------------------------------------------------
 
@@ -308,18 +345,19 @@ class LabelingDock(QDockWidget):
         if self.store is None or not self.chips:
             return
         chip = self.chips[self.tile_index]
-        self.store.set_tile_status(chip.tile_id, "done", labeler=self.labeler_edit.text() or None)
+        labeler = self.labeler_edit.text() or None
+        self._store_call(self.store.set_tile_status, chip.tile_id, "done", labeler=labeler)
         self._show_tile_state()
 
     def progress(self):
         """(tiles done, tiles in the index)."""
-        statuses = self.store.tile_statuses() if self.store is not None else {}
+        statuses = (self._store_call(self.store.tile_statuses) or {}) if self.store is not None else {}
         done = sum(1 for c in self.chips if statuses.get(c.tile_id) == "done")
         return done, len(self.chips)
 
     def _show_tile_state(self):
         chip = self.chips[self.tile_index]
-        statuses = self.store.tile_statuses() if self.store is not None else {}
+        statuses = (self._store_call(self.store.tile_statuses) or {}) if self.store is not None else {}
         state = statuses.get(chip.tile_id, "todo")
         self.tile_label.setText(f"tile {self.tile_index + 1}/{len(self.chips)}: {chip.tile_id} ({state})")
         done, total = self.progress()
@@ -329,25 +367,61 @@ class LabelingDock(QDockWidget):
 
     # -- quality ----------------------------------------------------------------------
 
-    def check_now(self):
-        """Run the engine's checks on the store and show the findings on the map."""
+    def check_now(self, background=False):
+        """Save the edits, run the engine's checks on the store, show the findings.
+
+        ``background``: run the check as a QGIS task so the map stays usable (the button
+        does this); returns the task. Otherwise returns the result (None on failure).
+        """
         from geolabel.qa import check_labels, load_delivery
         from geolabel.report import write_findings_gpkg
 
-        if self.store_path is None:
+        if self.store_path is None or self.task is not None:
             return None
-        if self.layer is not None and self.layer.isEditable():
-            self.layer.commitChanges(False)  # check what is saved; stay in edit mode
-        # with a tile index open: labels must lie on the chips, done tiles must be covered
+        layer = self.layer
+        if layer is not None and layer.isModified() and not layer.commitChanges(False):  # stay in edit mode
+            errors = "; ".join(layer.commitErrors())
+            self.iface.messageBar().pushCritical("GeoLabel", f"your edits could not be saved, so not checked: {errors}")
+            return None
+        # with a tile index open: labels must lie on the chips' imagery, done tiles be covered
         tiles = self.tiles_path if self.chips else None
-        done = self.store.done_tiles() if tiles else None
-        try:
-            result = check_labels(load_delivery(self.store_path), tiles=tiles, done_tiles=done)
-        except Exception as exc:
-            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
-            return None
-        out_path = Path(tempfile.mkdtemp(prefix="geolabel-check-")) / "findings.gpkg"
-        write_findings_gpkg(result, out_path)
+        done = self._store_call(self.store.done_tiles) if tiles else None
+        if self.qa_dir is None:
+            self.qa_dir = tempfile.mkdtemp(prefix="geolabel-check-")
+        self.checks += 1
+        out_path = Path(self.qa_dir) / f"findings_{self.checks}.gpkg"
+        store_path = self.store_path
+
+        def work(task=None):
+            result = check_labels(load_delivery(store_path), tiles=tiles, done_tiles=done)
+            write_findings_gpkg(result, out_path)
+            return result
+
+        if not background:
+            try:
+                result = work()
+            except Exception as exc:
+                self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+                return None
+            return self._show_findings(result, out_path)
+        from qgis.core import QgsApplication, QgsTask
+
+        def finished(exception, result=None):
+            self.task = None
+            self.check_button.setEnabled(self.store is not None)
+            if exception is not None or result is None:
+                self.qa_label.setText("check failed")
+                self.iface.messageBar().pushCritical("GeoLabel", f"check failed: {exception}")
+                return
+            self._show_findings(result, out_path)
+
+        self.task = QgsTask.fromFunction("GeoLabel: checking labels", work, on_finished=finished)
+        self.check_button.setEnabled(False)
+        self.qa_label.setText("checking…")
+        QgsApplication.taskManager().addTask(self.task)
+        return self.task
+
+    def _show_findings(self, result, out_path):
         project = QgsProject.instance()
         for old in self.findings_layers:
             if project.mapLayer(old) is not None:
@@ -367,7 +441,10 @@ class LabelingDock(QDockWidget):
             item.setToolTip(f.message)
             item.setForeground(QColor("#e31a1c" if f.severity == "error" else "#ff7f00"))
             self.findings_list.addItem(item)
-        self.qa_label.setText(f"{result.errors} errors, {result.warnings} warnings")
+        summary = f"{result.errors} errors, {result.warnings} warnings"
+        if result.completeness is not None:
+            summary += f"; {result.completeness:.1%} of {'done tiles' if self.chips else 'the area'} labelled"
+        self.qa_label.setText(summary)
         self._findings_crs = result.crs.to_wkt() if result.crs is not None else None
         return result
 

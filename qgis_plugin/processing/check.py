@@ -14,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from .common import GeolabelAlgorithm, layer_path, number
+from .common import GeolabelAlgorithm, number, vector_source
 
 
 class CheckLabels(GeolabelAlgorithm):
@@ -59,6 +59,11 @@ class CheckLabels(GeolabelAlgorithm):
         self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", 1.0))
         self.addParameter(number("MIN_WIDTH", "Sliver mean width below (m)", 0.5))
         self.addParameter(QgsProcessingParameterString("REQUIRE", "Required attributes (labeler,team)", optional=True))
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                "OVERWRITE", "Replace the report in the output folder (only a report geolabel wrote)", False
+            )
+        )
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Report folder"))
         self.addOutput(QgsProcessingOutputNumber("ERRORS", "Errors"))
         self.addOutput(QgsProcessingOutputNumber("WARNINGS", "Warnings"))
@@ -71,10 +76,8 @@ class CheckLabels(GeolabelAlgorithm):
         from geolabel.qa import check_labels, load_delivery
         from geolabel.report import write_report
 
-        layer = self.parameterAsVectorLayer(parameters, "INPUT", context)
-        path, name = layer_path(layer)
-        aoi_layer = self.parameterAsVectorLayer(parameters, "AOI", context)
-        aoi = layer_path(aoi_layer)[0] if aoi_layer is not None else None
+        path, name = vector_source(self.parameterAsVectorLayer(parameters, "INPUT", context), context, feedback)
+        aoi = vector_source(self.parameterAsVectorLayer(parameters, "AOI", context), context, feedback)
         out = self.parameterAsString(parameters, "OUTPUT", context)
         tiles = self.parameterAsFile(parameters, "TILES", context) or None
         done = None
@@ -92,6 +95,8 @@ class CheckLabels(GeolabelAlgorithm):
             class_field=class_field,
             layer=None if path.endswith(".gpkg") and name == "labels" else name,
         )
+        if feedback.isCanceled():
+            return {}
         feedback.setProgress(20)
         result = self.run_engine(
             feedback,
@@ -107,7 +112,8 @@ class CheckLabels(GeolabelAlgorithm):
         if feedback.isCanceled():
             return {}
         feedback.setProgress(70)
-        self.run_engine(feedback, write_report, result, out, schema=delivery.schema, overwrite=True)
+        overwrite = self.parameterAsBoolean(parameters, "OVERWRITE", context)
+        self.run_engine(feedback, write_report, result, out, schema=delivery.schema, overwrite=overwrite)
         for kind, counts in result.counts().items():
             feedback.pushInfo(f"{kind}: {counts['error']} errors, {counts['warning']} warnings")
         if result.completeness is not None:

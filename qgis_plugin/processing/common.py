@@ -27,17 +27,47 @@ def number(name, description, default, *, minimum=0.0, maximum=None):
 
 
 def layer_path(layer):
-    """(file path, layer name or None) of a vector or raster layer from a file."""
+    """(file path, layer name or None) of a layer read from a file."""
     if layer is None:
         return None, None
-    source = layer.source()
-    parts = source.split("|")
-    path = parts[0]
+    parts = layer.source().split("|")
     name = None
     for extra in parts[1:]:
         if extra.startswith("layername="):
             name = extra.split("=", 1)[1]
-    return path, name
+    return parts[0], name
+
+
+def vector_source(layer, context, feedback):
+    """(path, layer name) the engine can read, for any vector layer.
+
+    A layer read straight from a file is passed as it is (a label store stays a store).
+    Anything else (memory and database layers, virtual layers, a layer with a filter) is
+    written, filter applied, to a GeoPackage in the Processing temporary folder first.
+    """
+    if layer is None:
+        return None
+    path, name = layer_path(layer)
+    plain = layer.providerType() == "ogr" and not layer.subsetString() and os.path.isfile(path)
+    if plain and ("|layerid=" not in layer.source() or name):  # a layer id alone does not name the layer
+        return path, name
+    from qgis.core import QgsProcessingUtils, QgsVectorFileWriter
+
+    out = os.path.join(QgsProcessingUtils.tempFolder(), f"geolabel_{layer.id()}_{os.getpid()}.gpkg")
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "layer"
+    error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, out, context.transformContext(), options)
+    if error != QgsVectorFileWriter.NoError:
+        raise QgsProcessingException(f"{layer.name()}: cannot be read for GeoLabel ({message})")
+    feedback.pushInfo(f"{layer.name()}: {layer.featureCount()} features passed to the engine through {out}")
+    return out, "layer"
+
+
+def crs_text(crs):
+    """An EPSG code when QGIS knows one (so chips and stores keep it), else WKT."""
+    authid = crs.authid()
+    return authid if authid.upper().startswith("EPSG:") else crs.toWkt()
 
 
 class GeolabelAlgorithm(QgsProcessingAlgorithm):
@@ -56,13 +86,26 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
         return lambda fraction: feedback.setProgress(100.0 * fraction)
 
     def run_engine(self, feedback, func, *args, **kwargs):
-        """Call an engine function; its errors become one-line Processing errors."""
-        from geolabel.errors import GeolabelError
+        """Call an engine function; its errors become one-line Processing errors (an
+        unexpected one too, with its traceback in the log for a bug report)."""
+        from geolabel.errors import CancelledError, GeolabelError
 
         try:
             return func(*args, **kwargs)
+        except CancelledError as exc:
+            raise QgsProcessingException("cancelled") from exc
         except GeolabelError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        except QgsProcessingException:
+            raise
+        except Exception as exc:
+            import traceback
+
+            feedback.pushDebugInfo(traceback.format_exc())
+            first = (str(exc).splitlines() or [""])[0][:300]
+            raise QgsProcessingException(
+                f"unexpected {type(exc).__name__} in geolabel: {first} (please report it, with the log)"
+            ) from exc
 
     def executor(self):
         return ThreadPoolExecutor(THREADS)

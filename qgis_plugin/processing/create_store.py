@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from .common import GeolabelAlgorithm
+from .common import GeolabelAlgorithm, crs_text
 
 
 class CreateLabelStore(GeolabelAlgorithm):
@@ -52,7 +52,7 @@ class CreateLabelStore(GeolabelAlgorithm):
             feedback,
             create_store,
             path,
-            crs=crs.toWkt(),
+            crs=crs_text(crs),
             schema=schema,
             overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
         )

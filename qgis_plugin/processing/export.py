@@ -76,6 +76,7 @@ class ExportTrainingSet(GeolabelAlgorithm):
                 overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
                 executor=pool,
                 progress=self.progress(feedback),
+                is_cancelled=feedback.isCanceled,
             )
         for line in result.table().splitlines():
             feedback.pushInfo(line)

@@ -11,7 +11,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import GeolabelAlgorithm, layer_path
+from .common import GeolabelAlgorithm, vector_source
 
 
 class ImportLabels(GeolabelAlgorithm):
@@ -47,33 +47,28 @@ class ImportLabels(GeolabelAlgorithm):
         from geolabel.labels.store import open_store
 
         store_path = self.parameterAsFile(parameters, "STORE", context)
-        sources = []
-        for layer in self.parameterAsLayerList(parameters, "INPUT", context):
-            path, name = layer_path(layer)
-            sources.append((path, name))
-        layer_names = {n for _, n in sources if n}
+        sources = [
+            vector_source(layer, context, feedback) for layer in self.parameterAsLayerList(parameters, "INPUT", context)
+        ]
 
         def text(key):
             value = self.parameterAsString(parameters, key, context)
             return value or None
 
+        if feedback.isCanceled():
+            return {}
         store = self.run_engine(feedback, open_store, store_path)
-        try:
-            reports = []
-            for path, name in sources:  # one transaction per call keeps the layer choice per source
-                if feedback.isCanceled():
-                    break
-                reports += self.run_engine(
-                    feedback,
-                    import_labels,
-                    store,
-                    [path],
-                    class_field=text("CLASS_FIELD"),
-                    class_map=text("CLASS_MAP"),
-                    labeler=text("LABELER"),
-                    team=text("TEAM"),
-                    layer=name if len(layer_names) else None,
-                )
+        try:  # every layer in one transaction: a failure leaves the store as it was
+            reports = self.run_engine(
+                feedback,
+                import_labels,
+                store,
+                sources,
+                class_field=text("CLASS_FIELD"),
+                class_map=text("CLASS_MAP"),
+                labeler=text("LABELER"),
+                team=text("TEAM"),
+            )
         finally:
             store.close()
         for report in reports:

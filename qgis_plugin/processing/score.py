@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from qgis.core import (
     QgsProcessing,
@@ -11,7 +12,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from .common import GeolabelAlgorithm, layer_path, number
+from .common import GeolabelAlgorithm, number, vector_source
 
 
 class ScoreLabels(GeolabelAlgorithm):
@@ -51,8 +52,9 @@ class ScoreLabels(GeolabelAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         from geolabel.score import score_files
 
-        sub = layer_path(self.parameterAsVectorLayer(parameters, "SUBMISSION", context))[0]
-        ref = layer_path(self.parameterAsVectorLayer(parameters, "REFERENCE", context))[0]
+        submission = self.parameterAsVectorLayer(parameters, "SUBMISSION", context)
+        sub, sub_layer = vector_source(submission, context, feedback)
+        ref, ref_layer = vector_source(self.parameterAsVectorLayer(parameters, "REFERENCE", context), context, feedback)
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         feedback.setProgress(10)
         s = self.run_engine(
@@ -60,11 +62,15 @@ class ScoreLabels(GeolabelAlgorithm):
             score_files,
             sub,
             ref,
+            layer=sub_layer,
+            reference_layer=ref_layer,
             iou=self.parameterAsDouble(parameters, "IOU", context),
             tolerance=self.parameterAsDouble(parameters, "TOLERANCE", context),
         )
-        with open(out, "w", encoding="utf-8") as fh:
+        tmp = f"{out}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(s.to_dict(), fh, indent=1, ensure_ascii=False)
+        os.replace(tmp, out)
         o = s.overall
         feedback.pushInfo(
             f"quality {o['quality']:.4f}, correctness {o['correctness']:.4f}, completeness {o['completeness']:.4f}"

@@ -14,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from .common import GeolabelAlgorithm, layer_path, number
+from .common import GeolabelAlgorithm, crs_text, layer_path, number
 
 EDGES = ["pad", "shift", "drop"]
 FORMATS = ["gtiff", "cog"]
@@ -81,7 +81,7 @@ class TileRaster(GeolabelAlgorithm):
                 max_nodata=self.parameterAsDouble(parameters, "MAX_NODATA", context),
                 format=FORMATS[self.parameterAsEnum(parameters, "FORMAT", context)],
                 compress=None if compress == "source" else compress,
-                dst_crs=crs.toWkt() if crs.isValid() else None,
+                dst_crs=crs_text(crs) if crs.isValid() else None,
                 resolution=self.parameterAsDouble(parameters, "RESOLUTION", context)
                 if resolution not in (None, "")
                 else None,

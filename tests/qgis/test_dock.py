@@ -23,6 +23,13 @@ def dock(qgis_app, qgis_iface, plugin_dir, qgis_new_project):
     widget.deleteLater()
 
 
+def bar_messages(dock, level):
+    """What the dock told the user in the message bar (pytest-qgis records it)."""
+    from qgis.core import Qgis
+
+    return dock.iface.messageBar().get_messages(getattr(Qgis.MessageLevel, level))
+
+
 def add_polygon(layer, wkt):
     """Digitize like QGIS's tools do: a feature made by QgsVectorLayerUtils (defaults applied)."""
     from qgis.core import QgsGeometry, QgsVectorLayerUtils
@@ -120,7 +127,8 @@ def test_check_now_with_a_tile_index_checks_completeness_of_done_tiles(dock, tmp
     tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
     layer = dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
     dock.open_tiles(str(tiles.index_path))
-    full = [k for k, c in enumerate(dock.chips) if c.nodata_fraction == 0]  # no nodata collar
+    # chips away from the scene's edges and its nodata collar
+    full = [k for k, c in enumerate(dock.chips) if c.tile_id in ("village_r001_c001", "village_r002_c002")]
     dock.go_to_tile(full[0])
     first, later = dock.chips[full[0]].footprint.bounds, dock.chips[full[1]].footprint.bounds
     dock.set_class(2)
@@ -135,3 +143,77 @@ def test_check_now_with_a_tile_index_checks_completeness_of_done_tiles(dock, tmp
     assert gap.area_m2 == pytest.approx(256.0 * 256.0 - 100.0 * 100.0)
     assert "done tiles" in gap.message and not [f for f in result.findings if f.type == "outside"]
     assert result.region_area_m2 == pytest.approx(256.0 * 256.0)
+
+
+def test_check_now_in_the_background_keeps_qgis_responsive(dock, tmp_path):
+    from qgis.core import QgsApplication
+
+    from geolabel.labels.importer import import_labels
+
+    dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    with open_store(tmp_path / "labels.gpkg") as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"])
+    task = dock.check_now(background=True)
+    assert task is not None and not dock.check_button.isEnabled() and dock.qa_label.text() == "checking…"
+    assert dock.check_now(background=True) is None  # one check at a time
+    import time
+
+    deadline = time.time() + 60
+    while dock.task is not None and time.time() < deadline:
+        QgsApplication.processEvents()
+        time.sleep(0.01)
+    assert dock.task is None and dock.check_button.isEnabled()
+    assert dock.qa_label.text().startswith("4 errors, 8 warnings")
+    assert dock.findings_list.count() == 12 and len(dock.findings_layers) == 2
+
+
+def test_edits_that_cannot_be_saved_are_not_checked(dock, tmp_path):
+    from qgis.core import QgsGeometry, QgsVectorLayerUtils
+
+    layer = dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    dock.set_class(2)
+    good = "POLYGON((686100 3120400, 686130 3120400, 686130 3120430, 686100 3120430, 686100 3120400))"
+    add_polygon(layer, good)
+    assert dock.check_now().n_features == 1  # saved, then checked
+    two = "MULTIPOLYGON(((686200 3120400, 686210 3120400, 686210 3120410, 686200 3120400)),((686300 3120400, 686310 3120400, 686310 3120410, 686300 3120400)))"
+    bad = QgsVectorLayerUtils.createFeature(layer, QgsGeometry.fromWkt(two), {}, layer.createExpressionContext())
+    layer.addFeature(bad)  # a multi-part polygon: the Polygon layer refuses to save it
+    assert dock.check_now() is None
+    assert layer.isModified() and any("could not be saved" in m for m in bar_messages(dock, "Critical"))
+
+
+def test_the_dock_survives_the_user_removing_the_labels_layer(dock, tmp_path):
+    from qgis.core import QgsProject
+
+    layer = dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    QgsProject.instance().removeMapLayer(layer.id())
+    assert dock.layer is None
+    assert dock.check_now().n_features == 0  # no crash
+    dock.set_class(1)  # picking a class brings the styled labels layer back, ready to draw
+    again = dock.layer
+    assert again is not None and again.isEditable() and again.renderer().type() == "categorizedSymbol"
+    add_polygon(again, "POLYGON((686100 3120400, 686130 3120400, 686130 3120430, 686100 3120430, 686100 3120400))")
+    assert again.commitChanges()
+    with open_store(tmp_path / "labels.gpkg") as store:
+        assert store.query().class_name.tolist() == ["water"]
+
+
+def test_mark_done_on_a_busy_store_says_so_instead_of_freezing(dock, tmp_path):
+    import sqlite3
+    import time
+
+    tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
+    dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    dock.open_tiles(str(tiles.index_path))
+    other = sqlite3.connect(tmp_path / "labels.gpkg", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another writer holds the file (QGIS in a transaction group)
+    try:
+        start = time.time()
+        dock.mark_done()
+        assert time.time() - start < 10
+        assert any("database is locked" in m for m in bar_messages(dock, "Warning"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    dock.mark_done()  # free again: it works
+    assert dock.progress() == (1, 16)

@@ -57,16 +57,19 @@ def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(unloa
     assert missing is not None and missing.startswith("geolabel")
     message = engine.help_message(missing)
     # a development checkout has no bundled wheel: install from the repository
-    assert "-m pip install --user --break-system-packages /path/to/geolabel" in message  # Debian: PEP 668
+    import numpy
+    import pyproj
+
+    # Debian (PEP 668); QGIS's own numpy and pyproj are kept, whatever pip would prefer
+    keep = f'"numpy=={numpy.__version__}" "pyproj=={pyproj.__version__}"'
+    assert f"-m pip install --user --break-system-packages {keep} /path/to/geolabel" in message
     assert "restart QGIS" in message
     # the packaged plugin names the exact wheel it carries
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     (wheels / "geolabel-0.1.0-py3-none-any.whl").write_bytes(b"")
     monkeypatch.setattr(engine, "PLUGIN_DIR", str(tmp_path))
-    assert engine.install_command().endswith(
-        f'install --user --break-system-packages "{wheels}/geolabel-0.1.0-py3-none-any.whl"'
-    )
+    assert engine.install_command().endswith(f'{keep} "{wheels}/geolabel-0.1.0-py3-none-any.whl"')
     assert qgis.utils.loadPlugin("geolabel_qgis") and qgis.utils.startPlugin("geolabel_qgis")
     plugin = qgis.utils.plugins["geolabel_qgis"]
     assert plugin.missing is not None
@@ -236,3 +239,123 @@ def test_engine_errors_become_processing_errors(processing, tmp_path):
         )
     with pytest.raises(QgsProcessingException, match="not a geolabel label store"):
         qgs_processing.run("geolabel:resolve", {"STORE": str(SAMPLE / "village_labels.gpkg")})
+    # an engine bug becomes one line too (traceback in the log), not a Python dump
+    import geolabel.qa
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    original = geolabel.qa.check_labels
+    geolabel.qa.check_labels = broken
+    try:
+        with pytest.raises(QgsProcessingException, match="unexpected ZeroDivisionError in geolabel: division by zero"):
+            qgs_processing.run(
+                "geolabel:check", {"INPUT": str(SAMPLE / "village_labels.gpkg"), "OUTPUT": str(tmp_path / "qa")}
+            )
+    finally:
+        geolabel.qa.check_labels = original
+
+
+def test_check_never_replaces_a_folder_it_did_not_write(processing, tmp_path):
+    import processing as qgs_processing
+    from qgis.core import QgsProcessingException
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "survey.qgz").write_text("mine")
+    params = {"INPUT": str(SAMPLE / "village_labels.gpkg"), "OUTPUT": str(project)}
+    with pytest.raises(QgsProcessingException, match="already exists"):
+        qgs_processing.run("geolabel:check", params)
+    with pytest.raises(QgsProcessingException, match="not a QA report made by geolabel"):
+        qgs_processing.run("geolabel:check", {**params, "OVERWRITE": True})
+    assert sorted(p.name for p in project.iterdir()) == ["survey.qgz"]
+    qa = {"INPUT": str(SAMPLE / "village_labels.gpkg"), "OUTPUT": str(tmp_path / "qa")}
+    assert qgs_processing.run("geolabel:check", qa)["ERRORS"] == 4
+    assert qgs_processing.run("geolabel:check", {**qa, "OVERWRITE": True})["ERRORS"] == 4  # its own report
+
+
+def test_memory_filtered_and_multi_layer_inputs_reach_the_engine(processing, tmp_path):
+    """Layers that are not a plain file go through a temporary GeoPackage, filter applied."""
+    import shutil
+
+    import processing as qgs_processing
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    copy = tmp_path / "labels.gpkg"  # QGIS may touch the bytes of a GeoPackage it filters
+    shutil.copyfile(SAMPLE / "village_labels.gpkg", copy)
+    sample = QgsVectorLayer(str(copy), "sample", "ogr")
+    water = QgsVectorLayer(str(copy), "water", "ogr")
+    water.setSubsetString("class_name = 'water'")
+    from qgis.core import QgsFeatureRequest
+
+    memory = sample.materialize(QgsFeatureRequest().setFilterExpression("class_name = 'building'"))
+    # a GeoPackage with two polygon layers: the reference and a shifted copy
+    import geopandas as gpd
+
+    frame = gpd.read_file(SAMPLE / "village_labels.gpkg")
+    multi = tmp_path / "two.gpkg"
+    frame.to_file(multi, layer="reference")
+    shifted = frame.copy()
+    shifted["geometry"] = shifted.translate(1.0, 0.0)
+    shifted.to_file(multi, layer="shifted")
+    ref = QgsVectorLayer(f"{multi}|layername=reference", "reference", "ogr")
+    sub = QgsVectorLayer(f"{multi}|layername=shifted", "shifted", "ogr")
+    for layer in (sample, water, memory, ref, sub):
+        assert layer.isValid()
+        QgsProject.instance().addMapLayer(layer)
+    n_water, n_building = water.featureCount(), memory.featureCount()
+    assert 0 < n_water < 136 and 0 < n_building < 136
+
+    qgs_processing.run("geolabel:create_store", {"CRS": "EPSG:32649", "OUTPUT": str(tmp_path / "s.gpkg")})
+    imported = qgs_processing.run(
+        "geolabel:import_labels", {"STORE": str(tmp_path / "s.gpkg"), "INPUT": [water, memory]}
+    )
+    assert imported["IMPORTED"] == n_water + n_building  # the filter held; the memory layer was read
+    checked = qgs_processing.run("geolabel:check", {"INPUT": water, "OUTPUT": str(tmp_path / "qa")})
+    assert json.loads((tmp_path / "qa" / "findings.json").read_text())["features"] == n_water
+    assert checked["ERRORS"] == 0
+    scored = qgs_processing.run(
+        "geolabel:score", {"SUBMISSION": sub, "REFERENCE": ref, "OUTPUT": str(tmp_path / "score.json")}
+    )
+    assert 0.9 < scored["QUALITY"] < 1.0  # a 1 m shift: both layers of one file were told apart
+    for layer in (sample, water, memory, ref, sub):
+        QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_import_is_one_transaction_and_export_honours_cancel(processing, tmp_path):
+    import processing as qgs_processing
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    from geolabel import tile_raster
+    from geolabel.labels.store import open_store
+
+    store = str(tmp_path / "s.gpkg")
+    qgs_processing.run("geolabel:create_store", {"CRS": "EPSG:32649", "OUTPUT": store})
+    broken = tmp_path / "no_crs.geojson"
+    broken.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"class_name": "water"}, "geometry": {"type": "Polygon", "coordinates": [[[686100, 3120400], [686110, 3120400], [686110, 3120410], [686100, 3120400]]]}}]}'
+    )
+    with pytest.raises(QgsProcessingException):
+        qgs_processing.run(
+            "geolabel:import_labels", {"STORE": store, "INPUT": [str(SAMPLE / "village_labels.gpkg"), str(broken)]}
+        )
+    with open_store(store) as st:
+        assert st.count() == 0  # the first layer's 136 labels were not committed alone
+    qgs_processing.run("geolabel:import_labels", {"STORE": store, "INPUT": [str(SAMPLE / "village_labels.gpkg")]})
+
+    tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=128, workers=1)
+
+    class CancelAt(QgsProcessingFeedback):
+        def setProgress(self, value):
+            super().setProgress(value)
+            if value > 5:
+                self.cancel()
+
+    with pytest.raises(QgsProcessingException, match="cancelled"):
+        qgs_processing.run(
+            "geolabel:export",
+            {"STORE": store, "TILES": str(tiles.index_path), "OUTPUT": str(tmp_path / "ds")},
+            feedback=CancelAt(),
+        )
+    assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())  # nothing half-written
+    assert not list(tmp_path.glob(".ds*"))  # and no temporary folder left behind

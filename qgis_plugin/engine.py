@@ -18,13 +18,49 @@ PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 REQUIRED = ("geolabel", "rasterio", "shapely", "pyproj", "fiona", "pyogrio", "geopandas")
 
 
+#: Packages whose compiled modules carry their own GDAL, GEOS or PROJ (PyPI wheels).
+NATIVE = ("shapely", "pyproj", "rasterio", "fiona", "pyogrio")
+
+
+def _import_native(name: str) -> None:
+    """Import ``name`` and every compiled module in it, each bound to its own libraries.
+
+    Inside the QGIS binary (desktop, qgis_process) QGIS's GDAL, GEOS and PROJ are loaded
+    first with global symbols. A wheel's extension module would then call QGIS's GDAL 3.6
+    with its own GDAL 3.10's objects (and crash), unless it is loaded with RTLD_DEEPBIND,
+    which makes it look in its own libraries first. All of them are imported here, before
+    anything in geolabel does it lazily without the flag.
+    """
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module(name)
+    for info in pkgutil.walk_packages(package.__path__, f"{name}.", onerror=lambda _name: None):
+        if info.ispkg or ".tests" in info.name or info.name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(info.name)
+        if (getattr(spec, "origin", "") or "").endswith((".so", ".pyd")):
+            importlib.import_module(info.name)
+
+
 def missing_dependency() -> str | None:
     """None when the engine and its dependencies import, else the first failing import."""
-    for name in REQUIRED:
-        try:
-            __import__(name)
-        except Exception as exc:  # ImportError, or a binary incompatibility
-            return f"{name} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+    deepbind = getattr(os, "RTLD_DEEPBIND", 0)
+    flags = sys.getdlopenflags() if hasattr(sys, "getdlopenflags") else None
+    if deepbind and flags is not None:
+        sys.setdlopenflags(os.RTLD_NOW | os.RTLD_LOCAL | deepbind)
+    try:
+        for name in REQUIRED:
+            try:
+                if name in NATIVE and deepbind:
+                    _import_native(name)
+                else:
+                    __import__(name)
+            except Exception as exc:  # ImportError, or a binary incompatibility
+                return f"{name} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+    finally:
+        if deepbind and flags is not None:
+            sys.setdlopenflags(flags)
     import shapely
 
     if int(shapely.__version__.split(".")[0]) < 2:

@@ -259,7 +259,7 @@ def export_dataset(
             nodata_fraction=chip.nodata_fraction,
             out_dir=str(tmp),
             formats=fmts,
-            wkb=tuple(shapely.to_wkb(objs.geoms).tolist()) if len(rows) else (),
+            wkb=tuple(shapely.to_wkb(objs.geoms, output_dimension=2).tolist()) if len(rows) else (),
             codes=tuple(int(codes_all[r]) for r in rows),
             priorities=tuple(prio[int(codes_all[r])] for r in rows),
             label_ids=tuple(str(label_ids[r]) for r in rows),
@@ -328,7 +328,7 @@ def export_dataset(
                         "transform": chip.transform,
                         "width": chip.width,
                         "height": chip.height,
-                        "footprint_wkb": shapely.to_wkb(chip.footprint),
+                        "footprint_wkb": shapely.to_wkb(chip.footprint, output_dimension=2),
                         "segment": abs(chip.transform[0]) * chip.width / 8,
                         "image": f"images/{r.split}/{r.tile_id}.tif",
                         "geojson": f"labels/geojson/{r.split}/{r.tile_id}.geojson"

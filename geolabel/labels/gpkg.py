@@ -25,7 +25,7 @@ def to_blobs(geoms: Any, srs_id: int) -> list[bytes]:
     """GeoPackage blobs of an array of (non-empty) shapely geometries."""
     import shapely
 
-    wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+    wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso", output_dimension=2)  # labels are 2D
     bounds = shapely.bounds(geoms)
     pack = _HEADER.pack
     return [pack(b"GP", 0, _FLAGS_XY, srs_id, b[0], b[2], b[1], b[3]) + w for w, b in zip(wkbs, bounds.tolist())]

@@ -67,6 +67,34 @@ def test_qgis_process_lists_and_runs_the_algorithms(tmp_path, plugin_dir):
     with rasterio.open(chips[-1]) as chip:  # the shifted bottom-right chip ends at the scene edge
         np.testing.assert_array_equal(chip.read(), full[:, -256:, -256:])
 
+    # the whole labeling path in the QGIS binary itself: there QGIS's own GEOS, GDAL and
+    # PROJ are loaded first and their symbols are global, unlike in a Python process
+    def run(alg, *params):
+        done = subprocess.run(
+            [QGIS_PROCESS, "--json", "run", f"geolabel:{alg}", "--", *params], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return json.loads(done.stdout)["results"]
+
+    store = tmp_path / "labels.gpkg"
+    village = run("tile", f"INPUT={SAMPLE / 'village.tif'}", "SIZE=512", f"OUTPUT={tmp_path / 'village'}")
+    run("create_store", "CRS=EPSG:32649", f"OUTPUT={store}")
+    imported = run(
+        "import_labels", f"STORE={store}", f"INPUT={SAMPLE / 'village_labels.gpkg'}", "LABELER=li", "TEAM=hunan"
+    )
+    assert imported["IMPORTED"] == 136
+    assert run("resolve", f"STORE={store}", "MIN_AREA=1")["CUT"] == 4
+    checked = run("check", f"INPUT={store}", f"TILES={village['INDEX']}", f"OUTPUT={tmp_path / 'qa'}")
+    assert checked["ERRORS"] == 0 and checked["COMPLETENESS"] == pytest.approx(1.0)
+    scored = run(
+        "score", f"SUBMISSION={store}", f"REFERENCE={SAMPLE / 'village_labels.gpkg'}", f"OUTPUT={tmp_path / 's.json'}"
+    )
+    assert scored["QUALITY"] > 0.99
+    exported = run("export", f"STORE={store}", f"TILES={village['INDEX']}", "FORMATS=0,2", f"OUTPUT={tmp_path / 'ds'}")
+    assert exported["TILES_EXPORTED"] == 16
+    summary = json.loads((tmp_path / "ds" / "summary.json").read_text())
+    assert sum(summary["split"]["tiles"].values()) == 16
+
 
 def test_algorithms_run_in_batch_mode(processing, tmp_path):
     """Batch mode: a fresh instance of the algorithm per row, each with its own parameters."""

@@ -16,18 +16,19 @@ REAL = Path(os.environ.get("GEOLABEL_REAL_DATA", ROOT / "tests" / "data" / "real
 
 @pytest.fixture(scope="session", autouse=True)
 def sample_data_stays_untouched():
-    """No test may change the bundled sample data or leave files next to it (QGIS writes
+    """No test may change the bundled sample or test data or leave files next to it (QGIS writes
     .aux.xml statistics and may rewrite GeoPackage headers of files it opens)."""
     import hashlib
 
     def state():
-        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(SAMPLE.iterdir()) if p.is_file()}
+        files = [p for root in (SAMPLE, ROOT / "tests" / "data") for p in sorted(root.rglob("*")) if p.is_file()]
+        return {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
     before = state()
     yield
     after = state()
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    assert not changed, f"the test session changed sample_data/: {changed}"
+    assert not changed, f"the test session changed bundled data: {changed}"
 
 
 def make_scene(

@@ -18,21 +18,16 @@ from .common import GeolabelAlgorithm, number, vector_source
 
 
 class CheckLabels(GeolabelAlgorithm):
-    def name(self):
-        return "check"
-
-    def displayName(self):
-        return "Check labels (QA)"
-
-    def shortHelpString(self):
-        return (
-            "Checks a label store or any delivered polygon layer: validity, empty and non-polygon features, "
-            "duplicates, overlaps within and across classes, gaps inside an AOI, slivers, spikes, small holes, "
-            "unknown classes, missing attributes, CRS. With a tile index, labels must lie on the chips' image "
-            "data, which (or only the tiles marked done in the store) must be covered wall to wall; nodata "
-            "needs no labels. Writes findings.gpkg (styled by severity), findings.json "
-            "and report.html to the output folder and loads the findings."
-        )
+    NAME = "check"
+    TITLE = "Check labels (QA)"
+    HELP = (
+        "Checks a label store or any delivered polygon layer: validity, empty and non-polygon features, "
+        "duplicates, overlaps within and across classes, gaps inside an AOI, slivers, spikes, small holes, "
+        "unknown classes, missing attributes, CRS. With a tile index, labels must lie on the chips' image "
+        "data, which (or only the tiles marked done in the store) must be covered wall to wall; nodata "
+        "needs no labels. Writes findings.gpkg (styled by severity), findings.json "
+        "and report.html to the output folder and loads the findings."
+    )
 
     def initAlgorithm(self, config=None):
         self.addParameter(

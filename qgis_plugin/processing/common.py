@@ -71,7 +71,20 @@ def crs_text(crs):
 
 
 class GeolabelAlgorithm(QgsProcessingAlgorithm):
-    """Base of the GeoLabel algorithms (group, help, engine error handling)."""
+    """Base of the GeoLabel algorithms (id, title, help, group, engine error handling)."""
+
+    NAME = ""  # the id after "geolabel:"
+    TITLE = ""
+    HELP = ""
+
+    def name(self):
+        return self.NAME
+
+    def displayName(self):
+        return self.TITLE
+
+    def shortHelpString(self):
+        return self.HELP
 
     def group(self):
         return "GeoLabel"

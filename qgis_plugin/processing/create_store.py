@@ -14,18 +14,13 @@ from .common import GeolabelAlgorithm, crs_text
 
 
 class CreateLabelStore(GeolabelAlgorithm):
-    def name(self):
-        return "create_store"
-
-    def displayName(self):
-        return "Create label store"
-
-    def shortHelpString(self):
-        return (
-            "Creates a GeoPackage label store: a 'labels' polygon layer (label_id, class_code, class_name, labeler, "
-            "team, status, source, tile_id, created, modified, comment, version) in the chosen CRS, with the class "
-            "schema kept in the file. Optionally a TOML/JSON class schema replaces or extends the default classes."
-        )
+    NAME = "create_store"
+    TITLE = "Create label store"
+    HELP = (
+        "Creates a GeoPackage label store: a 'labels' polygon layer (label_id, class_code, class_name, labeler, "
+        "team, status, source, tile_id, created, modified, comment, version) in the chosen CRS, with the class "
+        "schema kept in the file. Optionally a TOML/JSON class schema replaces or extends the default classes."
+    )
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterCrs("CRS", "Store CRS", defaultValue="EPSG:32649"))

@@ -19,18 +19,13 @@ FORMATS = ["geojson", "coco", "masks", "stac"]
 
 
 class ExportTrainingSet(GeolabelAlgorithm):
-    def name(self):
-        return "export"
-
-    def displayName(self):
-        return "Export training set"
-
-    def shortHelpString(self):
-        return (
-            "Clips the store's labels to the chips of a tile index and writes GeoJSON per chip (RFC 7946 and "
-            "pixel coordinates), COCO, class masks and a STAC catalog, with spatial train/val/test splits that "
-            "cannot leak, a summary and a manifest of checksums."
-        )
+    NAME = "export"
+    TITLE = "Export training set"
+    HELP = (
+        "Clips the store's labels to the chips of a tile index and writes GeoJSON per chip (RFC 7946 and "
+        "pixel coordinates), COCO, class masks and a STAC catalog, with spatial train/val/test splits that "
+        "cannot leak, a summary and a manifest of checksums."
+    )
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))

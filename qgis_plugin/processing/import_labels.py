@@ -15,19 +15,14 @@ from .common import GeolabelAlgorithm, vector_source
 
 
 class ImportLabels(GeolabelAlgorithm):
-    def name(self):
-        return "import_labels"
-
-    def displayName(self):
-        return "Import labels into a store"
-
-    def shortHelpString(self):
-        return (
-            "Imports polygons from vector layers (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) into a label store: "
-            "reprojected to the store CRS, classes mapped by code, name or a class map (wood=forest,...), invalid "
-            "polygons repaired, multi-polygons exploded. Rejected features are reported with reasons. All layers "
-            "go in one transaction."
-        )
+    NAME = "import_labels"
+    TITLE = "Import labels into a store"
+    HELP = (
+        "Imports polygons from vector layers (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) into a label store: "
+        "reprojected to the store CRS, classes mapped by code, name or a class map (wood=forest,...), invalid "
+        "polygons repaired, multi-polygons exploded. Rejected features are reported with reasons. All layers "
+        "go in one transaction."
+    )
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))

@@ -15,18 +15,13 @@ SAME_CLASS = ["merge", "flag"]
 
 
 class ResolveOverlaps(GeolabelAlgorithm):
-    def name(self):
-        return "resolve"
-
-    def displayName(self):
-        return "Resolve overlaps"
-
-    def shortHelpString(self):
-        return (
-            "Makes the store's labels a clean partition: where classes overlap, the higher-priority class is cut "
-            "out of the lower one (water out of farmland); same-class duplicates merge; parts below the minimum "
-            "mapping unit join the neighbour with the longest shared edge. One transaction."
-        )
+    NAME = "resolve"
+    TITLE = "Resolve overlaps"
+    HELP = (
+        "Makes the store's labels a clean partition: where classes overlap, the higher-priority class is cut "
+        "out of the lower one (water out of farmland); same-class duplicates merge; parts below the minimum "
+        "mapping unit join the neighbour with the longest shared edge. One transaction."
+    )
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))

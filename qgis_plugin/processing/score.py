@@ -16,18 +16,13 @@ from .common import GeolabelAlgorithm, number, vector_source
 
 
 class ScoreLabels(GeolabelAlgorithm):
-    def name(self):
-        return "score"
-
-    def displayName(self):
-        return "Score labels against a reference"
-
-    def shortHelpString(self):
-        return (
-            "Area correctness, completeness and quality (IoU) per class and overall, a confusion matrix by area, "
-            "one-to-one object matching at an IoU threshold and a boundary F-score within a tolerance in metres. "
-            "The submission is reprojected to the reference CRS. All numbers go to a JSON file."
-        )
+    NAME = "score"
+    TITLE = "Score labels against a reference"
+    HELP = (
+        "Area correctness, completeness and quality (IoU) per class and overall, a confusion matrix by area, "
+        "one-to-one object matching at an IoU threshold and a boundary F-score within a tolerance in metres. "
+        "The submission is reprojected to the reference CRS. All numbers go to a JSON file."
+    )
 
     def initAlgorithm(self, config=None):
         self.addParameter(

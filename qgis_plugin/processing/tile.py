@@ -22,18 +22,13 @@ COMPRESSIONS = ["source", "deflate", "zstd", "lzw", "none"]
 
 
 class TileRaster(GeolabelAlgorithm):
-    def name(self):
-        return "tile"
-
-    def displayName(self):
-        return "Tile raster into chips"
-
-    def shortHelpString(self):
-        return (
-            "Cuts rasters into square, georeferenced GeoTIFF chips (one folder per raster) and writes a tile "
-            "index tiles.gpkg. Edge chips are padded with nodata, shifted inside, or dropped. Chips with more "
-            "nodata than the limit are skipped. Rerunning into the same folder resumes."
-        )
+    NAME = "tile"
+    TITLE = "Tile raster into chips"
+    HELP = (
+        "Cuts rasters into square, georeferenced GeoTIFF chips (one folder per raster) and writes a tile "
+        "index tiles.gpkg. Edge chips are padded with nodata, shifted inside, or dropped. Chips with more "
+        "nodata than the limit are skipped. Rerunning into the same folder resumes."
+    )
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterMultipleLayers("INPUT", "Rasters", QgsProcessing.TypeRaster))

@@ -31,7 +31,7 @@ Finding types (severity):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -106,6 +106,7 @@ class Delivery:
     crs: Any  # pyproj CRS or None
     schema: Any
     extra: dict[str, list[Any]] = field(default_factory=dict)
+    done_tiles: list[str] | None = None  # a store's tiles marked done (None: not a store)
 
 
 @dataclass
@@ -210,6 +211,7 @@ def load_delivery(
                 crs=store.crs,
                 schema=schema,
                 extra={"status": list(arrays.columns["status"])},
+                done_tiles=store.done_tiles(),
             )
     schema = schema or default_schema()
     frame = read_source(p, layer=layer)
@@ -325,6 +327,8 @@ def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
     """(polygon index, vertex point) of every vertex whose angle is below ``max_angle`` degrees."""
     import shapely
 
+    from geolabel.labels.edit import groups
+
     rings, ring_of = shapely.get_rings(geoms, return_index=True)
     coords, idx = shapely.get_coordinates(rings, return_index=True)
     if not len(coords):
@@ -335,10 +339,7 @@ def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
     coords, idx = coords[keep], idx[keep]
     dup = np.r_[False, (np.diff(coords, axis=0) == 0).all(axis=1) & (idx[1:] == idx[:-1])]
     coords, idx = coords[~dup], idx[~dup]
-    starts = np.r_[0, np.flatnonzero(np.diff(idx)) + 1]
-    ends = np.r_[starts[1:], len(idx)]
-    n = ends - starts
-    pos = np.arange(len(idx)) - np.repeat(starts, n)
+    starts, n, pos = groups(idx)
     size = np.repeat(n, n)
     base = np.repeat(starts, n)
     prev = coords[base + (pos - 1) % size]
@@ -357,21 +358,35 @@ def check_labels(
     *,
     aoi: Any = None,
     tiles: str | Path | None = None,
-    done_tiles: Iterable[str] | None = None,
+    done_only: bool = False,
     min_area: float = 1.0,
     min_width: float = 0.5,
     spike_angle: float = 5.0,
     overlap_tolerance: float = 0.01,
-    require: Sequence[str] = (),
+    require: str | Sequence[str] = (),
     expected_crs: Any = None,
 ) -> QAResult:
-    """Run every check on a delivery. Areas and widths are in metres (m², m)."""
+    """Run every check on a delivery. Areas and widths are in metres (m², m).
+
+    ``tiles``: a tile index; labels must lie on the chips' imagery and cover it, or with
+    ``done_only`` only the tiles the store marks done. ``require``: attributes that must be
+    filled ("labeler,team" or a list).
+    """
     import shapely
 
     from geolabel.crs import crs_label, metric_crs_for, parse_crs, reproject_geometries, same_crs
     from geolabel.labels.edit import polygonal_parts, repair, threaded
     from geolabel.labels.importer import source_label
 
+    if isinstance(require, str):
+        require = [r.strip() for r in require.split(",") if r.strip()]
+    done_tiles = None
+    if done_only:
+        if tiles is None:
+            raise InputError("checking only the done tiles needs a tile index (--tiles)")
+        if delivery.done_tiles is None:
+            raise InputError(f"{delivery.source}: is not a label store; only a store records which tiles are done")
+        done_tiles = delivery.done_tiles
     findings: list[Finding] = []
     geoms = np.asarray(delivery.geoms, dtype=object)
     n = len(geoms)

@@ -59,23 +59,15 @@ def check(
 
     schema = load_schema(schema_path) if schema_path else None
     delivery = load_delivery(source, schema=schema, class_field=class_field, layer=layer)
-    done = None
-    if done_only:
-        if tiles is None:
-            raise click.UsageError("--done-only needs --tiles")
-        from geolabel.labels.store import open_store
-
-        with open_store(source) as store:
-            done = store.done_tiles()
     result = check_labels(
         delivery,
         aoi=aoi,
         tiles=tiles,
-        done_tiles=done,
+        done_only=done_only,
         min_area=min_area,
         min_width=min_width,
         spike_angle=spike_angle,
-        require=[r.strip() for r in require.split(",") if r.strip()] if require else (),
+        require=require or (),
         expected_crs=expected_crs,
     )
     if out_dir:

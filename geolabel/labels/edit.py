@@ -195,6 +195,14 @@ def _components(n: int, left: Any, right: Any) -> list[list[int]]:
     return [sorted(g) for g in groups.values() if len(g) > 1]
 
 
+def groups(keys: Any) -> tuple[Any, Any, Any]:
+    """For sorted ``keys``: start and size of each run of equal keys, and each item's rank
+    within its run (round r of a vectorised loop takes the items of rank r)."""
+    starts = np.r_[0, np.flatnonzero(np.diff(keys)) + 1]
+    counts = np.diff(np.r_[starts, len(keys)])
+    return starts, counts, np.arange(len(keys)) - np.repeat(starts, counts)
+
+
 def _subtract_many(geoms: Any, victims: Any, cutters: Any, cutter_geoms: Any) -> Any:
     """geoms[v] -= union of cutter_geoms[c] over pairs (v, c).
 
@@ -208,8 +216,7 @@ def _subtract_many(geoms: Any, victims: Any, cutters: Any, cutter_geoms: Any) ->
         return out
     order = np.argsort(victims, kind="stable")
     victims, cutters = victims[order], cutters[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(victims)) + 1]
-    counts = np.diff(np.r_[starts, len(victims)])
+    starts, counts, rank = groups(victims)
     many = counts > _ROUNDS
     if many.any():
         heavy = victims[starts[many]]
@@ -219,9 +226,7 @@ def _subtract_many(geoms: Any, victims: Any, cutters: Any, cutter_geoms: Any) ->
         victims, cutters = victims[light], cutters[light]
         if not len(victims):
             return out
-        starts = np.r_[0, np.flatnonzero(np.diff(victims)) + 1]
-        counts = np.diff(np.r_[starts, len(victims)])
-    rank = np.arange(len(victims)) - np.repeat(starts, counts)
+        starts, counts, rank = groups(victims)
     for r in range(int(rank.max()) + 1):
         sel = rank == r
         v = victims[sel]
@@ -238,8 +243,7 @@ def _absorb(geoms: Any, pieces: Any, owners: Any) -> Any:
         return out
     order = np.argsort(owners, kind="stable")
     owners, pieces = owners[order], pieces[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
-    rank = np.arange(len(owners)) - np.repeat(starts, np.diff(np.r_[starts, len(owners)]))
+    _, _, rank = groups(owners)
     for r in range(int(rank.max()) + 1):
         sel = rank == r
         o = owners[sel]

@@ -331,19 +331,19 @@ def import_labels(
     mapping = parse_class_map(class_map)
     prepared = [
         prepare_source(
-            source_and_layer(s, layer)[0],
+            path,
             schema=store.schema,
             store_crs=store.crs,
             class_field=class_field,
             class_map=mapping,
             single_class=single_class,
             src_crs=src_crs,
-            layer=source_and_layer(s, layer)[1],
+            layer=name,
             labeler=labeler,
             team=team,
             status=status,
         )
-        for s in sources
+        for path, name in (source_and_layer(s, layer) for s in sources)
     ]
     with store.transaction():
         for frame, _ in prepared:

@@ -406,6 +406,7 @@ class GeoPackageStore(LabelStore):
         row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (LABELS_TABLE,)).fetchone()
         self.srs_id = int(row[0])
         self._depth = 0
+        self._labels_changed = False  # the labels table was written in this transaction
 
     # -- transactions -------------------------------------------------------------
 
@@ -420,15 +421,19 @@ class GeoPackageStore(LabelStore):
         except BaseException:
             self._depth -= 1
             if self._depth == 0:
+                self._labels_changed = False
                 self._conn.execute("ROLLBACK")
             raise
         self._depth -= 1
         if self._depth == 0:
-            self._touch_contents()
+            if self._labels_changed:  # tile progress alone leaves the layer's extent as it is
+                self._touch_contents()
+                self._labels_changed = False
             self._conn.execute("COMMIT")
 
     def _touch_contents(self) -> None:
-        """Keep gpkg_contents' extent and change time current, as GDAL does."""
+        """Keep gpkg_contents' extent and change time current, as GDAL does (one scan of the
+        spatial index, so only after the labels changed)."""
         ext = self._conn.execute(
             f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM rtree_{LABELS_TABLE}_geom"
         ).fetchone()
@@ -502,6 +507,7 @@ class GeoPackageStore(LabelStore):
         cols = ", ".join(("geom", *LABEL_FIELDS))
         marks = ", ".join("?" * (len(LABEL_FIELDS) + 1))
         with self.transaction():
+            self._labels_changed = True
             try:
                 self._conn.executemany(
                     f"INSERT INTO {LABELS_TABLE} ({cols}) VALUES ({marks})",
@@ -534,6 +540,7 @@ class GeoPackageStore(LabelStore):
         sets["modified"] = now_iso()
         assignments = ", ".join(f"{k} = ?" for k in sets)
         with self.transaction():
+            self._labels_changed = True
             row = self._conn.execute(f"SELECT version FROM {LABELS_TABLE} WHERE label_id = ?", (label_id,)).fetchone()
             if row is None:
                 raise InputError(f"{self.path}: no label with id {label_id}")
@@ -552,6 +559,7 @@ class GeoPackageStore(LabelStore):
     def delete(self, label_ids: Iterable[str]) -> int:
         ids = list(label_ids)
         with self.transaction():
+            self._labels_changed = True
             cur = self._conn.executemany(f"DELETE FROM {LABELS_TABLE} WHERE label_id = ?", ((i,) for i in ids))
             return max(cur.rowcount, 0)
 
@@ -566,6 +574,7 @@ class GeoPackageStore(LabelStore):
         blobs = to_blobs(np.array([g for _, g in changes], dtype=object), self.srs_id)
         now = now_iso()
         with self.transaction():
+            self._labels_changed = True
             self._conn.executemany(
                 f"UPDATE {LABELS_TABLE} SET geom = ?, modified = ?, version = COALESCE(version, 0) + 1 "
                 "WHERE label_id = ?",

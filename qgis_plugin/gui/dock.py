@@ -319,7 +319,7 @@ class LabelingDock(QDockWidget):
             return
         self.tiles_path = path
         self._enable(self.store is not None)
-        statuses = self.store.tile_statuses() if self.store is not None else {}
+        statuses = self._statuses()
         first_open = next((k for k, c in enumerate(self.chips) if statuses.get(c.tile_id) != "done"), 0)
         self.go_to_tile(first_open)
 
@@ -329,17 +329,7 @@ class LabelingDock(QDockWidget):
             return
         self.tile_index = max(0, min(index, len(self.chips) - 1))
         chip = self.chips[self.tile_index]
-        minx, miny, maxx, maxy = chip.footprint.bounds
-        rect = QgsRectangle(minx, miny, maxx, maxy)
-        from qgis.core import QgsCoordinateReferenceSystem
-
-        canvas = self.iface.mapCanvas()
-        src = QgsCoordinateReferenceSystem(chip.crs)
-        dst = canvas.mapSettings().destinationCrs()
-        if dst.isValid() and src.isValid() and src != dst:
-            rect = QgsCoordinateTransform(src, dst, QgsProject.instance()).transformBoundingBox(rect)
-        canvas.setExtent(rect)
-        canvas.refresh()
+        self._zoom(chip.footprint.bounds, chip.crs)
         QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), TILE_VARIABLE, chip.tile_id)
         self._show_tile_state()
 
@@ -351,18 +341,21 @@ class LabelingDock(QDockWidget):
         self._store_call(self.store.set_tile_status, chip.tile_id, "done", labeler=labeler)
         self._show_tile_state()
 
-    def progress(self):
+    def _statuses(self):
+        return (self._store_call(self.store.tile_statuses) or {}) if self.store is not None else {}
+
+    def progress(self, statuses=None):
         """(tiles done, tiles in the index)."""
-        statuses = (self._store_call(self.store.tile_statuses) or {}) if self.store is not None else {}
+        statuses = self._statuses() if statuses is None else statuses
         done = sum(1 for c in self.chips if statuses.get(c.tile_id) == "done")
         return done, len(self.chips)
 
     def _show_tile_state(self):
         chip = self.chips[self.tile_index]
-        statuses = (self._store_call(self.store.tile_statuses) or {}) if self.store is not None else {}
+        statuses = self._statuses()
         state = statuses.get(chip.tile_id, "todo")
         self.tile_label.setText(f"tile {self.tile_index + 1}/{len(self.chips)}: {chip.tile_id} ({state})")
-        done, total = self.progress()
+        done, total = self.progress(statuses)
         self.progress_label.setText(f"{done} of {total} tiles done")
         self.prev_button.setEnabled(self.tile_index > 0)
         self.next_button.setEnabled(self.tile_index < len(self.chips) - 1)
@@ -387,7 +380,6 @@ class LabelingDock(QDockWidget):
             return None
         # with a tile index open: labels must lie on the chips' imagery, done tiles be covered
         tiles = self.tiles_path if self.chips else None
-        done = self._store_call(self.store.done_tiles) if tiles else None
         if self.qa_dir is None:
             self.qa_dir = tempfile.mkdtemp(prefix="geolabel-check-")
         self.checks += 1
@@ -395,7 +387,7 @@ class LabelingDock(QDockWidget):
         store_path = self.store_path
 
         def work(task=None):
-            result = check_labels(load_delivery(store_path), tiles=tiles, done_tiles=done)
+            result = check_labels(load_delivery(store_path), tiles=tiles, done_only=tiles is not None)
             write_findings_gpkg(result, out_path)
             return result
 
@@ -454,17 +446,20 @@ class LabelingDock(QDockWidget):
         self.zoom_to_finding(item.data(Qt.UserRole))
 
     def zoom_to_finding(self, k):
-        from qgis.core import QgsCoordinateReferenceSystem
-
         finding = self.findings[k]
         if finding.geometry is None or finding.geometry.is_empty:
             return
-        minx, miny, maxx, maxy = finding.geometry.buffer(10).bounds
-        rect = QgsRectangle(minx, miny, maxx, maxy)
+        self._zoom(finding.geometry.buffer(10).bounds, self._findings_crs)
+
+    def _zoom(self, bounds, crs):
+        """Show ``bounds`` (in ``crs``: EPSG code or WKT) on the map, in the map's CRS."""
+        from qgis.core import QgsCoordinateReferenceSystem
+
+        rect = QgsRectangle(*bounds)
         canvas = self.iface.mapCanvas()
-        src = QgsCoordinateReferenceSystem.fromWkt(self._findings_crs) if self._findings_crs else None
+        src = QgsCoordinateReferenceSystem(crs) if crs else QgsCoordinateReferenceSystem()
         dst = canvas.mapSettings().destinationCrs()
-        if src is not None and src.isValid() and dst.isValid() and src != dst:
+        if src.isValid() and dst.isValid() and src != dst:
             rect = QgsCoordinateTransform(src, dst, QgsProject.instance()).transformBoundingBox(rect)
         canvas.setExtent(rect)
         canvas.refresh()

@@ -75,21 +75,8 @@ class CheckLabels(GeolabelAlgorithm):
         aoi = vector_source(self.parameterAsVectorLayer(parameters, "AOI", context), context, feedback)
         out = self.parameterAsString(parameters, "OUTPUT", context)
         tiles = self.parameterAsFile(parameters, "TILES", context) or None
-        done = None
-        if tiles and self.parameterAsBoolean(parameters, "DONE_ONLY", context):
-            from geolabel.labels.store import open_store
-
-            with self.run_engine(feedback, open_store, path) as store:
-                done = store.done_tiles()
         class_field = self.parameterAsString(parameters, "CLASS_FIELD", context) or None
-        require = [r.strip() for r in self.parameterAsString(parameters, "REQUIRE", context).split(",") if r.strip()]
-        delivery = self.run_engine(
-            feedback,
-            load_delivery,
-            path,
-            class_field=class_field,
-            layer=None if path.endswith(".gpkg") and name == "labels" else name,
-        )
+        delivery = self.run_engine(feedback, load_delivery, path, class_field=class_field, layer=name)
         if feedback.isCanceled():
             return {}
         feedback.setProgress(20)
@@ -99,10 +86,10 @@ class CheckLabels(GeolabelAlgorithm):
             delivery,
             aoi=aoi,
             tiles=tiles,
-            done_tiles=done,
+            done_only=bool(tiles) and self.parameterAsBoolean(parameters, "DONE_ONLY", context),
             min_area=self.parameterAsDouble(parameters, "MIN_AREA", context),
             min_width=self.parameterAsDouble(parameters, "MIN_WIDTH", context),
-            require=require,
+            require=self.parameterAsString(parameters, "REQUIRE", context),
         )
         if feedback.isCanceled():
             return {}

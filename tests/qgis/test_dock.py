@@ -217,3 +217,28 @@ def test_mark_done_on_a_busy_store_says_so_instead_of_freezing(dock, tmp_path):
         other.close()
     dock.mark_done()  # free again: it works
     assert dock.progress() == (1, 16)
+
+
+def test_tiles_and_findings_are_shown_in_the_map_crs(dock, tmp_path):
+    """The map may be in another CRS than the chips and the findings: bounds are transformed."""
+    import pyproj
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    from geolabel.labels.importer import import_labels
+
+    tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
+    dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    with open_store(tmp_path / "labels.gpkg") as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"])
+    canvas = dock.iface.mapCanvas()
+    canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:4326"))
+    to_lonlat = pyproj.Transformer.from_crs(32649, 4326, always_xy=True)
+    dock.open_tiles(str(tiles.index_path))
+    lon, lat = to_lonlat.transform(*dock.chips[0].footprint.centroid.coords[0])
+    center = canvas.extent().center()
+    assert abs(center.x() - lon) < 1e-3 and abs(center.y() - lat) < 1e-3  # degrees, not metres
+    result = dock.check_now()
+    dock.zoom_to_finding(0)
+    lon, lat = to_lonlat.transform(*result.findings[0].geometry.centroid.coords[0])
+    center = canvas.extent().center()
+    assert abs(center.x() - lon) < 1e-3 and abs(center.y() - lat) < 1e-3

@@ -59,3 +59,10 @@ class GeolabelWarning(UserWarning):
 
 class EdgePolicyWarning(GeolabelWarning):
     """An edge policy could not be applied as asked (e.g. a scene smaller than a chip)."""
+
+
+def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+    """Return ``value`` if it is one of ``allowed``, else raise an error listing them."""
+    if value not in allowed:
+        raise InputError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+    return value

@@ -34,16 +34,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from geolabel.errors import InputError
+from geolabel.errors import InputError, check_choice
 
 EDGE_POLICIES = ("pad", "shift", "drop")
-
-
-def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise an error listing them."""
-    if value not in allowed:
-        raise InputError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
 
 
 def axis_offsets(length: int, size: int, stride: int, edge: str) -> tuple[int, ...]:

@@ -207,7 +207,7 @@ class ChipFormat:
 
 def choose_chip_format(scene: SceneInfo, *, size: int, fmt: str = "gtiff", compress: str | None = None) -> ChipFormat:
     """Chip encoding: the requested compression, else the source's; tiled when possible."""
-    from geolabel.grid import check_choice
+    from geolabel.errors import check_choice
 
     check_choice(fmt, FORMATS, "format")
     if compress is not None:

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import EdgePolicyWarning, InputError, OutputError, OutputExistsError, TaskError
-from geolabel.grid import Tile, TileGrid, check_choice, tile_id
+from geolabel.errors import EdgePolicyWarning, InputError, OutputError, OutputExistsError, TaskError, check_choice
+from geolabel.grid import Tile, TileGrid, tile_id
 from geolabel.tileindex import INDEX_NAME, TileRecord
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from geolabel.errors import InputError
+from geolabel.errors import InputError, check_choice
 from geolabel.files import check_replaceable, replace_dir
 
 FORMATS = ("geojson", "coco", "masks", "stac")
@@ -82,8 +82,7 @@ def parse_formats(value: str | Iterable[str]) -> tuple[str, ...]:
     """``'geojson,masks'`` -> ('geojson', 'masks'), checking each name."""
     items = [v.strip().lower() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
     for item in items:
-        if item not in FORMATS:
-            raise InputError(f"format must be one of {', '.join(FORMATS)}; got {item!r}")
+        check_choice(item, FORMATS, "format")
     if not items:
         raise InputError(f"give at least one format of {', '.join(FORMATS)}")
     return tuple(dict.fromkeys(items))

@@ -305,7 +305,7 @@ def resolve_overlaps(
     """
     import shapely
 
-    from geolabel.grid import check_choice
+    from geolabel.errors import check_choice
 
     check_choice(same_class, SAME_CLASS_POLICIES, "same-class policy")
     arr = np.asarray(geoms, dtype=object)

@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from geolabel.errors import CRSError, InputError, MissingFileError
+from geolabel.errors import CRSError, InputError, MissingFileError, check_choice
 
 #: Field names tried, in order, when no --class-field is given.
 CLASS_FIELD_CANDIDATES = (
@@ -326,8 +326,8 @@ def import_labels(
     """
     from geolabel.labels.store import STATUSES
 
-    if status is not None and status not in STATUSES:
-        raise InputError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    if status is not None:
+        check_choice(status, STATUSES, "status")
     mapping = parse_class_map(class_map)
     prepared = [
         prepare_source(

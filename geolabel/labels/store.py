@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import GeolabelError, InputError, OutputExistsError
+from geolabel.errors import GeolabelError, InputError, OutputExistsError, check_choice
 from geolabel.labels.schema import ClassSchema, default_schema
 
 if TYPE_CHECKING:
@@ -473,12 +473,8 @@ class GeoPackageStore(LabelStore):
                     raise InputError(f"label {i}: needs class_code or class_name")
                 code = self.schema.resolve(rec["class_name"]).code
             cls = self.schema.get(int(code))
-            status = rec.get("status") or "draft"
-            if status not in STATUSES:
-                raise InputError(f"label {i}: status {status!r} is not one of {', '.join(STATUSES)}")
-            source = rec.get("source") or "manual"
-            if source not in SOURCES:
-                raise InputError(f"label {i}: source {source!r} is not one of {', '.join(SOURCES)}")
+            status = check_choice(rec.get("status") or "draft", STATUSES, f"label {i}: status")
+            source = check_choice(rec.get("source") or "manual", SOURCES, f"label {i}: source")
             rows.append(
                 {
                     "label_id": _clean(rec.get("label_id")) or str(uuid.uuid4()),
@@ -530,8 +526,10 @@ class GeoPackageStore(LabelStore):
         if "class_code" in fields:
             cls = self.schema.get(int(fields["class_code"]))
             sets.update(class_code=cls.code, class_name=cls.name)
-        if "status" in fields and fields["status"] not in STATUSES:
-            raise InputError(f"status {fields['status']!r} is not one of {', '.join(STATUSES)}")
+        if "status" in fields:
+            check_choice(fields["status"], STATUSES, "status")
+        if "source" in fields:
+            check_choice(fields["source"], SOURCES, "source")
         sets.update({k: v for k, v in fields.items() if k != "class_code"})
         if geometry is not None:
             if geometry.geom_type != "Polygon" or not shapely.is_valid(geometry) or geometry.is_empty:
@@ -648,8 +646,7 @@ class GeoPackageStore(LabelStore):
                 _register_attributes_table(self._conn, TILES_TABLE, "labeling progress per tile")
 
     def set_tile_status(self, tile_id: str, status: str, *, labeler: str | None = None) -> None:
-        if status not in TILE_STATUSES:
-            raise InputError(f"tile status {status!r} is not one of {', '.join(TILE_STATUSES)}")
+        check_choice(status, TILE_STATUSES, "tile status")
         self._ensure_tiles_table()
         with self.transaction():
             self._conn.execute(

@@ -98,6 +98,10 @@ def test_add_query_update_delete(store):
     row = store.query(label_ids=[ids[0]]).iloc[0]
     assert (row["class_code"], row["class_name"], row["status"], row["version"]) == (5, "forest", "reviewed", 2)
     assert row["modified"] >= row["created"]
+    for bad in ({"source": "bogus"}, {"status": "finished"}):
+        with pytest.raises(InputError, match="must be one of"):
+            store.update(ids[0], **bad)
+    assert store.query(label_ids=[ids[0]]).iloc[0]["source"] == "manual"
     assert store.delete([ids[1], "no-such-id"]) == 1
     assert store.count() == 2
 

@@ -30,6 +30,7 @@ Finding types (severity):
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -167,20 +168,6 @@ class QAResult:
         }
 
 
-def _is_store(path: Path) -> bool:
-    import sqlite3
-
-    if path.suffix.lower() != ".gpkg" or not path.exists():
-        return False
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return bool(
-                conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='geolabel_meta'").fetchone()
-            )
-    except sqlite3.DatabaseError:
-        return False
-
-
 def load_delivery(
     path: str | Path,
     *,
@@ -189,14 +176,19 @@ def load_delivery(
     layer: str | None = None,
 ) -> Delivery:
     """Read a label store or a delivered vector file without repairing anything."""
-    from geolabel.labels.importer import CLASS_FIELD_CANDIDATES, read_source
+    from geolabel.errors import CRSError
+    from geolabel.labels.importer import clean_text, find_class_field, read_source, source_crs
     from geolabel.labels.schema import default_schema
 
     p = Path(path)
-    if _is_store(p):
-        from geolabel.labels.store import open_store
+    store = None
+    if p.suffix.lower() == ".gpkg" and p.is_file():
+        from geolabel.labels.store import NotAStoreError, open_store
 
-        with open_store(p) as store:
+        with contextlib.suppress(NotAStoreError):  # any other GeoPackage is a delivered file
+            store = open_store(p)
+    if store is not None:
+        with store:
             arrays = store.read()
             schema = schema or store.schema
             codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
@@ -216,17 +208,7 @@ def load_delivery(
     schema = schema or default_schema()
     frame = read_source(p, layer=layer)
     columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
-    if class_field is not None:
-        if class_field.casefold() not in columns:
-            raise InputError(f"{p}: has no field {class_field!r} (fields: {', '.join(columns.values())})")
-        field_name = columns[class_field.casefold()]
-    else:
-        field_name = next((columns[c] for c in CLASS_FIELD_CANDIDATES if c in columns), None)
-        if field_name is None:
-            raise InputError(
-                f"{p}: no class field found (tried {', '.join(CLASS_FIELD_CANDIDATES)}); name one with --class-field"
-            )
-    values = frame[field_name].tolist()
+    values = frame[find_class_field(frame, class_field, p)].tolist()
     found = [schema.find(v) for v in values]
     codes = np.array([cls.code if cls is not None else -1 for cls in found], dtype=np.int64)
     ids_col = columns.get("label_id")
@@ -234,23 +216,12 @@ def load_delivery(
 
     def column(name: str) -> list[Any]:
         col = columns.get(name)
-        if not col:
-            return [None] * len(frame)
-        return [
-            None if v is None or (isinstance(v, float) and v != v) or str(v).strip() == "" else v for v in frame[col]
-        ]
+        return [clean_text(v) for v in frame[col]] if col else [None] * len(frame)
 
-    crs = None
-    if frame.crs is not None:
-        from geolabel.labels.importer import _geojson_declares_crs
-
-        declared = not (p.suffix.lower() in (".geojson", ".json") and not _geojson_declares_crs(p))
-        if declared:
-            crs = frame.crs
-        else:  # RFC 7946: WGS 84 only when the coordinates are longitudes and latitudes
-            b = frame.total_bounds
-            if len(frame) and -180.5 <= b[0] <= b[2] <= 180.5 and -90.5 <= b[1] <= b[3] <= 90.5:
-                crs = frame.crs
+    try:  # the file's own CRS, by the importer's rules (RFC 7946 for GeoJSON); none: a finding
+        crs = source_crs(frame, p, None)
+    except CRSError:
+        crs = None
     return Delivery(
         source=str(p),
         geoms=frame.geometry.values.to_numpy(),
@@ -376,7 +347,7 @@ def check_labels(
 
     from geolabel.crs import crs_label, metric_crs_for, parse_crs, reproject_geometries, same_crs
     from geolabel.labels.edit import polygonal_parts, repair, threaded
-    from geolabel.labels.importer import source_label
+    from geolabel.labels.importer import TYPE_NAMES, source_label
 
     if isinstance(require, str):
         require = [r.strip() for r in require.split(",") if r.strip()]
@@ -393,6 +364,11 @@ def check_labels(
     ids = delivery.ids
     schema = delivery.schema
     names = [schema.get(int(c)).name if c >= 0 else None for c in delivery.codes]
+
+    def flag(kind: str, severity: str, i: int, message: str, **where: Any) -> None:
+        """A finding about feature ``i`` of the delivery (``where``: geometry, area_m2)."""
+        findings.append(Finding(kind, severity, [ids[i]], message, class_name=names[i], **where))
+
     settings = {
         "min_area_m2": min_area,
         "min_width_m": min_width,
@@ -433,15 +409,7 @@ def check_labels(
     # attributes
     for i in np.flatnonzero(delivery.codes < 0):
         value = delivery.class_values[i]
-        findings.append(
-            Finding(
-                "unknown_class",
-                ERROR,
-                [ids[i]],
-                f"feature {ids[i]}: class {value!r} is not in the schema",
-                geometry=None,
-            )
-        )
+        flag("unknown_class", ERROR, i, f"feature {ids[i]}: class {value!r} is not in the schema")
     for name in require:
         values = {"labeler": delivery.labelers, "team": delivery.teams}.get(name) or delivery.extra.get(name)
         if values is None:
@@ -449,30 +417,21 @@ def check_labels(
             continue
         for i, v in enumerate(values):
             if v is None:
-                findings.append(
-                    Finding(
-                        "missing_attribute", ERROR, [ids[i]], f"feature {ids[i]}: {name} is empty", class_name=names[i]
-                    )
-                )
+                flag("missing_attribute", ERROR, i, f"feature {ids[i]}: {name} is empty")
 
     # geometry types and validity
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for i in np.flatnonzero(missing):
-        findings.append(Finding("empty", ERROR, [ids[i]], f"feature {ids[i]} has no geometry", class_name=names[i]))
+        flag("empty", ERROR, i, f"feature {ids[i]} has no geometry")
     types = shapely.get_type_id(geoms)
     polygonal = np.isin(types, (3, 6)) & ~missing
     for i in np.flatnonzero(~polygonal & ~missing):
-        kind = shapely.get_type_id(geoms[i])
-        label = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString", 7: "collection"}
-        findings.append(
-            Finding(
-                "non_polygon",
-                ERROR,
-                [ids[i]],
-                f"feature {ids[i]} is a {label.get(int(kind), 'geometry')}, not a polygon",
-                geometry=shapely.force_2d(geoms[i]),
-                class_name=names[i],
-            )
+        flag(
+            "non_polygon",
+            ERROR,
+            i,
+            f"feature {ids[i]} is a {TYPE_NAMES.get(int(types[i]), 'geometry')}, not a polygon",
+            geometry=shapely.force_2d(geoms[i]),
         )
     work = shapely.force_2d(geoms.copy())
     valid = np.zeros(n, dtype=bool)
@@ -482,16 +441,7 @@ def check_labels(
     for i, reason in zip(invalid_idx.tolist(), list(reasons)):
         m = _POINT_IN_REASON.search(str(reason))
         where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else shapely.point_on_surface(work[i])
-        findings.append(
-            Finding(
-                "invalid",
-                ERROR,
-                [ids[i]],
-                f"feature {ids[i]}: invalid polygon: {reason}",
-                geometry=where,
-                class_name=names[i],
-            )
-        )
+        flag("invalid", ERROR, i, f"feature {ids[i]}: invalid polygon: {reason}", geometry=where)
     # repaired copies take part in the remaining checks
     use = np.flatnonzero(polygonal)
     fixed, _, _ = repair(work[use])
@@ -557,30 +507,24 @@ def check_labels(
     perimeter = shapely.length(fixed)
     for a in np.flatnonzero(areas < min_area).tolist():
         i = use[a]
-        findings.append(
-            Finding(
-                "below_mmu",
-                WARNING,
-                [ids[i]],
-                f"feature {ids[i]} covers {areas[a]:.2f} m², below the minimum mapping unit of {min_area:g} m²",
-                geometry=fixed[a],
-                area_m2=float(areas[a]),
-                class_name=names[i],
-            )
+        flag(
+            "below_mmu",
+            WARNING,
+            i,
+            f"feature {ids[i]} covers {areas[a]:.2f} m², below the minimum mapping unit of {min_area:g} m²",
+            geometry=fixed[a],
+            area_m2=float(areas[a]),
         )
     width = np.where(perimeter > 0, 2 * areas / np.maximum(perimeter, 1e-12), 0.0)
     for a in np.flatnonzero((width < min_width) & (areas >= min_area)).tolist():
         i = use[a]
-        findings.append(
-            Finding(
-                "sliver",
-                WARNING,
-                [ids[i]],
-                f"feature {ids[i]} is a sliver: mean width {width[a]:.2f} m over {areas[a]:.1f} m²",
-                geometry=fixed[a],
-                area_m2=float(areas[a]),
-                class_name=names[i],
-            )
+        flag(
+            "sliver",
+            WARNING,
+            i,
+            f"feature {ids[i]} is a sliver: mean width {width[a]:.2f} m over {areas[a]:.1f} m²",
+            geometry=fixed[a],
+            area_m2=float(areas[a]),
         )
     parts, part_of = polygonal_parts(fixed)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
@@ -590,30 +534,24 @@ def check_labels(
     for k in np.flatnonzero(hole_area < min_area).tolist():
         a = int(part_of[ring_part[is_hole][k]])
         i = use[a]
-        findings.append(
-            Finding(
-                "small_hole",
-                WARNING,
-                [ids[i]],
-                f"feature {ids[i]} has a hole of {hole_area[k]:.2f} m², below the minimum mapping unit",
-                geometry=hole_polys[k],
-                area_m2=float(hole_area[k]),
-                class_name=names[i],
-            )
+        flag(
+            "small_hole",
+            WARNING,
+            i,
+            f"feature {ids[i]} has a hole of {hole_area[k]:.2f} m², below the minimum mapping unit",
+            geometry=hole_polys[k],
+            area_m2=float(hole_area[k]),
         )
     spike_of, spike_xy = _spikes(parts, spike_angle)
     for p, (x, y) in zip(spike_of.tolist(), spike_xy.tolist()):
         a = int(part_of[p])
         i = use[a]
-        findings.append(
-            Finding(
-                "spike",
-                WARNING,
-                [ids[i]],
-                f"feature {ids[i]} has a spike (vertex angle below {spike_angle:g}°) at ({x:.2f}, {y:.2f})",
-                geometry=shapely.Point(x, y),
-                class_name=names[i],
-            )
+        flag(
+            "spike",
+            WARNING,
+            i,
+            f"feature {ids[i]} has a spike (vertex angle below {spike_angle:g}°) at ({x:.2f}, {y:.2f})",
+            geometry=shapely.Point(x, y),
         )
 
     # coverage: outside the region, and gaps inside it
@@ -634,16 +572,13 @@ def check_labels(
         within = shapely.within(fixed, prepared)
         for a in np.flatnonzero(~inside).tolist():
             i = use[a]
-            findings.append(
-                Finding(
-                    "outside",
-                    ERROR,
-                    [ids[i]],
-                    f"feature {ids[i]} lies entirely outside the {'AOI' if aoi else 'imagery'}",
-                    geometry=fixed[a],
-                    area_m2=float(areas[a]),
-                    class_name=names[i],
-                )
+            flag(
+                "outside",
+                ERROR,
+                i,
+                f"feature {ids[i]} lies entirely outside the {'AOI' if aoi else 'imagery'}",
+                geometry=fixed[a],
+                area_m2=float(areas[a]),
             )
         partly = np.flatnonzero(inside & ~within)
         if len(partly):
@@ -653,16 +588,13 @@ def check_labels(
                 if oa <= overlap_tolerance:
                     continue
                 i = use[a]
-                findings.append(
-                    Finding(
-                        "outside",
-                        WARNING,
-                        [ids[i]],
-                        f"feature {ids[i]} extends {oa:.2f} m² beyond the {'AOI' if aoi else 'imagery'}",
-                        geometry=g,
-                        area_m2=float(oa),
-                        class_name=names[i],
-                    )
+                flag(
+                    "outside",
+                    WARNING,
+                    i,
+                    f"feature {ids[i]} extends {oa:.2f} m² beyond the {'AOI' if aoi else 'imagery'}",
+                    geometry=g,
+                    area_m2=float(oa),
                 )
         gaps = shapely.difference(gap_region, coverage, grid_size=OVERLAY_GRID_M)
         region_area = float(gap_region.area)

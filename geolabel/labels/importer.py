@@ -33,7 +33,8 @@ CLASS_FIELD_CANDIDATES = (
     "lulc",
     "category",
 )
-_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString"}
+#: Names of the non-polygon shapely geometry types (by type id).
+TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString", 7: "collection"}
 
 
 @dataclass
@@ -135,6 +136,23 @@ def _first_line(exc: BaseException, path: Path) -> str:
     return text.replace(f"'{path}' ", "").replace(str(path), "file")[:200]
 
 
+def find_class_field(frame: Any, class_field: str | None, path: Path) -> str:
+    """The column holding the classes: ``class_field`` (any case), else the first of
+    CLASS_FIELD_CANDIDATES present."""
+    columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
+    if class_field is not None:
+        if class_field.casefold() not in columns:
+            raise InputError(f"{path}: has no field {class_field!r} (fields: {', '.join(columns.values())})")
+        return str(columns[class_field.casefold()])
+    found = next((columns[c] for c in CLASS_FIELD_CANDIDATES if c in columns), None)
+    if found is None:
+        raise InputError(
+            f"{path}: no class field found (tried {', '.join(CLASS_FIELD_CANDIDATES)}); "
+            f"name one with --class-field (fields: {', '.join(columns.values()) or 'none'})"
+        )
+    return str(found)
+
+
 def source_crs(frame: Any, path: Path, src_crs: Any) -> Any:
     """The CRS of a source: the file's own, or ``src_crs`` when the file declares none."""
     from geolabel.crs import crs_label, parse_crs, same_crs
@@ -194,22 +212,12 @@ def prepare_source(
     report.features = len(frame)
     crs = source_crs(frame, p, src_crs)
     columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
+    field_name: str | None = None
     if single_class is not None:
         code = schema.resolve(single_class).code
         codes = np.full(len(frame), code, dtype=np.int64)
-        field_name = None
-    elif class_field is not None:
-        if class_field.casefold() not in columns:
-            raise InputError(f"{p}: has no field {class_field!r} (fields: {', '.join(columns.values())})")
-        field_name = columns[class_field.casefold()]
     else:
-        found = next((columns[c] for c in CLASS_FIELD_CANDIDATES if c in columns), None)
-        if found is None:
-            raise InputError(
-                f"{p}: no class field found (tried {', '.join(CLASS_FIELD_CANDIDATES)}); "
-                f"name one with --class-field (fields: {', '.join(columns.values()) or 'none'})"
-            )
-        field_name = found
+        field_name = find_class_field(frame, class_field, p)
     mapping = dict(class_map or {})
 
     # classes
@@ -238,7 +246,7 @@ def prepare_source(
     types = shapely.get_type_id(geoms)
     polygonal = np.isin(types, (3, 6, 7))
     for t in np.unique(types[ok & ~polygonal]):
-        report.rejected[f"not a polygon ({_TYPE_NAMES.get(int(t), 'geometry')})"] += int(
+        report.rejected[f"not a polygon ({TYPE_NAMES.get(int(t), 'geometry')})"] += int(
             (types[ok & ~polygonal] == t).sum()
         )
     ok &= polygonal
@@ -273,11 +281,13 @@ def prepare_source(
     for name, default in (("labeler", labeler), ("team", team), ("status", status)):
         column = columns.get(name)
         values = frame[column].to_numpy(dtype=object)[src_rows] if column else np.full(len(src_rows), None)
-        out[name] = [default if default is not None else _text(v) for v in values]
+        out[name] = [default if default is not None else clean_text(v) for v in values]
     for name in ("tile_id", "comment"):
         column = columns.get(name)
         out[name] = (
-            [_text(v) for v in frame[column].to_numpy(dtype=object)[src_rows]] if column else [None] * len(src_rows)
+            [clean_text(v) for v in frame[column].to_numpy(dtype=object)[src_rows]]
+            if column
+            else [None] * len(src_rows)
         )
     out["source"] = ["imported"] * len(src_rows)
     report.imported = len(parts)
@@ -285,7 +295,8 @@ def prepare_source(
     return result, report
 
 
-def _text(value: Any) -> str | None:
+def clean_text(value: Any) -> str | None:
+    """A stripped string, or None for missing values (None, NaN, empty)."""
     if value is None or (isinstance(value, float) and value != value):
         return None
     text = str(value).strip()

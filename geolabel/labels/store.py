@@ -387,7 +387,8 @@ class GeoPackageStore(LabelStore):
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError:
             raise NotAStoreError(f"{p}: not a GeoPackage (not an SQLite database)") from None
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        objects = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'trigger')"))
+        tables = {name for name, kind in objects.items() if kind == "table"}
         if META_TABLE not in tables or LABELS_TABLE not in tables:
             conn.close()
             raise NotAStoreError(
@@ -396,8 +397,9 @@ class GeoPackageStore(LabelStore):
             )
         register_functions(conn)
         self._conn = conn
-        with contextlib.suppress(sqlite3.OperationalError):  # read-only file or folder: nothing to add
-            conn.executescript(_TOUCH_TRIGGER)
+        if "geolabel_labels_touch" not in objects:  # a store made before the trigger existed
+            with contextlib.suppress(sqlite3.OperationalError):  # read-only file or folder: nothing to add
+                conn.executescript(_TOUCH_TRIGGER)
         meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
         if int(meta.get("store_format", "0")) > STORE_FORMAT:
             raise NotAStoreError(f"{p}: made by a newer geolabel (store format {meta['store_format']})")
@@ -633,11 +635,12 @@ class GeoPackageStore(LabelStore):
     def count(self) -> int:
         return int(self._conn.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchone()[0])
 
+    def _has_tiles_table(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self._conn.execute(query, (TILES_TABLE,)).fetchone() is not None
+
     def _ensure_tiles_table(self) -> None:
-        exists = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TILES_TABLE,)
-        ).fetchone()
-        if not exists:
+        if not self._has_tiles_table():
             with self.transaction():
                 self._conn.execute(
                     f"CREATE TABLE {TILES_TABLE} (tile_id TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, "
@@ -656,10 +659,7 @@ class GeoPackageStore(LabelStore):
             )
 
     def tile_statuses(self) -> dict[str, str]:
-        exists = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TILES_TABLE,)
-        ).fetchone()
-        if not exists:
+        if not self._has_tiles_table():
             return {}
         return dict(self._conn.execute(f"SELECT tile_id, status FROM {TILES_TABLE}").fetchall())
 

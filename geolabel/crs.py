@@ -129,10 +129,19 @@ def _transformer(src: str, dst: str) -> Any:
     return pyproj.Transformer.from_crs(parse_crs(src), parse_crs(dst), always_xy=True)
 
 
-def reproject_geometries(geoms: Any, src: Any, dst: Any) -> Any:
-    """Reproject an array of shapely geometries from ``src`` to ``dst`` (x/y order)."""
+def reproject_geometries(geoms: Any, src: Any, dst: Any, *, densify: float | str | None = None) -> Any:
+    """Reproject an array of shapely geometries from ``src`` to ``dst`` (x/y order).
+
+    ``densify``: first add vertices so no edge is longer than this (in ``src`` units), so
+    straight edges follow the projection's curves; "auto" = 1/1000 of the extent.
+    """
     import numpy as np
     import shapely
+
+    if densify == "auto":
+        densify = edge_step(geoms)
+    if densify:
+        geoms = shapely.segmentize(geoms, densify)
 
     transformer = _transformer(_key(src), _key(dst))
 
@@ -178,7 +187,7 @@ def area_m2(geoms: Any, crs: Any, *, ellipsoidal: bool = False) -> Any:
         geographic = parsed.geodetic_crs
         if geographic is None:
             raise CRSError(f"{parsed.name}: has no geodetic CRS to compute ellipsoidal areas on")
-        arr = reproject_geometries(shapely.segmentize(arr, _segment_length(arr)), parsed, geographic)
+        arr = reproject_geometries(arr, parsed, geographic, densify="auto")  # geodesic areas follow map edges
         parsed = geographic
     ellipsoid = parsed.ellipsoid
     if ellipsoid is None:
@@ -193,13 +202,13 @@ def area_m2(geoms: Any, crs: Any, *, ellipsoidal: bool = False) -> Any:
     return out
 
 
-def _segment_length(arr: Any) -> float:
-    """Densify long edges before going geographic so geodesic areas follow the map edges."""
+def edge_step(geoms: Any) -> float:
+    """A densification step for reprojecting ``geoms``: 1/1000 of their extent."""
     import shapely
 
-    bounds = shapely.total_bounds(arr)
+    bounds = shapely.total_bounds(geoms)
     span = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
-    return float(max(span / 1000.0, 1.0)) if span == span else 1.0
+    return float(span / 1000.0) if span == span and span > 0 else 1.0
 
 
 def metric_crs_for(crs: Any, bounds: tuple[float, float, float, float]) -> Any:

@@ -66,3 +66,15 @@ def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     if value not in allowed:
         raise InputError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
     return value
+
+
+def first_line(exc: BaseException, path: object = None) -> str:
+    """The first line of an error message (of its cause when it only says "see the previous
+    exception"), without the file name GDAL repeats; at most 200 characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and ("previous exception" in text or not str(exc).strip()):
+        text = (str(cause).strip().splitlines() or [text])[0]
+    if path is not None:
+        text = text.replace(f"'{path}' ", "").replace(f"{path}: ", "").replace(str(path), "file")
+    return text[:200]

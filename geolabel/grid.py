@@ -31,12 +31,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from geolabel.errors import InputError, check_choice
 
 EDGE_POLICIES = ("pad", "shift", "drop")
+
+
+def pixel_corners(transform: Sequence[float], width: int, height: int) -> list[tuple[float, float]]:
+    """The four corners of a ``width`` x ``height`` pixel grid under an affine ``transform``
+    (a, b, c, d, e, f), clockwise from the top-left."""
+    a, b, c, d, e, f = transform[:6]
+    return [
+        (c + a * col + b * row, f + d * col + e * row)
+        for col, row in ((0, 0), (width, 0), (width, height), (0, height))
+    ]
 
 
 def axis_offsets(length: int, size: int, stride: int, edge: str) -> tuple[int, ...]:

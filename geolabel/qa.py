@@ -247,15 +247,8 @@ def _read_region(path: Any, crs: Any) -> Any:
     src = source_crs(frame, p, None)
     geoms = shapely.make_valid(frame.geometry.values.to_numpy())
     if not same_crs(src, crs):
-        geoms = reproject_geometries(shapely.segmentize(geoms, _seg(geoms)), src, crs)
+        geoms = reproject_geometries(geoms, src, crs, densify="auto")
     return shapely.union_all(geoms)
-
-
-def _seg(geoms: Any) -> float:
-    import shapely
-
-    b = shapely.total_bounds(geoms)
-    return float(max(b[2] - b[0], b[3] - b[1]) / 200 or 1.0)
 
 
 def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[Any, Any]:
@@ -280,7 +273,7 @@ def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[
         px = max(abs(c.transform[0]), abs(c.transform[1]), abs(c.transform[3]), abs(c.transform[4]))
         part = fp.difference(nodata) if not nodata.is_empty else fp
         if not same_crs(c.crs, crs):
-            part, fp = reproject_geometries(shapely.segmentize(np.array([part, fp]), px * 16), c.crs, crs)
+            part, fp = reproject_geometries(np.array([part, fp]), c.crs, crs, densify=c.edge_step)
             px = max(px, abs(float(np.sqrt(fp.area / (c.width * c.height)))))  # pixel size in ``crs`` units
         pixel = max(pixel, px)
         data.append(part)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import CRSError, InputError, MissingFileError
+from geolabel.errors import CRSError, InputError, MissingFileError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,7 +134,7 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
             try:
                 src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
             except Exception as exc:  # GDAL reports corrupt data as various errors
-                raise InputError(f"{p}: the raster is corrupt or truncated ({_short(exc, p)})") from None
+                raise InputError(f"{p}: the raster is corrupt or truncated ({first_line(exc, p)})") from None
             flags = src.mask_flag_enums
             from rasterio.enums import MaskFlags
 
@@ -183,15 +183,7 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
                 colormap=colormap,
             )
     except RasterioIOError as exc:
-        raise InputError(f"{p}: not a raster GDAL can read ({_short(exc, p)})") from None
-
-
-def _short(exc: BaseException, path: Path | None = None) -> str:
-    """First line of an error message, without the file name GDAL repeats."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if path is not None:
-        text = text.replace(f"'{path}' ", "").replace(f"{path}: ", "").replace(str(path), "file")
-    return text[:200]
+        raise InputError(f"{p}: not a raster GDAL can read ({first_line(exc, p)})") from None
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,9 @@ def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
     return counts
 
 
-def render_thumbnail(result: QAResult, finding: Any, path: Path, schema: Any) -> None:
-    """A PNG map of one finding (red) over the labels around it (class colours)."""
+def render_thumbnail(result: QAResult, finding: Any, path: Path, schema: Any, *, tree: Any = None) -> None:
+    """A PNG map of one finding (red) over the labels around it (class colours); ``tree``:
+    an STRtree of ``result.labels`` shared by several thumbnails."""
     import shapely
     from PIL import Image, ImageDraw
 
@@ -167,7 +168,7 @@ def render_thumbnail(result: QAResult, finding: Any, path: Path, schema: Any) ->
     draw = ImageDraw.Draw(img, "RGBA")
     view = shapely.box(x0, y0, x0 + span, y0 + span)
     if result.labels is not None and len(result.labels):
-        near = shapely.STRtree(result.labels).query(view, predicate="intersects")
+        near = (tree or shapely.STRtree(result.labels)).query(view, predicate="intersects")
         for k in near.tolist():
             code = int(result.label_codes[k])
             color = schema.get(code).color if code >= 0 and code in schema else "#999999"
@@ -204,6 +205,8 @@ def _table(title: str, rows: dict[str, dict[str, float]]) -> str:
 
 def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: Any, overwrite: bool = False) -> Path:
     """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
+    import shapely
+
     out = Path(out_dir)
     check_replaceable(out, marker="findings.json", what="QA report", overwrite=overwrite)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -216,9 +219,10 @@ def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: A
         (tmp / "thumbnails").mkdir()
         worst = [f for f in result.findings if f.geometry is not None and not f.geometry.is_empty][:THUMBNAILS]
         cards = []
+        tree = shapely.STRtree(result.labels) if result.labels is not None and len(result.labels) else None
         for k, f in enumerate(worst, start=1):
             name = f"thumbnails/finding_{k:02d}.png"
-            render_thumbnail(result, f, tmp / name, schema)
+            render_thumbnail(result, f, tmp / name, schema, tree=tree)
             cards.append(
                 f"<figure><img src='{name}' width='{THUMB_PX}' height='{THUMB_PX}' alt='{html.escape(f.type)}'>"
                 f"<figcaption><b class='{f.severity[0]}'>{f.severity}</b> {html.escape(f.type)}: "

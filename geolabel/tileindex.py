@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from geolabel.errors import InputError
+from geolabel.errors import InputError, first_line
 
 INDEX_NAME = "tiles.gpkg"
 TILES_LAYER = "tiles"
@@ -52,10 +52,9 @@ class TileRecord:
     @property
     def corners(self) -> tuple[float, ...]:
         """Footprint corners (x0, y0, ... x3, y3) in the chip's CRS, clockwise from top-left."""
-        a, b, c, d, e, f = self.transform
-        w, h = self.width, self.height
-        pts = ((0, 0), (w, 0), (w, h), (0, h))
-        return tuple(v for col, row in pts for v in (c + a * col + b * row, f + d * col + e * row))
+        from geolabel.grid import pixel_corners
+
+        return tuple(v for xy in pixel_corners(self.transform, self.width, self.height) for v in xy)
 
 
 _FIELDS = [f.name for f in fields(TileRecord)]
@@ -75,32 +74,25 @@ def _parse_transform(text: str) -> tuple[float, ...]:
 
 def _footprints(records: Sequence[TileRecord], index_crs: str, *, densify: int = 8) -> list[dict[str, Any]]:
     """GeoJSON-like polygons, reprojected into ``index_crs`` where a chip's CRS differs."""
-    rings = [[(r.corners[i], r.corners[i + 1]) for i in range(0, 8, 2)] for r in records]
+    from geolabel.grid import pixel_corners
+
+    rings = [pixel_corners(r.transform, r.width, r.height) for r in records]
+    out: list[dict[str, Any]] = [{"type": "Polygon", "coordinates": [[*ring, ring[0]]]} for ring in rings]
     others = {r.crs for r in records if r.crs and index_crs and r.crs != index_crs}
     if others:
-        import pyproj
+        import shapely
 
-        from geolabel.crs import parse_crs, same_crs
+        from geolabel.crs import reproject_geometries, same_crs
 
         for crs in others:
             if same_crs(crs, index_crs):
                 continue
-            transformer = pyproj.Transformer.from_crs(parse_crs(crs), parse_crs(index_crs), always_xy=True)
-            for k, r in enumerate(records):
-                if r.crs == crs:
-                    rings[k] = _densified(rings[k], densify, transformer)
-    return [{"type": "Polygon", "coordinates": [[*ring, ring[0]]]} for ring in rings]
-
-
-def _densified(ring: list[tuple[float, float]], steps: int, transformer: Any) -> list[tuple[float, float]]:
-    xs: list[float] = []
-    ys: list[float] = []
-    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]):
-        for i in range(steps):
-            xs.append(x0 + (x1 - x0) * i / steps)
-            ys.append(y0 + (y1 - y0) * i / steps)
-    tx, ty = transformer.transform(xs, ys)
-    return list(zip(tx, ty))
+            members = [k for k, r in enumerate(records) if r.crs == crs]
+            polys = shapely.polygons([rings[k] for k in members])
+            step = float(shapely.length(polys).min()) / (4 * densify)  # ``densify`` points per edge
+            for k, poly in zip(members, reproject_geometries(polys, crs, index_crs, densify=step)):
+                out[k] = shapely.geometry.mapping(poly)
+    return out
 
 
 _SCHEMA = {
@@ -168,7 +160,7 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
             raw_meta = src.tags().get(META_KEY)
             names = set(src.schema["properties"])
     except Exception as exc:
-        raise InputError(f"{path}: not a geolabel tile index ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a geolabel tile index ({first_line(exc)})") from None
     if raw_meta is not None and not set(_FIELDS) <= names:
         raise InputError(f"{path}: made by an older geolabel (no chip transforms); tile again into a new folder")
     if raw_meta is None:
@@ -189,18 +181,6 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
     return out[0], out[1], params
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
-def index_status(path: Path) -> str:
-    """``complete`` or ``incomplete`` (a run is going on or failed)."""
-    import fiona
-
-    with fiona.open(path, layer=TILES_LAYER) as src:
-        return str(src.tags().get(STATUS_KEY, "incomplete"))
-
-
 def read_tiles(path: str | os.PathLike[str]) -> Any:
     """The ``tiles`` layer as a GeoDataFrame (chip paths made absolute)."""
     import geopandas as gpd
@@ -213,8 +193,7 @@ def read_tiles(path: str | os.PathLike[str]) -> Any:
     return df
 
 
-def merge_records(old: Iterable[TileRecord], new: Iterable[TileRecord]) -> list[TileRecord]:
-    """Union by ``tile_id`` (new wins), sorted by scene then grid position."""
-    merged = {r.tile_id: r for r in old}
-    merged.update({r.tile_id: r for r in new})
+def sorted_records(by_scene: dict[str, list[TileRecord]]) -> list[TileRecord]:
+    """All records, one per ``tile_id`` (the last wins), sorted by scene then grid position."""
+    merged = {r.tile_id: r for records in by_scene.values() for r in records}
     return sorted(merged.values(), key=lambda r: (r.scene, r.row, r.col))

@@ -18,7 +18,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import EdgePolicyWarning, InputError, OutputError, OutputExistsError, TaskError, check_choice
+from geolabel.errors import (
+    EdgePolicyWarning,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    TaskError,
+    check_choice,
+    first_line,
+)
 from geolabel.grid import Tile, TileGrid, tile_id
 from geolabel.tileindex import INDEX_NAME, TileRecord
 
@@ -179,7 +187,7 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
         if options.resolution is not None:
             transform, width, height = aligned_target(transform, width, height, options.resolution)
     except Exception as exc:
-        raise InputError(f"{scene.path}: cannot be reprojected to the requested grid ({_first_line(exc)})") from None
+        raise InputError(f"{scene.path}: cannot be reprojected to the requested grid ({first_line(exc)})") from None
     if width * height > MAX_GRID_PIXELS:
         raise InputError(
             f"{scene.path}: warping to that CRS/resolution would make a {width} x {height} px scene; check "
@@ -192,14 +200,6 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
         height=int(height),
         resampling=options.resampling,
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and ("previous exception" in text or not text):
-        text = (str(cause).strip().splitlines() or [text])[0]
-    return text[:200]
 
 
 def _plan_scene(
@@ -379,8 +379,7 @@ def _chip_transform(grid_transform: tuple[float, ...], tile: Tile) -> Any:
     return window_transform(Window(tile.col_off, tile.row_off, tile.width, tile.height), Affine(*grid_transform[:6]))
 
 
-def _record(task: ChipTask, tile: Tile, tid: str, path: str, fraction: float) -> TileRecord:
-    transform = _chip_transform(task.grid_transform, tile)
+def _record(task: ChipTask, tile: Tile, tid: str, path: str, fraction: float, transform: Any) -> TileRecord:
     return TileRecord(
         tile_id=tid,
         scene=task.scene.name,
@@ -512,15 +511,15 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
                 if table is not None and task.template is not None:
                     blocks, fraction = _block_copy_chip(task, reader, fd, tile, table)
                     if blocks is None:
-                        results.append((_record(task, tile, tid, "", fraction), "skipped"))
+                        results.append((_record(task, tile, tid, "", fraction, transform), "skipped"))
                         continue
                     write_assembled_chip(out, task.template, (transform.c, transform.f), blocks)
-                    results.append((_record(task, tile, tid, rel, fraction), "copied"))
+                    results.append((_record(task, tile, tid, rel, fraction, transform), "copied"))
                     continue
                 data, invalid = reader.read(tile)
                 fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
                 if not _keep(fraction, task.max_nodata):
-                    results.append((_record(task, tile, tid, "", fraction), "skipped"))
+                    results.append((_record(task, tile, tid, "", fraction, transform), "skipped"))
                     continue
                 valid = None
                 if task.scene.nodata is None and invalid is not None and invalid.any():
@@ -539,12 +538,12 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
                         nodata=task.scene.nodata,
                     )
                     write_chip(out, data, profile=profile, meta=task.meta, valid=valid)
-                results.append((_record(task, tile, tid, rel, fraction), "written"))
+                results.append((_record(task, tile, tid, rel, fraction, transform), "written"))
     except Exception as exc:
         message = (
             str(exc)
             if isinstance(exc, InputError)
-            else (f"{task.scene.path}: reading or writing chips failed ({_first_line(exc)})")
+            else (f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})")
         )
         raise TaskError(message, partial_results=results) from exc
     finally:
@@ -633,7 +632,7 @@ def tile_raster(
     from geolabel.crs import compact_crs, parse_crs
     from geolabel.parallel import default_workers, local_executor, run_tasks
     from geolabel.raster import inspect_scene
-    from geolabel.tileindex import merge_records, read_index, write_index
+    from geolabel.tileindex import read_index, sorted_records, write_index
 
     options = TileOptions(
         size=int(size),
@@ -687,10 +686,12 @@ def tile_raster(
         if stray and not all((out / n).is_dir() and n in seen for n in stray):
             raise OutputExistsError(f"{out}: folder is not empty and holds no tile index; use an empty --out")
 
+    stored_index_crs = None  # the CRS of the index this run continues
     if old_chips or old_skipped:
         from geolabel.tileindex import index_crs as stored_crs
 
-        had_crs = bool(stored_crs(index_path))
+        stored_index_crs = stored_crs(index_path)
+        had_crs = bool(stored_index_crs)
         for info in infos:
             if (info.crs_wkt is not None) != had_crs:
                 raise InputError(
@@ -726,13 +727,11 @@ def tile_raster(
         plans.append((info, tasks, summary))
 
     index_crs = ""
-    if infos[0].crs_wkt:
+    if stored_index_crs is not None:  # a resumed index keeps its CRS
+        index_crs = stored_index_crs
+    elif infos[0].crs_wkt:
         first_grid = _target_grid(infos[0], options)
         index_crs = compact_crs(first_grid.crs_wkt if first_grid else infos[0].crs_wkt)
-    if index_path.exists() and (old_chips or old_skipped):
-        from geolabel.tileindex import index_crs as stored_crs
-
-        index_crs = stored_crs(index_path)
 
     created = [d for d in [out] + [out / i.name for i in infos] if not d.exists()]
     try:
@@ -750,12 +749,12 @@ def tile_raster(
     summaries = {info.name: s for info, _, s in plans}
 
     def flush(*, complete: bool) -> None:
-        chips = merge_records([], [r for rs in chips_by_scene.values() for r in rs])
-        skipped = merge_records([], [r for rs in skipped_by_scene.values() for r in rs])
+        chips = sorted_records(chips_by_scene)
+        skipped = sorted_records(skipped_by_scene)
         try:
             write_index(index_path, chips, skipped, crs=index_crs, params=params, complete=complete)
         except Exception as exc:
-            raise OutputError(f"{index_path}: cannot write the tile index ({_first_line(exc)})") from None
+            raise OutputError(f"{index_path}: cannot write the tile index ({first_line(exc)})") from None
 
     def on_result(task: ChipTask, results: list[tuple[TileRecord, str]]) -> None:
         nonlocal finished
@@ -804,6 +803,6 @@ def tile_raster(
     flush(complete=True)
     if progress is not None:
         progress(1.0)
-    result.chips = merge_records([], [r for rs in chips_by_scene.values() for r in rs])
-    result.skipped = merge_records([], [r for rs in skipped_by_scene.values() for r in rs])
+    result.chips = sorted_records(chips_by_scene)
+    result.skipped = sorted_records(skipped_by_scene)
     return result

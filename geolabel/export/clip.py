@@ -37,10 +37,15 @@ class ChipInfo:
     def footprint(self) -> Any:
         import shapely
 
-        a, b, c, d, e, f = self.transform
-        w, h = self.width, self.height
-        corners = [(c, f), (c + a * w, f + d * w), (c + a * w + b * h, f + d * w + e * h), (c + b * h, f + e * h)]
-        return shapely.Polygon(corners)
+        from geolabel.grid import pixel_corners
+
+        return shapely.Polygon(pixel_corners(self.transform, self.width, self.height))
+
+    @property
+    def edge_step(self) -> float:
+        """Densification step (CRS units) for reprojecting the footprint: 16 pixels."""
+        a, b, _, d, e, _ = self.transform
+        return 16 * max(abs(a), abs(b), abs(d), abs(e))
 
     def nodata_area(self, *, min_pixels: int = NODATA_MIN_PIXELS) -> Any:
         """The chip's nodata and padding pixels as a polygon (empty when it has none), read

@@ -209,7 +209,7 @@ def export_dataset(
     for crs, members in crs_groups.items():
         fp = np.array([chips[i].footprint for i in members], dtype=object)
         if not same_crs(crs, base_crs):
-            fp = reproject_geometries(shapely.segmentize(fp, abs(chips[members[0]].transform[0]) * 16), crs, base_crs)
+            fp = reproject_geometries(fp, crs, base_crs, densify=chips[members[0]].edge_step)
         footprints.extend(zip(members, fp))
     footprints.sort(key=lambda t: t[0])
     fp_arr: Any = np.array([f for _, f in footprints], dtype=object)
@@ -327,8 +327,9 @@ def export_dataset(
                         "transform": chip.transform,
                         "width": chip.width,
                         "height": chip.height,
-                        "footprint_wkb": shapely.to_wkb(chip.footprint, output_dimension=2),
-                        "segment": abs(chip.transform[0]) * chip.width / 8,
+                        "footprint": reproject_geometries(
+                            chip.footprint, chip.crs, "EPSG:4326", densify=chip.edge_step
+                        ),
                         "image": f"images/{r.split}/{r.tile_id}.tif",
                         "geojson": f"labels/geojson/{r.split}/{r.tile_id}.geojson"
                         if f"labels/geojson/{r.split}/{r.tile_id}.geojson" in r.files

@@ -35,9 +35,7 @@ def write_stac(
 ) -> list[str]:
     """Write the catalog under ``out_dir/stac``; returns the written files (relative)."""
     import pystac
-    import shapely
 
-    from geolabel.crs import reproject_geometries
     from geolabel.export.writers import geometry_dict
 
     now = datetime.now(timezone.utc)
@@ -58,9 +56,7 @@ def write_stac(
     )
     labels.summaries.add("label:classes", [{"name": "class_name", "classes": class_names}])
     for tile in tiles:
-        footprint = reproject_geometries(
-            shapely.segmentize(shapely.from_wkb(tile["footprint_wkb"]), tile["segment"]), tile["crs"], "EPSG:4326"
-        )
+        footprint = tile["footprint"]
         geometry = geometry_dict(footprint, 10, rfc7946=True)
         bbox = list(footprint.bounds)
         code = tile["crs"] if tile["crs"].startswith("EPSG:") else None
@@ -137,11 +133,8 @@ def write_stac(
 
 def _extent(tiles: Sequence[dict[str, Any]], now: datetime) -> Any:
     import pystac
-    import shapely
 
-    from geolabel.crs import reproject_geometries
-
-    boxes = [reproject_geometries(shapely.from_wkb(t["footprint_wkb"]), t["crs"], "EPSG:4326").bounds for t in tiles]
+    boxes = [t["footprint"].bounds for t in tiles]
     minx = min(b[0] for b in boxes) if boxes else -180.0
     miny = min(b[1] for b in boxes) if boxes else -90.0
     maxx = max(b[2] for b in boxes) if boxes else 180.0

@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from geolabel.errors import CRSError, InputError, MissingFileError, check_choice
+from geolabel.errors import CRSError, InputError, MissingFileError, check_choice, first_line
 
 #: Field names tried, in order, when no --class-field is given.
 CLASS_FIELD_CANDIDATES = (
@@ -114,7 +114,7 @@ def read_source(path: Path, *, layer: str | None = None) -> Any:
     try:
         layers = pyogrio.list_layers(path)
     except Exception as exc:
-        raise InputError(f"{path}: not a vector file GDAL can read ({_first_line(exc, path)})") from None
+        raise InputError(f"{path}: not a vector file GDAL can read ({first_line(exc, path)})") from None
     names = [str(row[0]) for row in layers]
     if layer is None:
         candidates = [row for row in layers if row[1] is not None]
@@ -128,12 +128,7 @@ def read_source(path: Path, *, layer: str | None = None) -> Any:
     try:
         return pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:
-        raise InputError(f"{path}: cannot read layer {layer!r} ({_first_line(exc, path)})") from None
-
-
-def _first_line(exc: BaseException, path: Path) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text.replace(f"'{path}' ", "").replace(str(path), "file")[:200]
+        raise InputError(f"{path}: cannot read layer {layer!r} ({first_line(exc, path)})") from None
 
 
 def find_class_field(frame: Any, class_field: str | None, path: Path) -> str:

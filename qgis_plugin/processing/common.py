@@ -101,7 +101,7 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
     def run_engine(self, feedback, func, *args, **kwargs):
         """Call an engine function; its errors become one-line Processing errors (an
         unexpected one too, with its traceback in the log for a bug report)."""
-        from geolabel.errors import CancelledError, GeolabelError
+        from geolabel.errors import CancelledError, GeolabelError, first_line
 
         try:
             return func(*args, **kwargs)
@@ -115,9 +115,8 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
             import traceback
 
             feedback.pushDebugInfo(traceback.format_exc())
-            first = (str(exc).splitlines() or [""])[0][:300]
             raise QgsProcessingException(
-                f"unexpected {type(exc).__name__} in geolabel: {first} (please report it, with the log)"
+                f"unexpected {type(exc).__name__} in geolabel: {first_line(exc)} (please report it, with the log)"
             ) from exc
 
     def executor(self):

@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # libproj-dev: pyproj is built against Debian's PROJ, the one QGIS links, so the engine
 # and QGIS never load two PROJ libraries into one process (that crashes QGIS on exit).
-apt_pkgs=(python3 python3-venv python3-pip python3-dev gcc libproj-dev)
+apt_pkgs=(python3 python3-venv python3-pip python3-dev gcc libproj-dev proj-bin)
 if [ "$DEV" = 1 ]; then
   apt_pkgs+=(python3-qgis qgis-providers qgis gdal-bin fonts-wqy-microhei)
 fi

@@ -140,7 +140,8 @@ mount -t devpts -o newinstance,ptmxmode=0666 devpts "$ROOT/dev/pts"
 mount -t tmpfs tmpfs "$ROOT/dev/shm"
 
 run_in_root() {  # run_in_root LABEL COMMAND: a login-like shell of a new root user
-  local label=$1 cmd=$2 t0 rc log="$ROOT/root/$label.log"
+  local label=$1 cmd=$2 t0 rc log
+  log="$ROOT/root/$label.log"
   echo
   echo "== fresh_machine: $cmd"
   t0=$(date +%s)

@@ -2,9 +2,19 @@
 # Install what geolabel needs on Debian 12 / Ubuntu, idempotently, into ./.venv.
 #   .ci/setup.sh          engine only (for the sample-data demo)
 #   .ci/setup.sh --dev    engine + test tools + QGIS 3.22 with qgis_process (Debian packages) + GDAL tools
-# The venv is made from Debian's /usr/bin/python3 with --system-site-packages so the
-# same environment can import QGIS (python3-qgis); pinned versions in
-# .ci/constraints.txt keep numpy at Debian's 1.24 (see ../shared/QGIS_TESTING.md).
+# The venv is made from Debian's /usr/bin/python3 (the interpreter QGIS 3.22 runs) with
+# --system-site-packages, so the same environment can import QGIS (python3-qgis). Facts
+# this relies on (measured on Debian 12 with QGIS 3.22.16):
+# - Unpinned pip pulls numpy 2, which shadows Debian's numpy 1.24 and breaks QGIS's GDAL
+#   bindings (`from osgeo import gdal_array`: "_ARRAY_API not found"); .ci/constraints.txt
+#   keeps numpy==1.24.2 and picks engine dependencies that support it.
+# - affine 3 beside Debian's attrs 22.2 fails on any transform ("No '__dict__' attribute on
+#   'Affine' instance"): the constraints pin a newer attrs.
+# - pyproj is built from source against Debian's PROJ 9.1, the PROJ QGIS links: a pyproj
+#   wheel brings a second PROJ into QGIS's process. The build runs the `proj` program to
+#   find PROJ, which only the proj-bin package installs (libproj-dev does not).
+# - Never set PROJ_DATA/PROJ_LIB to /usr/share/proj for the rasterio/fiona wheels: their
+#   own PROJ rejects Debian's older proj.db.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=0
@@ -13,8 +23,8 @@ DEV=0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# libproj-dev: pyproj is built against Debian's PROJ, the one QGIS links, so the engine
-# and QGIS never load two PROJ libraries into one process (that crashes QGIS on exit).
+# libproj-dev + proj-bin: pyproj is built against Debian's PROJ, the one QGIS links, so the
+# engine and QGIS never load two PROJ libraries into one process (that crashes QGIS on exit).
 apt_pkgs=(python3 python3-venv python3-pip python3-dev gcc libproj-dev proj-bin)
 if [ "$DEV" = 1 ]; then
   apt_pkgs+=(python3-qgis qgis-providers qgis gdal-bin fonts-wqy-microhei)
@@ -25,8 +35,12 @@ for p in "${apt_pkgs[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ! { $SUDO apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+    echo "setup: could not install the Debian packages above. Check that apt works (apt-get update)" >&2
+    echo "setup: and that you are root or may use sudo, then run this command again." >&2
+    exit 1
+  fi
 fi
 
 PY=/usr/bin/python3
@@ -49,6 +63,12 @@ if [ ! -f "$stamp" ]; then
          "${pip[@]}" -e ".${extras}"; } >"$log" 2>&1; then
     tail -30 "$log" >&2
     echo "setup: pip install failed; full log in $log" >&2
+    if grep -q "proj executable not found" "$log"; then
+      echo "setup: pyproj's build did not find the proj program: install proj-bin (apt-get install proj-bin) and rerun" >&2
+    else
+      echo "setup: pyproj is built from source: it needs gcc, python3-dev, libproj-dev and proj-bin. If those are" >&2
+      echo "setup: installed, check that pip reaches PyPI (pip download numpy), then run this command again." >&2
+    fi
     exit 1
   fi
   .venv/bin/python -c "import geolabel, rasterio, shapely, geopandas, pyogrio" # fail loudly if broken

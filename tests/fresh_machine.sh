@@ -13,11 +13,15 @@
 #
 #   bash tests/fresh_machine.sh [--demo-only] [--keep]
 #
-# Needs root (debootstrap, chroot, mounts). The root lives in /var/tmp/geolabel-fresh.<pid>;
+# Needs root (debootstrap, chroot, mounts): exit 3 when this machine cannot build a root at
+# all, 1 when a command failed in it, 0 when both passed. The root lives in /var/tmp/geolabel-fresh.<pid>;
 # --keep leaves it (unmounted) for inspection. Everything mounted is unmounted on exit,
 # Ctrl-C or SIGTERM; roots left by a run that was killed with SIGKILL are cleaned up by
 # the next run. A root is only deleted once nothing is mounted inside it, and with
 # `rm --one-file-system`, so a bind-mounted /dev can never go with it.
+# The whole script is one block, so bash reads all of it before running: editing this file
+# (or checking out another commit) while it runs cannot change what it does.
+{
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 DEMO_ONLY=0
@@ -29,7 +33,7 @@ for arg in "$@"; do
     *) echo "fresh_machine: unknown option $arg (use --demo-only, --keep)" >&2; exit 2 ;;
   esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "fresh_machine: needs root (debootstrap, chroot, mount)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "fresh_machine: needs root (debootstrap, chroot, mount)" >&2; exit 3; }
 
 PARENT=/var/tmp
 ROOT="$PARENT/geolabel-fresh.$$"
@@ -90,7 +94,8 @@ done
 
 if ! command -v debootstrap >/dev/null; then
   echo "fresh_machine: installing debootstrap" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null ||
+    { echo "fresh_machine: cannot install debootstrap" >&2; exit 3; }
 fi
 
 # The Debian mirror this machine's apt already uses.
@@ -103,8 +108,8 @@ echo "== fresh_machine: debootstrap --variant=minbase bookworm $ROOT $mirror"
 mkdir -p "$ROOT"
 if ! debootstrap --variant=minbase bookworm "$ROOT" "$mirror" >"$PARENT/geolabel-fresh.$$.debootstrap.log" 2>&1; then
   tail -20 "$PARENT/geolabel-fresh.$$.debootstrap.log" >&2
-  echo "fresh_machine: debootstrap failed" >&2
-  exit 1
+  echo "fresh_machine: debootstrap failed: this machine cannot build a fresh root" >&2
+  exit 3
 fi
 rm -f "$PARENT/geolabel-fresh.$$.debootstrap.log"
 echo "   root ready in $(($(date +%s) - started)) s"
@@ -133,11 +138,11 @@ mkdir -p "$ROOT/root/geolabel"
 git -C "$repo" archive --format=tar HEAD | tar -x -C "$ROOT/root/geolabel"
 echo "   HEAD $(git -C "$repo" rev-parse --short HEAD) unpacked into /root/geolabel"
 
-mount -t proc proc "$ROOT/proc"
-mount -t sysfs sysfs "$ROOT/sys"
-mount --bind /dev "$ROOT/dev"
-mount -t devpts -o newinstance,ptmxmode=0666 devpts "$ROOT/dev/pts"
-mount -t tmpfs tmpfs "$ROOT/dev/shm"
+if ! { mount -t proc proc "$ROOT/proc" && mount -t sysfs sysfs "$ROOT/sys" && mount --bind /dev "$ROOT/dev" &&
+       mount -t devpts -o newinstance,ptmxmode=0666 devpts "$ROOT/dev/pts" && mount -t tmpfs tmpfs "$ROOT/dev/shm"; }; then
+  echo "fresh_machine: cannot mount /proc, /sys and /dev in the root: this machine cannot run a chroot" >&2
+  exit 3
+fi
 
 run_in_root() {  # run_in_root LABEL COMMAND: a login-like shell of a new root user
   local label=$1 cmd=$2 t0 rc log
@@ -166,3 +171,4 @@ fi
 echo
 echo "== fresh_machine: $([ $status = 0 ] && echo PASSED || echo FAILED) in $(($(date +%s) - started)) s"
 exit $status
+}

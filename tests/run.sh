@@ -1,18 +1,40 @@
 #!/usr/bin/env bash
 # Install everything (Debian packages incl. QGIS, the pinned Python stack) and run all checks:
 # ruff, mypy and the whole pytest suite (engine tests, CLI tests, tests inside headless QGIS).
+# Every part runs even when an earlier one fails; the summary at the end lists each part's
+# result, and the exit code is non-zero if any part failed.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k tiling`.
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
-.ci/setup.sh --dev
+.ci/setup.sh --dev || exit 1
 export QT_QPA_PLATFORM=offscreen
-echo "== ruff"
-.venv/bin/ruff check geolabel tests bench sample_data qgis_plugin docs
-.venv/bin/ruff format --check geolabel tests bench sample_data qgis_plugin docs
-echo "== mypy"
-.venv/bin/mypy
-echo "== pytest (engine, CLI, benchmarks' helpers)"
-.venv/bin/python -m pytest "$@" || [ $? -eq 5 ]
-echo "== pytest inside QGIS $(/usr/bin/python3 -c 'import qgis.core as q; print(q.Qgis.QGIS_VERSION)' 2>/dev/null) (plugin, Processing, dock, qgis_process)"
-# exit code 5 = every test deselected by the extra arguments (e.g. `-k tiling`): not a failure
-.venv/bin/python -m pytest tests/qgis -o addopts="-ra -p no:cacheprovider" --qgis_disable_gui "$@" || [ $? -eq 5 ]
+
+results=()
+failed=0
+part() {  # part NAME COMMAND...: run one part, remember how it ended
+  local name=$1 t0 rc
+  shift
+  echo "== $name"
+  t0=$(date +%s)
+  "$@"
+  rc=$?
+  if [ "$rc" -eq 5 ] && [ "$1" = pytest_part ]; then rc=0; fi  # 5: every test deselected by -k
+  results+=("$(printf '%-32s %s (%s s)' "$name" "$([ "$rc" -eq 0 ] && echo passed || echo "FAILED, exit $rc")" "$(($(date +%s) - t0))")")
+  [ "$rc" -eq 0 ] || failed=1
+}
+pytest_part() { .venv/bin/python -m pytest "$@"; }
+lint() {
+  local dirs=(geolabel tests bench sample_data qgis_plugin docs)
+  .venv/bin/ruff check "${dirs[@]}" && .venv/bin/ruff format --check "${dirs[@]}"
+}
+
+qgis_version=$(/usr/bin/python3 -c 'import qgis.core as q; print(q.Qgis.QGIS_VERSION)' 2>/dev/null)
+part "ruff" lint
+part "mypy" .venv/bin/mypy
+part "pytest (engine, CLI)" pytest_part "$@"
+part "pytest inside QGIS ${qgis_version:-?}" pytest_part tests/qgis -o addopts="-ra -p no:cacheprovider" --qgis_disable_gui "$@"
+
+echo
+echo "== summary"
+printf '  %s\n' "${results[@]}"
+exit $failed

@@ -26,7 +26,9 @@ def test_generator_reproduces_the_committed_village(tmp_path):
         assert len(a) == len(b) == 136
         for fa, fb in zip(a, b):
             assert dict(fa.properties) == dict(fb.properties)
-            assert shapely.equals_exact(shapely.geometry.shape(fa.geometry), shapely.geometry.shape(fb.geometry), 0)
+            # vertices to 1e-6 m: the generator's float arithmetic may differ in the last place
+            # between machines (seen: 5 of 136 polygons off by 1e-10 m); the raster stays byte-exact
+            assert shapely.equals_exact(shapely.geometry.shape(fa.geometry), shapely.geometry.shape(fb.geometry), 1e-6)
 
 
 def test_village_scene_matches_its_description():

@@ -19,7 +19,7 @@ part() {  # part NAME COMMAND...: run one part, remember how it ended
   "$@"
   rc=$?
   if [ "$rc" -eq 5 ] && [ "$1" = pytest_part ]; then rc=0; fi  # 5: every test deselected by -k
-  results+=("$(printf '%-32s %s (%s s)' "$name" "$([ "$rc" -eq 0 ] && echo passed || echo "FAILED, exit $rc")" "$(($(date +%s) - t0))")")
+  results+=("$(printf '%-40s %s (%s s)' "$name" "$([ "$rc" -eq 0 ] && echo passed || echo "FAILED, exit $rc")" "$(($(date +%s) - t0))")")
   [ "$rc" -eq 0 ] || failed=1
 }
 pytest_part() { .venv/bin/python -m pytest "$@"; }

@@ -88,6 +88,7 @@ CASES: dict[str, Callable[[Path], None]] = {
     "path_absolute": lambda r: set_fields(r / INDEX, 1, path=str(r / "secret.tif")),
     "path_backslash": lambda r: set_fields(r / INDEX, 1, path=f"{SCENE}\\{FIRST}.tif"),
     "path_empty": lambda r: set_fields(r / INDEX, 1, path=""),
+    # GDAL reads text up to a NUL byte: geolabel sees '../secret.tif' and '场景_r000'
     "path_nul": lambda r: set_fields(r / INDEX, 1, path="../secret.tif\x00" + f"{SCENE}/{FIRST}.tif"),
     "tile_id_dotdot": lambda r: set_fields(r / INDEX, 1, tile_id="../../../x"),
     "tile_id_dotdot_consistent_path": lambda r: set_fields(r / INDEX, 1, **row("../../../x")),
@@ -215,6 +216,9 @@ def test_ids_of_any_grid_size_are_accepted(tile_id: str) -> None:
         ("village_r005_c012", "village", "./village/village_r005_c012.tif"),
         ("my scene_r005_c012", "my scene", None),  # geolabel makes my_scene
         ("village_r005_c012", "village", ""),  # a chip without a path
+        ("village_r005_c012", "village", "village/village_r005_c012.tif\x00/../x"),  # NUL (OGR would cut it)
+        ("vil\x00lage_r005_c012", "vil\x00lage", None),
+        ("village_r005_c012", "village", "/abs/village/village_r005_c012.tif"),
     ],
 )
 def test_ids_and_paths_geolabel_would_not_make_are_refused(tile_id: str, scene: str, path: str | None) -> None:

@@ -6,7 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
-from geolabel.errors import OutputExistsError
+from geolabel.errors import InputError, OutputExistsError
+
+#: Longest file name (bytes) on Linux, macOS and Windows file systems.
+NAME_MAX = 255
 
 
 def check_replaceable(out: Path, *, marker: str, what: str, overwrite: bool) -> None:
@@ -40,3 +43,31 @@ def replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
+
+
+def leads_outside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (a name inside ``folder``) is a symbolic link resolving outside ``folder``."""
+    return path.is_symlink() and not path.resolve().is_relative_to(folder.resolve())
+
+
+def child_path(folder: Path, relative: str) -> Path:
+    """``folder / relative`` for a ``/``-separated name made from input data, refused (an
+    :class:`InputError`) if it could lead elsewhere: an absolute name, empty, ``.``, ``..``
+    or hidden parts, backslashes, NUL bytes, parts longer than a file name, or a folder on
+    the way that is a link to outside ``folder``. The last part is not followed, so
+    unlinking the result removes a link, never its target.
+
+    >>> str(child_path(Path("out"), "images/train/a_r000_c001.tif"))
+    'out/images/train/a_r000_c001.tif'
+    >>> child_path(Path("out"), "images/../../x.tif")
+    Traceback (most recent call last):
+    geolabel.errors.InputError: out: 'images/../../x.tif' is not a name inside this folder
+    """
+    parts = relative.split("/")
+    for part in parts:
+        if not part or part.startswith(".") or "\\" in part or "\x00" in part or len(part.encode()) > NAME_MAX:
+            raise InputError(f"{folder}: {relative[:80]!r} is not a name inside this folder")
+    for k in range(1, len(parts)):
+        if leads_outside(folder.joinpath(*parts[:k]), folder):
+            raise InputError(f"{folder}: {'/'.join(parts[:k])!r} is a link to outside this folder")
+    return folder.joinpath(*parts)

@@ -4,6 +4,10 @@ Layer ``tiles`` lists written chips; layer ``skipped_tiles`` lists grid cells th
 left out (too much nodata) so a rerun does not read them again. The tiling parameters
 are stored as layer metadata (``GEOLABEL_TILING``) so a rerun can check it continues the
 same job. The file is written to a temporary name and renamed into place.
+
+Indexes travel between sites, so their rows are untrusted: :func:`read_index` refuses an
+index with any row geolabel would not have written (:func:`record_problem`) or a chip
+that lies outside the index's folder through a symbolic link, before any command uses it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from geolabel.errors import InputError, first_line
+from geolabel.files import child_path, leads_outside
+from geolabel.grid import safe_name, tile_id
 
 INDEX_NAME = "tiles.gpkg"
 TILES_LAYER = "tiles"
@@ -26,6 +32,9 @@ STATUS_KEY = "GEOLABEL_STATUS"
 
 #: GeoPackage 1.2 opens in QGIS 3.22 without a version warning.
 GPKG_OPTIONS = {"VERSION": "1.2"}
+#: Longest tile id (UTF-8 bytes): a file name holds 255 and geolabel adds up to 21 to an
+#: id (a chip's temporary ``.<id>.tif.<pid>.tmp.tif``, ``<id>.geojson`` in a dataset).
+MAX_TILE_ID_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,8 @@ def index_crs(path: Path) -> str:
 
 
 def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str, Any]]:
-    """Records of both layers and the stored parameters of an existing index."""
+    """Records of both layers and the stored parameters of an existing index, refused
+    (:class:`InputError`) unless every row is one geolabel would write (:func:`check_index`)."""
     import fiona
 
     try:
@@ -166,19 +176,95 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
     if raw_meta is None:
         raise InputError(f"{path}: not a geolabel tile index (no {TILES_LAYER!r} layer with parameters)")
     params = json.loads(raw_meta)
-    out: list[list[TileRecord]] = []
-    for layer in (TILES_LAYER, SKIPPED_LAYER):
-        records = []
-        if layer in layers:
-            with fiona.open(path, layer=layer) as src:
-                for feat in src:
-                    props = dict(feat.properties)
-                    values = {name: props[name] for name in _FIELDS}
-                    values["crs"] = values["crs"] or ""
-                    values["transform"] = _parse_transform(values["transform"])
-                    records.append(TileRecord(**values))
-        out.append(records)
-    return out[0], out[1], params
+    chips, skipped = (_read_layer(path, layer) if layer in layers else [] for layer in (TILES_LAYER, SKIPPED_LAYER))
+    check_index(path, chips, skipped)
+    return chips, skipped, params
+
+
+def _read_layer(path: Path, layer: str) -> list[TileRecord]:
+    import fiona
+
+    records = []
+    with fiona.open(path, layer=layer) as src:
+        for n, feat in enumerate(src, start=1):
+            values = {name: feat.properties.get(name) for name in _FIELDS}
+            values["crs"] = values["crs"] or ""
+            missing = [name for name, value in values.items() if value is None]
+            try:
+                if missing:
+                    raise ValueError(f"no {', '.join(missing)}")
+                values["transform"] = _parse_transform(values["transform"])
+            except ValueError as exc:
+                raise InputError(f"{path}: {layer} feature {n}: {first_line(exc)}") from None
+            records.append(TileRecord(**values))
+    return records
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a one-line message (escapes visible, cut after 60 characters)."""
+    return repr(text if len(text) <= 60 else text[:60] + "...")
+
+
+def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
+    """Why ``rec`` is not a row geolabel would write (None when it is one).
+
+    The rule: the scene is a name geolabel makes from a file name (``safe_name`` keeps it
+    as it is: letters of any script, digits, ``_``, ``-``, ``.``, not first or last), the
+    tile id is exactly ``<scene>_r<row>_c<col>`` for the row's scene, row and column (3 or
+    more digits, at most :data:`MAX_TILE_ID_BYTES`), and a chip's path (``chip``) is
+    ``<scene>/<tile_id>.tif`` while a skipped cell has none.
+
+    >>> rec = TileRecord("a_r000_c001", "a", "", "a/a_r000_c001.tif", 0, 1, 0, 256, 256, 256, 0.0, "", (0,) * 6)
+    >>> record_problem(rec, chip=True) is None
+    True
+    >>> record_problem(rec, chip=False)
+    "a skipped cell has a path ('a/a_r000_c001.tif')"
+    """
+    if not all(isinstance(v, str) for v in (rec.scene, rec.tile_id, rec.path)):
+        return "scene, tile_id and path must be text"
+    if not isinstance(rec.row, int) or not isinstance(rec.col, int) or rec.row < 0 or rec.col < 0:
+        return f"row {rec.row!r} and col {rec.col!r} must be whole numbers >= 0"
+    if safe_name(rec.scene) != rec.scene:
+        return f"scene {_shown(rec.scene)} is not a name geolabel makes (it would be {_shown(safe_name(rec.scene))})"
+    if len(rec.tile_id.encode()) > MAX_TILE_ID_BYTES:
+        return f"tile id {_shown(rec.tile_id)} is longer than {MAX_TILE_ID_BYTES} bytes"
+    digits, odd = divmod(len(rec.tile_id) - len(rec.scene) - 4, 2)  # '<scene>_r<digits>_c<digits>'
+    if odd or rec.tile_id != tile_id(rec.scene, rec.row, rec.col, digits=max(3, digits)):
+        return (
+            f"tile id {_shown(rec.tile_id)} is not <scene>_r<row>_c<col> for scene {_shown(rec.scene)}, "
+            f"row {rec.row}, col {rec.col}"
+        )
+    if chip and rec.path != f"{rec.scene}/{rec.tile_id}.tif":
+        return f"chip path {_shown(rec.path)} is not {_shown(f'{rec.scene}/{rec.tile_id}.tif')}"
+    if not chip and rec.path:
+        return f"a skipped cell has a path ({_shown(rec.path)})"
+    return None
+
+
+def check_index(path: Path, chips: Sequence[TileRecord], skipped: Sequence[TileRecord]) -> None:
+    """Refuse an index with a row geolabel would not write (:func:`record_problem`), a tile
+    id listed twice, or a chip (or scene folder) that is a link to outside its folder."""
+    for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
+        seen: set[str] = set()
+        for n, rec in enumerate(records, start=1):
+            problem = record_problem(rec, chip=layer == TILES_LAYER)
+            if problem is None and rec.tile_id in seen:
+                problem = f"tile id {_shown(rec.tile_id)} is listed twice"
+            if problem is not None:
+                raise InputError(f"{path}: {layer} feature {n}: {problem}; not an index geolabel wrote")
+            seen.add(rec.tile_id)
+    folder = path.parent
+    for rel in sorted({r.scene for r in chips}) + [r.path for r in chips]:
+        if leads_outside(folder / rel, folder):
+            raise InputError(
+                f"{path}: {_shown(rel)} is a link to outside {folder}; chips must lie in the index's folder"
+            )
+
+
+def remove_chips(folder: Path, chips: Sequence[TileRecord]) -> None:
+    """Delete the chip files of an index read by :func:`read_index` (links, never their targets)."""
+    for rec in chips:
+        child_path(folder, rec.path).unlink(missing_ok=True)
 
 
 def read_tiles(path: str | os.PathLike[str]) -> Any:
@@ -188,6 +274,7 @@ def read_tiles(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such tile index")
+    read_index(p)  # refuses an index geolabel would not write
     df = gpd.read_file(p, layer=TILES_LAYER)
     df["path"] = [str((p.parent / rel).resolve()) for rel in df["path"]]
     return df

@@ -247,6 +247,7 @@ def _plan_scene(
     rows, cols = grid.shape
     digits = max(3, len(str(max(rows, cols) - 1)))
     ids = [tile_id(scene.name, t.row, t.col, digits=digits) for t in tiles]
+    _check_chip_names(scene, out_dir, ids)
     summary.chips = len(tiles)
     todo = [(t, i) for t, i in zip(tiles, ids) if i not in done_ids]
     fmt = choose_chip_format(scene, size=options.size, fmt=options.format, compress=options.compress)
@@ -306,6 +307,21 @@ def _plan_scene(
             )
         )
     return tasks, ids, summary
+
+
+def _check_chip_names(scene: SceneInfo, out_dir: Path, ids: Sequence[str]) -> None:
+    """Chips must be files the tile index accepts (:func:`~geolabel.tileindex.record_problem`):
+    ids of at most ``MAX_TILE_ID_BYTES``, in a scene folder that is no link to outside ``out_dir``."""
+    from geolabel.files import leads_outside
+    from geolabel.tileindex import MAX_TILE_ID_BYTES
+
+    if ids and len(ids[0].encode()) > MAX_TILE_ID_BYTES:
+        raise InputError(
+            f"{scene.path}: the name is too long for chip names ({ids[0][:40]}..., over {MAX_TILE_ID_BYTES} bytes); "
+            "rename the file"
+        )
+    if leads_outside(out_dir / scene.name, out_dir):
+        raise OutputError(f"{out_dir / scene.name}: is a link to outside {out_dir}; chips must stay inside --out")
 
 
 def _make_template(
@@ -632,7 +648,7 @@ def tile_raster(
     from geolabel.crs import compact_crs, parse_crs
     from geolabel.parallel import default_workers, local_executor, run_tasks
     from geolabel.raster import inspect_scene
-    from geolabel.tileindex import read_index, sorted_records, write_index
+    from geolabel.tileindex import read_index, remove_chips, sorted_records, write_index
 
     options = TileOptions(
         size=int(size),
@@ -678,8 +694,7 @@ def tile_raster(
                 raise OutputExistsError(
                     f"{index_path}: was made with other options ({diff}); use another --out or pass --overwrite"
                 )
-            for rec in old_chips:
-                (out / rec.path).unlink(missing_ok=True)
+            remove_chips(out, old_chips)
             old_chips, old_skipped = [], []
     elif out.exists() and any(out.iterdir()) and not overwrite:
         stray = [p.name for p in out.iterdir() if not p.name.startswith(".")]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError, check_choice
-from geolabel.files import check_replaceable, replace_dir
+from geolabel.files import check_replaceable, child_path, replace_dir
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -390,7 +390,7 @@ def _write_coco(tmp: Path, results: Sequence[Any], schema: Any) -> list[str]:
         }
         rel = f"coco/{split_name}.json"
         (tmp / "coco").mkdir(exist_ok=True)
-        (tmp / rel).write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+        child_path(tmp, rel).write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
         written.append(rel)
     return written
 

@@ -153,6 +153,16 @@ def _write_json(path: Path, doc: Any) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
+def _target(out: Path, rel: str) -> Path:
+    """``out / rel`` with its folder created; refused if ``rel`` could lead outside ``out``
+    (tile ids are checked where the index is read; this is the second line of defence)."""
+    from geolabel.files import child_path
+
+    path = child_path(out, rel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _sha256(path: Path) -> tuple[str, int]:
     import hashlib
 
@@ -232,8 +242,7 @@ def write_tile(job: TileJob) -> TileResult:
     # image: link (or copy) the chip into the dataset
     image_rel = f"images/{job.split}/{job.tile_id}.tif"
     if job.link_images:
-        target = out / image_rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = _target(out, image_rel)
         try:
             os.link(job.chip_path, target)
         except OSError:
@@ -262,21 +271,19 @@ def write_tile(job: TileJob) -> TileResult:
             features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": world[k]})
             px_features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": pixel[k]})
         rel = f"labels/geojson/{job.split}/{job.tile_id}.geojson"
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
         if len(lonlat):
             b = shapely.total_bounds(lonlat)
             collection["bbox"] = [round(float(v), LONLAT_DECIMALS) for v in b]
-        checksums[rel] = _write_json(out / rel, collection)
+        checksums[rel] = _write_json(_target(out, rel), collection)
         files.append(rel)
         rel_px = f"labels/geojson_px/{job.split}/{job.tile_id}.geojson"
-        (out / rel_px).parent.mkdir(parents=True, exist_ok=True)
         px = {
             "type": "FeatureCollection",
             "geolabel:pixel_coordinates": {"image": image_rel, "width": job.width, "height": job.height},
             "features": px_features,
         }
-        checksums[rel_px] = _write_json(out / rel_px, px)
+        checksums[rel_px] = _write_json(_target(out, rel_px), px)
         files.append(rel_px)
 
     area_px: dict[int, float] = {}
@@ -299,8 +306,7 @@ def write_tile(job: TileJob) -> TileResult:
         counts = np.bincount(mask.ravel(), minlength=256)
         pixel_counts = {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
         rel = f"labels/masks/{job.split}/{job.tile_id}.tif"
-        target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = _target(out, rel)
         block = 256 if job.width % 16 == 0 and job.height % 16 == 0 else None
         profile: dict[str, Any] = dict(
             driver="GTiff",

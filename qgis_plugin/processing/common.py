@@ -3,6 +3,7 @@ plain callables, layer parameters become file paths, engine outputs load into th
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,7 +54,9 @@ def vector_source(layer, context, feedback):
         return path, name
     from qgis.core import QgsProcessingUtils, QgsVectorFileWriter
 
-    out = os.path.join(QgsProcessingUtils.tempFolder(), f"geolabel_{layer.id()}_{os.getpid()}.gpkg")
+    # the layer id comes from the project file (any text): only a digest of it names the file
+    digest = hashlib.sha256(layer.id().encode()).hexdigest()[:16]
+    out = os.path.join(QgsProcessingUtils.tempFolder(), f"geolabel_{digest}_{os.getpid()}.gpkg")
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "layer"

@@ -25,12 +25,12 @@ def parse_crs(value: Any, *, what: str = "CRS", param: str | None = None) -> pyp
     >>> parse_crs("foo", param="crs")
     Traceback (most recent call last):
     ...
-    geolabel.errors.CRSError: crs 'foo' is not a CRS: PROJ only guessed 'Amersfoort' (EPSG:4289) from part ...
+    geolabel.errors.CRSError: `crs` 'foo' is not a CRS: PROJ only guessed 'Amersfoort' (EPSG:4289) from part ...
     """
     import pyproj
 
     if param is not None:
-        what = param
+        what = f"`{param}`"
     params = (param,) if param else ()
     if value is None or value == "":
         raise CRSError(f"{what} is missing", params=params)

@@ -5,14 +5,14 @@ print ``geolabel: error: <message>`` and exit with :attr:`GeolabelError.exit_cod
 Like rasterio's ``RasterioIOError(RasterioError, OSError)``, errors also inherit a
 builtin base so callers can catch them generically.
 
-Messages name API arguments and functions as Python spells them (``pass overwrite=True``,
-``min_overlap must be ...``, ``create one with create_store()``) and list them in
-``params``; the CLI rewrites exactly those names into its flags and commands
-(``--overwrite``, ``geolabel labels init``) with one table, ``geolabel.cli.flags``.
+Messages name API arguments and functions in backquotes as Python spells them (pass
+`overwrite=True`; `min_overlap` must be ...; create one with `create_store()`) and list
+them in ``params``; the CLI rewrites exactly those into its flags and commands
+(--overwrite, geolabel labels init) with one table, :mod:`geolabel.cli.flags`.
 
->>> err = OutputExistsError("out: already exists; pass overwrite=True", params=("overwrite",))
+>>> err = OutputExistsError("out: already exists; pass `overwrite=True`", params=("overwrite",))
 >>> str(err), err.params, isinstance(err, FileExistsError)
-('out: already exists; pass overwrite=True', ('overwrite',), True)
+('out: already exists; pass `overwrite=True`', ('overwrite',), True)
 """
 
 from __future__ import annotations
@@ -104,12 +104,11 @@ def check_choice(value: str, allowed: tuple[str, ...], what: str | None = None, 
     >>> check_choice("acepted", ("draft", "accepted"), param="status")
     Traceback (most recent call last):
     ...
-    geolabel.errors.InputError: status must be one of draft, accepted; got 'acepted'
+    geolabel.errors.InputError: `status` must be one of draft, accepted; got 'acepted'
     """
     if value not in allowed:
-        raise InputError(
-            f"{what or param} must be one of {', '.join(allowed)}; got {value!r}", params=(param,) if param else ()
-        )
+        name = what or f"`{param}`"
+        raise InputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}", params=(param,) if param else ())
     return value
 
 

@@ -25,7 +25,7 @@ def check_replaceable(out: Path, *, marker: str, what: str, overwrite: bool) -> 
         return
     if not overwrite:
         raise OutputExistsError(
-            f"{out}: already exists; pass overwrite=True to replace the {what}", params=("overwrite",)
+            f"{out}: already exists; pass `overwrite=True` to replace the {what}", params=("overwrite",)
         )
     if not (out / marker).exists():
         raise OutputExistsError(

@@ -252,12 +252,16 @@ def _read_region(path: Any, crs: Any) -> Any:
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.labels.edit import has_nonfinite_coords
     from geolabel.labels.importer import read_source, source_and_layer, source_crs
 
     p, layer = source_and_layer(path)
     frame = read_source(p, layer=layer)
     src = source_crs(frame, p, None)
-    geoms = shapely.make_valid(frame.geometry.values.to_numpy())
+    geoms = frame.geometry.values.to_numpy()
+    geoms = shapely.make_valid(geoms[np.isin(shapely.get_type_id(geoms), (3, 6)) & ~has_nonfinite_coords(geoms)])
+    if not len(geoms):
+        raise InputError(f"{p}: the area holds no polygons (an AOI must have some)")
     if not same_crs(src, crs):
         geoms = reproject_geometries(geoms, src, crs, densify="auto")
     return shapely.union_all(geoms)
@@ -333,9 +337,9 @@ def _check_limits(*, min_area: float, min_width: float, spike_angle: float) -> N
     """Refuse limits no delivery could be measured against."""
     for name, value, unit in (("min_area", min_area, "m²"), ("min_width", min_width, "m")):
         if not value >= 0:
-            raise InputError(f"{name} must be 0 {unit} or more; got {value}", params=(name,))
+            raise InputError(f"`{name}` must be 0 {unit} or more; got {value}", params=(name,))
     if not 0 <= spike_angle < 180:
-        raise InputError(f"spike_angle must be from 0 to 180 degrees; got {spike_angle}", params=("spike_angle",))
+        raise InputError(f"`spike_angle` must be from 0 to 180 degrees; got {spike_angle}", params=("spike_angle",))
 
 
 def _empty_delivery(delivery: Delivery) -> list[Finding]:
@@ -379,7 +383,7 @@ def check_labels(
     if done_only:
         if tiles is None:
             raise InputError(
-                "checking only the done tiles (done_only) needs a tile index (tiles)", params=("done_only", "tiles")
+                "checking only the done tiles (`done_only`) needs a tile index (`tiles`)", params=("done_only", "tiles")
             )
         if delivery.done_tiles is None:
             raise InputError(f"{delivery.source}: is not a label store; only a store records which tiles are done")

@@ -236,9 +236,9 @@ def check_score_options(*, iou: float, tolerance: float) -> None:
     from geolabel.errors import InputError
 
     if not 0 < iou <= 1:
-        raise InputError(f"iou must be more than 0 and at most 1; got {iou}", params=("iou",))
+        raise InputError(f"`iou` must be more than 0 and at most 1; got {iou}", params=("iou",))
     if not 0 < tolerance < float("inf"):
-        raise InputError(f"tolerance must be more than 0 m; got {tolerance}", params=("tolerance",))
+        raise InputError(f"`tolerance` must be more than 0 m; got {tolerance}", params=("tolerance",))
 
 
 #: The class every feature gets when neither file has classes.
@@ -315,7 +315,7 @@ def _load_sides(
     warnings.warn(
         ClassAssumedWarning(
             f"{submission} and {reference}: neither has a class field; every feature is scored as one class "
-            f"{ONE_CLASS!r} (name a class with single_class)",
+            f"{ONE_CLASS!r} (name a class with `single_class`)",
             params=("single_class",),
         ),
         stacklevel=3,
@@ -416,4 +416,4 @@ def _class_code(schema: Any, value: Any) -> int:
     try:
         return int(schema.resolve(value).code)
     except InputError as exc:
-        raise InputError(f"classes: {exc}", params=("classes",)) from None
+        raise InputError(f"`classes`: {exc}", params=("classes",)) from None

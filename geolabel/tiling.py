@@ -69,7 +69,7 @@ class TileOptions:
         TileGrid(width=self.size, height=self.size, size=self.size, overlap=self.overlap, edge=self.edge)
         if not 0.0 <= self.max_nodata <= 1.0:
             raise InputError(
-                f"max_nodata must be a fraction between 0 and 1; got {self.max_nodata}", params=("max_nodata",)
+                f"`max_nodata` must be a fraction between 0 and 1; got {self.max_nodata}", params=("max_nodata",)
             )
         check_choice(self.format, FORMATS, param="format")
         if self.compress is not None:
@@ -77,10 +77,10 @@ class TileOptions:
         check_choice(self.resampling, RESAMPLING_METHODS, param="resampling")
         if self.resolution is not None and not self.resolution > 0:
             raise InputError(
-                f"resolution must be a positive number of CRS units; got {self.resolution}", params=("resolution",)
+                f"`resolution` must be a positive number of CRS units; got {self.resolution}", params=("resolution",)
             )
         if self.bands is not None and (not self.bands or min(self.bands) < 1):
-            raise InputError(f"bands are numbered from 1; got {list(self.bands)}", params=("bands",))
+            raise InputError(f"`bands` are numbered from 1; got {list(self.bands)}", params=("bands",))
 
     def params(self) -> dict[str, Any]:
         """The options as stored in the tile index (what a resumed run must match)."""
@@ -195,7 +195,7 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
     if width * height > MAX_GRID_PIXELS:
         raise InputError(
             f"{scene.path}: warping to that CRS/resolution would make a {width} x {height} px scene; check "
-            "resolution (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)",
+            "`resolution` (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)",
             params=("resolution",),
         )
     return WarpSpec(
@@ -233,14 +233,14 @@ def _plan_scene(
     if len(grid) > MAX_CHIPS_PER_SCENE:
         raise InputError(
             f"{scene.path}: would be cut into {len(grid):,} chips (more than {MAX_CHIPS_PER_SCENE:,}); "
-            "use a larger size or a smaller overlap",
+            "use a larger `size` or a smaller `overlap`",
             params=("size", "overlap"),
         )
     if len(grid) == 0:
         warnings.warn(
             EdgePolicyWarning(
                 f"{scene.path}: {width}x{height} px is smaller than a {options.size} px chip; "
-                "edge='drop' leaves no chip",
+                "`edge='drop'` leaves no chip",
                 params=("edge",),
             ),
             stacklevel=3,
@@ -685,7 +685,8 @@ def tile_raster(
             if not overwrite:
                 diff = ", ".join(f"{k}={old_params.get(k)!r}" for k in sorted(params) if old_params.get(k) != params[k])
                 raise OutputExistsError(
-                    f"{index_path}: was made with other options ({diff}); use another out_dir or pass overwrite=True",
+                    f"{index_path}: was made with other options ({diff}); "
+                    "use another `out_dir` or pass `overwrite=True`",
                     params=("out_dir", "overwrite"),
                 )
             for rec in old_chips:
@@ -695,7 +696,7 @@ def tile_raster(
         stray = [p.name for p in out.iterdir() if not p.name.startswith(".")]
         if stray and not all((out / n).is_dir() and n in seen for n in stray):
             raise OutputExistsError(
-                f"{out}: folder is not empty and holds no tile index; use an empty out_dir", params=("out_dir",)
+                f"{out}: folder is not empty and holds no tile index; use an empty `out_dir`", params=("out_dir",)
             )
 
     stored_index_crs = None  # the CRS of the index this run continues
@@ -708,7 +709,7 @@ def tile_raster(
             if (info.crs_wkt is not None) != had_crs:
                 raise InputError(
                     f"{info.path}: {'has' if info.crs_wkt else 'has no'} CRS but the chips in {index_path} "
-                    f"{'do not' if info.crs_wkt else 'do'}; use another out_dir",
+                    f"{'do not' if info.crs_wkt else 'do'}; use another `out_dir`",
                     params=("out_dir",),
                 )
         earlier = {r.scene: r.scene_path for r in old_chips + old_skipped}
@@ -718,7 +719,7 @@ def tile_raster(
             if before is not None and before != now and not overwrite:
                 raise OutputExistsError(
                     f"{info.path}: {out} already holds chips named {info.name!r} from {before}; rename the scene, "
-                    "use another out_dir, or pass overwrite=True",
+                    "use another `out_dir`, or pass `overwrite=True`",
                     params=("out_dir", "overwrite"),
                 )
     done = {r.tile_id for r in old_chips if (out / r.path).exists()}

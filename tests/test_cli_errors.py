@@ -107,6 +107,16 @@ def damaged_schema_store(inputs: Inputs, folder: Path) -> Path:
     return store
 
 
+def damaged_geometry_store(inputs: Inputs, folder: Path) -> Path:
+    """A store copy whose third label's geometry blob is two bytes (as a broken tool might write)."""
+    store = copy(inputs.store, folder, "damaged.gpkg")
+    with sqlite3.connect(store) as conn:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rtree%'"):
+            conn.execute(f"DROP TRIGGER {name}")  # its SQL functions live in GDAL and geolabel only
+        conn.execute("UPDATE labels SET geom = x'0102' WHERE fid = 3")
+    return store
+
+
 @pytest.fixture
 def readonly_dir(tmp_path: Path) -> Iterator[Path]:
     """A folder nobody can write into: a read-only bind mount as root (chmod does not stop
@@ -335,6 +345,12 @@ def test_import_of_a_truncated_geopackage(tmp_path, inputs):
     )
 
 
+def test_import_with_a_source_crs_proj_only_guesses(tmp_path, inputs):
+    store = copy(inputs.store, tmp_path)
+    args = ("labels", "import", store.name, VILLAGE, "--src-crs", "foo")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="--src-crs 'foo' is not a CRS")
+
+
 def test_import_a_folder(tmp_path, inputs):
     (tmp_path / "folder").mkdir()
     fails("labels", "import", inputs.store, "folder", cwd=tmp_path, inputs=inputs, contains="is a directory")
@@ -380,6 +396,24 @@ def test_stats_of_a_store_whose_schema_is_damaged(tmp_path, inputs):
     fails(
         "labels", "stats", "damaged.gpkg", cwd=tmp_path, inputs=inputs, contains="metadata is damaged", file="damaged"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("labels", "stats", "damaged.gpkg"),
+        ("labels", "resolve", "damaged.gpkg", "--dry-run"),
+        ("check", "damaged.gpkg"),
+    ],
+)
+def test_a_store_with_a_damaged_geometry(tmp_path, inputs, args):
+    damaged_geometry_store(inputs, tmp_path)
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="is damaged (not a GeoPackage geometry blob)", file="damaged")
+
+
+def test_check_of_a_truncated_store_says_it_is_damaged(tmp_path, inputs):
+    (tmp_path / "cut.gpkg").write_bytes(inputs.store.read_bytes()[:100_000])
+    fails("check", "cut.gpkg", cwd=tmp_path, inputs=inputs, contains="cut.gpkg: the store file is damaged")
 
 
 # -- export --------------------------------------------------------------------------------
@@ -463,6 +497,12 @@ def test_check_with_impossible_option_values(tmp_path, inputs, args, message):
     fails("check", inputs.store, *args, cwd=tmp_path, inputs=inputs, contains=message)
 
 
+def test_check_with_an_aoi_without_polygons(tmp_path, inputs):
+    geojson(tmp_path / "aoi.geojson", [])
+    args = ("check", inputs.store, "--aoi", "aoi.geojson")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="the area holds no polygons", file="aoi.geojson")
+
+
 def test_check_with_a_schema_that_is_not_utf8(tmp_path, inputs):
     (tmp_path / "s.json").write_bytes(b'{"classes": "\xff"}')
     fails("check", inputs.store, "--schema", "s.json", cwd=tmp_path, inputs=inputs, contains="is not UTF-8 text")
@@ -486,6 +526,21 @@ def test_check_of_classless_building_footprints_needs_a_class(tmp_path, inputs):
 )
 def test_score_with_impossible_option_values(tmp_path, inputs, option, value, message):
     fails("score", VILLAGE, "--reference", VILLAGE, option, value, cwd=tmp_path, inputs=inputs, contains=message)
+
+
+def test_score_names_the_classes_flag_not_the_prose(tmp_path, inputs):
+    line = fails(
+        "score",
+        VILLAGE,
+        "--reference",
+        VILLAGE,
+        "--classes",
+        "road,foo",
+        cwd=tmp_path,
+        inputs=inputs,
+        contains="--classes:",
+    )
+    assert "unknown class 'foo'; known classes: 0=unclassified" in line
 
 
 def test_score_json_into_a_missing_folder(tmp_path, inputs):
@@ -546,7 +601,7 @@ def test_api_errors_name_arguments_and_the_cli_names_flags(tmp_path, inputs):
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("not a tile index")
-    with pytest.raises(OutputExistsError, match="use an empty out_dir") as info:
+    with pytest.raises(OutputExistsError, match="use an empty `out_dir`") as info:
         tile_raster(inputs.scene, tmp_path / "out", size=128, workers=1)
     assert info.value.params == ("out_dir",)
     line = fails("tile", inputs.scene, "--out", "out", cwd=tmp_path, inputs=inputs, contains="use an empty --out")

@@ -1,15 +1,18 @@
 """How the command line says what engine messages call API arguments and functions.
 
-Engine errors and warnings name API arguments (``overwrite=True``, ``min_overlap``) and
-functions (``create_store()``) and list them in their ``params``; :func:`cli_message`
-rewrites exactly those names with this one table, so each message is written once.
+Engine errors and warnings name API arguments (`overwrite=True`, `min_overlap`) and
+functions (`create_store()`) in backquotes and list them in their ``params``;
+:func:`cli_message` rewrites exactly those with this one table, so each message is
+written once.
 
->>> cli_message("out: already exists; pass overwrite=True to replace it", ("overwrite",))
+>>> cli_message("out: already exists; pass `overwrite=True` to replace it", ("overwrite",))
 'out: already exists; pass --overwrite to replace it'
->>> cli_message("s.tif: 9x9 px is smaller than a chip; edge='drop' leaves no chip", ("edge",))
+>>> cli_message("s.tif: 9x9 px is smaller than a chip; `edge='drop'` leaves no chip", ("edge",))
 's.tif: 9x9 px is smaller than a chip; --edge drop leaves no chip'
->>> cli_message("size/s.tif: use a larger size", ("size",))
-'size/s.tif: use a larger --size'
+>>> cli_message("`classes`: unknown class 'x'; known classes: 1=water", ("classes",))
+"--classes: unknown class 'x'; known classes: 1=water"
+>>> cli_message("no such label store; create one with `create_store()`", ("create_store()",))
+'no such label store; create one with `geolabel labels init`'
 """
 
 from __future__ import annotations
@@ -75,8 +78,8 @@ FLAGS: dict[str, str] = {
 
 
 def _pattern(name: str) -> re.Pattern[str]:
-    """``name``, ``name=True`` or ``name='value'`` as a word of its own (not part of a path)."""
-    return re.compile(rf"(?<![\w./\\-]){re.escape(name)}(?:=True\b|='([^']*)')?(?![\w/\\-]|\.\w)")
+    """`name`, `name=True` or `name='value'`, in backquotes."""
+    return re.compile(rf"`{re.escape(name)}(?:=True|='([^'`]*)')?`")
 
 
 def cli_message(message: str, params: Sequence[str]) -> str:

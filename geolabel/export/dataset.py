@@ -84,7 +84,7 @@ def parse_formats(value: str | Iterable[str]) -> tuple[str, ...]:
     for item in items:
         check_choice(item, FORMATS, param="formats")
     if not items:
-        raise InputError(f"formats: give at least one of {', '.join(FORMATS)}", params=("formats",))
+        raise InputError(f"`formats`: give at least one of {', '.join(FORMATS)}", params=("formats",))
     return tuple(dict.fromkeys(items))
 
 
@@ -113,7 +113,7 @@ def _labels_for_export(
             reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
             raise InvalidLabelsError(
                 f"{store.uri}: {int(invalid.sum())} labels have invalid geometries (e.g. label "
-                f"{arrays.columns['label_id'][i]}: {reason}); run resolve_store() on it or pass repair=True",
+                f"{arrays.columns['label_id'][i]}: {reason}); run `resolve_store()` on it or pass `repair=True`",
                 params=("resolve_store()", "repair"),
             )
         fixed, changed, _ = repair_geoms(geoms)
@@ -141,9 +141,9 @@ def _check_options(
 
     fmts = parse_formats(formats)
     if not 0.0 <= min_overlap <= 1.0:
-        raise InputError(f"min_overlap must be between 0 and 1; got {min_overlap}", params=("min_overlap",))
+        raise InputError(f"`min_overlap` must be between 0 and 1; got {min_overlap}", params=("min_overlap",))
     if not guard >= 0:
-        raise InputError(f"guard must be 0 or more (CRS units); got {guard}", params=("guard",))
+        raise InputError(f"`guard` must be 0 or more (CRS units); got {guard}", params=("guard",))
     for value in status or ():
         check_choice(value, STATUSES, param="status")
     try:
@@ -152,7 +152,7 @@ def _check_options(
         raise
     except (TypeError, ValueError):
         raise InputError(
-            f"split {split!r} must be fractions for train,val,test (e.g. 0.8,0.1,0.1)", params=("split",)
+            f"`split` {split!r} must be fractions for train,val,test (e.g. 0.8,0.1,0.1)", params=("split",)
         ) from None
     return fmts, fractions
 

@@ -492,7 +492,7 @@ def check_resolve_options(*, min_area: float, min_width: float, same_class: str,
     limits = (("min_area", min_area, " m²"), ("min_width", min_width, " m"), ("precision", precision, ""))
     for name, value, unit in limits:
         if not 0 <= value < float("inf"):
-            raise InputError(f"{name} must be 0{unit} or more; got {value}", params=(name,))
+            raise InputError(f"`{name}` must be 0{unit} or more; got {value}", params=(name,))
 
 
 def resolve_store(

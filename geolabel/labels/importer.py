@@ -93,7 +93,8 @@ def parse_class_map(text: str | Mapping[str, Any] | None) -> dict[str, str]:
             continue
         if "=" not in item:
             raise InputError(
-                f"class_map entry {item!r} must look like source_value=class (e.g. wood=forest)", params=("class_map",)
+                f"`class_map` entry {item!r} must look like source_value=class (e.g. wood=forest)",
+                params=("class_map",),
             )
         key, value = item.rsplit("=", 1)  # source values may contain "=" (OSM tags)
         out[key.strip().casefold()] = value.strip()
@@ -140,7 +141,7 @@ def read_source(path: Path, *, layer: str | None = None) -> Any:
         candidates = [row for row in layers if row[1] is not None]
         if len(candidates) > 1:
             raise InputError(
-                f"{path}: has several layers ({', '.join(names)}); choose one with layer", params=("layer",)
+                f"{path}: has several layers ({', '.join(names)}); choose one with `layer`", params=("layer",)
             )
         if not candidates:
             raise InputError(f"{path}: has no layer with geometries")
@@ -160,10 +161,7 @@ def find_class_field(frame: Any, class_field: str | None, path: Path) -> str:
     columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
     if class_field is not None:
         if class_field.casefold() not in columns:
-            raise InputError(
-                f"{path}: has no field {class_field!r} (fields: {', '.join(columns.values())})",
-                params=("class_field",),
-            )
+            raise InputError(f"{path}: has no field {class_field!r} (fields: {_listing(list(columns.values()))})")
         return str(columns[class_field.casefold()])
     present = [columns[c] for c in CLASS_FIELD_CANDIDATES if c in columns]
     found = next((c for c in present if _has_values(frame[c])), None)
@@ -171,7 +169,7 @@ def find_class_field(frame: Any, class_field: str | None, path: Path) -> str:
         empty = f"; {', '.join(present)} {'is' if len(present) == 1 else 'are'} empty everywhere" if present else ""
         raise NoClassFieldError(
             f"{path}: no class field found (tried {', '.join(CLASS_FIELD_CANDIDATES)}{empty}); "
-            "name one with class_field or give every feature one class with single_class "
+            "name one with `class_field` or give every feature one class with `single_class` "
             f"(fields: {_listing(list(columns.values()))})",
             params=("class_field", "single_class"),
         )
@@ -193,6 +191,8 @@ def source_crs(frame: Any, path: Path, src_crs: Any) -> Any:
     """The CRS of a source: the file's own, or ``src_crs`` when the file declares none."""
     from geolabel.crs import crs_label, parse_crs, same_crs
 
+    if src_crs is not None:
+        src_crs = parse_crs(src_crs, param="src_crs")
     declared = frame.crs
     is_geojson = path.suffix.lower() in (".geojson", ".json")
     if is_geojson and declared is not None and not _geojson_declares_crs(path):
@@ -205,19 +205,19 @@ def source_crs(frame: Any, path: Path, src_crs: Any) -> Any:
             if not (-180.5 <= minx <= maxx <= 180.5 and -90.5 <= miny <= maxy <= 90.5):
                 raise CRSError(
                     f"{path}: declares no CRS, and its coordinates (e.g. x={minx:.1f}, y={miny:.1f}) are not "
-                    "longitude/latitude as RFC 7946 GeoJSON requires; pass src_crs with the CRS they are in",
+                    "longitude/latitude as RFC 7946 GeoJSON requires; pass `src_crs` with the CRS they are in",
                     params=("src_crs",),
                 )
         return parse_crs("OGC:CRS84")
     if declared is None:
         if src_crs is None:
-            raise CRSError(f"{path}: has no CRS (e.g. a Shapefile without .prj); pass src_crs", params=("src_crs",))
+            raise CRSError(f"{path}: has no CRS (e.g. a Shapefile without .prj); pass `src_crs`", params=("src_crs",))
         return parse_crs(src_crs, param="src_crs")
     declared_crs = parse_crs(declared, what=f"{path}: CRS")
     if src_crs is not None and not same_crs(declared_crs, src_crs):
         raise CRSError(
-            f"{path}: declares {crs_label(declared_crs)} but src_crs says {crs_label(src_crs)}; "
-            "drop src_crs to use the file's CRS",
+            f"{path}: declares {crs_label(declared_crs)} but `src_crs` says {crs_label(src_crs)}; "
+            "drop `src_crs` to use the file's CRS",
             params=("src_crs",),
         )
     return declared_crs
@@ -292,7 +292,7 @@ def single_class_code(schema: Any, name: str) -> int:
     try:
         return int(schema.resolve(name).code)
     except InputError as exc:
-        raise InputError(f"single_class: {exc}", params=("single_class",)) from None
+        raise InputError(f"`single_class`: {exc}", params=("single_class",)) from None
 
 
 def _class_of(value: Any, schema: Any, mapping: Mapping[str, str], report: ImportReport) -> int:

@@ -87,6 +87,10 @@ class NotAStoreError(InputError):
     """The file exists but is not a geolabel label store."""
 
 
+class DamagedStoreError(InputError):
+    """The file is a label store, but damaged (truncated file, unreadable metadata)."""
+
+
 @dataclass(frozen=True)
 class LabelArrays:
     """Labels as a shapely geometry array plus one list per field in LABEL_FIELDS."""
@@ -316,7 +320,8 @@ def create_store(
         raise InputError(f"{p}: a GeoPackage label store needs the .gpkg extension")
     if p.exists() and not overwrite:
         raise OutputExistsError(
-            f"{p}: already exists; pass overwrite=True to replace it (its labels would be lost)", params=("overwrite",)
+            f"{p}: already exists; pass `overwrite=True` to replace it (its labels would be lost)",
+            params=("overwrite",),
         )
     check_output_folder(p)
     store_crs = parse_crs(crs, what="store CRS")
@@ -439,7 +444,7 @@ class _StoreConnection(sqlite3.Connection):
         if "not a database" in text:
             return NotAStoreError(f"{self.path}: not a GeoPackage (not an SQLite database)")
         if "malformed" in text:
-            return NotAStoreError(f"{self.path}: the store file is damaged ({text})")
+            return DamagedStoreError(f"{self.path}: the store file is damaged ({text})")
         if "unable to open" in text:
             return InputError(f"{self.path}: cannot open the store ({text})")
         return exc
@@ -458,21 +463,21 @@ def _read_meta(conn: sqlite3.Connection, p: Path) -> tuple[pyproj.CRS, ClassSche
     meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
     for key in ("store_format", "crs", "schema"):
         if not meta.get(key):
-            raise NotAStoreError(f"{p}: the store's metadata is damaged ({META_TABLE} has no {key!r})")
+            raise DamagedStoreError(f"{p}: the store's metadata is damaged ({META_TABLE} has no {key!r})")
     if not str(meta["store_format"]).isdigit():
-        raise NotAStoreError(f"{p}: the store's metadata is damaged (store_format {meta['store_format']!r})")
+        raise DamagedStoreError(f"{p}: the store's metadata is damaged (store_format {meta['store_format']!r})")
     if int(meta["store_format"]) > STORE_FORMAT:
         raise NotAStoreError(f"{p}: made by a newer geolabel (store format {meta['store_format']})")
     crs = parse_crs(meta["crs"], what=f"{p}: store CRS")
     try:
         schema = ClassSchema.from_json(meta["schema"])
     except (ValueError, InputError) as exc:  # JSONDecodeError is a ValueError
-        raise NotAStoreError(
+        raise DamagedStoreError(
             f"{p}: the store's metadata is damaged ({META_TABLE} 'schema' is unreadable: {first_line(exc)})"
         ) from None
     row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (LABELS_TABLE,)).fetchone()
     if row is None:
-        raise NotAStoreError(f"{p}: the store's metadata is damaged (no geometry column for {LABELS_TABLE!r})")
+        raise DamagedStoreError(f"{p}: the store's metadata is damaged (no geometry column for {LABELS_TABLE!r})")
     return crs, schema, int(row[0])
 
 
@@ -482,7 +487,7 @@ class GeoPackageStore(LabelStore):
     def __init__(self, path: str | os.PathLike[str], *, timeout: float | None = None) -> None:
         p = Path(path)
         if not p.exists():
-            raise InputError(f"{p}: no such label store; create one with create_store()", params=("create_store()",))
+            raise InputError(f"{p}: no such label store; create one with `create_store()`", params=("create_store()",))
         if p.is_dir():
             raise InputError(f"{p}: is a directory, not a label store")
         self.path = p
@@ -512,8 +517,8 @@ class GeoPackageStore(LabelStore):
         if META_TABLE not in tables or LABELS_TABLE not in tables:
             conn.close()
             raise NotAStoreError(
-                f"{p}: not a geolabel label store; create one with create_store() and import this file "
-                "with import_labels()",
+                f"{p}: not a geolabel label store; create one with `create_store()` and import this file "
+                "with `import_labels()`",
                 params=("create_store()", "import_labels()"),
             )
         register_functions(conn)
@@ -709,7 +714,7 @@ class GeoPackageStore(LabelStore):
         label_ids: Iterable[str] | None = None,
         fields: Sequence[str] | None = None,
     ) -> LabelArrays:
-        from geolabel.labels.gpkg import from_blobs
+        from geolabel.labels.gpkg import BadBlobError, from_blobs
 
         names = list(fields) if fields is not None else list(LABEL_FIELDS)
         unknown = set(names) - set(LABEL_FIELDS)
@@ -737,7 +742,13 @@ class GeoPackageStore(LabelStore):
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY fid", args).fetchall()
-        geoms = from_blobs([r[0] for r in rows])
+        try:
+            geoms = from_blobs([r[0] for r in rows])
+        except BadBlobError as exc:
+            which = f"label {rows[exc.index][1 + names.index('label_id')]}" if "label_id" in names else "a label"
+            raise DamagedStoreError(
+                f"{self.path}: the geometry of {which} is damaged ({exc.reason}); delete or redraw it in QGIS"
+            ) from None
         columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
         arrays = LabelArrays(geoms=geoms, columns=columns)
         if bbox is not None and len(rows):

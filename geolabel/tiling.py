@@ -44,6 +44,8 @@ MIN_CHIPS_PER_TASK = 4
 #: Sanity limits: a grid this large is almost always a unit mistake (e.g. --resolution).
 MAX_CHIPS_PER_SCENE = 2_000_000
 MAX_GRID_PIXELS = 10**12
+#: A chip is read into memory whole: larger ones are a typo (or a job for another tool).
+MAX_CHIP_SIZE = 32768
 MAX_CHIPS_PER_TASK = 32
 
 
@@ -67,6 +69,11 @@ class TileOptions:
         from geolabel.raster import COMPRESSIONS, FORMATS
 
         TileGrid(width=self.size, height=self.size, size=self.size, overlap=self.overlap, edge=self.edge)
+        if self.size > MAX_CHIP_SIZE:
+            raise InputError(
+                f"`size` must be at most {MAX_CHIP_SIZE} px (a chip is read into memory whole); got {self.size}",
+                params=("size",),
+            )
         if not 0.0 <= self.max_nodata <= 1.0:
             raise InputError(
                 f"`max_nodata` must be a fraction between 0 and 1; got {self.max_nodata}", params=("max_nodata",)

@@ -211,6 +211,12 @@ def test_tile_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
     fails("tile", inputs.scene, "--out", readonly_dir / "chips", cwd=tmp_path, inputs=inputs, contains="cannot create")
 
 
+def test_tile_refuses_chips_too_large_to_hold_in_memory(tmp_path, inputs):
+    fails(
+        "tile", inputs.scene, "--out", "c", "--size", "200000", cwd=tmp_path, inputs=inputs, contains="--size must be"
+    )
+
+
 def test_tile_with_negative_workers(tmp_path, inputs):
     fails("tile", inputs.scene, "--out", "c", "--workers", "-2", cwd=tmp_path, inputs=inputs, contains="--workers")
 
@@ -436,6 +442,7 @@ def test_export_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
         ("--guard", "-1", "--guard must be 0 or more"),
         ("--min-overlap", "2", "--min-overlap must be between 0 and 1"),
         ("--format", "yolo", "--format must be one of geojson, coco, masks, stac"),
+        ("--seed", "-1", "--seed must be 0 or more"),
     ],
 )
 def test_export_with_impossible_option_values(tmp_path, inputs, option, value, message):

@@ -58,6 +58,7 @@ FLAGS: dict[str, str] = {
     "split": "--split",
     "block_size": "--block-size",
     "guard": "--guard",
+    "seed": "--seed",
     "repair": "--repair",
     # check
     "aoi": "--aoi",

@@ -133,6 +133,7 @@ def _check_options(
     *,
     min_overlap: float,
     guard: float,
+    seed: int,
     status: Sequence[str] | None,
 ) -> tuple[tuple[str, ...], dict[str, float]]:
     """The formats and split fractions asked for; every other option checked, before any work."""
@@ -144,6 +145,8 @@ def _check_options(
         raise InputError(f"`min_overlap` must be between 0 and 1; got {min_overlap}", params=("min_overlap",))
     if not guard >= 0:
         raise InputError(f"`guard` must be 0 or more (CRS units); got {guard}", params=("guard",))
+    if seed < 0:
+        raise InputError(f"`seed` must be 0 or more; got {seed}", params=("seed",))
     for value in status or ():
         check_choice(value, STATUSES, param="status")
     try:
@@ -210,7 +213,7 @@ def export_dataset(
     from geolabel.labels.store import open_store
     from geolabel.parallel import local_executor, run_tasks
 
-    fmts, fractions = _check_options(formats, split, min_overlap=min_overlap, guard=guard, status=status)
+    fmts, fractions = _check_options(formats, split, min_overlap=min_overlap, guard=guard, seed=seed, status=status)
     out = Path(out_dir)
     check_replaceable(out, marker="manifest.json", what="training set", overwrite=overwrite)
     check_output_folder(out, create_parents=True)

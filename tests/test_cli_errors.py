@@ -456,6 +456,11 @@ def test_export_from_a_store_whose_schema_is_damaged(tmp_path, inputs):
     fails(*args, cwd=tmp_path, inputs=inputs, contains="metadata is damaged")
 
 
+def test_export_with_a_missing_tile_index_names_the_command_that_makes_one(tmp_path, inputs):
+    args = ("export", inputs.store, "--tiles", "nope.gpkg", "--out", "ds")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="no such tile index (make one with `geolabel tile`)")
+
+
 def test_export_with_a_tile_index_that_is_no_geopackage(tmp_path, inputs):
     (tmp_path / "tiles.gpkg").write_text("hello\n")
     args = ("export", inputs.store, "--tiles", "tiles.gpkg", "--out", "ds")

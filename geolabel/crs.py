@@ -15,17 +15,25 @@ if TYPE_CHECKING:
     import pyproj
 
 
-def parse_crs(value: Any, *, what: str = "CRS") -> pyproj.CRS:
+def parse_crs(value: Any, *, what: str = "CRS", param: str | None = None) -> pyproj.CRS:
     """Parse ``EPSG:32649``, ``32649``, a PROJ string, WKT, any CRS object, or a file
     (``.prj``/``.wkt``, a raster or a vector file) whose CRS to take, into pyproj.
+    ``param``: the API argument the value came from (error messages name it).
 
     >>> parse_crs("EPSG:32649").name
     'WGS 84 / UTM zone 49N'
+    >>> parse_crs("foo", param="crs")
+    Traceback (most recent call last):
+    ...
+    geolabel.errors.CRSError: `crs` 'foo' is not a CRS: PROJ only guessed 'Amersfoort' (EPSG:4289) from part ...
     """
     import pyproj
 
+    if param is not None:
+        what = f"`{param}`"
+    params = (param,) if param else ()
     if value is None or value == "":
-        raise CRSError(f"{what} is missing")
+        raise CRSError(f"{what} is missing", params=params)
     if isinstance(value, str) and _looks_like_path(value):
         value = _crs_of_file(value, what)
     if hasattr(value, "to_wkt") and not isinstance(value, pyproj.CRS):
@@ -33,9 +41,28 @@ def parse_crs(value: Any, *, what: str = "CRS") -> pyproj.CRS:
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         value = f"EPSG:{int(value)}"
     try:
-        return _crs_from_text(value) if isinstance(value, str) else pyproj.CRS.from_user_input(value)
+        crs = _crs_from_text(value) if isinstance(value, str) else pyproj.CRS.from_user_input(value)
     except pyproj.exceptions.CRSError as exc:
-        raise CRSError(f"{what} {str(value)[:80]!r} is not a CRS pyproj understands ({exc})") from None
+        raise CRSError(f"{what} {str(value)[:80]!r} is not a CRS pyproj understands ({exc})", params=params) from None
+    if isinstance(value, str) and _is_partial_name(value, crs.name):
+        epsg = crs.to_epsg()
+        raise CRSError(
+            f"{what} {value[:80]!r} is not a CRS: PROJ only guessed {crs.name!r}{f' (EPSG:{epsg})' if epsg else ''} "
+            "from part of its name; give an EPSG code or the full name",
+            params=params,
+        )
+    return crs
+
+
+def _is_partial_name(text: str, name: str) -> bool:
+    """Whether PROJ resolved ``text`` as a fragment of a longer CRS name ('foo' -> 'Amersfoort').
+    Full names and aliases ('WGS84', 'CGCS2000') are not fragments of the name found."""
+
+    def squash(s: str) -> str:
+        return "".join(ch for ch in s.casefold() if ch.isalnum())
+
+    short, full = squash(text), squash(name)
+    return bool(short) and short != full and short in full
 
 
 @functools.lru_cache(maxsize=256)

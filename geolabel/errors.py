@@ -4,16 +4,35 @@ Every error names the file (or option) and the problem in one line, so the CLI c
 print ``geolabel: error: <message>`` and exit with :attr:`GeolabelError.exit_code`.
 Like rasterio's ``RasterioIOError(RasterioError, OSError)``, errors also inherit a
 builtin base so callers can catch them generically.
+
+Messages name API arguments and functions in backquotes as Python spells them (pass
+`overwrite=True`; `min_overlap` must be ...; create one with `create_store()`) and list
+them in ``params``; the CLI rewrites exactly those into its flags and commands
+(--overwrite, geolabel labels init) with one table, :mod:`geolabel.cli.flags`.
+
+>>> err = OutputExistsError("out: already exists; pass `overwrite=True`", params=("overwrite",))
+>>> str(err), err.params, isinstance(err, FileExistsError)
+('out: already exists; pass `overwrite=True`', ('overwrite',), True)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class GeolabelError(Exception):
-    """Base class of all geolabel errors."""
+    """Base class of all geolabel errors.
+
+    ``params``: the API arguments (``overwrite``) and functions (``create_store()``) the
+    message names, so a front end can say them its own way.
+    """
 
     #: Exit code used by the CLI (2 = unusable input or options).
     exit_code: int = 2
+
+    def __init__(self, *args: object, params: Sequence[str] = ()) -> None:
+        super().__init__(*args)
+        self.params = tuple(params)
 
 
 class InputError(GeolabelError, ValueError):
@@ -47,6 +66,10 @@ class OutputExistsError(GeolabelError, FileExistsError):
     """An output exists and would be overwritten or mixed with incompatible content."""
 
 
+class StoreBusyError(GeolabelError, TimeoutError):
+    """Another program held the label store's write lock for longer than the busy timeout."""
+
+
 class CancelledError(GeolabelError):
     """The caller's ``is_cancelled`` callback asked to stop."""
 
@@ -54,17 +77,38 @@ class CancelledError(GeolabelError):
 
 
 class GeolabelWarning(UserWarning):
-    """Base class of geolabel warnings."""
+    """Base class of geolabel warnings; ``params`` as for :class:`GeolabelError`."""
+
+    def __init__(self, *args: object, params: Sequence[str] = ()) -> None:
+        super().__init__(*args)
+        self.params = tuple(params)
 
 
 class EdgePolicyWarning(GeolabelWarning):
     """An edge policy could not be applied as asked (e.g. a scene smaller than a chip)."""
 
 
-def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise an error listing them."""
+class EmptyInputWarning(GeolabelWarning):
+    """An input holds no features (an empty delivery passes its checks, and says so)."""
+
+
+class ClassAssumedWarning(GeolabelWarning):
+    """Classes were assumed rather than read (e.g. class-less files scored as one class)."""
+
+
+def check_choice(value: str, allowed: tuple[str, ...], what: str | None = None, *, param: str | None = None) -> str:
+    """Return ``value`` if it is one of ``allowed``, else raise an error listing them.
+
+    ``param``: the API argument the value came from (the message names it).
+
+    >>> check_choice("acepted", ("draft", "accepted"), param="status")
+    Traceback (most recent call last):
+    ...
+    geolabel.errors.InputError: `status` must be one of draft, accepted; got 'acepted'
+    """
     if value not in allowed:
-        raise InputError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+        name = what or f"`{param}`"
+        raise InputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}", params=(param,) if param else ())
     return value
 
 
@@ -77,4 +121,5 @@ def first_line(exc: BaseException, path: object = None) -> str:
         text = (str(cause).strip().splitlines() or [text])[0]
     if path is not None:
         text = text.replace(f"'{path}' ", "").replace(f"{path}: ", "").replace(str(path), "file")
+    text = text.split("; It might help to specify the correct driver")[0]  # GDAL's hint about driver prefixes
     return text[:200]

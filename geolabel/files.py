@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
 
-from geolabel.errors import InputError, OutputExistsError
+from geolabel.errors import InputError, OutputError, OutputExistsError
 
 #: Longest file name (bytes) on Linux, macOS and Windows file systems.
 NAME_MAX = 255
@@ -26,7 +27,9 @@ def check_replaceable(out: Path, *, marker: str, what: str, overwrite: bool) -> 
     if not any(out.iterdir()):
         return
     if not overwrite:
-        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace the {what}")
+        raise OutputExistsError(
+            f"{out}: already exists; pass `overwrite=True` to replace the {what}", params=("overwrite",)
+        )
     if not (out / marker).exists():
         raise OutputExistsError(
             f"{out}: is not a {what} made by geolabel (no {marker}); it is left alone, choose a new or empty folder"
@@ -71,3 +74,45 @@ def child_path(folder: Path, relative: str) -> Path:
         if leads_outside(folder.joinpath(*parts[:k]), folder):
             raise InputError(f"{folder}: {'/'.join(parts[:k])!r} is a link to outside this folder")
     return folder.joinpath(*parts)
+
+
+def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = False) -> None:
+    """Refuse before any work an output ``path`` whose folder is missing or cannot be written
+    (permissions, read-only file system). With ``create_parents`` a missing folder is fine
+    if its nearest existing ancestor can be written."""
+    out = Path(path)
+    parent = out.parent
+    if not parent.exists() and not create_parents:
+        raise OutputError(f"{out}: folder {out.parent} does not exist")
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{out}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{out}: cannot write in folder {parent} (permission denied or read-only file system)")
+
+
+def make_temp_dir(out: Path) -> Path:
+    """An empty temporary sibling folder of ``out`` to build it in (see :func:`replace_dir`)."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    return tmp
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) under a temporary name and rename it to ``path`` when complete."""
+    out = Path(path)
+    check_output_folder(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OutputError(f"{out}: cannot write ({exc.strerror or exc})") from None

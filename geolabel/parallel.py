@@ -46,7 +46,7 @@ def local_executor(workers: int | None) -> Iterator[Executor]:
     """A serial executor for 1 worker, else a process pool of ``workers`` processes."""
     n = default_workers() if workers is None or workers == 0 else workers
     if n < 1:
-        raise InputError(f"workers must be 1 or more; got {workers}")
+        raise InputError(f"`workers` must be 1 or more (0: all cores); got {workers}", params=("workers",))
     if n == 1:
         yield SerialExecutor()
         return

@@ -21,6 +21,7 @@ Finding types (severity):
                                  smaller than the minimum mapping unit)
 ``outside``            error     feature entirely outside the AOI / imagery (warning if
                                  partly outside)
+``no_features``        warning   the delivery holds no features at all
 ``below_mmu``          warning   polygon smaller than the minimum mapping unit
 ``sliver``             warning   thin polygon: mean width below ``min_width``
 ``small_hole``         warning   hole smaller than the minimum mapping unit
@@ -57,6 +58,7 @@ FINDING_TYPES = (
     "overlap",
     "gap",
     "outside",
+    "no_features",
     "below_mmu",
     "sliver",
     "small_hole",
@@ -174,10 +176,15 @@ def load_delivery(
     schema: Any = None,
     class_field: str | None = None,
     layer: str | None = None,
+    single_class: str | None = None,
 ) -> Delivery:
-    """Read a label store or a delivered vector file without repairing anything."""
+    """Read a label store or a delivered vector file without repairing anything.
+
+    ``single_class`` gives every feature that class (single-class deliveries such as
+    building footprints); an empty file needs no class field.
+    """
     from geolabel.errors import CRSError
-    from geolabel.labels.importer import clean_text, find_class_field, read_source, source_crs
+    from geolabel.labels.importer import clean_text, find_class_field, read_source, single_class_code, source_crs
     from geolabel.labels.schema import default_schema
 
     p = Path(path)
@@ -192,6 +199,8 @@ def load_delivery(
             arrays = store.read()
             schema = schema or store.schema
             codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
+            if single_class is not None:
+                codes = np.full(len(codes), single_class_code(schema, single_class))
             return Delivery(
                 source=str(p),
                 geoms=arrays.geoms,
@@ -208,7 +217,10 @@ def load_delivery(
     schema = schema or default_schema()
     frame = read_source(p, layer=layer)
     columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
-    values = frame[find_class_field(frame, class_field, p)].tolist()
+    if single_class is not None:
+        values: list[Any] = [schema.get(single_class_code(schema, single_class)).name] * len(frame)
+    else:
+        values = frame[find_class_field(frame, class_field, p)].tolist() if len(frame) else []
     found = [schema.find(v) for v in values]
     codes = np.array([cls.code if cls is not None else -1 for cls in found], dtype=np.int64)
     ids_col = columns.get("label_id")
@@ -240,12 +252,16 @@ def _read_region(path: Any, crs: Any) -> Any:
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.labels.edit import has_nonfinite_coords
     from geolabel.labels.importer import read_source, source_and_layer, source_crs
 
     p, layer = source_and_layer(path)
     frame = read_source(p, layer=layer)
     src = source_crs(frame, p, None)
-    geoms = shapely.make_valid(frame.geometry.values.to_numpy())
+    geoms = frame.geometry.values.to_numpy()
+    geoms = shapely.make_valid(geoms[np.isin(shapely.get_type_id(geoms), (3, 6)) & ~has_nonfinite_coords(geoms)])
+    if not len(geoms):
+        raise InputError(f"{p}: the area holds no polygons (an AOI must have some)")
     if not same_crs(src, crs):
         geoms = reproject_geometries(geoms, src, crs, densify="auto")
     return shapely.union_all(geoms)
@@ -317,6 +333,22 @@ def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
     return ring_of[idx[spike]], coords[spike]
 
 
+def _check_limits(*, min_area: float, min_width: float, spike_angle: float) -> None:
+    """Refuse limits no delivery could be measured against."""
+    for name, value, unit in (("min_area", min_area, "m²"), ("min_width", min_width, "m")):
+        if not value >= 0:
+            raise InputError(f"`{name}` must be 0 {unit} or more; got {value}", params=(name,))
+    if not 0 <= spike_angle < 180:
+        raise InputError(f"`spike_angle` must be from 0 to 180 degrees; got {spike_angle}", params=("spike_angle",))
+
+
+def _empty_delivery(delivery: Delivery) -> list[Finding]:
+    """A delivery without features passes, with a warning saying so."""
+    if len(delivery.geoms):
+        return []
+    return [Finding("no_features", WARNING, [], f"{delivery.source} holds no features (an empty delivery)")]
+
+
 def check_labels(
     delivery: Delivery,
     *,
@@ -344,14 +376,19 @@ def check_labels(
 
     if isinstance(require, str):
         require = [r.strip() for r in require.split(",") if r.strip()]
+    _check_limits(min_area=min_area, min_width=min_width, spike_angle=spike_angle)
+    if expected_crs is not None:
+        expected_crs = parse_crs(expected_crs, param="expected_crs")
     done_tiles = None
     if done_only:
         if tiles is None:
-            raise InputError("checking only the done tiles needs a tile index (--tiles)")
+            raise InputError(
+                "checking only the done tiles (`done_only`) needs a tile index (`tiles`)", params=("done_only", "tiles")
+            )
         if delivery.done_tiles is None:
             raise InputError(f"{delivery.source}: is not a label store; only a store records which tiles are done")
         done_tiles = delivery.done_tiles
-    findings: list[Finding] = []
+    findings: list[Finding] = _empty_delivery(delivery)
     geoms = np.asarray(delivery.geoms, dtype=object)
     n = len(geoms)
     ids = delivery.ids

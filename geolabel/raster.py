@@ -127,7 +127,8 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
                     )
                 raise CRSError(
                     f"{p}: the raster has no CRS; assign one (e.g. `gdal_edit.py -a_srs EPSG:32649`)"
-                    " or pass --allow-no-crs to tile it in pixel coordinates"
+                    " or pass `allow_no_crs=True` to tile it in pixel coordinates",
+                    params=("allow_no_crs",),
                 )
             if len(set(src.dtypes)) != 1:
                 raise InputError(f"{p}: bands have different data types {src.dtypes}; not supported")

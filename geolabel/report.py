@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from geolabel.files import check_replaceable, replace_dir
+from geolabel.files import check_output_folder, check_replaceable, make_temp_dir, replace_dir
 from geolabel.qa import QAResult
 
 SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
@@ -203,15 +203,20 @@ def _table(title: str, rows: dict[str, dict[str, float]]) -> str:
     return f"<h2>Per {html.escape(title)}</h2><table>{head}{body}</table>"
 
 
+def check_report_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Refuse a report folder that cannot be (re)placed, before any checking is done."""
+    out = Path(out_dir)
+    check_replaceable(out, marker="findings.json", what="QA report", overwrite=overwrite)
+    check_output_folder(out, create_parents=True)
+
+
 def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: Any, overwrite: bool = False) -> Path:
     """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
     import shapely
 
     out = Path(out_dir)
-    check_replaceable(out, marker="findings.json", what="QA report", overwrite=overwrite)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    check_report_folder(out, overwrite=overwrite)
+    tmp = make_temp_dir(out)
     try:
         write_findings_gpkg(result, tmp / "findings.gpkg")
         doc = result.to_dict()

@@ -148,6 +148,7 @@ def score_polygons(
     """Score (geometries, class codes) pairs already in one metric CRS (units: metres)."""
     import shapely
 
+    check_score_options(iou=iou, tolerance=tolerance)
     sub_g = np.asarray(submission[0], dtype=object)
     sub_c = np.asarray(submission[1], dtype=np.int64)
     ref_g = np.asarray(reference[0], dtype=object)
@@ -230,15 +231,41 @@ def score_polygons(
     )
 
 
-def _load_side(path: Any, *, schema: Any, class_field: str | None, layer: str | None) -> tuple[Any, Any, Any, int]:
-    """(geometries, codes, crs, repaired count) of a store or vector file, repaired."""
+def check_score_options(*, iou: float, tolerance: float) -> None:
+    """Refuse an object-matching threshold or boundary tolerance no score can use."""
+    from geolabel.errors import InputError
+
+    if not 0 < iou <= 1:
+        raise InputError(f"`iou` must be more than 0 and at most 1; got {iou}", params=("iou",))
+    if not 0 < tolerance < float("inf"):
+        raise InputError(f"`tolerance` must be more than 0 m; got {tolerance}", params=("tolerance",))
+
+
+#: The class every feature gets when neither file has classes.
+ONE_CLASS = "object"
+
+
+@dataclass
+class _Side:
+    """One side of a comparison: repaired polygons, their class codes, CRS, repairs."""
+
+    geoms: Any
+    codes: Any
+    crs: Any
+    repaired: int
+
+
+def _load_side(
+    path: Any, *, schema: Any, class_field: str | None, layer: str | None, single_class: str | None = None
+) -> _Side:
+    """The polygons of a store or vector file with their classes, repaired."""
     import shapely
 
     from geolabel.errors import CRSError
     from geolabel.labels.edit import repair
     from geolabel.qa import load_delivery
 
-    d = load_delivery(path, schema=schema, class_field=class_field, layer=layer)
+    d = load_delivery(path, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
     if d.crs is None:
         raise CRSError(f"{path}: declares no CRS; scores in metres need one")
     geoms = d.geoms
@@ -246,7 +273,72 @@ def _load_side(path: Any, *, schema: Any, class_field: str | None, layer: str | 
     known = (d.codes >= 0) & poly
     fixed, changed, _ = repair(shapely.force_2d(geoms[known]))
     ok = ~shapely.is_missing(fixed)
-    return fixed[ok], d.codes[known][ok], d.crs, int(changed.sum())
+    return _Side(fixed[ok], d.codes[known][ok], d.crs, int(changed.sum()))
+
+
+def _load_sides(
+    submission: Any,
+    reference: Any,
+    *,
+    schema: Any,
+    class_field: str | None,
+    reference_class_field: str | None,
+    single_class: str | None,
+    layer: str | None,
+    reference_layer: str | None,
+) -> tuple[_Side, _Side, Any]:
+    """(submission, reference, schema). When neither file has a class field (and none is
+    named), every feature is one class, with a warning saying so."""
+    import warnings
+
+    from geolabel.errors import ClassAssumedWarning
+    from geolabel.labels.importer import NoClassFieldError
+    from geolabel.labels.schema import ClassSchema, LandCoverClass
+
+    sides: dict[str, _Side | NoClassFieldError] = {}
+    for key, path, field_name, lyr in (
+        ("ref", reference, reference_class_field, reference_layer),
+        ("sub", submission, class_field, layer),
+    ):
+        try:
+            sides[key] = _load_side(path, schema=schema, class_field=field_name, layer=lyr, single_class=single_class)
+        except NoClassFieldError as exc:  # only raised when no class is named for this side
+            sides[key] = exc
+    sub, ref = sides["sub"], sides["ref"]
+    if isinstance(sub, _Side) and isinstance(ref, _Side):
+        return sub, ref, schema
+    if not (isinstance(sub, NoClassFieldError) and isinstance(ref, NoClassFieldError)):
+        raise sub if isinstance(sub, NoClassFieldError) else ref  # type: ignore[misc]
+    one = ClassSchema([LandCoverClass(1, ONE_CLASS, "#808080", 1)], name=ONE_CLASS)
+    ref = _load_side(reference, schema=one, class_field=None, layer=reference_layer, single_class=ONE_CLASS)
+    sub = _load_side(submission, schema=one, class_field=None, layer=layer, single_class=ONE_CLASS)
+    warnings.warn(
+        ClassAssumedWarning(
+            f"{submission} and {reference}: neither has a class field; every feature is scored as one class "
+            f"{ONE_CLASS!r} (name a class with `single_class`)",
+            params=("single_class",),
+        ),
+        stacklevel=3,
+    )
+    return sub, ref, one
+
+
+def _metric_crs(sub: _Side, ref: _Side, names: tuple[Any, Any]) -> Any:
+    """The CRS both sides are measured in: the reference's when in metres, else the UTM zone
+    of the reference (of the submission when the reference is empty)."""
+    import shapely
+
+    from geolabel.crs import metric_crs_for, reproject_geometries, same_crs
+    from geolabel.errors import InputError
+
+    if len(ref.geoms):
+        bounds = shapely.total_bounds(ref.geoms)
+    elif len(sub.geoms):
+        geoms = sub.geoms if same_crs(sub.crs, ref.crs) else reproject_geometries(sub.geoms, sub.crs, ref.crs)
+        bounds = shapely.total_bounds(geoms)
+    else:
+        raise InputError(f"{names[1]}: nothing to score: neither it nor {names[0]} holds a polygon")
+    return metric_crs_for(ref.crs, tuple(bounds))
 
 
 def score_files(
@@ -260,42 +352,46 @@ def score_files(
     aoi: Any = None,
     class_field: str | None = None,
     reference_class_field: str | None = None,
+    single_class: str | None = None,
     layer: str | None = None,
     reference_layer: str | None = None,
 ) -> Score:
     """Score a submission file/store against a reference file/store (see module docstring);
-    ``layer``/``reference_layer`` pick one layer of a multi-layer file."""
-    import shapely
+    ``layer``/``reference_layer`` pick one layer of a multi-layer file.
 
-    from geolabel.crs import metric_crs_for, reproject_geometries, same_crs
+    ``single_class`` gives every feature of both sides that class (single-class labels
+    such as building footprints). When neither file has a class field and none is named,
+    every feature is one class (a :class:`~geolabel.errors.ClassAssumedWarning` says so).
+    """
+    from geolabel.crs import crs_label, reproject_geometries, same_crs
+    from geolabel.labels.importer import source_label
     from geolabel.labels.schema import default_schema
     from geolabel.qa import _read_region
 
-    schema = schema or default_schema()
-    ref_g, ref_c, ref_crs, ref_fix = _load_side(
-        reference, schema=schema, class_field=reference_class_field, layer=reference_layer
+    check_score_options(iou=iou, tolerance=tolerance)
+    sub, ref, schema = _load_sides(
+        submission,
+        reference,
+        schema=schema or default_schema(),
+        class_field=class_field,
+        reference_class_field=reference_class_field,
+        single_class=single_class,
+        layer=layer,
+        reference_layer=reference_layer,
     )
-    sub_g, sub_c, sub_crs, sub_fix = _load_side(submission, schema=schema, class_field=class_field, layer=layer)
-    bounds = tuple(shapely.total_bounds(ref_g if len(ref_g) else sub_g))
-    metric = metric_crs_for(ref_crs, bounds)
-    if not same_crs(ref_crs, metric):
-        ref_g = reproject_geometries(ref_g, ref_crs, metric)
-    if not same_crs(sub_crs, metric):
-        sub_g = reproject_geometries(sub_g, sub_crs, metric)
+    metric = _metric_crs(sub, ref, (submission, reference))
+    for side in (ref, sub):
+        if not same_crs(side.crs, metric):
+            side.geoms = reproject_geometries(side.geoms, side.crs, metric)
     if aoi is not None:
         region = _read_region(aoi, metric)
-        ref_g = shapely.intersection(ref_g, region)
-        sub_g = shapely.intersection(sub_g, region)
-        keep_r = shapely.area(ref_g) > 0
-        keep_s = shapely.area(sub_g) > 0
-        ref_g, ref_c = ref_g[keep_r], ref_c[keep_r]
-        sub_g, sub_c = sub_g[keep_s], sub_c[keep_s]
-    codes = [schema.resolve(c).code for c in classes] if classes else None
-    result = score_polygons((sub_g, sub_c), (ref_g, ref_c), schema, classes=codes, iou=iou, tolerance=tolerance)
-    result.repaired = {"submission": sub_fix, "reference": ref_fix}
-    from geolabel.crs import crs_label
-    from geolabel.labels.importer import source_label
-
+        for side in (ref, sub):
+            _clip_side(side, region)
+    codes = [_class_code(schema, c) for c in classes] if classes else None
+    result = score_polygons(
+        (sub.geoms, sub.codes), (ref.geoms, ref.codes), schema, classes=codes, iou=iou, tolerance=tolerance
+    )
+    result.repaired = {"submission": sub.repaired, "reference": ref.repaired}
     result.settings.update(
         submission=str(submission),
         reference=str(reference),
@@ -303,3 +399,21 @@ def score_files(
         aoi=source_label(aoi) if aoi else None,
     )
     return result
+
+
+def _clip_side(side: _Side, region: Any) -> None:
+    """Keep the parts of a side's polygons inside ``region``."""
+    import shapely
+
+    geoms = shapely.intersection(side.geoms, region)
+    keep = shapely.area(geoms) > 0
+    side.geoms, side.codes = geoms[keep], side.codes[keep]
+
+
+def _class_code(schema: Any, value: Any) -> int:
+    from geolabel.errors import InputError
+
+    try:
+        return int(schema.resolve(value).code)
+    except InputError as exc:
+        raise InputError(f"`classes`: {exc}", params=("classes",)) from None

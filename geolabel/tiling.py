@@ -44,6 +44,8 @@ MIN_CHIPS_PER_TASK = 4
 #: Sanity limits: a grid this large is almost always a unit mistake (e.g. --resolution).
 MAX_CHIPS_PER_SCENE = 2_000_000
 MAX_GRID_PIXELS = 10**12
+#: A chip is read into memory whole: larger ones are a typo (or a job for another tool).
+MAX_CHIP_SIZE = 32768
 MAX_CHIPS_PER_TASK = 32
 
 
@@ -67,16 +69,25 @@ class TileOptions:
         from geolabel.raster import COMPRESSIONS, FORMATS
 
         TileGrid(width=self.size, height=self.size, size=self.size, overlap=self.overlap, edge=self.edge)
+        if self.size > MAX_CHIP_SIZE:
+            raise InputError(
+                f"`size` must be at most {MAX_CHIP_SIZE} px (a chip is read into memory whole); got {self.size}",
+                params=("size",),
+            )
         if not 0.0 <= self.max_nodata <= 1.0:
-            raise InputError(f"max-nodata must be a fraction between 0 and 1; got {self.max_nodata}")
-        check_choice(self.format, FORMATS, "format")
+            raise InputError(
+                f"`max_nodata` must be a fraction between 0 and 1; got {self.max_nodata}", params=("max_nodata",)
+            )
+        check_choice(self.format, FORMATS, param="format")
         if self.compress is not None:
-            check_choice(self.compress, COMPRESSIONS, "compression")
-        check_choice(self.resampling, RESAMPLING_METHODS, "resampling")
+            check_choice(self.compress, COMPRESSIONS, param="compress")
+        check_choice(self.resampling, RESAMPLING_METHODS, param="resampling")
         if self.resolution is not None and not self.resolution > 0:
-            raise InputError(f"resolution must be a positive number of CRS units; got {self.resolution}")
+            raise InputError(
+                f"`resolution` must be a positive number of CRS units; got {self.resolution}", params=("resolution",)
+            )
         if self.bands is not None and (not self.bands or min(self.bands) < 1):
-            raise InputError(f"bands are numbered from 1; got {list(self.bands)}")
+            raise InputError(f"`bands` are numbered from 1; got {list(self.bands)}", params=("bands",))
 
     def params(self) -> dict[str, Any]:
         """The options as stored in the tile index (what a resumed run must match)."""
@@ -191,7 +202,8 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
     if width * height > MAX_GRID_PIXELS:
         raise InputError(
             f"{scene.path}: warping to that CRS/resolution would make a {width} x {height} px scene; check "
-            "--resolution (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)"
+            "`resolution` (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)",
+            params=("resolution",),
         )
     return WarpSpec(
         crs_wkt=dst_crs.to_wkt(),
@@ -228,12 +240,16 @@ def _plan_scene(
     if len(grid) > MAX_CHIPS_PER_SCENE:
         raise InputError(
             f"{scene.path}: would be cut into {len(grid):,} chips (more than {MAX_CHIPS_PER_SCENE:,}); "
-            "use a larger --size or a smaller --overlap"
+            "use a larger `size` or a smaller `overlap`",
+            params=("size", "overlap"),
         )
     if len(grid) == 0:
         warnings.warn(
-            f"{scene.path}: {width}x{height} px is smaller than a {options.size} px chip; --edge drop leaves no chip",
-            EdgePolicyWarning,
+            EdgePolicyWarning(
+                f"{scene.path}: {width}x{height} px is smaller than a {options.size} px chip; "
+                "`edge='drop'` leaves no chip",
+                params=("edge",),
+            ),
             stacklevel=3,
         )
     if options.edge == "shift" and (width < options.size or height < options.size):
@@ -658,7 +674,7 @@ def tile_raster(
         bands=tuple(int(b) for b in bands) if bands else None,
         format=format,
         compress=compress,
-        dst_crs=parse_crs(dst_crs, what="--dst-crs").to_wkt() if dst_crs is not None else None,
+        dst_crs=parse_crs(dst_crs, param="dst_crs").to_wkt() if dst_crs is not None else None,
         resolution=float(resolution) if resolution is not None else None,
         resampling=resampling,
         allow_no_crs=allow_no_crs,
@@ -692,14 +708,18 @@ def tile_raster(
             if not overwrite:
                 diff = ", ".join(f"{k}={old_params.get(k)!r}" for k in sorted(params) if old_params.get(k) != params[k])
                 raise OutputExistsError(
-                    f"{index_path}: was made with other options ({diff}); use another --out or pass --overwrite"
+                    f"{index_path}: was made with other options ({diff}); "
+                    "use another `out_dir` or pass `overwrite=True`",
+                    params=("out_dir", "overwrite"),
                 )
             remove_chips(out, old_chips)
             old_chips, old_skipped = [], []
     elif out.exists() and any(out.iterdir()) and not overwrite:
         stray = [p.name for p in out.iterdir() if not p.name.startswith(".")]
         if stray and not all((out / n).is_dir() and n in seen for n in stray):
-            raise OutputExistsError(f"{out}: folder is not empty and holds no tile index; use an empty --out")
+            raise OutputExistsError(
+                f"{out}: folder is not empty and holds no tile index; use an empty `out_dir`", params=("out_dir",)
+            )
 
     stored_index_crs = None  # the CRS of the index this run continues
     if old_chips or old_skipped:
@@ -711,7 +731,8 @@ def tile_raster(
             if (info.crs_wkt is not None) != had_crs:
                 raise InputError(
                     f"{info.path}: {'has' if info.crs_wkt else 'has no'} CRS but the chips in {index_path} "
-                    f"{'do not' if info.crs_wkt else 'do'}; use another --out"
+                    f"{'do not' if info.crs_wkt else 'do'}; use another `out_dir`",
+                    params=("out_dir",),
                 )
         earlier = {r.scene: r.scene_path for r in old_chips + old_skipped}
         for info in infos:
@@ -720,7 +741,8 @@ def tile_raster(
             if before is not None and before != now and not overwrite:
                 raise OutputExistsError(
                     f"{info.path}: {out} already holds chips named {info.name!r} from {before}; rename the scene, "
-                    "use another --out, or pass --overwrite"
+                    "use another `out_dir`, or pass `overwrite=True`",
+                    params=("out_dir", "overwrite"),
                 )
     done = {r.tile_id for r in old_chips if (out / r.path).exists()}
     done |= {r.tile_id for r in old_skipped}

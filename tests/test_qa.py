@@ -404,7 +404,7 @@ def test_an_empty_store_is_checked_not_crashed(tmp_path):
 
     create_store(tmp_path / "s.gpkg", crs="EPSG:32649").close()
     result = check_labels(load_delivery(tmp_path / "s.gpkg"))
-    assert result.n_features == 0 and result.findings == []
+    assert result.n_features == 0 and [(f.type, f.severity) for f in result.findings] == [("no_features", "warning")]
     write_report(result, tmp_path / "qa", schema=default_schema())
     assert json.loads((tmp_path / "qa" / "findings.json").read_text())["features"] == 0
 

@@ -257,7 +257,7 @@ def test_rerun_with_other_options_is_refused_unless_overwrite(scene_factory, tmp
     scene = scene_factory(width=600, height=600)
     out = tmp_path / "out"
     tile_raster(scene, out, size=256, workers=1)
-    with pytest.raises(OutputExistsError, match=r"size=256.*--overwrite"):
+    with pytest.raises(OutputExistsError, match=r"size=256.*`overwrite=True`"):
         tile_raster(scene, out, size=128, workers=1)
     result = tile_raster(scene, out, size=128, overwrite=True, workers=1)
     assert len(result.chips) == 25
@@ -310,7 +310,7 @@ def test_truncated_raster_is_reported_as_corrupt(scene_factory, tmp_path):
 
 def test_raster_without_crs_needs_allow_no_crs(scene_factory, tmp_path):
     scene = scene_factory(width=300, height=300, crs=None)
-    with pytest.raises(CRSError, match="has no CRS.*--allow-no-crs"):
+    with pytest.raises(CRSError, match="has no CRS.*`allow_no_crs=True`"):
         tile_raster(scene, tmp_path / "out", size=256)
     result = tile_raster(scene, tmp_path / "out", size=256, allow_no_crs=True, workers=1)
     assert len(result.chips) == 4

@@ -9,49 +9,102 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 import warnings
 from typing import Any
 
 import click
 
 from geolabel import __version__
-from geolabel.errors import GeolabelError
+from geolabel.cli.flags import cli_message
+from geolabel.errors import GeolabelError, GeolabelWarning
+
+#: Exit code of an unexpected exception: a bug in geolabel, not a bad input (sysexits' EX_SOFTWARE).
+EXIT_INTERNAL = 70
 
 
 class _Group(click.Group):
     """Turns geolabel errors into one-line messages and their exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        with warnings.catch_warnings():  # the filters `main` sets last for this command only
+            try:
+                return super().invoke(ctx)
+            except GeolabelError as exc:
+                click.echo(f"geolabel: error: {cli_message(str(exc), exc.params)}", err=True)
+                ctx.exit(exc.exit_code)
+            except click.exceptions.Exit:
+                raise
+            except click.ClickException as exc:  # bad options: same one-line format, exit 2
+                message = " ".join(exc.format_message().split())
+                click.echo(f"geolabel: error: {message} (see --help)", err=True)
+                ctx.exit(2)
+            except KeyboardInterrupt:
+                click.echo("geolabel: interrupted", err=True)
+                ctx.exit(130)
+
+    def main(self, args: Any = None, *posargs: Any, **kwargs: Any) -> Any:
+        """As a program (no ``args``: the command line is ``sys.argv``), an OSError that is no
+        geolabel error (disk full, permissions) is one line too, and an unexpected exception
+        is labelled a bug (its traceback kept) with exit code 70. Called from Python with
+        ``args`` (tests, click's CliRunner), exceptions propagate as they are."""
+        if args is not None:
+            return super().main(args, *posargs, **kwargs)
         try:
-            return super().invoke(ctx)
-        except GeolabelError as exc:
-            click.echo(f"geolabel: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException as exc:  # bad options: same one-line format, exit 2
-            message = " ".join(exc.format_message().split())
-            click.echo(f"geolabel: error: {message} (see --help)", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.echo("geolabel: interrupted", err=True)
-            ctx.exit(130)
+            return super().main(args, *posargs, **kwargs)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"geolabel: error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(2)
+        except Exception:
+            traceback.print_exc()
+            click.echo(f"geolabel: error: internal error (a bug in geolabel {__version__}; please report it)", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+
+#: Warnings a user sees: geolabel's own. Library warnings (GDAL's, relayed by pyogrio;
+#: deprecations in affine and rasterio) are for developers: shown with -v, as log lines.
+_HIDDEN_WARNINGS = ("NotGeoreferencedWarning",)  # said once, as an error or by --allow-no-crs
 
 
 def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None) -> None:
-    if category.__name__ == "NotGeoreferencedWarning":  # said once, as an error or by --allow-no-crs
+    if category.__name__ in _HIDDEN_WARNINGS:
         return
-    click.echo(f"geolabel: warning: {message}", err=True)
+    if issubclass(category, GeolabelWarning):
+        click.echo(f"geolabel: warning: {cli_message(str(message), getattr(message, 'params', ()))}", err=True)
+    else:
+        logging.getLogger("py.warnings").info("%s: %s", category.__name__, message)
+
+
+def _configure_warnings(verbose: int) -> None:
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("default" if verbose else "ignore")
+    warnings.simplefilter("default", GeolabelWarning)
+
+
+class _OwnRecords(logging.Filter):
+    """Without -v only geolabel's log records are shown: GDAL's warnings reach rasterio's
+    and fiona's loggers, and whatever GDAL could not do arrives as an error anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == "geolabel" or record.name.startswith("geolabel.")
+
+
+def _configure_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_OwnRecords())
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="geolabel")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log output, library warnings included (-vv for debug).")
 def main(verbose: int) -> None:
     """geolabel: tile imagery, keep land-cover labels, export training sets."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    warnings.showwarning = _show_warning
+    _configure_logging(verbose)
+    _configure_warnings(verbose)
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ import click
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema (.toml/.json).")
 @click.option("--class-field", help="Class field of a delivered file (default: class_code, class_name, class ...).")
+@click.option("--class", "single_class", help="Give every feature this class (single-class deliveries, e.g. building).")
 @click.option("--layer", help="Layer of a multi-layer file.")
 @click.option("--aoi", type=click.Path(dir_okay=False), help="Area to be labelled wall to wall (vector file).")
 @click.option(
@@ -31,6 +32,7 @@ def check(
     source: str,
     schema_path: str | None,
     class_field: str | None,
+    single_class: str | None,
     layer: str | None,
     aoi: str | None,
     tiles: str | None,
@@ -56,9 +58,12 @@ def check(
     """
     from geolabel.labels.schema import load_schema
     from geolabel.qa import check_labels, load_delivery
+    from geolabel.report import check_report_folder, write_report
 
+    if out_dir:
+        check_report_folder(out_dir, overwrite=overwrite)
     schema = load_schema(schema_path) if schema_path else None
-    delivery = load_delivery(source, schema=schema, class_field=class_field, layer=layer)
+    delivery = load_delivery(source, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
     result = check_labels(
         delivery,
         aoi=aoi,
@@ -71,8 +76,6 @@ def check(
         expected_crs=expected_crs,
     )
     if out_dir:
-        from geolabel.report import write_report
-
         write_report(result, out_dir, schema=delivery.schema, overwrite=overwrite)
     if not quiet:
         for t, c in result.counts().items():

@@ -98,6 +98,8 @@ def import_(
         )
         for report in reports:
             click.echo(report.line())
+            if report.classes:
+                click.echo("  classes: " + report.class_line())
             if report.repairs:
                 click.echo("  repairs: " + "; ".join(f"{n} {kind}" for kind, n in report.repairs.most_common()))
         click.echo(f"{store}: {st.count()} labels")

@@ -58,6 +58,9 @@ def _print_score(s: Any, *, agreement: bool) -> None:
 @click.option("--aoi", type=click.Path(dir_okay=False), help="Score only inside this area (vector file).")
 @click.option("--class-field", help="Class field of the submissions (files).")
 @click.option("--reference-class-field", help="Class field of the reference (file).")
+@click.option(
+    "--class", "single_class", help="Give every feature of both sides this class (single-class labels, e.g. building)."
+)
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema (.toml/.json).")
 @click.option("--agreement", is_flag=True, help="Present the numbers as agreement between two labelers.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write all numbers as JSON.")
@@ -70,6 +73,7 @@ def score(
     aoi: str | None,
     class_field: str | None,
     reference_class_field: str | None,
+    single_class: str | None,
     schema_path: str | None,
     agreement: bool,
     json_out: str | None,
@@ -83,10 +87,17 @@ def score(
       geolabel score team_a.gpkg --reference reference.gpkg --json score.json
       geolabel score a.gpkg b.gpkg c.gpkg --reference ref.gpkg --aoi aoi.geojson
       geolabel score labeler2.gpkg --reference labeler1.gpkg --agreement
-    """
-    from geolabel.labels.schema import load_schema
-    from geolabel.score import score_files
+      geolabel score footprints.geojson --reference buildings.geojson --class building
 
+    Files without any class field (building footprints) are scored as one class.
+    """
+    from geolabel.files import check_output_folder
+    from geolabel.labels.schema import load_schema
+    from geolabel.score import check_score_options, score_files
+
+    check_score_options(iou=iou, tolerance=tolerance_m)
+    if json_out:
+        check_output_folder(json_out)
     schema = load_schema(schema_path) if schema_path else None
     wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     results = {}
@@ -101,6 +112,7 @@ def score(
             aoi=aoi,
             class_field=class_field,
             reference_class_field=reference_class_field,
+            single_class=single_class,
         )
     if len(results) == 1:
         (s,) = results.values()
@@ -117,11 +129,12 @@ def score(
                 f"{s.objects_overall['f1']:>7.4f} {s.boundary['overall']['f']:>7.4f}"
             )
     if json_out:
+        from geolabel.files import write_text_atomic
+
         doc: dict[str, Any] = {name: s.to_dict() for name, s in results.items()}
         if len(results) > 1:
             doc = {
                 "leaderboard": [n for n, _ in sorted(results.items(), key=lambda kv: -kv[1].overall["quality"])],
                 "scores": doc,
             }
-        with open(json_out, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1, ensure_ascii=False)
+        write_text_atomic(json_out, json.dumps(doc, indent=1, ensure_ascii=False))

@@ -78,7 +78,7 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
 
     p = Path(index_path)
     if not p.exists():
-        raise InputError(f"{p}: no such tile index (make one with `geolabel tile ... --out DIR`)")
+        raise InputError(f"{p}: no such tile index (make one with `tile_raster()`)", params=("tile_raster()",))
     records, _skipped, _params = read_index(p)
     if not records:
         raise InputError(f"{p}: the tile index lists no chips")
@@ -86,7 +86,10 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
     for rec in records:
         chip_path = (p.parent / rec.path).resolve()
         if not chip_path.exists():
-            raise InputError(f"{chip_path}: chip listed in {p} is missing; rerun `geolabel tile` to restore it")
+            raise InputError(
+                f"{chip_path}: chip listed in {p} is missing; rerun `tile_raster()` to restore it",
+                params=("tile_raster()",),
+            )
         if not rec.crs:
             raise InputError(f"{chip_path}: chip has no CRS; labels cannot be placed on it")
         chips.append(

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError, check_choice
-from geolabel.files import check_replaceable, child_path, replace_dir
+from geolabel.files import check_output_folder, check_replaceable, child_path, make_temp_dir, replace_dir
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -82,9 +82,9 @@ def parse_formats(value: str | Iterable[str]) -> tuple[str, ...]:
     """``'geojson,masks'`` -> ('geojson', 'masks'), checking each name."""
     items = [v.strip().lower() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
     for item in items:
-        check_choice(item, FORMATS, "format")
+        check_choice(item, FORMATS, param="formats")
     if not items:
-        raise InputError(f"give at least one format of {', '.join(FORMATS)}")
+        raise InputError(f"`formats`: give at least one of {', '.join(FORMATS)}", params=("formats",))
     return tuple(dict.fromkeys(items))
 
 
@@ -113,8 +113,8 @@ def _labels_for_export(
             reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
             raise InvalidLabelsError(
                 f"{store.uri}: {int(invalid.sum())} labels have invalid geometries (e.g. label "
-                f"{arrays.columns['label_id'][i]}: {reason}); run `geolabel labels resolve {store.uri}` "
-                "or pass --repair"
+                f"{arrays.columns['label_id'][i]}: {reason}); run `resolve_store()` on it or pass `repair=True`",
+                params=("resolve_store()", "repair"),
             )
         fixed, changed, _ = repair_geoms(geoms)
         result.repaired = int(changed.sum())
@@ -125,6 +125,39 @@ def _labels_for_export(
         known &= ~gone
     keep = np.flatnonzero(known)
     return geoms[keep], {k: [v[i] for i in keep.tolist()] for k, v in arrays.columns.items()}
+
+
+def _check_options(
+    formats: str | Iterable[str],
+    split: str | Sequence[float] | None,
+    *,
+    min_overlap: float,
+    guard: float,
+    seed: int,
+    status: Sequence[str] | None,
+) -> tuple[tuple[str, ...], dict[str, float]]:
+    """The formats and split fractions asked for; every other option checked, before any work."""
+    from geolabel.export.splits import parse_split
+    from geolabel.labels.store import STATUSES
+
+    fmts = parse_formats(formats)
+    if not 0.0 <= min_overlap <= 1.0:
+        raise InputError(f"`min_overlap` must be between 0 and 1; got {min_overlap}", params=("min_overlap",))
+    if not guard >= 0:
+        raise InputError(f"`guard` must be 0 or more (CRS units); got {guard}", params=("guard",))
+    if seed < 0:
+        raise InputError(f"`seed` must be 0 or more; got {seed}", params=("seed",))
+    for value in status or ():
+        check_choice(value, STATUSES, param="status")
+    try:
+        fractions = parse_split(split)
+    except InputError:
+        raise
+    except (TypeError, ValueError):
+        raise InputError(
+            f"`split` {split!r} must be fractions for train,val,test (e.g. 0.8,0.1,0.1)", params=("split",)
+        ) from None
+    return fmts, fractions
 
 
 def export_dataset(
@@ -175,17 +208,15 @@ def export_dataset(
 
     from geolabel.crs import area_m2, reproject_geometries, same_crs
     from geolabel.export.clip import clip_to_tiles, load_chips
-    from geolabel.export.splits import parse_split, spatial_split
+    from geolabel.export.splits import spatial_split
     from geolabel.export.writers import MASK_NODATA, TileJob, write_tile
     from geolabel.labels.store import open_store
     from geolabel.parallel import local_executor, run_tasks
 
-    fmts = parse_formats(formats)
-    if not 0.0 <= min_overlap <= 1.0:
-        raise InputError(f"--min-overlap must be between 0 and 1; got {min_overlap}")
-    fractions = parse_split(split)
+    fmts, fractions = _check_options(formats, split, min_overlap=min_overlap, guard=guard, seed=seed, status=status)
     out = Path(out_dir)
     check_replaceable(out, marker="manifest.json", what="training set", overwrite=overwrite)
+    check_output_folder(out, create_parents=True)
     owns_store = not hasattr(store, "read")
     if owns_store:
         store = open_store(store)
@@ -220,10 +251,7 @@ def export_dataset(
     result.excluded_tiles = [chips[i].tile_id for i in split_result.excluded]
 
     # build into a temporary sibling folder, rename at the end
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = make_temp_dir(out)
     prio = {c.code: c.priority for c in schema}
     label_ids = columns["label_id"]
     codes_all = columns["class_code"]

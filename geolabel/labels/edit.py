@@ -84,8 +84,8 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
     """Make polygons valid, keeping only polygonal parts.
 
     Returns (repaired geometries, boolean array of which were changed, the GEOS reason
-    for each invalid input or None). Geometries that have no polygonal part left are
-    returned as None.
+    for each invalid input or None). Geometries that have no polygonal part left, or
+    NaN or infinite coordinates (nothing to repair them from), are returned as None.
     """
     import shapely
 
@@ -96,9 +96,15 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
     out = arr.copy()
     changed = np.zeros(len(arr), dtype=bool)
     bad = np.flatnonzero(~valid & ~shapely.is_missing(arr))
+    for i in bad:
+        reasons[i] = shapely.is_valid_reason(arr[i])
+    hopeless = bad[has_nonfinite_coords(arr[bad])]
+    for i in hopeless:
+        reasons[i] = NONFINITE + str(reasons[i])[str(reasons[i]).find("[") :]
+        out[i] = None
+    changed[hopeless] = True
+    bad = np.setdiff1d(bad, hopeless)
     if len(bad):
-        for i in bad:
-            reasons[i] = shapely.is_valid_reason(arr[i])
         fixed = shapely.make_valid(arr[bad])
         parts, idx = polygonal_parts(fixed)
         merged: list[Any] = [None] * len(bad)
@@ -109,6 +115,26 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
             out[i] = merged[k]
             changed[i] = True
     return out, changed, reasons
+
+
+#: Why a geometry with NaN or infinite coordinates cannot be repaired.
+NONFINITE = "NaN or infinite coordinates"
+
+
+def has_nonfinite_coords(geoms: Any) -> Any:
+    """Boolean array: which geometries have a NaN or infinite x or y.
+
+    >>> import shapely
+    >>> has_nonfinite_coords(np.array([shapely.box(0, 0, 1, 1), shapely.Point(float("nan"), 0)])).tolist()
+    [False, True]
+    """
+    import shapely
+
+    arr = np.asarray(geoms, dtype=object)
+    coords, idx = shapely.get_coordinates(arr, return_index=True)
+    out = np.zeros(len(arr), dtype=bool)
+    out[idx[~np.isfinite(coords).all(axis=1)]] = True
+    return out
 
 
 @dataclass
@@ -305,9 +331,7 @@ def resolve_overlaps(
     """
     import shapely
 
-    from geolabel.errors import check_choice
-
-    check_choice(same_class, SAME_CLASS_POLICIES, "same-class policy")
+    check_resolve_options(min_area=min_area, min_width=min_width, same_class=same_class, precision=precision)
     arr = np.asarray(geoms, dtype=object)
     codes_arr = np.asarray(codes, dtype=np.int64)
     n = len(arr)
@@ -460,6 +484,17 @@ def resolve_overlaps(
     )
 
 
+def check_resolve_options(*, min_area: float, min_width: float, same_class: str, precision: float) -> None:
+    """Refuse options no resolve can use (negative areas, widths or grids)."""
+    from geolabel.errors import InputError, check_choice
+
+    check_choice(same_class, SAME_CLASS_POLICIES, "same-class policy", param="same_class")
+    limits = (("min_area", min_area, " m²"), ("min_width", min_width, " m"), ("precision", precision, ""))
+    for name, value, unit in limits:
+        if not 0 <= value < float("inf"):
+            raise InputError(f"`{name}` must be 0{unit} or more; got {value}", params=(name,))
+
+
 def resolve_store(
     store: Any,
     *,
@@ -473,6 +508,7 @@ def resolve_store(
     import geopandas as gpd
     import shapely
 
+    check_resolve_options(min_area=min_area, min_width=min_width, same_class=same_class, precision=precision)
     frame = store.query()
     if not len(frame):
         return ResolveReport()

@@ -32,19 +32,46 @@ def to_blobs(geoms: Any, srs_id: int) -> list[bytes]:
 
 
 def _wkb_of(blob: bytes) -> bytes:
-    if blob[:2] != b"GP":
+    if len(blob) < 8 or blob[:2] != b"GP":
         raise ValueError("not a GeoPackage geometry blob")
     flags = blob[3]
-    return blob[8 + _ENVELOPE_BYTES[(flags >> 1) & 0b111] :]
+    return blob[8 + _ENVELOPE_BYTES.get((flags >> 1) & 0b111, 0) :]
+
+
+class BadBlobError(ValueError):
+    """A geometry blob that is not GeoPackage binary with readable WKB; ``index`` says which."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"geometry {index}: {reason}")
+        self.index = index
+        self.reason = reason
 
 
 def from_blobs(blobs: Sequence[bytes | None]) -> Any:
-    """Shapely geometries (None for NULL or empty) from GeoPackage blobs."""
+    """Shapely geometries (None for NULL or empty) from GeoPackage blobs; a damaged blob
+    raises :class:`BadBlobError` naming the first one.
+
+    >>> from_blobs([b"GP\\x00"])
+    Traceback (most recent call last):
+    ...
+    geolabel.labels.gpkg.BadBlobError: geometry 0: not a GeoPackage geometry blob
+    """
     import numpy as np
     import shapely
 
-    wkbs = np.array([None if b is None or (b[3] >> 4) & 1 else _wkb_of(b) for b in blobs], dtype=object)
-    return shapely.from_wkb(wkbs)
+    def wkb(k: int, b: bytes | None) -> bytes | None:
+        try:
+            return None if b is None or (len(b) > 3 and (b[3] >> 4) & 1) else _wkb_of(b)
+        except ValueError as exc:
+            raise BadBlobError(k, str(exc)) from None
+
+    wkbs = np.array([wkb(k, b) for k, b in enumerate(blobs)], dtype=object)
+    try:
+        return shapely.from_wkb(wkbs)
+    except shapely.errors.GEOSException:
+        present = np.array([w is not None for w in wkbs], dtype=bool)
+        bad = np.flatnonzero(shapely.is_missing(shapely.from_wkb(wkbs, on_invalid="ignore")) & present)
+        raise BadBlobError(int(bad[0]) if len(bad) else 0, "unreadable WKB") from None
 
 
 def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:

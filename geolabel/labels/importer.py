@@ -10,6 +10,7 @@ as it was.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,10 @@ import numpy as np
 
 from geolabel.errors import CRSError, InputError, MissingFileError, check_choice, first_line
 
-#: Field names tried, in order, when no --class-field is given.
+#: How many class values an import report spells out.
+MAX_CLASS_VALUES_SHOWN = 12
+
+#: Field names tried, in order, when no class field is named (the first one holding values wins).
 CLASS_FIELD_CANDIDATES = (
     "class_code",
     "class_name",
@@ -48,6 +52,8 @@ class ImportReport:
     exploded: int = 0  # multi-part features that became several labels
     rejected: Counter[str] = field(default_factory=Counter)
     repairs: Counter[str] = field(default_factory=Counter)
+    #: Source class value -> the class it became and how: "water (by code)", "forest (by class map)"
+    classes: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_rejected(self) -> int:
@@ -62,6 +68,18 @@ class ImportReport:
             text += ": " + "; ".join(f"{n} {reason}" for reason, n in self.rejected.most_common())
         return text
 
+    def class_line(self) -> str:
+        """Which class each source value became, and by what rule (code, name, class map)."""
+        items = [f"{value} -> {how}" for value, how in self.classes.items()]
+        more = len(items) - MAX_CLASS_VALUES_SHOWN
+        if more > 0:
+            items = [*items[:MAX_CLASS_VALUES_SHOWN], f"... {more} more"]
+        return ", ".join(items)
+
+
+class NoClassFieldError(InputError):
+    """A vector file has no field holding classes (and none was named)."""
+
 
 def parse_class_map(text: str | Mapping[str, Any] | None) -> dict[str, str]:
     """``'wood=forest,meadow=grassland,5=1'`` -> {'wood': 'forest', ...} (keys case-folded)."""
@@ -74,7 +92,10 @@ def parse_class_map(text: str | Mapping[str, Any] | None) -> dict[str, str]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise InputError(f"--class-map entry {item!r} must look like source_value=class (e.g. wood=forest)")
+            raise InputError(
+                f"`class_map` entry {item!r} must look like source_value=class (e.g. wood=forest)",
+                params=("class_map",),
+            )
         key, value = item.rsplit("=", 1)  # source values may contain "=" (OSM tags)
         out[key.strip().casefold()] = value.strip()
     return out
@@ -119,7 +140,9 @@ def read_source(path: Path, *, layer: str | None = None) -> Any:
     if layer is None:
         candidates = [row for row in layers if row[1] is not None]
         if len(candidates) > 1:
-            raise InputError(f"{path}: has several layers ({', '.join(names)}); choose one with --layer")
+            raise InputError(
+                f"{path}: has several layers ({', '.join(names)}); choose one with `layer`", params=("layer",)
+            )
         if not candidates:
             raise InputError(f"{path}: has no layer with geometries")
         layer = str(candidates[0][0])
@@ -133,49 +156,69 @@ def read_source(path: Path, *, layer: str | None = None) -> Any:
 
 def find_class_field(frame: Any, class_field: str | None, path: Path) -> str:
     """The column holding the classes: ``class_field`` (any case), else the first of
-    CLASS_FIELD_CANDIDATES present."""
+    CLASS_FIELD_CANDIDATES present with a value in some feature (OSM exports carry empty
+    ``landuse`` columns next to the field that matters)."""
     columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
     if class_field is not None:
         if class_field.casefold() not in columns:
-            raise InputError(f"{path}: has no field {class_field!r} (fields: {', '.join(columns.values())})")
+            raise InputError(f"{path}: has no field {class_field!r} (fields: {_listing(list(columns.values()))})")
         return str(columns[class_field.casefold()])
-    found = next((columns[c] for c in CLASS_FIELD_CANDIDATES if c in columns), None)
+    present = [columns[c] for c in CLASS_FIELD_CANDIDATES if c in columns]
+    found = next((c for c in present if _has_values(frame[c])), None)
     if found is None:
-        raise InputError(
-            f"{path}: no class field found (tried {', '.join(CLASS_FIELD_CANDIDATES)}); "
-            f"name one with --class-field (fields: {', '.join(columns.values()) or 'none'})"
+        empty = f"; {', '.join(present)} {'is' if len(present) == 1 else 'are'} empty everywhere" if present else ""
+        raise NoClassFieldError(
+            f"{path}: no class field found (tried {', '.join(CLASS_FIELD_CANDIDATES)}{empty}); "
+            "name one with `class_field` or give every feature one class with `single_class` "
+            f"(fields: {_listing(list(columns.values()))})",
+            params=("class_field", "single_class"),
         )
     return str(found)
+
+
+def _listing(names: Sequence[str], limit: int = 15) -> str:
+    """``a, b, c`` (the first ``limit`` names, then how many more), or ``none``."""
+    more = f", ... {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more if names else "none"
+
+
+def _has_values(column: Any) -> bool:
+    """Whether a column holds a class value in some row (not only None, NaN or blanks)."""
+    return any(clean_text(v) is not None for v in column.unique())
 
 
 def source_crs(frame: Any, path: Path, src_crs: Any) -> Any:
     """The CRS of a source: the file's own, or ``src_crs`` when the file declares none."""
     from geolabel.crs import crs_label, parse_crs, same_crs
 
+    if src_crs is not None:
+        src_crs = parse_crs(src_crs, param="src_crs")
     declared = frame.crs
     is_geojson = path.suffix.lower() in (".geojson", ".json")
     if is_geojson and declared is not None and not _geojson_declares_crs(path):
         # GDAL reports WGS 84 for any GeoJSON without a crs member (RFC 7946). Only
         # trust that if the coordinates are longitudes and latitudes.
         if src_crs is not None:
-            return parse_crs(src_crs, what="--src-crs")
+            return parse_crs(src_crs, param="src_crs")
         if len(frame):
             minx, miny, maxx, maxy = frame.total_bounds
             if not (-180.5 <= minx <= maxx <= 180.5 and -90.5 <= miny <= maxy <= 90.5):
                 raise CRSError(
                     f"{path}: declares no CRS, and its coordinates (e.g. x={minx:.1f}, y={miny:.1f}) are not "
-                    "longitude/latitude as RFC 7946 GeoJSON requires; pass --src-crs with the CRS they are in"
+                    "longitude/latitude as RFC 7946 GeoJSON requires; pass `src_crs` with the CRS they are in",
+                    params=("src_crs",),
                 )
         return parse_crs("OGC:CRS84")
     if declared is None:
         if src_crs is None:
-            raise CRSError(f"{path}: has no CRS (e.g. a Shapefile without .prj); pass --src-crs")
-        return parse_crs(src_crs, what="--src-crs")
+            raise CRSError(f"{path}: has no CRS (e.g. a Shapefile without .prj); pass `src_crs`", params=("src_crs",))
+        return parse_crs(src_crs, param="src_crs")
     declared_crs = parse_crs(declared, what=f"{path}: CRS")
     if src_crs is not None and not same_crs(declared_crs, src_crs):
         raise CRSError(
-            f"{path}: declares {crs_label(declared_crs)} but --src-crs says {crs_label(src_crs)}; "
-            "drop --src-crs to use the file's CRS"
+            f"{path}: declares {crs_label(declared_crs)} but `src_crs` says {crs_label(src_crs)}; "
+            "drop `src_crs` to use the file's CRS",
+            params=("src_crs",),
         )
     return declared_crs
 
@@ -195,60 +238,114 @@ def prepare_source(
     status: str | None = None,
 ) -> tuple[Any, ImportReport]:
     """Read one source and turn it into store-ready labels (GeoDataFrame in store CRS)."""
-    import geopandas as gpd
-    import shapely
-
-    from geolabel.crs import reproject_geometries, same_crs
-    from geolabel.labels.edit import polygonal_parts, repair
-
     p = Path(path)
     report = ImportReport(source=p.name)
     frame = read_source(p, layer=layer)
     report.features = len(frame)
     crs = source_crs(frame, p, src_crs)
-    columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
-    field_name: str | None = None
-    if single_class is not None:
-        code = schema.resolve(single_class).code
-        codes = np.full(len(frame), code, dtype=np.int64)
-    else:
-        field_name = find_class_field(frame, class_field, p)
-    mapping = dict(class_map or {})
-
-    # classes
-    if field_name is not None:
-        codes = np.full(len(frame), -1, dtype=np.int64)
-    for i, value in enumerate(frame[field_name].tolist() if field_name is not None else []):
-        target: Any = value
-        if value is not None and str(value).strip().casefold() in mapping:
-            target = mapping[str(value).strip().casefold()]
-        cls = schema.find(target)
-        if cls is None:
-            if value is None or str(value).strip() == "":
-                report.rejected[f"empty class field {field_name!r}"] += 1
-            else:
-                report.rejected[f"unknown class {value!r}"] += 1
-        else:
-            codes[i] = cls.code
-
-    # geometries: present, polygonal, valid
+    codes = source_classes(
+        frame, p, schema=schema, class_field=class_field, class_map=class_map, single_class=single_class, report=report
+    )
     geoms = frame.geometry.values.to_numpy()
-    ok = codes >= 0
+    idx = _polygon_rows(geoms, codes >= 0, report)
+    parts, part_of = _store_polygons(geoms[idx], crs, store_crs, report)
+    src_rows = idx[part_of]
+    fields = {"labeler": labeler, "team": team, "status": status}
+    return _label_frame(frame, src_rows, parts, codes[src_rows], store_crs, fields), report
+
+
+def source_classes(
+    frame: Any,
+    path: Path,
+    *,
+    schema: Any,
+    class_field: str | None = None,
+    class_map: Mapping[str, str] | None = None,
+    single_class: str | None = None,
+    report: ImportReport | None = None,
+) -> Any:
+    """The class code of every feature, -1 where there is none (the reason counted in
+    ``report.rejected``; ``report.classes`` says how each value was read)."""
+    import pandas as pd
+
+    report = report if report is not None else ImportReport(source=path.name)
+    if single_class is not None:
+        return np.full(len(frame), single_class_code(schema, single_class), dtype=np.int64)
+    if len(frame) == 0:  # an empty file needs no class field
+        return np.zeros(0, dtype=np.int64)
+    field_name = find_class_field(frame, class_field, path)
+    mapping = dict(class_map or {})
+    keys, uniques = pd.factorize(frame[field_name], use_na_sentinel=True)
+    table = np.array([_class_of(v, schema, mapping, report) for v in uniques.tolist()] + [-1])
+    codes = table[keys]  # key -1 (missing value) picks the trailing -1
+    rejected = np.bincount(keys[(keys >= 0) & (codes < 0)], minlength=len(uniques))
+    for value, n in zip(uniques.tolist(), rejected.tolist()):
+        if n:
+            report.rejected[_rejection(value, field_name)] += n
+    if (keys < 0).any():
+        report.rejected[f"empty class field {field_name!r}"] += int((keys < 0).sum())
+    return codes.astype(np.int64)
+
+
+def single_class_code(schema: Any, name: str) -> int:
+    """The code of the class ``single_class`` names (an error names the argument)."""
+    try:
+        return int(schema.resolve(name).code)
+    except InputError as exc:
+        raise InputError(f"`single_class`: {exc}", params=("single_class",)) from None
+
+
+def _class_of(value: Any, schema: Any, mapping: Mapping[str, str], report: ImportReport) -> int:
+    """The code of one source value (-1: none), recording in ``report`` how it was read."""
+    key = str(value).strip().casefold() if value is not None else ""
+    target: Any = mapping.get(key, value) if key else value
+    cls = schema.find(target)
+    if cls is None:
+        return -1
+    if key in mapping:
+        how = "class map"
+    elif isinstance(target, (int, float)) or re.fullmatch(r"[+-]?\d+", str(target).strip()):
+        how = "code"
+    else:
+        how = "name"
+    shown = repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+    report.classes[shown] = f"{cls.name} (by {how})"
+    return int(cls.code)
+
+
+def _rejection(value: Any, field_name: str) -> str:
+    if value is None or str(value).strip() == "":
+        return f"empty class field {field_name!r}"
+    return f"unknown class {value!r}"
+
+
+def _polygon_rows(geoms: Any, ok: Any, report: ImportReport) -> Any:
+    """Indices of the features with a class and a polygonal geometry (the rest counted)."""
+    import shapely
+
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if (missing & ok).any():
         report.rejected["empty geometry"] += int((missing & ok).sum())
-    ok &= ~missing
+    ok = ok & ~missing
     types = shapely.get_type_id(geoms)
     polygonal = np.isin(types, (3, 6, 7))
     for t in np.unique(types[ok & ~polygonal]):
         report.rejected[f"not a polygon ({TYPE_NAMES.get(int(t), 'geometry')})"] += int(
             (types[ok & ~polygonal] == t).sum()
         )
-    ok &= polygonal
-    idx = np.flatnonzero(ok)
-    work = geoms[idx]
+    return np.flatnonzero(ok & polygonal)
+
+
+def _store_polygons(geoms: Any, crs: Any, store_crs: Any, report: ImportReport) -> tuple[Any, Any]:
+    """Reproject, repair and explode into single polygons: (polygons, index of their source)."""
+    import shapely
+
+    from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.labels.edit import polygonal_parts, repair
+
+    work = shapely.force_2d(geoms)
     if not same_crs(crs, store_crs):
-        work = reproject_geometries(shapely.force_2d(work), crs, store_crs)
+        work = reproject_geometries(work, crs, store_crs)
     fixed, changed, reasons = repair(work)
     # collections: drop non-polygonal members, that is a repair too
     coll = shapely.get_type_id(fixed) == 7
@@ -262,32 +359,41 @@ def prepare_source(
     for k in np.flatnonzero(changed & keep):
         report.repairs[_reason_kind(reasons[k])] += 1
     report.repaired = int((changed & keep).sum())
-    idx, fixed = idx[keep], fixed[keep]
-    parts, part_of = polygonal_parts(fixed)
+    kept = np.flatnonzero(keep)
+    parts, part_of = polygonal_parts(fixed[keep])
     nonzero = shapely.area(parts) > 0
     parts, part_of = parts[nonzero], part_of[nonzero]
-    counts = np.bincount(part_of, minlength=len(fixed))
+    counts = np.bincount(part_of, minlength=len(kept))
     report.exploded = int((counts > 1).sum())
     lost = np.flatnonzero(counts == 0)
     if len(lost):
         report.rejected["no area left after repair"] += len(lost)
-    src_rows = idx[part_of]
-    out: dict[str, Any] = {"class_code": codes[src_rows]}
-    for name, default in (("labeler", labeler), ("team", team), ("status", status)):
-        column = columns.get(name)
-        values = frame[column].to_numpy(dtype=object)[src_rows] if column else np.full(len(src_rows), None)
-        out[name] = [default if default is not None else clean_text(v) for v in values]
-    for name in ("tile_id", "comment"):
-        column = columns.get(name)
-        out[name] = (
-            [clean_text(v) for v in frame[column].to_numpy(dtype=object)[src_rows]]
-            if column
-            else [None] * len(src_rows)
-        )
-    out["source"] = ["imported"] * len(src_rows)
     report.imported = len(parts)
-    result = gpd.GeoDataFrame(out, geometry=list(parts), crs=store_crs)
-    return result, report
+    return parts, kept[part_of]
+
+
+def _label_frame(
+    frame: Any, rows: Any, parts: Any, codes: Any, store_crs: Any, defaults: Mapping[str, str | None]
+) -> Any:
+    """The labels as a GeoDataFrame: one row per polygon, attributes from source ``rows``
+    (``defaults`` win over the source's labeler, team and status fields)."""
+    import geopandas as gpd
+
+    columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
+
+    def source_values(name: str) -> list[str | None]:
+        column = columns.get(name)
+        if column is None:
+            return [None] * len(rows)
+        return [clean_text(v) for v in frame[column].to_numpy(dtype=object)[rows]]
+
+    out: dict[str, Any] = {"class_code": codes}
+    for name, default in defaults.items():
+        out[name] = [default] * len(rows) if default is not None else source_values(name)
+    for name in ("tile_id", "comment"):
+        out[name] = source_values(name)
+    out["source"] = ["imported"] * len(rows)
+    return gpd.GeoDataFrame(out, geometry=list(parts), crs=store_crs)
 
 
 def clean_text(value: Any) -> str | None:
@@ -333,7 +439,7 @@ def import_labels(
     from geolabel.labels.store import STATUSES
 
     if status is not None:
-        check_choice(status, STATUSES, "status")
+        check_choice(status, STATUSES, param="status")
     mapping = parse_class_map(class_map)
     prepared = [
         prepare_source(

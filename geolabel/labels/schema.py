@@ -226,7 +226,14 @@ def load_schema(path: str | Path | None) -> ClassSchema:
     p = Path(path)
     if not p.exists():
         raise SchemaError(f"{p}: no such schema file")
-    text = p.read_text(encoding="utf-8")
+    if p.is_dir():
+        raise SchemaError(f"{p}: is a directory, not a schema file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(
+            f"{p}: is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        ) from None
     if p.suffix.lower() == ".json":
         try:
             data = json.loads(text)

@@ -33,7 +33,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import GeolabelError, InputError, OutputExistsError, check_choice
+from geolabel.errors import (
+    GeolabelError,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    StoreBusyError,
+    check_choice,
+    first_line,
+)
 from geolabel.labels.schema import ClassSchema, default_schema
 
 if TYPE_CHECKING:
@@ -63,6 +71,10 @@ LABELS_TABLE = "labels"
 META_TABLE = "geolabel_meta"
 CLASSES_TABLE = "geolabel_classes"
 STORE_FORMAT = 1
+#: Environment variable: seconds to wait for another program's write lock (QGIS saving
+#: edits, a second import) before saying the store is busy.
+BUSY_TIMEOUT_VARIABLE = "GEOLABEL_BUSY_TIMEOUT"
+DEFAULT_BUSY_TIMEOUT = 10.0
 
 
 class ConflictError(GeolabelError):
@@ -73,6 +85,10 @@ class ConflictError(GeolabelError):
 
 class NotAStoreError(InputError):
     """The file exists but is not a geolabel label store."""
+
+
+class DamagedStoreError(InputError):
+    """The file is a label store, but damaged (truncated file, unreadable metadata)."""
 
 
 @dataclass(frozen=True)
@@ -297,12 +313,17 @@ def create_store(
     import fiona
 
     from geolabel.crs import parse_crs
+    from geolabel.files import check_output_folder
 
     p = Path(path)
     if p.suffix.lower() != ".gpkg":
         raise InputError(f"{p}: a GeoPackage label store needs the .gpkg extension")
     if p.exists() and not overwrite:
-        raise OutputExistsError(f"{p}: already exists; pass --overwrite to replace it (its labels would be lost)")
+        raise OutputExistsError(
+            f"{p}: already exists; pass `overwrite=True` to replace it (its labels would be lost)",
+            params=("overwrite",),
+        )
+    check_output_folder(p)
     store_crs = parse_crs(crs, what="store CRS")
     if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
         raise InputError(f"{p}: store CRS {store_crs.name} has no linear unit")
@@ -361,54 +382,152 @@ def _write_classes(conn: sqlite3.Connection, schema: ClassSchema) -> None:
     )
 
 
-def open_store(location: str | os.PathLike[str], *, timeout: float = 30.0) -> LabelStore:
+def busy_timeout() -> float:
+    """Seconds to wait for another program's write lock: ``GEOLABEL_BUSY_TIMEOUT``, default 10."""
+    text = os.environ.get(BUSY_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_BUSY_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise InputError(f"{BUSY_TIMEOUT_VARIABLE}={text!r}: must be a number of seconds (0 or more)")
+    return value
+
+
+def open_store(location: str | os.PathLike[str], *, timeout: float | None = None) -> LabelStore:
     """Open an existing label store: a ``.gpkg`` path (PostGIS URLs come with that backend).
-    ``timeout``: seconds to wait for another writer (QGIS saving edits) before giving up."""
+
+    ``timeout``: seconds to wait for another writer (QGIS saving edits) before raising
+    :class:`~geolabel.errors.StoreBusyError` (default: :func:`busy_timeout`)."""
     text = str(location)
     if text.startswith(("postgresql://", "postgres://", "PG:")):
         raise InputError(f"{text}: PostGIS label stores are not supported by this version of geolabel")
     return GeoPackageStore(Path(text), timeout=timeout)
 
 
+class _StoreConnection(sqlite3.Connection):
+    """An SQLite connection whose failures say what they mean for a label store: another
+    program holding the write lock past the busy timeout, a read-only file, a damaged file."""
+
+    path: Path = Path()
+    timeout: float = DEFAULT_BUSY_TIMEOUT
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise self.explain(exc) from None
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise self.explain(exc) from None
+
+    def executescript(self, script: str, /) -> sqlite3.Cursor:
+        try:
+            return super().executescript(script)
+        except sqlite3.DatabaseError as exc:
+            raise self.explain(exc) from None
+
+    def explain(self, exc: sqlite3.DatabaseError) -> Exception:
+        """The geolabel error for an SQLite failure (unexpected ones are returned as they are)."""
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreBusyError(
+                f"{self.path}: store busy (another program is writing it; gave up after {self.timeout:g} s)"
+            )
+        if "readonly" in text or "read-only" in text:
+            return OutputError(f"{self.path}: cannot write the store (read-only file or folder)")
+        if "not a database" in text:
+            return NotAStoreError(f"{self.path}: not a GeoPackage (not an SQLite database)")
+        if "malformed" in text:
+            return DamagedStoreError(f"{self.path}: the store file is damaged ({text})")
+        if "unable to open" in text:
+            return InputError(f"{self.path}: cannot open the store ({text})")
+        return exc
+
+
+def _connect(path: Path, timeout: float) -> _StoreConnection:
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, factory=_StoreConnection)
+    conn.path, conn.timeout = path, timeout
+    return conn
+
+
+def _read_meta(conn: sqlite3.Connection, p: Path) -> tuple[pyproj.CRS, ClassSchema, int]:
+    """The store's CRS, class schema and SRS id; a corrupt entry is named."""
+    from geolabel.crs import parse_crs
+
+    meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+    for key in ("store_format", "crs", "schema"):
+        if not meta.get(key):
+            raise DamagedStoreError(f"{p}: the store's metadata is damaged ({META_TABLE} has no {key!r})")
+    if not str(meta["store_format"]).isdigit():
+        raise DamagedStoreError(f"{p}: the store's metadata is damaged (store_format {meta['store_format']!r})")
+    if int(meta["store_format"]) > STORE_FORMAT:
+        raise NotAStoreError(f"{p}: made by a newer geolabel (store format {meta['store_format']})")
+    crs = parse_crs(meta["crs"], what=f"{p}: store CRS")
+    try:
+        schema = ClassSchema.from_json(meta["schema"])
+    except (ValueError, InputError) as exc:  # JSONDecodeError is a ValueError
+        raise DamagedStoreError(
+            f"{p}: the store's metadata is damaged ({META_TABLE} 'schema' is unreadable: {first_line(exc)})"
+        ) from None
+    row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (LABELS_TABLE,)).fetchone()
+    if row is None:
+        raise DamagedStoreError(f"{p}: the store's metadata is damaged (no geometry column for {LABELS_TABLE!r})")
+    return crs, schema, int(row[0])
+
+
 class GeoPackageStore(LabelStore):
     """A label store in one GeoPackage file, written through SQLite transactions."""
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        from geolabel.crs import parse_crs
-        from geolabel.labels.gpkg import register_functions
-
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float | None = None) -> None:
         p = Path(path)
         if not p.exists():
-            raise InputError(f"{p}: no such label store; create one with `geolabel labels init {p} --crs EPSG:...`")
+            raise InputError(f"{p}: no such label store; create one with `create_store()`", params=("create_store()",))
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory, not a label store")
         self.path = p
         self.uri = str(p)
+        self._conn = self._open(p, busy_timeout() if timeout is None else timeout)
         try:
-            conn = sqlite3.connect(p, timeout=timeout, isolation_level=None)
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError:
-            raise NotAStoreError(f"{p}: not a GeoPackage (not an SQLite database)") from None
-        objects = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'trigger')"))
+            self.crs, self.schema, self.srs_id = _read_meta(self._conn, p)
+        except BaseException:
+            self.close()
+            raise
+        self._depth = 0
+        self._labels_changed = False  # the labels table was written in this transaction
+
+    @staticmethod
+    def _open(p: Path, timeout: float) -> _StoreConnection:
+        """A connection to a file that holds a label store (with the touch trigger when the
+        file can take it)."""
+        from geolabel.labels.gpkg import register_functions
+
+        conn = _connect(p, timeout)
+        try:
+            objects = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'trigger')"))
+        except BaseException:
+            conn.close()
+            raise
         tables = {name for name, kind in objects.items() if kind == "table"}
         if META_TABLE not in tables or LABELS_TABLE not in tables:
             conn.close()
             raise NotAStoreError(
-                f"{p}: not a geolabel label store; create one with `geolabel labels init` and import this file "
-                "with `geolabel labels import`"
+                f"{p}: not a geolabel label store; create one with `create_store()` and import this file "
+                "with `import_labels()`",
+                params=("create_store()", "import_labels()"),
             )
         register_functions(conn)
-        self._conn = conn
         if "geolabel_labels_touch" not in objects:  # a store made before the trigger existed
-            with contextlib.suppress(sqlite3.OperationalError):  # read-only file or folder: nothing to add
+            conn.execute("PRAGMA busy_timeout = 0")  # optional: never wait for it
+            with contextlib.suppress(sqlite3.OperationalError, OutputError, StoreBusyError):  # read-only or busy
                 conn.executescript(_TOUCH_TRIGGER)
-        meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
-        if int(meta.get("store_format", "0")) > STORE_FORMAT:
-            raise NotAStoreError(f"{p}: made by a newer geolabel (store format {meta['store_format']})")
-        self.crs = parse_crs(meta["crs"], what=f"{p}: store CRS")
-        self.schema = ClassSchema.from_json(meta["schema"])
-        row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (LABELS_TABLE,)).fetchone()
-        self.srs_id = int(row[0])
-        self._depth = 0
-        self._labels_changed = False  # the labels table was written in this transaction
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        return conn
 
     # -- transactions -------------------------------------------------------------
 
@@ -595,7 +714,7 @@ class GeoPackageStore(LabelStore):
         label_ids: Iterable[str] | None = None,
         fields: Sequence[str] | None = None,
     ) -> LabelArrays:
-        from geolabel.labels.gpkg import from_blobs
+        from geolabel.labels.gpkg import BadBlobError, from_blobs
 
         names = list(fields) if fields is not None else list(LABEL_FIELDS)
         unknown = set(names) - set(LABEL_FIELDS)
@@ -623,7 +742,13 @@ class GeoPackageStore(LabelStore):
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY fid", args).fetchall()
-        geoms = from_blobs([r[0] for r in rows])
+        try:
+            geoms = from_blobs([r[0] for r in rows])
+        except BadBlobError as exc:
+            which = f"label {rows[exc.index][1 + names.index('label_id')]}" if "label_id" in names else "a label"
+            raise DamagedStoreError(
+                f"{self.path}: the geometry of {which} is damaged ({exc.reason}); delete or redraw it in QGIS"
+            ) from None
         columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
         arrays = LabelArrays(geoms=geoms, columns=columns)
         if bbox is not None and len(rows):

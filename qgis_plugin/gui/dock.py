@@ -260,12 +260,16 @@ class LabelingDock(QDockWidget):
             self.qa_dir = None
 
     def _store_call(self, func, *args, **kwargs):
-        """A store write from the GUI: a busy or read-only store gives a message, not a freeze."""
+        """A store write from the GUI: a busy or read-only store gives a message, not a freeze
+        (the engine gives up after STORE_TIMEOUT seconds: StoreBusyError, OutputError)."""
+        from geolabel.errors import GeolabelError
+
         try:
             return func(*args, **kwargs)
-        except Exception as exc:  # sqlite3.OperationalError: database is locked, read-only ...
+        except Exception as exc:  # engine errors name the store; anything else gets its name
+            text = str(exc) if isinstance(exc, GeolabelError) else f"{self.store_path}: {exc}"
             self.iface.messageBar().pushWarning(
-                "GeoLabel", f"{self.store_path}: {exc} (save or stop editing the labels layer, then try again)"
+                "GeoLabel", f"{text} (save or stop editing the labels layer, then try again)"
             )
             return None
 

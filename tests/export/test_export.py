@@ -308,7 +308,7 @@ def test_invalid_geometries_are_refused_unless_repair(tmp_path):
     with pytest.raises(
         InvalidLabelsError,
         match=r"1 labels have invalid geometries .*Self-intersection.*"
-        r"run `geolabel labels resolve .*` or pass --repair",
+        r"run `resolve_store\(\)` on it or pass `repair=True`",
     ):
         export_dataset(tmp_path / "labels.gpkg", tiles.index_path, tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
@@ -340,7 +340,7 @@ def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chips", "labels.gpkg"]
     monkeypatch.undo()
     export_dataset(store, tiles.index_path, tmp_path / "ds", formats="geojson", workers=1)
-    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
+    with pytest.raises(OutputExistsError, match="already exists; pass `overwrite=True`"):
         export_dataset(store, tiles.index_path, tmp_path / "ds", formats="geojson")
     export_dataset(store, tiles.index_path, tmp_path / "ds", formats="masks", overwrite=True, workers=1)
     assert not (tmp_path / "ds" / "labels" / "geojson").exists() and (tmp_path / "ds" / "labels" / "masks").exists()
@@ -377,7 +377,7 @@ def test_bad_inputs(tmp_path):
         export_dataset(store, tmp_path / "none.gpkg", tmp_path / "ds")
     with pytest.raises(InputError, match="not a geolabel tile index"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds")
-    with pytest.raises(InputError, match="format must be one of geojson, coco, masks, stac; got 'yolo'"):
+    with pytest.raises(InputError, match="`formats` must be one of geojson, coco, masks, stac; got 'yolo'"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds", formats="geojson,yolo")
     with pytest.raises(InputError, match="--split fractions must be >= 0 and sum to 1"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds", split="0.5,0.2")

@@ -111,7 +111,7 @@ def test_geojson_without_crs_in_projected_coordinates_is_refused(tmp_path):
     with pytest.raises(
         CRSError,
         match=r"declares no CRS, and its coordinates \(e\.g\. x=-663347\.3, y=2118636\.2\) are "
-        r"not longitude/latitude.*pass --src-crs",
+        r"not longitude/latitude.*pass `src_crs`",
     ):
         import_labels(store, [source], single_class="farmland")
     assert store.count() == 0
@@ -159,7 +159,7 @@ def test_bowtie_is_repaired_and_reported(store, tmp_path):
 def test_source_without_crs_needs_src_crs(store, tmp_path):
     path = tmp_path / "noprj.shp"
     gpd.GeoDataFrame({"class": ["water"]}, geometry=[shapely.box(686000, 3121000, 686010, 3121010)]).to_file(path)
-    with pytest.raises(CRSError, match=r"noprj\.shp: has no CRS.*pass --src-crs"):
+    with pytest.raises(CRSError, match=r"noprj\.shp: has no CRS.*pass `src_crs`"):
         import_labels(store, [path])
     (report,) = import_labels(store, [path], src_crs="EPSG:32649")
     assert report.imported == 1
@@ -167,7 +167,7 @@ def test_source_without_crs_needs_src_crs(store, tmp_path):
 
 def test_conflicting_src_crs_is_refused(store, tmp_path):
     src = _write(tmp_path / "a.gpkg", [shapely.box(0, 0, 1, 1)], ["water"], crs="EPSG:32650")
-    with pytest.raises(CRSError, match="declares EPSG:32650 but --src-crs says EPSG:32649"):
+    with pytest.raises(CRSError, match="declares EPSG:32650 but `src_crs` says EPSG:32649"):
         import_labels(store, [src], src_crs="EPSG:32649")
 
 
@@ -213,7 +213,7 @@ def test_raster_is_not_a_label_source(store):
 
 def test_missing_class_field_lists_the_fields(store, tmp_path):
     src = _write(tmp_path / "x.gpkg", [shapely.box(0, 0, 1, 1)], ["water"], field="kind")
-    with pytest.raises(InputError, match=r"no class field found .*--class-field \(fields: kind\)"):
+    with pytest.raises(InputError, match=r"no class field found .*name one with `class_field`.*\(fields: kind\)"):
         import_labels(store, [src])
     (report,) = import_labels(store, [src], class_field="KIND")
     assert report.imported == 1

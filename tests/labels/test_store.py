@@ -60,7 +60,7 @@ def test_init_never_overwrites_without_asking(tmp_path):
     st = create_store(path, crs="EPSG:32649")
     st.add_geometries([shapely.box(0, 0, 1, 1)], class_codes=[1])
     st.close()
-    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
+    with pytest.raises(OutputExistsError, match="already exists; pass `overwrite=True`"):
         create_store(path, crs="EPSG:32649")
     with open_store(path) as again:
         assert again.count() == 1
@@ -70,7 +70,7 @@ def test_init_never_overwrites_without_asking(tmp_path):
 
 
 def test_opening_a_plain_geopackage_points_to_init_and_import():
-    with pytest.raises(NotAStoreError, match="not a geolabel label store; create one with `geolabel labels init`"):
+    with pytest.raises(NotAStoreError, match=r"not a geolabel label store; create one with `create_store\(\)`"):
         open_store(SAMPLE / "village_labels.gpkg")
     with pytest.raises(InputError, match="no such label store"):
         open_store("nowhere.gpkg")

@@ -1,0 +1,97 @@
+"""How the command line says what engine messages call API arguments and functions.
+
+Engine errors and warnings name API arguments (`overwrite=True`, `min_overlap`) and
+functions (`create_store()`) in backquotes and list them in their ``params``;
+:func:`cli_message` rewrites exactly those with this one table, so each message is
+written once.
+
+>>> cli_message("out: already exists; pass `overwrite=True` to replace it", ("overwrite",))
+'out: already exists; pass --overwrite to replace it'
+>>> cli_message("s.tif: 9x9 px is smaller than a chip; `edge='drop'` leaves no chip", ("edge",))
+'s.tif: 9x9 px is smaller than a chip; --edge drop leaves no chip'
+>>> cli_message("`classes`: unknown class 'x'; known classes: 1=water", ("classes",))
+"--classes: unknown class 'x'; known classes: 1=water"
+>>> cli_message("no such label store; create one with `create_store()`", ("create_store()",))
+'no such label store; create one with `geolabel labels init`'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import partial
+
+#: API argument or function -> what the command line calls it.
+FLAGS: dict[str, str] = {
+    # tile
+    "size": "--size",
+    "overlap": "--overlap",
+    "edge": "--edge",
+    "max_nodata": "--max-nodata",
+    "bands": "--bands",
+    "format": "--format",
+    "compress": "--compress",
+    "dst_crs": "--dst-crs",
+    "resolution": "--resolution",
+    "resampling": "--resampling",
+    "allow_no_crs": "--allow-no-crs",
+    "out_dir": "--out",
+    "overwrite": "--overwrite",
+    "workers": "--workers",
+    # labels
+    "crs": "--crs",
+    "schema": "--schema",
+    "class_field": "--class-field",
+    "class_map": "--class-map",
+    "single_class": "--class",
+    "src_crs": "--src-crs",
+    "layer": "--layer",
+    "status": "--status",
+    "min_area": "--min-area",
+    "min_width": "--min-width",
+    "precision": "--precision",
+    "same_class": "--same-class",
+    # export
+    "tiles": "--tiles",
+    "formats": "--format",
+    "min_overlap": "--min-overlap",
+    "split": "--split",
+    "block_size": "--block-size",
+    "guard": "--guard",
+    "seed": "--seed",
+    "repair": "--repair",
+    # check
+    "aoi": "--aoi",
+    "done_only": "--done-only",
+    "spike_angle": "--spike-angle",
+    "expected_crs": "--crs",
+    # score
+    "reference_class_field": "--reference-class-field",
+    "classes": "--classes",
+    "iou": "--iou",
+    "tolerance": "--tolerance-m",
+    # functions -> commands
+    "tile_raster()": "`geolabel tile`",
+    "create_store()": "`geolabel labels init`",
+    "import_labels()": "`geolabel labels import`",
+    "resolve_store()": "`geolabel labels resolve`",
+}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    """`name`, `name=True` or `name='value'`, in backquotes."""
+    return re.compile(rf"`{re.escape(name)}(?:=True|='([^'`]*)')?`")
+
+
+def cli_message(message: str, params: Sequence[str]) -> str:
+    """``message`` with the API names listed in ``params`` said as the command line says them."""
+    for name in params:
+        flag = FLAGS.get(name)
+        if flag is not None:
+            message = _pattern(name).sub(partial(_flag_text, flag), message)
+    return message
+
+
+def _flag_text(flag: str, match: re.Match[str]) -> str:
+    """``--flag`` for ``name`` and ``name=True``; ``--flag value`` for ``name='value'``."""
+    return f"{flag} {match.group(1)}" if match.group(1) else flag

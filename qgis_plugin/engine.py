@@ -43,8 +43,20 @@ def _import_native(name: str) -> None:
             importlib.import_module(info.name)
 
 
+def quiet_library_deprecations() -> None:
+    """Hide the deprecation notes rasterio's own code triggers in affine 3 ("Use `@` matmul
+    instead of `*`"): they are for rasterio's developers, not for someone tiling a scene.
+    Only warnings raised inside those two libraries are filtered."""
+    import warnings
+
+    for module in (r"rasterio(\..*)?", r"affine(\..*)?"):
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module=module)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+
+
 def missing_dependency() -> str | None:
     """None when the engine and its dependencies import, else the first failing import."""
+    quiet_library_deprecations()
     deepbind = getattr(os, "RTLD_DEEPBIND", 0)
     flags = sys.getdlopenflags() if hasattr(sys, "getdlopenflags") else None
     if deepbind and flags is not None:

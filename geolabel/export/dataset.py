@@ -216,7 +216,14 @@ def export_dataset(
     if block_size is None:  # blocks of 2 x 2 chips (median chip extent)
         extents = [max(abs(c.transform[0]) * c.width, abs(c.transform[4]) * c.height) for c in chips]
         block_size = 2 * float(np.median(extents))
-    split_result = spatial_split(fp_arr, fractions=fractions, block_size=block_size, seed=seed, guard=guard)
+    split_result = spatial_split(
+        fp_arr,
+        fractions=fractions,
+        block_size=block_size,
+        seed=seed,
+        guard=guard,
+        pixel_boxes=[c.pixel_box for c in chips],
+    )
     result.excluded_tiles = [chips[i].tile_id for i in split_result.excluded]
 
     # build into a temporary sibling folder, rename at the end

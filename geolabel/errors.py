@@ -61,6 +61,10 @@ class EdgePolicyWarning(GeolabelWarning):
     """An edge policy could not be applied as asked (e.g. a scene smaller than a chip)."""
 
 
+class RecoveredOutputWarning(GeolabelWarning):
+    """An output a killed run had moved aside (``.<name>.<pid>.old``) was put back in place."""
+
+
 def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     """Return ``value`` if it is one of ``allowed``, else raise an error listing them."""
     if value not in allowed:

@@ -8,6 +8,7 @@ and prints a summary. Heavy libraries are imported inside the command bodies, so
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import warnings
 from typing import Any
@@ -16,6 +17,16 @@ import click
 
 from geolabel import __version__
 from geolabel.errors import GeolabelError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: the engine's
+    cleanup runs (the tile index is written, temporary outputs removed)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup itself is not interrupted
+    raise Terminated()
 
 
 class _Group(click.Group):
@@ -33,6 +44,9 @@ class _Group(click.Group):
             message = " ".join(exc.format_message().split())
             click.echo(f"geolabel: error: {message} (see --help)", err=True)
             ctx.exit(2)
+        except Terminated:
+            click.echo("geolabel: terminated", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             click.echo("geolabel: interrupted", err=True)
             ctx.exit(130)
@@ -52,6 +66,7 @@ def main(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     warnings.showwarning = _show_warning
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _register() -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError, check_choice
-from geolabel.files import check_replaceable, replace_dir
+from geolabel.files import check_replaceable, recover_replaced, replace_dir, temp_path
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -185,6 +185,7 @@ def export_dataset(
         raise InputError(f"--min-overlap must be between 0 and 1; got {min_overlap}")
     fractions = parse_split(split)
     out = Path(out_dir)
+    recover_replaced(out)  # what a killed export left next to ``out``
     check_replaceable(out, marker="manifest.json", what="training set", overwrite=overwrite)
     owns_store = not hasattr(store, "read")
     if owns_store:
@@ -227,7 +228,7 @@ def export_dataset(
     result.excluded_tiles = [chips[i].tile_id for i in split_result.excluded]
 
     # build into a temporary sibling folder, rename at the end
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp = temp_path(out)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)

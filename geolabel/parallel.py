@@ -101,12 +101,15 @@ def run_tasks(
     on_result: Callable[[T, R], None],
     is_cancelled: Callable[[], bool] | None = None,
     max_in_flight: int = 8,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Submit ``fn(task)`` for every task with a bounded queue; call ``on_result`` as they finish.
 
     At most ``max_in_flight`` tasks are queued at once, so memory stays flat however
     many tasks there are. The first task error is re-raised after the running tasks end;
     an error carrying ``partial_results`` reports them through ``on_result`` first.
+    ``on_started`` is called once, when the first tasks are queued: bookkeeping done
+    there overlaps with the work instead of delaying it.
     """
     pending: dict[Future[R], T] = {}
     try:
@@ -118,6 +121,7 @@ def run_tasks(
             on_result=on_result,
             is_cancelled=is_cancelled,
             limit=max_in_flight,
+            on_started=on_started,
         )
     except BaseException:  # interrupted (Ctrl-C, SIGTERM) or failed: queued tasks must not start
         for future in pending:
@@ -134,6 +138,7 @@ def _run(
     on_result: Callable[[T, R], None],
     is_cancelled: Callable[[], bool] | None,
     limit: int,
+    on_started: Callable[[], None] | None,
 ) -> None:
     exhausted = False
     error: BaseException | None = None
@@ -148,6 +153,9 @@ def _run(
                 exhausted = True
                 break
             pending[executor.submit(fn, task)] = task
+        if on_started is not None and pending:
+            on_started()
+            on_started = None
         if not pending:
             break
         done, _ = wait(pending, return_when=FIRST_COMPLETED)

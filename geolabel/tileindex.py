@@ -207,10 +207,10 @@ def read_tiles(path: str | os.PathLike[str]) -> Any:
 class IndexWriter:
     """The index of a running job: records as they arrive, written atomically now and then.
 
-    :meth:`checkpoint` writes the file (status ``incomplete``) as soon as the job has
-    finished its first chips, then at most every :data:`CHECKPOINT_SECONDS` (and at most
-    1/:data:`CHECKPOINT_COST_RATIO` of the time); :meth:`write` writes it now, e.g. with
-    ``complete=True`` when the job ends.
+    :meth:`write` writes it now (the job writes it, ``incomplete``, as soon as its first
+    tasks are queued, and ``complete`` at the end); :meth:`checkpoint` rewrites it when new
+    records arrived, at most every :data:`CHECKPOINT_SECONDS` (and at most
+    1/:data:`CHECKPOINT_COST_RATIO` of the time), or at once if it was never written.
     """
 
     def __init__(

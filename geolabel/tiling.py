@@ -731,12 +731,20 @@ def _run_chip_tasks(
     executor: Executor | None,
     workers: int | None,
     on_result: Callable[[ChipTask, list[tuple[TileRecord, str]]], None],
+    on_started: Callable[[], None],
     is_cancelled: Callable[[], bool] | None,
 ) -> None:
     from geolabel.parallel import local_executor, run_tasks
 
     if executor is not None:
-        run_tasks(process_chips, tasks, executor=executor, on_result=on_result, is_cancelled=is_cancelled)
+        run_tasks(
+            process_chips,
+            tasks,
+            executor=executor,
+            on_result=on_result,
+            on_started=on_started,
+            is_cancelled=is_cancelled,
+        )
         return
     with local_executor(workers) as pool:
         n = getattr(pool, "_max_workers", 1)
@@ -745,6 +753,7 @@ def _run_chip_tasks(
             tasks,
             executor=pool,
             on_result=on_result,
+            on_started=on_started,
             is_cancelled=is_cancelled,
             max_in_flight=max(2, 2 * n),
         )
@@ -860,8 +869,18 @@ def tile_raster(
         if progress is not None and total:
             progress(finished / total)
 
+    def on_started() -> None:  # the index exists (incomplete) from the first chips on
+        index.write(complete=False)
+
     try:
-        _run_chip_tasks(tasks, executor=executor, workers=workers, on_result=on_result, is_cancelled=is_cancelled)
+        _run_chip_tasks(
+            tasks,
+            executor=executor,
+            workers=workers,
+            on_result=on_result,
+            on_started=on_started,
+            is_cancelled=is_cancelled,
+        )
     except BaseException:
         _leave_unfinished(index, out, infos, created)
         raise

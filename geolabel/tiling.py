@@ -123,6 +123,7 @@ class ChipTask:
     block_offsets: tuple[Any, ...] = ()  # per tile: (offsets, sizes) arrays, or None
     raw_template: ChipTemplate | None = None  # uncompressed band-interleaved chip header
     adopt: bool = False  # keep complete chips an interrupted run of the same job left on disk
+    verify: bool = True  # block copy: decode each window once to check its blocks
 
 
 @dataclass
@@ -222,6 +223,7 @@ def _plan_scene(
     previous: _PreviousRun,
     *,
     block_copy: bool,
+    verify_blocks: bool = True,
     workers: int = 8,
 ) -> tuple[list[ChipTask], SceneSummary]:
     """Tasks for the chips of one scene that are not done yet."""
@@ -321,6 +323,7 @@ def _plan_scene(
                 block_offsets=tuple(tables.get((t.row_off, t.col_off)) for t in task_tiles),
                 raw_template=raw_template,
                 adopt=previous.resume,
+                verify=verify_blocks,
             )
         )
     return tasks, summary
@@ -496,13 +499,16 @@ def _block_copy_chip(
 ) -> tuple[list[bytes] | None, float]:
     """(the chip's compressed tiles, or None when skipped; nodata fraction), without re-encoding.
 
-    With a nodata value the pixels must still be decoded once to count nodata (GDAL's
-    libdeflate decodes about twice as fast as Python's zlib); without one, nothing is decoded.
+    The window is decoded once (by GDAL: libdeflate decodes about twice as fast as
+    Python's zlib) to count nodata and to check every block before it is copied: a DEFLATE
+    block with a wrong Adler-32 checksum, or any block its codec cannot decode, fails the
+    chip here instead of being copied into it. Only ``verify=False`` without a nodata value
+    decodes nothing.
     """
     from geolabel.blockcopy import read_blocks
 
     fraction = 0.0
-    if task.scene.nodata is not None:
+    if task.scene.nodata is not None or task.verify:
         _, invalid = reader.read(tile)
         fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
         if not _keep(fraction, task.max_nodata):
@@ -792,6 +798,7 @@ def tile_raster(
     allow_no_crs: bool = False,
     overwrite: bool = False,
     block_copy: bool = True,
+    verify_blocks: bool = True,
     workers: int | None = None,
     executor: Executor | None = None,
     progress: Callable[[float], None] | None = None,
@@ -819,7 +826,9 @@ def tile_raster(
             ``none``, or ``None`` to keep the source's compression.
         dst_crs, resolution, resampling: warp scenes to a common CRS/pixel size.
         overwrite: ignore (and replace) an existing index made with other options.
-        block_copy: allow copying compressed blocks without decoding when aligned.
+        block_copy: allow copying compressed blocks without re-encoding when aligned.
+        verify_blocks: decode each copied window once to check its blocks (DEFLATE's
+            checksum, every codec's structure); False copies them unchecked (faster).
         workers / executor: local processes, or any ``concurrent.futures.Executor``.
         progress: called with the finished fraction (0..1). is_cancelled: polled.
     """
@@ -845,7 +854,10 @@ def tile_raster(
     out = Path(out_dir)
     previous = _previous_run(out, infos, options.params(), overwrite=overwrite)
     n_workers = getattr(executor, "_max_workers", 8) if executor is not None else (workers or default_workers())
-    plans = [_plan_scene(info, options, out, previous, block_copy=block_copy, workers=n_workers) for info in infos]
+    plans = [
+        _plan_scene(info, options, out, previous, block_copy=block_copy, verify_blocks=verify_blocks, workers=n_workers)
+        for info in infos
+    ]
     index = IndexWriter(
         out / INDEX_NAME,
         crs=previous.index_crs if previous.index_crs is not None else _new_index_crs(infos[0], options),

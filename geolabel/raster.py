@@ -368,29 +368,14 @@ def complete_chip_fraction(path: Path, profile: dict[str, Any]) -> float | None:
     check instead of being written again. The fraction is counted as when the chip was
     written: pixels where every band is nodata, or the chip's mask (padding).
     """
-    import numpy as np
     import rasterio
-    from rasterio.crs import CRS as RioCRS
     from rasterio.enums import MaskFlags
     from rasterio.errors import RasterioError
 
     nodata = profile["nodata"]
     try:
         with gdal_env(), rasterio.open(path) as src:
-            compression = src.compression.value if src.compression else "none"
-            want_crs = RioCRS.from_wkt(profile["crs"]) if profile["crs"] else None
-            same = (
-                (src.width, src.height, src.count) == (profile["width"], profile["height"], profile["count"])
-                and set(src.dtypes) == {profile["dtype"]}
-                and compression.lower() == str(profile.get("compress", "none")).lower()
-                and src.transform.almost_equals(profile["transform"], precision=1e-6 * abs(src.transform.a or 1.0))
-                and (src.crs == want_crs if want_crs is not None else not src.crs)
-                and (
-                    src.nodata == nodata
-                    or (src.nodata is not None and nodata is not None and np.isnan(src.nodata) and np.isnan(nodata))
-                )
-            )
-            if not same:
+            if not _matches_profile(src, profile):
                 return None
             if nodata is not None:
                 invalid = invalid_pixels(src.read(), nodata)
@@ -402,6 +387,27 @@ def complete_chip_fraction(path: Path, profile: dict[str, Any]) -> float | None:
     except (RasterioError, OSError):
         return None
     return float(invalid.sum()) / invalid.size
+
+
+def _matches_profile(src: Any, profile: dict[str, Any]) -> bool:
+    """Whether an open chip has the size, bands, type, compression, nodata, CRS and
+    transform of its creation ``profile``."""
+    import math
+
+    from rasterio.crs import CRS as RioCRS
+
+    compression = src.compression.value if src.compression else "none"
+    crs = RioCRS.from_wkt(profile["crs"]) if profile["crs"] else None
+    a, b = src.nodata, profile["nodata"]
+    same_nodata = a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
+    return bool(
+        (src.width, src.height, src.count) == (profile["width"], profile["height"], profile["count"])
+        and set(src.dtypes) == {profile["dtype"]}
+        and compression.lower() == str(profile.get("compress", "none")).lower()
+        and src.transform.almost_equals(profile["transform"], precision=1e-6 * abs(src.transform.a or 1.0))
+        and (src.crs == crs if crs is not None else not src.crs)
+        and same_nodata
+    )
 
 
 def nodata_fill(nodata: float | None) -> float:

@@ -247,3 +247,22 @@ def test_overwriting_after_a_killed_export_replaces_the_restored_dataset(store, 
         export_dataset(labels, tiles, ds, formats="geojson,masks", workers=1, overwrite=True)
     assert dataset_state(ds) == dataset_state(reference)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "reference"]
+
+
+@pytest.mark.parametrize("nodata", [0, None], ids=["nodata value", "padding mask"])
+def test_kept_chips_get_the_nodata_fraction_they_were_written_with(tmp_path, nodata):
+    """Chips found on disk are counted again from their pixels (nodata value or mask): the
+    index of the resumed run equals an uninterrupted run's, padded edge chips included."""
+    path = make_scene(tmp_path / "e.tif", width=1000, height=500, count=3, block=None, nodata=nodata, collar=100)
+    reference = tile_raster(path, tmp_path / "reference", size=64, workers=1)
+    assert any(0 < r.nodata_fraction < 1 for r in reference.chips)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        tile_raster(path, out, size=64, workers=1, progress=Interrupt(0.01))
+    listed = len(read_index(out / "tiles.gpkg")[0])
+    on_disk = len(chip_bytes(out / "e"))
+    assert on_disk > listed  # unlisted chips to count again
+    again = tile_raster(path, out, size=64, workers=1)
+    assert again.resumed == on_disk
+    assert read_index(out / "tiles.gpkg") == read_index(reference.index_path)
+    assert chip_bytes(out / "e") == chip_bytes(reference.out_dir / "e")

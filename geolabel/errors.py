@@ -96,6 +96,10 @@ class ClassAssumedWarning(GeolabelWarning):
     """Classes were assumed rather than read (e.g. class-less files scored as one class)."""
 
 
+class RecoveredOutputWarning(GeolabelWarning):
+    """An output a killed run had moved aside (``.<name>.<pid>.old``) was put back in place."""
+
+
 def check_choice(value: str, allowed: tuple[str, ...], what: str | None = None, *, param: str | None = None) -> str:
     """Return ``value`` if it is one of ``allowed``, else raise an error listing them.
 

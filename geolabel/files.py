@@ -1,16 +1,73 @@
-"""Atomic outputs: build under a temporary name, move into place when complete."""
+"""Atomic outputs: build under a temporary name, move into place when complete.
+
+Temporary names carry the writer's process id (``.<name>.<pid>.tmp<suffix>``), so a run
+killed with ``kill -9`` leaves names the next run recognises: :func:`sweep_stale` removes
+those whose process is gone, and :func:`recover_replaced` puts back a dataset a killed
+run had moved aside (``.<name>.<pid>.old``) but not yet replaced.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import warnings
 from pathlib import Path
 
-from geolabel.errors import InputError, OutputError, OutputExistsError
+from geolabel.errors import InputError, OutputError, OutputExistsError, RecoveredOutputWarning
 
 #: Longest file name (bytes) on Linux, macOS and Windows file systems.
 NAME_MAX = 255
+
+
+def temp_path(path: Path, suffix: str = "") -> Path:
+    """Hidden temporary sibling of ``path`` for write-then-rename: ``.<name>.<pid>.tmp<suffix>``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+
+
+def temp_pattern(name_pattern: str, suffix_pattern: str = "") -> re.Pattern[str]:
+    """Regex of the :func:`temp_path` names for file names matching ``name_pattern``."""
+    return re.compile(rf"\.(?:{name_pattern})\.(?P<pid>\d+)\.tmp{suffix_pattern}")
+
+
+def is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (this process counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    try:  # Linux: an ended process nobody has reaped yet (a zombie) still answers kill(0)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
+
+
+def sweep_stale(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Remove the entries of ``folder`` whose names match ``pattern`` (with a ``pid``
+    group) and whose process is gone: what killed runs left. Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or is_running(int(m.group("pid"))):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def check_replaceable(out: Path, *, marker: str, what: str, overwrite: bool) -> None:
@@ -36,11 +93,48 @@ def check_replaceable(out: Path, *, marker: str, what: str, overwrite: bool) -> 
         )
 
 
+def _old_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.{os.getpid()}.old")
+
+
+def _dir_pattern(out: Path) -> re.Pattern[str]:
+    """The names :func:`temp_path` and :func:`replace_dir` give to siblings of ``out``."""
+    return re.compile(rf"\.{re.escape(out.name)}\.(?P<pid>\d+)\.(?P<kind>tmp|old)")
+
+
+def recover_replaced(out: Path) -> Path | None:
+    """Tidy what killed runs left next to the folder ``out``; returns a restored folder.
+
+    A run killed between the two renames of :func:`replace_dir` leaves the previous
+    ``out`` only as ``.<out>.<pid>.old``: it is moved back (with a warning). Then stale
+    temporary folders and old copies of dead processes are removed.
+    """
+    restored = None
+    if not out.exists() and out.parent.is_dir():
+        pattern = _dir_pattern(out)
+        olds = []
+        for entry in os.scandir(out.parent):
+            m = pattern.fullmatch(entry.name)
+            if m and m.group("kind") == "old" and not is_running(int(m.group("pid"))):
+                olds.append(Path(entry.path))
+        if olds:
+            restored = max(olds, key=lambda p: p.stat().st_mtime_ns)
+            os.replace(restored, out)
+            warnings.warn(
+                f"{out}: restored the previous version from {restored.name} (a run was killed while replacing it)",
+                RecoveredOutputWarning,
+                stacklevel=2,
+            )
+    sweep_stale(out.parent, _dir_pattern(out))
+    return restored
+
+
 def replace_dir(tmp: Path, out: Path) -> None:
     """Move the finished folder ``tmp`` to ``out``; an old ``out`` is removed only after
-    the new one is in place, so a failure never leaves neither."""
+    the new one is in place, so a failure never leaves neither (and a kill in between
+    leaves the old one as ``.<out>.<pid>.old`` for :func:`recover_replaced`)."""
     if out.exists():
-        old = out.with_name(f".{out.name}.{os.getpid()}.old")
+        old = _old_path(out)
         os.replace(out, old)
         os.replace(tmp, out)
         shutil.rmtree(old, ignore_errors=True)
@@ -94,7 +188,7 @@ def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = 
 
 def make_temp_dir(out: Path) -> Path:
     """An empty temporary sibling folder of ``out`` to build it in (see :func:`replace_dir`)."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp = temp_path(out)
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -108,7 +202,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) under a temporary name and rename it to ``path`` when complete."""
     out = Path(path)
     check_output_folder(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp = temp_path(out)
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)

@@ -8,8 +8,11 @@ their outputs to temporary names before renaming, so rerunning a task is harmles
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -43,7 +46,12 @@ def default_workers() -> int:
 
 @contextmanager
 def local_executor(workers: int | None) -> Iterator[Executor]:
-    """A serial executor for 1 worker, else a process pool of ``workers`` processes."""
+    """A serial executor for 1 worker, else a process pool of ``workers`` processes.
+
+    The pool's workers end with this process, even when it is killed (``kill -9``), and
+    leave signals to it: an interrupted or failing run stops them at once instead of
+    letting them work through the queue.
+    """
     n = default_workers() if workers is None or workers == 0 else workers
     if n < 1:
         raise InputError(f"`workers` must be 1 or more (0: all cores); got {workers}", params=("workers",))
@@ -52,8 +60,37 @@ def local_executor(workers: int | None) -> Iterator[Executor]:
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),))
+    try:
         yield pool
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker(parent: int) -> None:
+    """Worker set-up: Ctrl-C is the parent's to handle, SIGTERM ends a worker, and a worker
+    ends when its parent does (Linux), instead of waiting forever on a queue nobody fills."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's workers (their chips in flight are lost; temporaries are swept later)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
 
 
 def run_tasks(
@@ -64,19 +101,49 @@ def run_tasks(
     on_result: Callable[[T, R], None],
     is_cancelled: Callable[[], bool] | None = None,
     max_in_flight: int = 8,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Submit ``fn(task)`` for every task with a bounded queue; call ``on_result`` as they finish.
 
     At most ``max_in_flight`` tasks are queued at once, so memory stays flat however
     many tasks there are. The first task error is re-raised after the running tasks end;
     an error carrying ``partial_results`` reports them through ``on_result`` first.
+    ``on_started`` is called once, when the first tasks are queued: bookkeeping done
+    there overlaps with the work instead of delaying it.
     """
     pending: dict[Future[R], T] = {}
-    it = iter(tasks)
+    try:
+        _run(
+            fn,
+            iter(tasks),
+            pending,
+            executor=executor,
+            on_result=on_result,
+            is_cancelled=is_cancelled,
+            limit=max_in_flight,
+            on_started=on_started,
+        )
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM) or failed: queued tasks must not start
+        for future in pending:
+            future.cancel()
+        raise
+
+
+def _run(
+    fn: Callable[[T], R],
+    it: Iterator[T],
+    pending: dict[Future[R], T],
+    *,
+    executor: Executor,
+    on_result: Callable[[T, R], None],
+    is_cancelled: Callable[[], bool] | None,
+    limit: int,
+    on_started: Callable[[], None] | None,
+) -> None:
     exhausted = False
     error: BaseException | None = None
     while True:
-        while not exhausted and error is None and len(pending) < max_in_flight:
+        while not exhausted and error is None and len(pending) < limit:
             if is_cancelled is not None and is_cancelled():
                 error = CancelledError("cancelled")
                 break
@@ -86,6 +153,9 @@ def run_tasks(
                 exhausted = True
                 break
             pending[executor.submit(fn, task)] = task
+        if on_started is not None and pending:
+            on_started()
+            on_started = None
         if not pending:
             break
         done, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import CRSError, InputError, MissingFileError, first_line
+from geolabel.files import temp_path, temp_pattern
 
 if TYPE_CHECKING:
     import numpy as np
@@ -322,7 +323,11 @@ def apply_band_meta(dst: Any, meta: BandMeta) -> None:
 
 def temp_path_for(path: Path) -> Path:
     """Hidden temporary sibling of ``path`` for write-then-rename."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    return temp_path(path, path.suffix)
+
+
+#: Names of chip temporaries (:func:`temp_path_for`), swept when their process is gone.
+CHIP_TEMP = temp_pattern(r".+\.tif", r"\.tif")
 
 
 def write_chip(
@@ -353,6 +358,57 @@ def write_chip(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def complete_chip_fraction(path: Path, profile: dict[str, Any]) -> float | None:
+    """The nodata fraction of the chip at ``path`` if it is the chip ``profile`` describes
+    (size, bands, data type, compression, nodata, CRS and transform), else None.
+
+    A chip exists under its final name only when complete (it is written to a temporary
+    name and renamed), so a chip an interrupted or killed run left can be kept after this
+    check instead of being written again. The fraction is counted as when the chip was
+    written: pixels where every band is nodata, or the chip's mask (padding).
+    """
+    import rasterio
+    from rasterio.enums import MaskFlags
+    from rasterio.errors import RasterioError
+
+    nodata = profile["nodata"]
+    try:
+        with gdal_env(), rasterio.open(path) as src:
+            if not _matches_profile(src, profile):
+                return None
+            if nodata is not None:
+                invalid = invalid_pixels(src.read(), nodata)
+            elif MaskFlags.per_dataset in src.mask_flag_enums[0]:
+                invalid = src.dataset_mask() == 0
+            else:
+                src.read()  # a chip that cannot be decoded is not complete
+                return 0.0
+    except (RasterioError, OSError):
+        return None
+    return float(invalid.sum()) / invalid.size
+
+
+def _matches_profile(src: Any, profile: dict[str, Any]) -> bool:
+    """Whether an open chip has the size, bands, type, compression, nodata, CRS and
+    transform of its creation ``profile``."""
+    import math
+
+    from rasterio.crs import CRS as RioCRS
+
+    compression = src.compression.value if src.compression else "none"
+    crs = RioCRS.from_wkt(profile["crs"]) if profile["crs"] else None
+    a, b = src.nodata, profile["nodata"]
+    same_nodata = a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
+    return bool(
+        (src.width, src.height, src.count) == (profile["width"], profile["height"], profile["count"])
+        and set(src.dtypes) == {profile["dtype"]}
+        and compression.lower() == str(profile.get("compress", "none")).lower()
+        and src.transform.almost_equals(profile["transform"], precision=1e-6 * abs(src.transform.a or 1.0))
+        and (src.crs == crs if crs is not None else not src.crs)
+        and same_nodata
+    )
 
 
 def nodata_fill(nodata: float | None) -> float:

@@ -3,7 +3,9 @@
 Layer ``tiles`` lists written chips; layer ``skipped_tiles`` lists grid cells that were
 left out (too much nodata) so a rerun does not read them again. The tiling parameters
 are stored as layer metadata (``GEOLABEL_TILING``) so a rerun can check it continues the
-same job. The file is written to a temporary name and renamed into place.
+same job. The file is written to a temporary name and renamed into place; while a job
+runs, :class:`IndexWriter` rewrites it every few seconds (status ``incomplete``), so a
+killed run leaves an index of the chips finished a few seconds before.
 
 Indexes travel between sites, so their rows are untrusted: :func:`read_index` refuses an
 index with any row geolabel would not have written (:func:`record_problem`) or a chip
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from geolabel.errors import InputError, first_line
-from geolabel.files import child_path, leads_outside
+from geolabel.errors import InputError, OutputError, first_line
+from geolabel.files import child_path, leads_outside, temp_path, temp_pattern
 from geolabel.grid import safe_name, tile_id
 
 INDEX_NAME = "tiles.gpkg"
@@ -35,6 +39,12 @@ GPKG_OPTIONS = {"VERSION": "1.2"}
 #: Longest tile id (UTF-8 bytes): a file name holds 255 and geolabel adds up to 21 to an
 #: id (a chip's temporary ``.<id>.tif.<pid>.tmp.tif``, ``<id>.geojson`` in a dataset).
 MAX_TILE_ID_BYTES = 200
+#: Temporary index files (and their SQLite journals) of :func:`write_index`.
+INDEX_TEMP = temp_pattern(re.escape(INDEX_NAME), r"\.gpkg(?:-journal|-wal|-shm)?")
+#: A running job's index is rewritten at most every this many seconds, ...
+CHECKPOINT_SECONDS = 5.0
+#: ... and at most 1/20 of the time (a large index, slower to write, is written less often).
+CHECKPOINT_COST_RATIO = 20.0
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,7 @@ def write_index(
     """Write ``tiles.gpkg`` atomically: both layers, the parameters and whether the run ended."""
     import fiona
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.gpkg")
+    tmp = temp_path(path, ".gpkg")
     tmp.unlink(missing_ok=True)
     tags = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
     try:
@@ -280,7 +290,69 @@ def read_tiles(path: str | os.PathLike[str]) -> Any:
     return df
 
 
-def sorted_records(by_scene: dict[str, list[TileRecord]]) -> list[TileRecord]:
-    """All records, one per ``tile_id`` (the last wins), sorted by scene then grid position."""
-    merged = {r.tile_id: r for records in by_scene.values() for r in records}
-    return sorted(merged.values(), key=lambda r: (r.scene, r.row, r.col))
+class IndexWriter:
+    """The index of a running job: records as they arrive, written atomically now and then.
+
+    :meth:`write` writes it now (the job writes it, ``incomplete``, as soon as its first
+    tasks are queued, and ``complete`` at the end); :meth:`checkpoint` rewrites it when new
+    records arrived, at most every :data:`CHECKPOINT_SECONDS` (and at most
+    1/:data:`CHECKPOINT_COST_RATIO` of the time), or at once if it was never written.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        crs: str,
+        params: dict[str, Any],
+        chips: Iterable[TileRecord] = (),
+        skipped: Iterable[TileRecord] = (),
+    ) -> None:
+        self.path = path
+        self.crs = crs
+        self.params = params
+        self._chips = {r.tile_id: r for r in chips}
+        self._skipped = {r.tile_id: r for r in skipped}
+        self._new = 0  # records since the last write
+        self._last: float | None = None  # when this job last wrote the file
+        self._cost = 0.0  # how long that took
+
+    @property
+    def written(self) -> bool:
+        """Whether this job has written the file."""
+        return self._last is not None
+
+    @property
+    def chips(self) -> list[TileRecord]:
+        return sorted(self._chips.values(), key=_grid_order)
+
+    @property
+    def skipped(self) -> list[TileRecord]:
+        return sorted(self._skipped.values(), key=_grid_order)
+
+    def add(self, record: TileRecord, *, skipped: bool = False) -> None:
+        (self._skipped if skipped else self._chips)[record.tile_id] = record
+        self._new += 1
+
+    def checkpoint(self) -> None:
+        """Write the index (incomplete) if new records arrived and it is time to."""
+        if not self._new:
+            return
+        if self._last is None or time.monotonic() - self._last >= max(
+            CHECKPOINT_SECONDS, CHECKPOINT_COST_RATIO * self._cost
+        ):
+            self.write(complete=False)
+
+    def write(self, *, complete: bool) -> None:
+        start = time.monotonic()
+        try:
+            write_index(self.path, self.chips, self.skipped, crs=self.crs, params=self.params, complete=complete)
+        except Exception as exc:
+            raise OutputError(f"{self.path}: cannot write the tile index ({first_line(exc)})") from None
+        self._last = time.monotonic()
+        self._cost = self._last - start
+        self._new = 0
+
+
+def _grid_order(record: TileRecord) -> tuple[str, int, int]:
+    return (record.scene, record.row, record.col)

@@ -10,9 +10,9 @@ handful of chips, whatever the scene size.
 from __future__ import annotations
 
 import os
-import threading
+import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from geolabel.errors import (
     check_choice,
     first_line,
 )
+from geolabel.files import sweep_stale
 from geolabel.grid import Tile, TileGrid, tile_id
 from geolabel.tileindex import INDEX_NAME, TileRecord
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from geolabel.blockcopy import ChipTemplate
     from geolabel.raster import BandMeta, ChipFormat, SceneInfo
+    from geolabel.tileindex import IndexWriter
 
 RESAMPLING_METHODS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode")
 
@@ -131,6 +133,8 @@ class ChipTask:
     template: ChipTemplate | None = None  # block copy: header of a chip like the source
     block_offsets: tuple[Any, ...] = ()  # per tile: (offsets, sizes) arrays, or None
     raw_template: ChipTemplate | None = None  # uncompressed band-interleaved chip header
+    adopt: bool = False  # keep complete chips an interrupted run of the same job left on disk
+    verify: bool = True  # block copy: decode each window once to check its blocks
 
 
 @dataclass
@@ -143,6 +147,16 @@ class SceneSummary:
     skipped: int = 0
     copied: int = 0
     fast_path: str = ""
+
+    def count(self, status: str) -> None:
+        """Count one chip a task reported: written, copied (block copy), found or skipped."""
+        if status == "skipped":
+            self.skipped += 1
+        elif status == "found":  # complete on disk from an interrupted run
+            self.resumed += 1
+        else:
+            self.written += 1
+            self.copied += status == "copied"
 
 
 @dataclass
@@ -218,11 +232,12 @@ def _plan_scene(
     scene: SceneInfo,
     options: TileOptions,
     out_dir: Path,
-    done_ids: set[str],
+    previous: _PreviousRun,
     *,
     block_copy: bool,
+    verify_blocks: bool = True,
     workers: int = 8,
-) -> tuple[list[ChipTask], list[str], SceneSummary]:
+) -> tuple[list[ChipTask], SceneSummary]:
     """Tasks for the chips of one scene that are not done yet."""
     from affine import Affine
 
@@ -265,7 +280,11 @@ def _plan_scene(
     ids = [tile_id(scene.name, t.row, t.col, digits=digits) for t in tiles]
     _check_chip_names(scene, out_dir, ids)
     summary.chips = len(tiles)
-    todo = [(t, i) for t, i in zip(tiles, ids) if i not in done_ids]
+    done = previous.done
+    todo = [(t, i) for t, i in zip(tiles, ids) if i not in done]
+    planned = set(ids)
+    summary.resumed = sum(1 for r in previous.chips if r.tile_id in planned)
+    summary.skipped = sum(1 for r in previous.skipped if r.tile_id in planned)
     fmt = choose_chip_format(scene, size=options.size, fmt=options.format, compress=options.compress)
     meta = BandMeta.from_scene(scene, bands)
     chip_crs = compact_crs(chip_crs_wkt)
@@ -320,9 +339,11 @@ def _plan_scene(
                 template=template,
                 block_offsets=tuple(tables.get((t.row_off, t.col_off)) for t in task_tiles),
                 raw_template=raw_template,
+                adopt=previous.resume,
+                verify=verify_blocks,
             )
         )
-    return tasks, ids, summary
+    return tasks, summary
 
 
 def _check_chip_names(scene: SceneInfo, out_dir: Path, ids: Sequence[str]) -> None:
@@ -337,7 +358,10 @@ def _check_chip_names(scene: SceneInfo, out_dir: Path, ids: Sequence[str]) -> No
             "rename the file"
         )
     if leads_outside(out_dir / scene.name, out_dir):
-        raise OutputError(f"{out_dir / scene.name}: is a link to outside {out_dir}; chips must stay inside --out")
+        raise OutputError(
+            f"{out_dir / scene.name}: is a link to outside {out_dir}; chips must stay inside `out_dir`",
+            params=("out_dir",),
+        )
 
 
 def _make_template(
@@ -510,13 +534,16 @@ def _block_copy_chip(
 ) -> tuple[list[bytes] | None, float]:
     """(the chip's compressed tiles, or None when skipped; nodata fraction), without re-encoding.
 
-    With a nodata value the pixels must still be decoded once to count nodata (GDAL's
-    libdeflate decodes about twice as fast as Python's zlib); without one, nothing is decoded.
+    The window is decoded once (by GDAL: libdeflate decodes about twice as fast as
+    Python's zlib) to count nodata and to check every block before it is copied: a DEFLATE
+    block with a wrong Adler-32 checksum, or any block its codec cannot decode, fails the
+    chip here instead of being copied into it. Only ``verify=False`` without a nodata value
+    decodes nothing.
     """
     from geolabel.blockcopy import read_blocks
 
     fraction = 0.0
-    if task.scene.nodata is not None:
+    if task.scene.nodata is not None or task.verify:
         _, invalid = reader.read(tile)
         fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
         if not _keep(fraction, task.max_nodata):
@@ -526,9 +553,13 @@ def _block_copy_chip(
 
 
 def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
-    """Write the chips of one task; returns (record, 'written' | 'copied' | 'skipped')."""
+    """Write the chips of one task; returns (record, 'written' | 'copied' | 'found' | 'skipped').
+
+    'found': the chip was already complete on disk (an interrupted run of the same job
+    wrote it but did not list it) and is kept as it is.
+    """
     from geolabel.blockcopy import band_tiles, write_assembled_chip
-    from geolabel.raster import chip_profile, gdal_env, write_chip
+    from geolabel.raster import complete_chip_fraction, gdal_env, write_chip
 
     scene_dir = Path(task.out_dir) / task.scene.name
     results = []
@@ -540,6 +571,11 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
                 rel = f"{task.scene.name}/{tid}.tif"
                 out = scene_dir / f"{tid}.tif"
                 transform = _chip_transform(task.grid_transform, tile)
+                if task.adopt and out.exists():
+                    found = complete_chip_fraction(out, _profile(task, transform))
+                    if found is not None and _keep(found, task.max_nodata):
+                        results.append((_record(task, tile, tid, rel, found, transform), "found"))
+                        continue
                 if table is not None and task.template is not None:
                     blocks, fraction = _block_copy_chip(task, reader, fd, tile, table)
                     if blocks is None:
@@ -560,16 +596,7 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
                     tiles = band_tiles(data, task.fmt.block)
                     write_assembled_chip(out, task.raw_template, (transform.c, transform.f), tiles)
                 else:
-                    profile = chip_profile(
-                        task.scene,
-                        task.fmt,
-                        size=task.size,
-                        count=len(task.bands),
-                        transform=transform,
-                        crs_wkt=task.chip_crs_wkt,
-                        nodata=task.scene.nodata,
-                    )
-                    write_chip(out, data, profile=profile, meta=task.meta, valid=valid)
+                    write_chip(out, data, profile=_profile(task, transform), meta=task.meta, valid=valid)
                 results.append((_record(task, tile, tid, rel, fraction, transform), "written"))
     except Exception as exc:
         message = (
@@ -585,6 +612,20 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
     return results
 
 
+def _profile(task: ChipTask, transform: Any) -> dict[str, Any]:
+    from geolabel.raster import chip_profile
+
+    return chip_profile(
+        task.scene,
+        task.fmt,
+        size=task.size,
+        count=len(task.bands),
+        transform=transform,
+        crs_wkt=task.chip_crs_wkt,
+        nodata=task.scene.nodata,
+    )
+
+
 # ---------------------------------------------------------------------------------
 # Orchestration
 
@@ -598,20 +639,191 @@ def _scene_list(scenes: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     return out
 
 
-def _clean_stale_temps(folder: Path) -> None:
-    if folder.is_dir():
-        for stale in folder.glob(".*.tmp.tif"):
-            stale.unlink(missing_ok=True)
+def _inspect_scenes(paths: Sequence[str], *, allow_no_crs: bool) -> list[SceneInfo]:
+    """Each scene's header, once; the same file given twice counts once."""
+    from geolabel.raster import inspect_scene
+
+    infos: list[SceneInfo] = []
+    seen: dict[str, str] = {}
+    for p in paths:
+        info = inspect_scene(p, allow_no_crs=allow_no_crs)
+        other = seen.get(info.name)
+        if other is not None:
+            if os.path.realpath(other) == os.path.realpath(info.path):
+                continue
+            raise InputError(f"{info.path}: has the same name as {other}; rename one so their chips do not collide")
+        seen[info.name] = info.path
+        infos.append(info)
+    if len({i.crs_wkt is None for i in infos}) > 1:
+        raise InputError("some scenes have a CRS and some do not; they cannot share one tile index")
+    return infos
 
 
-def _prefetch_index_writer(crs: str) -> None:
-    """Import fiona, register its drivers and resolve the index CRS while the workers are busy."""
-    import fiona
-    from fiona.crs import CRS
+def _scene_path(info: SceneInfo) -> str:
+    return os.path.abspath(info.path) if not info.path.startswith("/vsi") else info.path
 
-    with fiona.Env():
-        if crs:
-            CRS.from_user_input(crs)
+
+def _chip_files(folder: Path, scene: str) -> list[Path]:
+    """Files in ``folder`` named like chips of ``scene`` (``<scene>_rRRR_cCCC.tif``)."""
+    pattern = re.compile(rf"{re.escape(scene)}_r\d{{3,}}_c\d{{3,}}\.tif")
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if pattern.fullmatch(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _remove_chip_files(out: Path, scenes: Iterable[str]) -> None:
+    """Delete every chip-named file of ``scenes`` in their folders inside ``out`` (for
+    ``overwrite``); a scene folder that is a link to outside ``out`` is refused, not entered."""
+    from geolabel.files import child_path
+
+    for name in scenes:
+        for chip in _chip_files(child_path(out, name), name):
+            chip.unlink(missing_ok=True)
+
+
+@dataclass
+class _PreviousRun:
+    """What an earlier run in the output folder left, and whether this run continues it."""
+
+    chips: list[TileRecord] = field(default_factory=list)  # listed and still on disk
+    skipped: list[TileRecord] = field(default_factory=list)
+    index_crs: str | None = None  # the CRS of the index this run continues
+    resume: bool = False  # same options: complete chips found on disk are kept
+
+    @property
+    def done(self) -> set[str]:
+        return {r.tile_id for r in self.chips} | {r.tile_id for r in self.skipped}
+
+
+def _previous_run(out: Path, infos: Sequence[SceneInfo], params: dict[str, Any], *, overwrite: bool) -> _PreviousRun:
+    """Read the index an earlier run left in ``out``; refuse to mix jobs, or (``overwrite``)
+    delete that run's chips, including those it finished but had not listed yet."""
+    from geolabel.tileindex import index_crs, read_index, remove_chips
+
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a folder")
+    index_path = out / INDEX_NAME
+    names = {i.name for i in infos}
+    if not index_path.exists():
+        if out.exists() and not overwrite:
+            stray = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+            if stray and not all((out / n).is_dir() and n in names for n in stray):
+                raise OutputExistsError(
+                    f"{out}: folder is not empty and holds no tile index; use an empty `out_dir`", params=("out_dir",)
+                )
+        if overwrite:
+            _remove_chip_files(out, names)
+        return _PreviousRun()
+    chips, skipped, old_params = read_index(index_path)
+    if old_params != params or overwrite:
+        if not overwrite:
+            diff = ", ".join(f"{k}={old_params.get(k)!r}" for k in sorted(params) if old_params.get(k) != params[k])
+            raise OutputExistsError(
+                f"{index_path}: was made with other options ({diff}); use another `out_dir` or pass `overwrite=True`",
+                params=("out_dir", "overwrite"),
+            )
+        remove_chips(out, chips)
+        _remove_chip_files(out, names | {r.scene for r in chips})
+        return _PreviousRun()
+    previous = _PreviousRun(index_crs=index_crs(index_path), resume=True)
+    for info in infos:
+        if (info.crs_wkt is not None) != bool(previous.index_crs):
+            raise InputError(
+                f"{info.path}: {'has' if info.crs_wkt else 'has no'} CRS but the chips in {index_path} "
+                f"{'do not' if info.crs_wkt else 'do'}; use another `out_dir`",
+                params=("out_dir",),
+            )
+    earlier = {r.scene: r.scene_path for r in chips + skipped}
+    for info in infos:
+        before = earlier.get(info.name)
+        if before is not None and before != _scene_path(info):
+            raise OutputExistsError(
+                f"{info.path}: {out} already holds chips named {info.name!r} from {before}; rename the scene, "
+                "use another `out_dir`, or pass `overwrite=True`",
+                params=("out_dir", "overwrite"),
+            )
+    previous.chips = [r for r in chips if (out / r.path).exists()]
+    previous.skipped = skipped
+    return previous
+
+
+def _new_index_crs(first: SceneInfo, options: TileOptions) -> str:
+    """A new index is in the first scene's chip CRS ('' without CRS)."""
+    from geolabel.crs import compact_crs
+
+    if not first.crs_wkt:
+        return ""
+    grid = _target_grid(first, options)
+    return compact_crs(grid.crs_wkt if grid else first.crs_wkt)
+
+
+def _make_folders(out: Path, infos: Sequence[SceneInfo]) -> list[Path]:
+    """Create the output folders (returned: those that did not exist) and sweep the
+    temporary files of killed runs from them."""
+    from geolabel.raster import CHIP_TEMP
+    from geolabel.tileindex import INDEX_TEMP
+
+    created = [d for d in [out] + [out / i.name for i in infos] if not d.exists()]
+    for d in created:
+        try:
+            d.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError(f"{d}: cannot create the output folder ({exc.strerror or exc})") from None
+    sweep_stale(out, INDEX_TEMP)
+    for info in infos:
+        sweep_stale(out / info.name, CHIP_TEMP)
+    return created
+
+
+def _run_chip_tasks(
+    tasks: Sequence[ChipTask],
+    *,
+    executor: Executor | None,
+    workers: int | None,
+    on_result: Callable[[ChipTask, list[tuple[TileRecord, str]]], None],
+    on_started: Callable[[], None],
+    is_cancelled: Callable[[], bool] | None,
+) -> None:
+    from geolabel.parallel import local_executor, run_tasks
+
+    if executor is not None:
+        run_tasks(
+            process_chips,
+            tasks,
+            executor=executor,
+            on_result=on_result,
+            on_started=on_started,
+            is_cancelled=is_cancelled,
+        )
+        return
+    with local_executor(workers) as pool:
+        n = getattr(pool, "_max_workers", 1)
+        run_tasks(
+            process_chips,
+            tasks,
+            executor=pool,
+            on_result=on_result,
+            on_started=on_started,
+            is_cancelled=is_cancelled,
+            max_in_flight=max(2, 2 * n),
+        )
+
+
+def _leave_unfinished(index: IndexWriter, out: Path, infos: Sequence[SceneInfo], created: Sequence[Path]) -> None:
+    """After a failure or an interruption: an index marked incomplete when there is
+    anything to list or resume, else no trace of the run."""
+    from geolabel.raster import CHIP_TEMP
+
+    for info in infos:
+        sweep_stale(out / info.name, CHIP_TEMP)
+    chips_on_disk = any(_chip_files(out / i.name, i.name) for i in infos)
+    if index.path.exists() or index.chips or index.skipped or chips_on_disk:
+        index.write(complete=False)
+        return
+    for d in reversed(created):
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
 
 
 def tile_raster(
@@ -631,6 +843,7 @@ def tile_raster(
     allow_no_crs: bool = False,
     overwrite: bool = False,
     block_copy: bool = True,
+    verify_blocks: bool = True,
     workers: int | None = None,
     executor: Executor | None = None,
     progress: Callable[[float], None] | None = None,
@@ -640,7 +853,8 @@ def tile_raster(
 
     Chips go to ``out_dir/<scene>/<scene>_rRRR_cCCC.tif`` and the index to
     ``out_dir/tiles.gpkg``. Rerunning the same call resumes: chips already listed in
-    the index are not rewritten. Tiles whose nodata fraction exceeds ``max_nodata``
+    the index are not rewritten, nor are complete chips an interrupted or killed run
+    left without listing them. Tiles whose nodata fraction exceeds ``max_nodata``
     (and tiles with no valid pixel at all) are skipped and listed in the index's
     ``skipped_tiles`` layer.
 
@@ -657,14 +871,15 @@ def tile_raster(
             ``none``, or ``None`` to keep the source's compression.
         dst_crs, resolution, resampling: warp scenes to a common CRS/pixel size.
         overwrite: ignore (and replace) an existing index made with other options.
-        block_copy: allow copying compressed blocks without decoding when aligned.
+        block_copy: allow copying compressed blocks without re-encoding when aligned.
+        verify_blocks: decode each copied window once to check its blocks (DEFLATE's
+            checksum, every codec's structure); False copies them unchecked (faster).
         workers / executor: local processes, or any ``concurrent.futures.Executor``.
         progress: called with the finished fraction (0..1). is_cancelled: polled.
     """
-    from geolabel.crs import compact_crs, parse_crs
-    from geolabel.parallel import default_workers, local_executor, run_tasks
-    from geolabel.raster import inspect_scene
-    from geolabel.tileindex import read_index, remove_chips, sorted_records, write_index
+    from geolabel.crs import parse_crs
+    from geolabel.parallel import default_workers
+    from geolabel.tileindex import IndexWriter
 
     options = TileOptions(
         size=int(size),
@@ -680,166 +895,55 @@ def tile_raster(
         allow_no_crs=allow_no_crs,
     )
     options.validate()
-    paths = _scene_list(scenes)
-    infos: list[SceneInfo] = []
-    seen: dict[str, str] = {}
-    for p in paths:
-        info = inspect_scene(p, allow_no_crs=allow_no_crs)
-        other = seen.get(info.name)
-        if other is not None:
-            if os.path.realpath(other) == os.path.realpath(info.path):
-                continue
-            raise InputError(f"{info.path}: has the same name as {other}; rename one so their chips do not collide")
-        seen[info.name] = info.path
-        infos.append(info)
-    if len({i.crs_wkt is None for i in infos}) > 1:
-        raise InputError("some scenes have a CRS and some do not; they cannot share one tile index")
-
+    infos = _inspect_scenes(_scene_list(scenes), allow_no_crs=allow_no_crs)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: exists and is not a folder")
-    index_path = out / INDEX_NAME
-    old_chips: list[TileRecord] = []
-    old_skipped: list[TileRecord] = []
-    params = options.params()
-    if index_path.exists():
-        old_chips, old_skipped, old_params = read_index(index_path)
-        if old_params != params or overwrite:
-            if not overwrite:
-                diff = ", ".join(f"{k}={old_params.get(k)!r}" for k in sorted(params) if old_params.get(k) != params[k])
-                raise OutputExistsError(
-                    f"{index_path}: was made with other options ({diff}); "
-                    "use another `out_dir` or pass `overwrite=True`",
-                    params=("out_dir", "overwrite"),
-                )
-            remove_chips(out, old_chips)
-            old_chips, old_skipped = [], []
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        stray = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-        if stray and not all((out / n).is_dir() and n in seen for n in stray):
-            raise OutputExistsError(
-                f"{out}: folder is not empty and holds no tile index; use an empty `out_dir`", params=("out_dir",)
-            )
-
-    stored_index_crs = None  # the CRS of the index this run continues
-    if old_chips or old_skipped:
-        from geolabel.tileindex import index_crs as stored_crs
-
-        stored_index_crs = stored_crs(index_path)
-        had_crs = bool(stored_index_crs)
-        for info in infos:
-            if (info.crs_wkt is not None) != had_crs:
-                raise InputError(
-                    f"{info.path}: {'has' if info.crs_wkt else 'has no'} CRS but the chips in {index_path} "
-                    f"{'do not' if info.crs_wkt else 'do'}; use another `out_dir`",
-                    params=("out_dir",),
-                )
-        earlier = {r.scene: r.scene_path for r in old_chips + old_skipped}
-        for info in infos:
-            before = earlier.get(info.name)
-            now = os.path.abspath(info.path) if not info.path.startswith("/vsi") else info.path
-            if before is not None and before != now and not overwrite:
-                raise OutputExistsError(
-                    f"{info.path}: {out} already holds chips named {info.name!r} from {before}; rename the scene, "
-                    "use another `out_dir`, or pass `overwrite=True`",
-                    params=("out_dir", "overwrite"),
-                )
-    done = {r.tile_id for r in old_chips if (out / r.path).exists()}
-    done |= {r.tile_id for r in old_skipped}
-    chips_by_scene: dict[str, list[TileRecord]] = {}
-    skipped_by_scene: dict[str, list[TileRecord]] = {}
-    for r in old_chips:
-        if r.tile_id in done:
-            chips_by_scene.setdefault(r.scene, []).append(r)
-    for r in old_skipped:
-        skipped_by_scene.setdefault(r.scene, []).append(r)
-
+    previous = _previous_run(out, infos, options.params(), overwrite=overwrite)
     n_workers = getattr(executor, "_max_workers", 8) if executor is not None else (workers or default_workers())
-    plans = []
-    for info in infos:
-        tasks, ids, summary = _plan_scene(info, options, out, done, block_copy=block_copy, workers=n_workers)
-        id_set = set(ids)
-        summary.resumed = sum(1 for r in chips_by_scene.get(info.name, []) if r.tile_id in id_set)
-        summary.skipped = sum(1 for r in skipped_by_scene.get(info.name, []) if r.tile_id in id_set)
-        plans.append((info, tasks, summary))
-
-    index_crs = ""
-    if stored_index_crs is not None:  # a resumed index keeps its CRS
-        index_crs = stored_index_crs
-    elif infos[0].crs_wkt:
-        first_grid = _target_grid(infos[0], options)
-        index_crs = compact_crs(first_grid.crs_wkt if first_grid else infos[0].crs_wkt)
-
-    created = [d for d in [out] + [out / i.name for i in infos] if not d.exists()]
-    try:
-        for d in created:
-            d.mkdir(parents=True)
-    except OSError as exc:
-        raise OutputError(f"{d}: cannot create the output folder ({exc.strerror or exc})") from None
-    for info in infos:
-        _clean_stale_temps(out / info.name)
-
-    result = TilingResult(index_path=index_path, out_dir=out, scenes=[p[2] for p in plans])
-    total = sum(len(t.tiles) for _, tasks, _ in plans for t in tasks)
+    plans = [
+        _plan_scene(info, options, out, previous, block_copy=block_copy, verify_blocks=verify_blocks, workers=n_workers)
+        for info in infos
+    ]
+    index = IndexWriter(
+        out / INDEX_NAME,
+        crs=previous.index_crs if previous.index_crs is not None else _new_index_crs(infos[0], options),
+        params=options.params(),
+        chips=previous.chips,
+        skipped=previous.skipped,
+    )
+    created = _make_folders(out, infos)
+    summaries = {summary.scene: summary for _, summary in plans}
+    tasks = [task for scene_tasks, _ in plans for task in scene_tasks]
+    total = sum(len(t.tiles) for t in tasks)
     finished = 0
-    remaining = {info.name: len(tasks) for info, tasks, _ in plans}
-    summaries = {info.name: s for info, _, s in plans}
-
-    def flush(*, complete: bool) -> None:
-        chips = sorted_records(chips_by_scene)
-        skipped = sorted_records(skipped_by_scene)
-        try:
-            write_index(index_path, chips, skipped, crs=index_crs, params=params, complete=complete)
-        except Exception as exc:
-            raise OutputError(f"{index_path}: cannot write the tile index ({first_line(exc)})") from None
 
     def on_result(task: ChipTask, results: list[tuple[TileRecord, str]]) -> None:
         nonlocal finished
-        summary = summaries[task.scene.name]
         for rec, status in results:
-            if status == "skipped":
-                skipped_by_scene.setdefault(rec.scene, []).append(rec)
-                summary.skipped += 1
-            else:
-                chips_by_scene.setdefault(rec.scene, []).append(rec)
-                summary.written += 1
-                summary.copied += status == "copied"
+            index.add(rec, skipped=status == "skipped")
+            summaries[task.scene.name].count(status)
         finished += len(results)
-        remaining[task.scene.name] -= 1
-        if remaining[task.scene.name] == 0 and finished < total:
-            flush(complete=False)
+        index.checkpoint()  # a killed run leaves the chips of a few seconds ago listed
         if progress is not None and total:
             progress(finished / total)
 
-    all_tasks = [t for _, tasks, _ in plans for t in tasks]
-    # The index writer's import overlaps with the pixel work instead of following it.
-    threading.Thread(target=_prefetch_index_writer, args=(index_crs,), daemon=True).start()
+    def on_started() -> None:  # the index exists (incomplete) from the first chips on
+        index.write(complete=False)
+
     try:
-        if executor is not None:
-            run_tasks(process_chips, all_tasks, executor=executor, on_result=on_result, is_cancelled=is_cancelled)
-        else:
-            with local_executor(workers) as pool:
-                n = getattr(pool, "_max_workers", 1)
-                run_tasks(
-                    process_chips,
-                    all_tasks,
-                    executor=pool,
-                    on_result=on_result,
-                    is_cancelled=is_cancelled,
-                    max_in_flight=max(2, 2 * n),
-                )
+        _run_chip_tasks(
+            tasks,
+            executor=executor,
+            workers=workers,
+            on_result=on_result,
+            on_started=on_started,
+            is_cancelled=is_cancelled,
+        )
     except BaseException:
-        if chips_by_scene or skipped_by_scene:
-            flush(complete=False)
-        else:
-            for d in reversed(created):
-                _clean_stale_temps(d)
-                if d.is_dir() and not any(d.iterdir()):
-                    d.rmdir()
+        _leave_unfinished(index, out, infos, created)
         raise
-    flush(complete=True)
+    index.write(complete=True)
     if progress is not None:
         progress(1.0)
-    result.chips = sorted_records(chips_by_scene)
-    result.skipped = sorted_records(skipped_by_scene)
-    return result
+    return TilingResult(
+        index_path=index.path, out_dir=out, chips=index.chips, skipped=index.skipped, scenes=list(summaries.values())
+    )

@@ -7,8 +7,11 @@ import subprocess
 
 import pytest
 import rasterio
+from rasterio.errors import RasterioIOError
 
 from geolabel import tile_raster
+from geolabel.errors import InputError
+from geolabel.tileindex import read_index
 
 from .test_tiling import assert_chips_match_source
 
@@ -101,3 +104,63 @@ def test_copied_chips_read_back_with_an_independent_gdal(scene_factory, tmp_path
     ref = subprocess.run([gdalinfo, "-checksum", str(scene)], capture_output=True, text=True, check=True).stdout
     assert checksums == [int(line.split("=")[1]) for line in ref.splitlines() if "Checksum=" in line]
     assert want.shape == (4, 512, 512)
+
+
+def damage_block(scene, *, where: str) -> None:
+    """Change the compressed block (x=2, y=0) of ``scene`` in place: ``checksum`` flips a bit
+    of its last byte (DEFLATE: the Adler-32 checksum), ``middle`` one in the middle,
+    ``header`` overwrites its first 8 bytes."""
+    with rasterio.open(scene) as src:
+        off = int(src.get_tag_item("BLOCK_OFFSET_2_0", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_2_0", "TIFF", bidx=1))
+    raw = bytearray(scene.read_bytes())
+    if where == "header":
+        raw[off : off + 8] = b"\xff" * 8
+    else:
+        raw[off + size - 1 if where == "checksum" else off + size // 2] ^= 0x10
+    scene.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("compress", "where"),
+    [("deflate", "checksum"), ("deflate", "middle"), ("deflate", "header"), ("zstd", "header"), ("lzw", "header")],
+)
+def test_a_damaged_block_is_not_copied_into_a_chip(scene_factory, tmp_path, compress, where):
+    scene = scene_factory(width=1024, height=256, block=256, nodata=None, compress=compress)
+    with rasterio.open(scene) as src:
+        full = src.read()
+    damage_block(scene, where=where)
+    with pytest.raises(InputError, match=r"reading or writing chips failed \(.*X offset 2, Y offset 0"):
+        tile_raster(scene, tmp_path / "out", size=256, workers=1)
+    chips, _, _ = read_index(tmp_path / "out" / "tiles.gpkg")
+    assert "scene1_r000_c002" not in {r.tile_id for r in chips}
+    assert not (tmp_path / "out" / "scene1" / "scene1_r000_c002.tif").exists()
+    for rec in chips:  # the chips written are the intact blocks, byte for byte
+        with rasterio.open(tmp_path / "out" / rec.path) as chip:
+            assert (chip.read() == full[:, :, rec.col_off : rec.col_off + 256]).all()
+
+
+def test_damage_that_still_decodes_is_found_only_in_deflate_blocks(scene_factory, tmp_path):
+    """What the README says: ZSTD and LZW blocks carry no checksum, so a changed byte that
+    still decodes gives other pixels, on every path (GDAL reads the source without error)."""
+    for compress in ("zstd", "lzw"):
+        scene = scene_factory(width=1024, height=256, block=256, nodata=None, compress=compress)
+        damage_block(scene, where="middle")
+        result = tile_raster(scene, tmp_path / compress, size=256, workers=1)
+        assert result.written == 4
+        with rasterio.open(scene) as src:
+            assert src.read().shape == (4, 256, 1024)  # no error reading the source either
+
+
+def test_no_verify_blocks_copies_a_damaged_block_as_it_is(scene_factory, tmp_path):
+    from .badinput import assert_one_line_error, run_geolabel
+
+    scene = scene_factory("s.tif", width=1024, height=256, block=256, nodata=None)
+    damage_block(scene, where="checksum")
+    res = run_geolabel("tile", scene.name, "--out", "checked", "--size", "256", cwd=tmp_path)
+    assert_one_line_error(res, code=2, file=scene.name, contains="X offset 2, Y offset 0")
+    res = run_geolabel("tile", scene.name, "--out", "unchecked", "--size", "256", "--no-verify-blocks", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert "4 chips written, 4 by block copy" in res.stdout
+    with rasterio.open(tmp_path / "unchecked" / "s" / "s_r000_c002.tif") as chip, pytest.raises(RasterioIOError):
+        chip.read()  # the chip holds the damaged block: its readers fail on it as the source's do

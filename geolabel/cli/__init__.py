@@ -8,6 +8,7 @@ and prints a summary. Heavy libraries are imported inside the command bodies, so
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 import warnings
@@ -21,6 +22,16 @@ from geolabel.errors import GeolabelError, GeolabelWarning
 
 #: Exit code of an unexpected exception: a bug in geolabel, not a bad input (sysexits' EX_SOFTWARE).
 EXIT_INTERNAL = 70
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: the engine's
+    cleanup runs (the tile index is written, temporary outputs removed)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup itself is not interrupted
+    raise Terminated()
 
 
 class _Group(click.Group):
@@ -39,6 +50,9 @@ class _Group(click.Group):
                 message = " ".join(exc.format_message().split())
                 click.echo(f"geolabel: error: {message} (see --help)", err=True)
                 ctx.exit(2)
+            except Terminated:
+                click.echo("geolabel: terminated", err=True)
+                ctx.exit(143)
             except KeyboardInterrupt:
                 click.echo("geolabel: interrupted", err=True)
                 ctx.exit(130)
@@ -105,6 +119,7 @@ def main(verbose: int) -> None:
     """geolabel: tile imagery, keep land-cover labels, export training sets."""
     _configure_logging(verbose)
     _configure_warnings(verbose)
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _register() -> None:

@@ -46,6 +46,12 @@ from geolabel.cli.options import IntList, Progress
 )
 @click.option("--allow-no-crs", is_flag=True, help="Tile rasters without a CRS in pixel coordinates.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output made with other options.")
+@click.option(
+    "--no-verify-blocks",
+    is_flag=True,
+    help="Copy the source's compressed blocks into chips without decoding them once to check them "
+    "(faster; a corrupt block is then copied unnoticed).",
+)
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def tile(
@@ -63,6 +69,7 @@ def tile(
     resampling: str,
     allow_no_crs: bool,
     overwrite: bool,
+    no_verify_blocks: bool,
     workers: int | None,
     quiet: bool,
 ) -> None:
@@ -94,6 +101,7 @@ def tile(
             resampling=resampling,
             allow_no_crs=allow_no_crs,
             overwrite=overwrite,
+            verify_blocks=not no_verify_blocks,
             workers=workers,
             progress=bar,
         )

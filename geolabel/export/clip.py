@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError
+from geolabel.export.splits import PixelBox
 
 #: Connected nodata regions smaller than this (pixels) are specks, not "no imagery".
 NODATA_MIN_PIXELS = 64
@@ -32,6 +33,13 @@ class ChipInfo:
     width: int
     height: int
     nodata_fraction: float
+    row_off: int = 0  # offset of the chip in its scene's pixel grid
+    col_off: int = 0
+
+    @property
+    def pixel_box(self) -> PixelBox:
+        """The chip's place on its scene's pixel grid (for exact adjacency tests)."""
+        return PixelBox.of(self.crs, self.transform, self.row_off, self.col_off, self.width, self.height)
 
     @property
     def footprint(self) -> Any:
@@ -102,6 +110,8 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
                 width=rec.width,
                 height=rec.height,
                 nodata_fraction=rec.nodata_fraction,
+                row_off=rec.row_off,
+                col_off=rec.col_off,
             )
         )
     return chips

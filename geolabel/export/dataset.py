@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError, check_choice
-from geolabel.files import check_output_folder, check_replaceable, child_path, make_temp_dir, replace_dir
+from geolabel.files import (
+    check_output_folder,
+    check_replaceable,
+    child_path,
+    make_temp_dir,
+    recover_replaced,
+    replace_dir,
+)
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -149,15 +156,7 @@ def _check_options(
         raise InputError(f"`seed` must be 0 or more; got {seed}", params=("seed",))
     for value in status or ():
         check_choice(value, STATUSES, param="status")
-    try:
-        fractions = parse_split(split)
-    except InputError:
-        raise
-    except (TypeError, ValueError):
-        raise InputError(
-            f"`split` {split!r} must be fractions for train,val,test (e.g. 0.8,0.1,0.1)", params=("split",)
-        ) from None
-    return fmts, fractions
+    return fmts, parse_split(split)
 
 
 def export_dataset(
@@ -215,6 +214,7 @@ def export_dataset(
 
     fmts, fractions = _check_options(formats, split, min_overlap=min_overlap, guard=guard, seed=seed, status=status)
     out = Path(out_dir)
+    recover_replaced(out)  # what a killed export left next to ``out``
     check_replaceable(out, marker="manifest.json", what="training set", overwrite=overwrite)
     check_output_folder(out, create_parents=True)
     owns_store = not hasattr(store, "read")
@@ -247,7 +247,14 @@ def export_dataset(
     if block_size is None:  # blocks of 2 x 2 chips (median chip extent)
         extents = [max(abs(c.transform[0]) * c.width, abs(c.transform[4]) * c.height) for c in chips]
         block_size = 2 * float(np.median(extents))
-    split_result = spatial_split(fp_arr, fractions=fractions, block_size=block_size, seed=seed, guard=guard)
+    split_result = spatial_split(
+        fp_arr,
+        fractions=fractions,
+        block_size=block_size,
+        seed=seed,
+        guard=guard,
+        pixel_boxes=[c.pixel_box for c in chips],
+    )
     result.excluded_tiles = [chips[i].tile_id for i in split_result.excluded]
 
     # build into a temporary sibling folder, rename at the end

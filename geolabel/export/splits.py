@@ -11,6 +11,13 @@ and then enforces a guard:
    ``guard`` map units, are a leak: the tile in the larger split (train before val
    before test) is excluded from the dataset.
 
+Neighbours that only share an edge do not overlap, even when floating point puts their
+edges a unit in the last place apart (chip origins are ``origin + col * pixel``). Chips on
+one pixel grid (same CRS, pixel size and origin: the chips of one scene) are compared by
+their pixel offsets and sizes, which are exact integers; other pairs (different scenes,
+reprojected footprints) by geometry, ignoring overlaps and gaps thinner than
+:data:`EDGE_TOLERANCE_PX` of a pixel.
+
 The result is deterministic for a seed.
 
 >>> import shapely
@@ -22,7 +29,7 @@ The result is deterministic for a seed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +38,52 @@ import numpy as np
 from geolabel.errors import InputError
 
 SPLIT_NAMES = ("train", "val", "test")
+#: Overlaps and gaps thinner than this fraction of a pixel are floating point noise.
+EDGE_TOLERANCE_PX = 0.01
+#: Without pixel grids: noise tolerance relative to the coordinates' magnitude.
+RELATIVE_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class PixelBox:
+    """Where a chip lies on its pixel grid: offsets and size in pixels.
+
+    ``grid`` is equal for chips that share one pixel grid (CRS, pixel size and origin),
+    so their overlap can be decided on integers.
+
+    >>> a = PixelBox.of("EPSG:32617", (29.906, 0.0, 703986.5, 0.0, -29.883, 4254601.9), 0, 0, 64, 64)
+    >>> b = PixelBox.of("EPSG:32617", (29.906, 0.0, 703986.5 + 64 * 29.906, 0.0, -29.883, 4254601.9), 0, 64, 64, 64)
+    >>> a.grid == b.grid, a.overlaps(b)
+    (True, False)
+    """
+
+    grid: Hashable
+    row_off: int
+    col_off: int
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, crs: str, transform: Sequence[float], row_off: int, col_off: int, width: int, height: int) -> PixelBox:
+        """The box of a chip with geotransform ``transform`` at ``row_off``/``col_off`` of its grid."""
+        a, b, c, d, e, f = (float(v) for v in transform[:6])
+        pixel = max(abs(a), abs(b), abs(d), abs(e)) or 1.0
+        x0 = c - a * col_off - b * row_off
+        y0 = f - d * col_off - e * row_off
+        # the grid origin to a millionth of a pixel: the chips' float noise does not split a grid
+        key = (crs, a, b, d, e, round(x0 / pixel * 1e6), round(y0 / pixel * 1e6))
+        return cls(key, int(row_off), int(col_off), int(width), int(height))
+
+    def overlaps(self, other: PixelBox) -> bool:
+        """Whether the two boxes share pixels (both must be on one grid)."""
+        return bool(_interval_overlap(self, other))
+
+
+def _interval_overlap(p: Any, q: Any) -> Any:
+    """Pixel boxes (or arrays of their fields) share at least one pixel."""
+    rows = np.maximum(p.row_off, q.row_off) < np.minimum(p.row_off + p.height, q.row_off + q.height)
+    cols = np.maximum(p.col_off, q.col_off) < np.minimum(p.col_off + p.width, q.col_off + q.width)
+    return rows & cols
 
 
 def parse_split(text: str | Sequence[float] | Mapping[str, float] | None) -> dict[str, float]:
@@ -41,15 +94,22 @@ def parse_split(text: str | Sequence[float] | Mapping[str, float] | None) -> dic
     """
     if text is None:
         return {"train": 1.0}
-    if isinstance(text, Mapping):
-        fractions = {str(k): float(v) for k, v in text.items()}
-    else:
-        values = [float(v) for v in (text.split(",") if isinstance(text, str) else text)]
-        if not 1 <= len(values) <= 3:
-            raise InputError(f"--split takes 1 to 3 fractions (train,val,test); got {text!r}")
-        fractions = dict(zip(SPLIT_NAMES, values))
+    try:
+        if isinstance(text, Mapping):
+            fractions = {str(k): float(v) for k, v in text.items()}
+        else:
+            values = [float(v) for v in (text.split(",") if isinstance(text, str) else text)]
+            if not 1 <= len(values) <= 3:
+                raise InputError(f"`split` takes 1 to 3 fractions (train,val,test); got {text!r}", params=("split",))
+            fractions = dict(zip(SPLIT_NAMES, values))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(
+            f"`split` {text!r} must be fractions for train,val,test (e.g. 0.8,0.1,0.1)", params=("split",)
+        ) from None
     if any(v < 0 for v in fractions.values()) or abs(sum(fractions.values()) - 1.0) > 1e-6:
-        raise InputError(f"--split fractions must be >= 0 and sum to 1; got {text!r}")
+        raise InputError(f"`split` fractions must be >= 0 and sum to 1; got {text!r}", params=("split",))
     return {k: v for k, v in fractions.items() if v > 0}
 
 
@@ -76,8 +136,13 @@ def spatial_split(
     block_size: float,
     seed: int = 0,
     guard: float = 0.0,
+    pixel_boxes: Sequence[PixelBox] | None = None,
 ) -> SplitResult:
-    """Assign tiles (footprint polygons in one CRS) to splits by spatial blocks, with a guard."""
+    """Assign tiles (footprint polygons in one CRS) to splits by spatial blocks, with a guard.
+
+    ``pixel_boxes`` (one per footprint) place the tiles on their pixel grids: edges are
+    then decided exactly, and the tolerance for other pairs is a fraction of a pixel.
+    """
     import shapely
 
     geoms = np.asarray(footprints, dtype=object)
@@ -109,18 +174,7 @@ def spatial_split(
     split_idx = block_split[block_of]
 
     # guard: tiles in different splits must not overlap or come closer than `guard`
-    tree = shapely.STRtree(geoms)
-    if guard > 0:
-        left, right = tree.query(geoms, predicate="dwithin", distance=guard)
-    else:
-        left, right = tree.query(geoms, predicate="intersects")
-    keep = left < right
-    left, right = left[keep], right[keep]
-    differ = split_idx[left] != split_idx[right]
-    left, right = left[differ], right[differ]
-    if guard <= 0 and len(left):  # touching edges are fine without a guard distance
-        inner = shapely.relate_pattern(geoms[left], geoms[right], "T********")
-        left, right = left[inner], right[inner]
+    left, right = _leaking_pairs(geoms, pixel_boxes, split_idx, guard)
     # keep the smaller splits intact: exclude from the split listed first (train, then val)
     rank = {k: i for i, k in enumerate(names)}
     excluded = np.zeros(n, dtype=bool)
@@ -133,19 +187,77 @@ def spatial_split(
     return SplitResult(splits=splits, blocks=block_of.tolist(), excluded=np.flatnonzero(excluded).tolist())
 
 
-def leaks(footprints: Sequence[Any], splits: Sequence[str | None], *, guard: float = 0.0) -> list[tuple[int, int]]:
+def leaks(
+    footprints: Sequence[Any],
+    splits: Sequence[str | None],
+    *,
+    guard: float = 0.0,
+    pixel_boxes: Sequence[PixelBox] | None = None,
+) -> list[tuple[int, int]]:
     """Pairs of tiles in different splits that overlap or are closer than ``guard``."""
+    geoms = np.asarray(footprints, dtype=object)
+    names = {s: k for k, s in enumerate(dict.fromkeys(s for s in splits if s is not None))}
+    group = np.array([names[s] if s is not None else -1 for s in splits], dtype=np.int64)
+    left, right = _leaking_pairs(geoms, pixel_boxes, group, guard)
+    keep = (group[left] >= 0) & (group[right] >= 0)
+    return sorted(zip(left[keep].tolist(), right[keep].tolist()))
+
+
+def _tolerances(geoms: np.ndarray, pixel_boxes: Sequence[PixelBox] | None) -> np.ndarray:
+    """Per tile: overlaps and gaps thinner than this (map units) are noise."""
     import shapely
 
-    geoms = np.asarray(footprints, dtype=object)
+    if pixel_boxes is not None:
+        pixels = np.array([b.width * b.height for b in pixel_boxes], dtype=float)
+        pixel_size: np.ndarray = np.sqrt(shapely.area(geoms) / np.maximum(pixels, 1.0))
+        return EDGE_TOLERANCE_PX * pixel_size
+    scale: np.ndarray = np.abs(shapely.bounds(geoms)).max(axis=1)
+    return RELATIVE_TOLERANCE * np.maximum(scale, 1.0)
+
+
+def _leaking_pairs(
+    geoms: np.ndarray, pixel_boxes: Sequence[PixelBox] | None, group: np.ndarray, guard: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) of different groups that overlap, or come closer than ``guard``."""
+    import shapely
+
     tree = shapely.STRtree(geoms)
     if guard > 0:
         left, right = tree.query(geoms, predicate="dwithin", distance=guard)
     else:
         left, right = tree.query(geoms, predicate="intersects")
-    out = []
-    for a, b in zip(left.tolist(), right.tolist()):
-        apart = a < b and splits[a] is not None and splits[b] is not None and splits[a] != splits[b]
-        if apart and (guard > 0 or shapely.relate_pattern(geoms[a], geoms[b], "T********")):
-            out.append((a, b))
-    return out
+    keep = (left < right) & (group[left] != group[right])
+    left, right = left[keep], right[keep]
+    if not len(left):
+        return left, right
+    tol = _tolerances(geoms, pixel_boxes)
+    tol = np.minimum(tol[left], tol[right])
+    overlap = np.zeros(len(left), dtype=bool)
+    on_grid = np.zeros(len(left), dtype=bool)
+    if pixel_boxes is not None:
+        grid_ids: dict[Hashable, int] = {}
+        grid = np.array([grid_ids.setdefault(b.grid, len(grid_ids)) for b in pixel_boxes], dtype=np.int64)
+        on_grid = grid[left] == grid[right]
+        fields = ("row_off", "col_off", "width", "height")
+        arrays = {f: np.array([getattr(b, f) for b in pixel_boxes], dtype=np.int64) for f in fields}
+        p = _Boxes(*(arrays[f][left[on_grid]] for f in fields))
+        q = _Boxes(*(arrays[f][right[on_grid]] for f in fields))
+        overlap[on_grid] = _interval_overlap(p, q)
+    off = ~on_grid
+    if off.any():  # geometry: the shared area must be thicker than the tolerance
+        shared = shapely.intersection(geoms[left[off]], geoms[right[off]])
+        overlap[off] = ~shapely.is_empty(shapely.buffer(shared, -tol[off] / 2, join_style="mitre"))
+    leak = overlap
+    if guard > 0:
+        leak = leak | (shapely.distance(geoms[left], geoms[right]) < guard - tol)
+    return left[leak], right[leak]
+
+
+@dataclass(frozen=True)
+class _Boxes:
+    """Pixel box fields as arrays (vectorised :func:`_interval_overlap`)."""
+
+    row_off: np.ndarray
+    col_off: np.ndarray
+    width: np.ndarray
+    height: np.ndarray

@@ -379,7 +379,7 @@ def test_bad_inputs(tmp_path):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds")
     with pytest.raises(InputError, match="`formats` must be one of geojson, coco, masks, stac; got 'yolo'"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds", formats="geojson,yolo")
-    with pytest.raises(InputError, match="--split fractions must be >= 0 and sum to 1"):
+    with pytest.raises(InputError, match="`split` fractions must be >= 0 and sum to 1"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds", split="0.5,0.2")
     store.close()
     assert not (tmp_path / "ds").exists()

@@ -229,7 +229,7 @@ def test_an_export_killed_between_its_renames_gets_its_old_dataset_back(store, t
     assert not ds.exists()
     with (
         pytest.warns(RecoveredOutputWarning, match=re.escape(old.name)),
-        pytest.raises(OutputExistsError, match="--overwrite"),  # as if it had never been touched
+        pytest.raises(OutputExistsError, match="overwrite=True"),  # as if it had never been touched
     ):
         export_dataset(labels, tiles, ds, formats="geojson,masks", workers=1)
     assert dataset_state(ds) == before

@@ -170,6 +170,19 @@ def child_path(folder: Path, relative: str) -> Path:
     return folder.joinpath(*parts)
 
 
+def child_dir(folder: Path, name: str) -> Path:
+    """:func:`child_path` for a folder that will be entered (listed, written into): the
+    last part must not be a link to outside ``folder`` either.
+
+    >>> str(child_dir(Path("out"), "village"))
+    'out/village'
+    """
+    path = child_path(folder, name)
+    if leads_outside(path, folder):
+        raise OutputError(f"{path}: is a link to outside {folder}; geolabel works only inside its output folder")
+    return path
+
+
 def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = False) -> None:
     """Refuse before any work an output ``path`` whose folder is missing or cannot be written
     (permissions, read-only file system). With ``create_parents`` a missing folder is fine

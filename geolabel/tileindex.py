@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from geolabel.errors import InputError, OutputError, first_line
-from geolabel.files import child_path, leads_outside, temp_path, temp_pattern
+from geolabel.files import leads_outside, temp_path, temp_pattern
 from geolabel.grid import safe_name, tile_id
 
 INDEX_NAME = "tiles.gpkg"
@@ -185,10 +185,21 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
         raise InputError(f"{path}: made by an older geolabel (no chip transforms); tile again into a new folder")
     if raw_meta is None:
         raise InputError(f"{path}: not a geolabel tile index (no {TILES_LAYER!r} layer with parameters)")
-    params = json.loads(raw_meta)
+    params = _parse_params(path, raw_meta)
     chips, skipped = (_read_layer(path, layer) if layer in layers else [] for layer in (TILES_LAYER, SKIPPED_LAYER))
     check_index(path, chips, skipped)
     return chips, skipped, params
+
+
+def _parse_params(path: Path, raw: str) -> dict[str, Any]:
+    """The tiling options stored in an index: a JSON object, else the index is refused."""
+    try:
+        params = json.loads(raw)
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        raise InputError(f"{path}: the stored tiling options ({META_KEY}) are damaged; not an index geolabel wrote")
+    return params
 
 
 def _read_layer(path: Path, layer: str) -> list[TileRecord]:
@@ -224,7 +235,8 @@ def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
     more digits, at most :data:`MAX_TILE_ID_BYTES`), and a chip's path (``chip``) is
     ``<scene>/<tile_id>.tif`` while a skipped cell has none.
 
-    >>> rec = TileRecord("a_r000_c001", "a", "", "a/a_r000_c001.tif", 0, 1, 0, 256, 256, 256, 0.0, "", (0,) * 6)
+    >>> t = (0.5, 0.0, 500000.0, 0.0, -0.5, 3000000.0)
+    >>> rec = TileRecord("a_r000_c001", "a", "", "a/a_r000_c001.tif", 0, 1, 0, 256, 256, 256, 0.0, "", t)
     >>> record_problem(rec, chip=True) is None
     True
     >>> record_problem(rec, chip=False)
@@ -232,8 +244,9 @@ def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
     """
     if not all(isinstance(v, str) for v in (rec.scene, rec.tile_id, rec.path)):
         return "scene, tile_id and path must be text"
-    if not isinstance(rec.row, int) or not isinstance(rec.col, int) or rec.row < 0 or rec.col < 0:
-        return f"row {rec.row!r} and col {rec.col!r} must be whole numbers >= 0"
+    numbers = _numbers_problem(rec)
+    if numbers is not None:
+        return numbers
     if safe_name(rec.scene) != rec.scene:
         return f"scene {_shown(rec.scene)} is not a name geolabel makes (it would be {_shown(safe_name(rec.scene))})"
     if len(rec.tile_id.encode()) > MAX_TILE_ID_BYTES:
@@ -248,6 +261,24 @@ def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
         return f"chip path {_shown(rec.path)} is not {_shown(f'{rec.scene}/{rec.tile_id}.tif')}"
     if not chip and rec.path:
         return f"a skipped cell has a path ({_shown(rec.path)})"
+    return None
+
+
+def _numbers_problem(rec: TileRecord) -> str | None:
+    """Why the grid position, size, nodata fraction or transform of ``rec`` is impossible."""
+    import math
+
+    counts = {"row": rec.row, "col": rec.col, "row_off": rec.row_off, "col_off": rec.col_off}
+    for name, value in {**counts, "width": rec.width, "height": rec.height}.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 31:
+            return f"{name} {value!r} must be a whole number >= 0"
+    if not 0 < rec.width <= 1 << 20 or not 0 < rec.height <= 1 << 20:
+        return f"a chip of {rec.width}x{rec.height} px is impossible"
+    if not isinstance(rec.nodata_fraction, (int, float)) or not 0.0 <= rec.nodata_fraction <= 1.0:
+        return f"nodata_fraction {rec.nodata_fraction!r} must be between 0 and 1"
+    a, b, _, d, e, _ = rec.transform
+    if not all(math.isfinite(v) for v in rec.transform) or a * e - b * d == 0:
+        return f"transform {rec.transform!r} is not a usable geotransform"
     return None
 
 
@@ -269,12 +300,6 @@ def check_index(path: Path, chips: Sequence[TileRecord], skipped: Sequence[TileR
             raise InputError(
                 f"{path}: {_shown(rel)} is a link to outside {folder}; chips must lie in the index's folder"
             )
-
-
-def remove_chips(folder: Path, chips: Sequence[TileRecord]) -> None:
-    """Delete the chip files of an index read by :func:`read_index` (links, never their targets)."""
-    for rec in chips:
-        child_path(folder, rec.path).unlink(missing_ok=True)
 
 
 def read_tiles(path: str | os.PathLike[str]) -> Any:

@@ -349,7 +349,7 @@ def _plan_scene(
 def _check_chip_names(scene: SceneInfo, out_dir: Path, ids: Sequence[str]) -> None:
     """Chips must be files the tile index accepts (:func:`~geolabel.tileindex.record_problem`):
     ids of at most ``MAX_TILE_ID_BYTES``, in a scene folder that is no link to outside ``out_dir``."""
-    from geolabel.files import leads_outside
+    from geolabel.files import child_dir
     from geolabel.tileindex import MAX_TILE_ID_BYTES
 
     if ids and len(ids[0].encode()) > MAX_TILE_ID_BYTES:
@@ -357,11 +357,7 @@ def _check_chip_names(scene: SceneInfo, out_dir: Path, ids: Sequence[str]) -> No
             f"{scene.path}: the name is too long for chip names ({ids[0][:40]}..., over {MAX_TILE_ID_BYTES} bytes); "
             "rename the file"
         )
-    if leads_outside(out_dir / scene.name, out_dir):
-        raise OutputError(
-            f"{out_dir / scene.name}: is a link to outside {out_dir}; chips must stay inside `out_dir`",
-            params=("out_dir",),
-        )
+    child_dir(out_dir, scene.name)
 
 
 def _make_template(
@@ -674,11 +670,12 @@ def _chip_files(folder: Path, scene: str) -> list[Path]:
 
 def _remove_chip_files(out: Path, scenes: Iterable[str]) -> None:
     """Delete every chip-named file of ``scenes`` in their folders inside ``out`` (for
-    ``overwrite``); a scene folder that is a link to outside ``out`` is refused, not entered."""
-    from geolabel.files import child_path
+    ``overwrite``; listed or not); a scene folder that is a link to outside ``out`` is
+    refused, not entered, and a chip that is a link loses the link, never its target."""
+    from geolabel.files import child_dir
 
     for name in scenes:
-        for chip in _chip_files(child_path(out, name), name):
+        for chip in _chip_files(child_dir(out, name), name):
             chip.unlink(missing_ok=True)
 
 
@@ -699,12 +696,15 @@ class _PreviousRun:
 def _previous_run(out: Path, infos: Sequence[SceneInfo], params: dict[str, Any], *, overwrite: bool) -> _PreviousRun:
     """Read the index an earlier run left in ``out``; refuse to mix jobs, or (``overwrite``)
     delete that run's chips, including those it finished but had not listed yet."""
-    from geolabel.tileindex import index_crs, read_index, remove_chips
+    from geolabel.files import child_dir
+    from geolabel.tileindex import index_crs, read_index
 
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out}: exists and is not a folder")
     index_path = out / INDEX_NAME
     names = {i.name for i in infos}
+    for name in names:  # before anything is deleted or written: no scene folder leads outside
+        child_dir(out, name)
     if not index_path.exists():
         if out.exists() and not overwrite:
             stray = [p.name for p in out.iterdir() if not p.name.startswith(".")]
@@ -723,7 +723,9 @@ def _previous_run(out: Path, infos: Sequence[SceneInfo], params: dict[str, Any],
                 f"{index_path}: was made with other options ({diff}); use another `out_dir` or pass `overwrite=True`",
                 params=("out_dir", "overwrite"),
             )
-        remove_chips(out, chips)
+        # the old index goes first: a run killed while deleting must not resume the old job
+        # with chips of the new one
+        index_path.unlink()
         _remove_chip_files(out, names | {r.scene for r in chips})
         return _PreviousRun()
     previous = _PreviousRun(index_crs=index_crs(index_path), resume=True)

@@ -81,6 +81,14 @@ def symlinked_scene_folder(root: Path) -> None:
     (root / "chips" / SCENE).symlink_to(Path("..") / "elsewhere" / SCENE)
 
 
+def set_params(index: Path, text: str) -> None:
+    """Replace the stored tiling options (layer metadata) with ``text``."""
+    import fiona
+
+    with fiona.open(index, "a", layer="tiles") as dst:
+        dst.update_tags({"GEOLABEL_TILING": text})
+
+
 LONG = "长" * 100  # 300 bytes of UTF-8
 CASES: dict[str, Callable[[Path], None]] = {
     "path_dotdot": lambda r: set_fields(r / INDEX, 1, path="../secret.tif"),
@@ -104,6 +112,11 @@ CASES: dict[str, Callable[[Path], None]] = {
     "scene_backslash": lambda r: set_fields(r / INDEX, 1, **row("a\\b_r000_c000", scene="a\\b")),
     "scene_empty": lambda r: set_fields(r / INDEX, 1, **row("_r000_c000", scene="")),
     "scene_very_long": lambda r: set_fields(r / INDEX, 1, **row(f"{LONG}_r000_c000", scene=LONG)),
+    "params_not_json": lambda r: set_params(r / INDEX, "{not json"),
+    "params_a_list": lambda r: set_params(r / INDEX, "[1]"),
+    "width_negative": lambda r: set_fields(r / INDEX, 1, width=-256),
+    "nodata_fraction_nan": lambda r: set_fields(r / INDEX, 1, nodata_fraction=float("nan")),
+    "transform_text": lambda r: set_fields(r / INDEX, 1, transform="nan,0,0,0,-1,0"),
     "symlinked_chip_out": symlinked_chip,
     "symlinked_scene_folder_out": symlinked_scene_folder,
 }
@@ -123,7 +136,9 @@ def test_crafted_index_is_refused_and_nothing_is_touched(case: str, command: str
     CASES[case](work)
     before = tree_state(work)
     res = run_command(command, work, base)
-    assert_one_line_error(res, code=2, file=INDEX)
+    # tile checks its own scene folders before it reads the index
+    named = f"chips/{SCENE}" if (case, command) == ("symlinked_scene_folder_out", "tile") else INDEX
+    assert_one_line_error(res, code=2, file=named)
     assert tree_state(work) == before
     assert not (work / "dataset").exists() and not (work / "qa").exists()
 
@@ -178,6 +193,27 @@ def test_tile_refuses_a_scene_folder_that_links_outside_the_output(base: Path, t
     (tmp_path / "chips" / SCENE).symlink_to(Path("..") / "elsewhere")
     before = tree_state(tmp_path)
     res = run_geolabel("tile", base / f"{SCENE}.tif", "--out", "chips", "--size", 256, cwd=tmp_path)
+    assert_one_line_error(res, code=2, file=f"chips/{SCENE}", contains="outside")
+    assert tree_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("with_index", [False, True])
+def test_overwrite_never_deletes_through_a_scene_folder_that_links_outside(
+    base: Path, tmp_path: Path, with_index: bool
+) -> None:
+    """A scene the old index does not list (or no index at all): --overwrite deletes chip-named
+    files in the scene's folder, which must not be followed to outside the output folder."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / f"{SCENE}_r000_c000.tif").write_bytes(b"not yours")
+    (tmp_path / "chips").mkdir()
+    if with_index:  # an index of another scene
+        other = tmp_path / "other.tif"
+        shutil.copy(base / f"{SCENE}.tif", other)
+        assert run_geolabel("tile", other, "--out", "chips", "--size", 256, cwd=tmp_path).code == 0
+    (tmp_path / "chips" / SCENE).symlink_to(Path("..") / "victim")
+    before = tree_state(tmp_path)
+    res = run_geolabel("tile", base / f"{SCENE}.tif", "--out", "chips", "--size", 128, "--overwrite", cwd=tmp_path)
     assert_one_line_error(res, code=2, file=f"chips/{SCENE}", contains="outside")
     assert tree_state(tmp_path) == before
 

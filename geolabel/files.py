@@ -1,17 +1,20 @@
 """Atomic outputs: build under a temporary name, move into place when complete.
 
-Temporary names carry the writer's process id (``.<name>.<pid>.tmp<suffix>``), so a run
-killed with ``kill -9`` leaves names the next run recognises: :func:`sweep_stale` removes
-those whose process is gone, and :func:`recover_replaced` puts back a dataset a killed
-run had moved aside (``.<name>.<pid>.old``) but not yet replaced.
+Temporary names carry the writer's process id and machine (``.<name>.<pid>-<host>.tmp<suffix>``),
+so a run killed with ``kill -9`` leaves names the next run recognises: :func:`sweep_stale`
+removes those whose process is gone, and :func:`recover_replaced` puts back a dataset a
+killed run had moved aside (``.<name>.<pid>-<host>.old``) but not yet replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
+import socket
+import time
 import warnings
 from pathlib import Path
 
@@ -21,14 +24,39 @@ from geolabel.errors import InputError, OutputError, OutputExistsError, Recovere
 NAME_MAX = 255
 
 
+#: This machine in temporary names: 8 hex digits of its host name. A folder may be shared
+#: (NFS, cluster workers): a sweep judges only the processes of its own machine.
+HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+#: Temporaries of another machine are swept only when untouched for this long (seconds).
+FOREIGN_STALE_SECONDS = 24 * 3600
+#: ``<pid>-<host>`` in a temporary name, as :func:`temp_pattern` matches it.
+_WRITER = r"(?P<pid>\d+)-(?P<host>[0-9a-f]{8})"
+
+
+def _writer() -> str:
+    return f"{os.getpid()}-{HOST_TAG}"  # at call time: pool workers have their own pid
+
+
 def temp_path(path: Path, suffix: str = "") -> Path:
-    """Hidden temporary sibling of ``path`` for write-then-rename: ``.<name>.<pid>.tmp<suffix>``."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    """Hidden temporary sibling of ``path`` for write-then-rename:
+    ``.<name>.<pid>-<host>.tmp<suffix>``."""
+    return path.with_name(f".{path.name}.{_writer()}.tmp{suffix}")
 
 
 def temp_pattern(name_pattern: str, suffix_pattern: str = "") -> re.Pattern[str]:
     """Regex of the :func:`temp_path` names for file names matching ``name_pattern``."""
-    return re.compile(rf"\.(?:{name_pattern})\.(?P<pid>\d+)\.tmp{suffix_pattern}")
+    return re.compile(rf"\.(?:{name_pattern})\.{_WRITER}\.tmp{suffix_pattern}")
+
+
+def is_abandoned(match: re.Match[str], path: str) -> bool:
+    """Whether the writer named in a temporary name (``pid``, ``host``) is gone: a process of
+    this machine that ended, or, for another machine, a file untouched for a day."""
+    if match.group("host") != HOST_TAG:
+        try:
+            return time.time() - os.lstat(path).st_mtime > FOREIGN_STALE_SECONDS
+        except OSError:
+            return False
+    return not is_running(int(match.group("pid")))
 
 
 def is_running(pid: int) -> bool:
@@ -59,7 +87,7 @@ def sweep_stale(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
         return removed
     for entry in entries:
         m = pattern.fullmatch(entry.name)
-        if m is None or is_running(int(m.group("pid"))):
+        if m is None or not is_abandoned(m, entry.path):
             continue
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
@@ -94,12 +122,12 @@ def check_replaceable(out: Path, *, marker: str, what: str, overwrite: bool) -> 
 
 
 def _old_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}.{os.getpid()}.old")
+    return out.with_name(f".{out.name}.{_writer()}.old")
 
 
 def _dir_pattern(out: Path) -> re.Pattern[str]:
     """The names :func:`temp_path` and :func:`replace_dir` give to siblings of ``out``."""
-    return re.compile(rf"\.{re.escape(out.name)}\.(?P<pid>\d+)\.(?P<kind>tmp|old)")
+    return re.compile(rf"\.{re.escape(out.name)}\.{_WRITER}\.(?P<kind>tmp|old)")
 
 
 def recover_replaced(out: Path) -> Path | None:
@@ -115,7 +143,7 @@ def recover_replaced(out: Path) -> Path | None:
         olds = []
         for entry in os.scandir(out.parent):
             m = pattern.fullmatch(entry.name)
-            if m and m.group("kind") == "old" and not is_running(int(m.group("pid"))):
+            if m and m.group("kind") == "old" and is_abandoned(m, entry.path):
                 olds.append(Path(entry.path))
         if olds:
             restored = max(olds, key=lambda p: p.stat().st_mtime_ns)
@@ -217,7 +245,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     check_output_folder(out)
     tmp = temp_path(out)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.unlink(missing_ok=True)  # a link planted at the name is removed, never written through
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
         os.replace(tmp, out)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -24,6 +24,7 @@ import pytest
 from geolabel import tile_raster
 from geolabel.errors import OutputExistsError, RecoveredOutputWarning
 from geolabel.export import export_dataset
+from geolabel.files import HOST_TAG, sweep_stale, temp_pattern
 from geolabel.labels.importer import import_labels
 from geolabel.labels.store import create_store
 from geolabel.tileindex import read_index
@@ -109,9 +110,9 @@ def test_complete_chips_a_killed_run_did_not_list_are_kept_and_stale_temporaries
     assert len(complete) > len(listed) + len(unlisted)  # the engine's own unlisted chips (task 2) too
     kept = {p.name: identity(p) for p in complete}
     dead, alive = dead_pid(), os.getppid()
-    stale = [out / "s" / f".s_r006_c007.tif.{dead}.tmp.tif", out / f".tiles.gpkg.{dead}.tmp.gpkg"]
-    stale.append(out / f".tiles.gpkg.{dead}.tmp.gpkg-journal")
-    live = out / "s" / f".s_r006_c008.tif.{alive}.tmp.tif"  # another process is writing it
+    stale = [out / "s" / f".s_r006_c007.tif.{dead}-{HOST_TAG}.tmp.tif", out / f".tiles.gpkg.{dead}-{HOST_TAG}.tmp.gpkg"]
+    stale.append(out / f".tiles.gpkg.{dead}-{HOST_TAG}.tmp.gpkg-journal")
+    live = out / "s" / f".s_r006_c008.tif.{alive}-{HOST_TAG}.tmp.tif"  # another process is writing it
     for p in [*stale, live]:
         p.write_bytes(b"half a chip")
     try:
@@ -212,9 +213,9 @@ def dataset_state(folder: Path) -> dict[str, str]:
 def kill_between_renames(ds: Path) -> tuple[Path, Path]:
     """The state replace_dir leaves when killed after moving the old dataset aside."""
     pid = dead_pid()
-    old = ds.with_name(f".{ds.name}.{pid}.old")
+    old = ds.with_name(f".{ds.name}.{pid}-{HOST_TAG}.old")
     os.replace(ds, old)
-    tmp = ds.with_name(f".{ds.name}.{pid}.tmp")
+    tmp = ds.with_name(f".{ds.name}.{pid}-{HOST_TAG}.tmp")
     (tmp / "labels").mkdir(parents=True)
     (tmp / "labels" / "half.geojson").write_text("{")
     return old, tmp
@@ -266,3 +267,21 @@ def test_kept_chips_get_the_nodata_fraction_they_were_written_with(tmp_path, nod
     assert again.resumed == on_disk
     assert read_index(out / "tiles.gpkg") == read_index(reference.index_path)
     assert chip_bytes(out / "e") == chip_bytes(reference.out_dir / "e")
+
+
+def test_a_sweep_leaves_temporaries_of_other_machines_until_they_are_a_day_old(tmp_path):
+    """A shared output folder (NFS, cluster workers): the pid in another machine's temporary
+    name says nothing about this machine's processes."""
+    pattern = temp_pattern(r".+\.tif", r"\.tif")
+    dead = dead_pid()
+    mine = tmp_path / f".a.tif.{dead}-{HOST_TAG}.tmp.tif"
+    foreign_new = tmp_path / f".b.tif.{dead}-0123abcd.tmp.tif"
+    foreign_old = tmp_path / f".c.tif.{dead}-0123abcd.tmp.tif"
+    for p in (mine, foreign_new, foreign_old):
+        p.write_bytes(b"half a chip")
+    day_ago = os.stat(foreign_old).st_mtime - 25 * 3600
+    os.utime(foreign_old, (day_ago, day_ago))
+    assert HOST_TAG != "0123abcd"
+    removed = sweep_stale(tmp_path, pattern)
+    assert sorted(p.name for p in removed) == sorted([mine.name, foreign_old.name])
+    assert foreign_new.exists() and not mine.exists() and not foreign_old.exists()

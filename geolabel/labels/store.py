@@ -313,7 +313,7 @@ def create_store(
     import fiona
 
     from geolabel.crs import parse_crs
-    from geolabel.files import check_output_folder
+    from geolabel.files import check_output_folder, temp_path
 
     p = Path(path)
     if p.suffix.lower() != ".gpkg":
@@ -328,7 +328,7 @@ def create_store(
     if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
         raise InputError(f"{p}: store CRS {store_crs.name} has no linear unit")
     schema = schema or default_schema()
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.gpkg")
+    tmp = temp_path(p, ".gpkg")
     tmp.unlink(missing_ok=True)
     try:
         with fiona.open(

@@ -227,6 +227,15 @@ def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = 
         raise OutputError(f"{out}: cannot write in folder {parent} (permission denied or read-only file system)")
 
 
+def prepare_output_dir(out: Path, *, marker: str, what: str, overwrite: bool) -> None:
+    """Everything checked before a folder output (a dataset, a QA report) is built: what a
+    killed run left next to it is tidied (:func:`recover_replaced`), an existing folder is
+    replaceable (:func:`check_replaceable`) and its parent can be written."""
+    recover_replaced(out)
+    check_replaceable(out, marker=marker, what=what, overwrite=overwrite)
+    check_output_folder(out, create_parents=True)
+
+
 def make_temp_dir(out: Path) -> Path:
     """An empty temporary sibling folder of ``out`` to build it in (see :func:`replace_dir`)."""
     tmp = temp_path(out)

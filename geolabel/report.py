@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from geolabel.files import check_output_folder, check_replaceable, make_temp_dir, replace_dir
+from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir
 from geolabel.qa import QAResult
 
 SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
@@ -205,9 +205,7 @@ def _table(title: str, rows: dict[str, dict[str, float]]) -> str:
 
 def check_report_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> None:
     """Refuse a report folder that cannot be (re)placed, before any checking is done."""
-    out = Path(out_dir)
-    check_replaceable(out, marker="findings.json", what="QA report", overwrite=overwrite)
-    check_output_folder(out, create_parents=True)
+    prepare_output_dir(Path(out_dir), marker="findings.json", what="QA report", overwrite=overwrite)
 
 
 def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: Any, overwrite: bool = False) -> Path:

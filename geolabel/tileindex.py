@@ -36,8 +36,8 @@ STATUS_KEY = "GEOLABEL_STATUS"
 
 #: GeoPackage 1.2 opens in QGIS 3.22 without a version warning.
 GPKG_OPTIONS = {"VERSION": "1.2"}
-#: Longest tile id (UTF-8 bytes): a file name holds 255 and geolabel adds up to 21 to an
-#: id (a chip's temporary ``.<id>.tif.<pid>.tmp.tif``, ``<id>.geojson`` in a dataset).
+#: Longest tile id (UTF-8 bytes): a file name holds 255 and geolabel adds up to 30 to an
+#: id (a chip's temporary ``.<id>.tif.<pid>-<host>.tmp.tif``, ``<id>.geojson`` in a dataset).
 MAX_TILE_ID_BYTES = 200
 #: Temporary index files (and their SQLite journals) of :func:`write_index`.
 INDEX_TEMP = temp_pattern(re.escape(INDEX_NAME), r"\.gpkg(?:-journal|-wal|-shm)?")

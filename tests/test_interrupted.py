@@ -285,3 +285,20 @@ def test_a_sweep_leaves_temporaries_of_other_machines_until_they_are_a_day_old(t
     removed = sweep_stale(tmp_path, pattern)
     assert sorted(p.name for p in removed) == sorted([mine.name, foreign_old.name])
     assert foreign_new.exists() and not mine.exists() and not foreign_old.exists()
+
+
+def test_a_qa_report_killed_between_its_renames_gets_its_old_report_back(store, tmp_path):
+    from click.testing import CliRunner
+
+    from geolabel.cli import main
+
+    labels, _tiles = store
+    qa = tmp_path / "qa"
+    first = CliRunner().invoke(main, ["check", str(labels), "--out", str(qa), "-q"])
+    assert first.exit_code == 1 and (qa / "findings.json").exists()  # the sample's pond overlaps
+    before = dataset_state(qa)
+    old, tmp = kill_between_renames(qa)
+    again = CliRunner().invoke(main, ["check", str(labels), "--out", str(qa), "-q"])
+    assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
+    assert f"restored the previous version from {old.name}" in again.output
+    assert dataset_state(qa) == before and not old.exists() and not tmp.exists()

@@ -33,14 +33,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError, check_choice
-from geolabel.files import (
-    check_output_folder,
-    check_replaceable,
-    child_path,
-    make_temp_dir,
-    recover_replaced,
-    replace_dir,
-)
+from geolabel.files import child_path, make_temp_dir, prepare_output_dir, replace_dir
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -214,9 +207,7 @@ def export_dataset(
 
     fmts, fractions = _check_options(formats, split, min_overlap=min_overlap, guard=guard, seed=seed, status=status)
     out = Path(out_dir)
-    recover_replaced(out)  # what a killed export left next to ``out``
-    check_replaceable(out, marker="manifest.json", what="training set", overwrite=overwrite)
-    check_output_folder(out, create_parents=True)
+    prepare_output_dir(out, marker="manifest.json", what="training set", overwrite=overwrite)
     owns_store = not hasattr(store, "read")
     if owns_store:
         store = open_store(store)

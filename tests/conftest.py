@@ -107,3 +107,17 @@ def read_all(path: Path) -> np.ndarray:
 
     with rasterio.open(path) as src:
         return src.read()
+
+
+def village_store(root: Path, *, size: int, workers: int = 1) -> tuple[Path, Path]:
+    """The village tiled into ``size`` px chips and its labels imported into a new store:
+    (store path, tile index path)."""
+    from geolabel import tile_raster
+    from geolabel.labels.importer import import_labels
+    from geolabel.labels.store import create_store
+
+    tiles = tile_raster(SAMPLE / "village.tif", root / "chips", size=size, workers=workers)
+    store = create_store(root / "labels.gpkg", crs="EPSG:32649")
+    import_labels(store, [SAMPLE / "village_labels.gpkg"])
+    store.close()
+    return root / "labels.gpkg", tiles.index_path

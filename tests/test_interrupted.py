@@ -9,49 +9,21 @@ aside is put back.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import fiona
 import pytest
 
 from geolabel import tile_raster
 from geolabel.errors import OutputExistsError, RecoveredOutputWarning
 from geolabel.export import export_dataset
 from geolabel.files import HOST_TAG, sweep_stale, temp_pattern
-from geolabel.labels.importer import import_labels
-from geolabel.labels.store import create_store
 from geolabel.tileindex import read_index
 
-from .conftest import SAMPLE, make_scene
-
-
-def dead_pid() -> int:
-    """The id of a process that has ended (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def index_status(path: Path) -> str:
-    with fiona.open(path, layer="tiles") as src:
-        return src.tags()["GEOLABEL_STATUS"]
-
-
-def chip_bytes(folder: Path) -> dict[str, str]:
-    """sha256 of every chip (hidden temporaries left out)."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("[!.]*.tif"))}
-
-
-def identity(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_ino, st.st_mtime_ns
+from .conftest import make_scene, village_store
+from .outputs import chip_bytes, dataset_state, dead_pid, identity, index_status
 
 
 class Interrupt:
@@ -185,29 +157,7 @@ def test_overwrite_also_deletes_chips_the_index_did_not_list(scene, tmp_path):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    tiles = tile_raster(SAMPLE / "village.tif", root / "chips", size=512, workers=1)
-    store = create_store(root / "labels.gpkg", crs="EPSG:32649")
-    import_labels(store, [SAMPLE / "village_labels.gpkg"])
-    store.close()
-    return root / "labels.gpkg", tiles.index_path
-
-
-def dataset_state(folder: Path) -> dict[str, str]:
-    """sha256 of every file, JSON files with their timestamps blanked."""
-    stamp = re.compile(rb'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^"]*"')
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            data = p.read_bytes()
-            if p.suffix == ".json":
-                data = stamp.sub(b'"<time>"', data)
-                if p.name == "manifest.json":  # the checksums of JSON files include their timestamps
-                    doc = json.loads(data)
-                    doc["files"] = {k: v for k, v in doc["files"].items() if not k.endswith(".json")}
-                    data = json.dumps(doc, sort_keys=True).encode()
-            out[str(p.relative_to(folder))] = hashlib.sha256(data).hexdigest()
-    return out
+    return village_store(tmp_path_factory.mktemp("export"), size=512)
 
 
 def kill_between_renames(ds: Path) -> tuple[Path, Path]:

@@ -31,8 +31,8 @@ from geolabel.labels.store import create_store
 from geolabel.tileindex import read_index
 
 from .badinput import ROOT, run_geolabel
-from .conftest import SAMPLE, make_scene
-from .test_interrupted import chip_bytes, dataset_state, identity, index_status
+from .conftest import make_scene, village_store
+from .outputs import chip_bytes, dataset_state, identity, index_status
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -170,7 +170,10 @@ def test_tile_killed_with_sigkill_loses_only_the_chips_in_flight(tiling, moment)
     assert code == -signal.SIGKILL
     assert alive == [], "worker processes outlived the killed run"
     assert n_chips(out / "s") < 512
-    if moment > 1:  # the index appears when the first tasks are queued
+    if moment > 1:
+        # the index is first written when the first tasks are queued; 150 chips take longer
+        # than that write (they are more than the first batch in flight, 4 tasks x 32 chips),
+        # while after 1 chip the write may still be under way
         assert (out / "tiles.gpkg").exists()
     assert_rerun_finishes_the_job(root, out, reference)
 
@@ -209,11 +212,8 @@ def test_tile_interrupted_early_with_ctrl_c_leaves_an_index_to_resume(tiling):
 def labelled(tmp_path_factory):
     """The village in 64 px chips (1024) with its labels, and an uninterrupted export."""
     root = tmp_path_factory.mktemp("kill_export")
-    tiles = tile_raster(SAMPLE / "village.tif", root / "chips", size=64, workers=2)
-    store = create_store(root / "labels.gpkg", crs="EPSG:32649")
-    import_labels(store, [SAMPLE / "village_labels.gpkg"])
-    store.close()
-    export_dataset(root / "labels.gpkg", tiles.index_path, root / "reference", formats="geojson,masks", workers=2)
+    labels, index = village_store(root, size=64, workers=2)
+    export_dataset(labels, index, root / "reference", formats="geojson,masks", workers=2)
     return root, dataset_state(root / "reference")
 
 

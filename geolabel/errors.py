@@ -88,6 +88,10 @@ class EdgePolicyWarning(GeolabelWarning):
     """An edge policy could not be applied as asked (e.g. a scene smaller than a chip)."""
 
 
+class EmptySplitWarning(GeolabelWarning):
+    """A split asked for got no chips (too few spatial blocks for the fractions)."""
+
+
 class EmptyInputWarning(GeolabelWarning):
     """An input holds no features (an empty delivery passes its checks, and says so)."""
 

@@ -153,7 +153,7 @@ def spatial_split(
     if len(names) == 1:
         return SplitResult([names[0]] * n, [0] * n)
     if not block_size > 0:
-        raise InputError(f"block size must be positive; got {block_size}")
+        raise InputError(f"`block_size` must be positive; got {block_size}", params=("block_size",))
     centres = shapely.get_coordinates(shapely.centroid(geoms))
     origin = centres.min(axis=0)
     cells = np.floor((centres - origin) / block_size).astype(np.int64)
@@ -184,7 +184,29 @@ def spatial_split(
         loser = a if rank[names[split_idx[a]]] < rank[names[split_idx[b]]] else b
         excluded[loser] = True
     splits: list[str | None] = [None if excluded[i] else names[split_idx[i]] for i in range(n)]
-    return SplitResult(splits=splits, blocks=block_of.tolist(), excluded=np.flatnonzero(excluded).tolist())
+    result = SplitResult(splits=splits, blocks=block_of.tolist(), excluded=np.flatnonzero(excluded).tolist())
+    dealt = np.bincount(split_idx, minlength=len(names))
+    _warn_empty_splits(result, {name: int(dealt[k]) for k, name in enumerate(names)}, blocks=len(keys))
+    return result
+
+
+def _warn_empty_splits(result: SplitResult, dealt: Mapping[str, int], *, blocks: int) -> None:
+    """Say so when a split asked for has no chip left: a model evaluated on an empty test
+    set is a surprise best found before training. ``dealt``: chips per split before the guard."""
+    import warnings
+
+    from geolabel.errors import EmptySplitWarning
+
+    counts = result.counts()
+    for name, n in dealt.items():
+        if counts.get(name):
+            continue
+        if n:
+            why, params = f"all {n} of its chips were left out to keep it apart from the other splits", ("guard",)
+        else:
+            why = f"{len(result.splits)} chips fall in only {blocks} spatial blocks; use a smaller `block_size`"
+            why, params = why + " (CRS units; the default is 2 chips) or more chips", ("block_size",)
+        warnings.warn(EmptySplitWarning(f"split {name!r} got no chips: {why}", params=params), stacklevel=3)
 
 
 def leaks(

@@ -38,6 +38,7 @@ def test_the_real_scenes_neighbouring_chips_overlap_by_float_rounding(elkton):
     assert shapely.intersection(left, right).area < 1e-6  # by a sliver, not a pixel
 
 
+@pytest.mark.filterwarnings("ignore::geolabel.errors.EmptySplitWarning")  # few chips, three splits
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_every_chip_of_the_real_scene_is_exported_whatever_the_seed(elkton, seed):
     root, tiles = elkton
@@ -93,6 +94,7 @@ def test_chips_that_share_an_edge_by_an_ulp_are_never_a_leak(with_boxes):
         assert leaks(footprints, result.splits, pixel_boxes=pixel_boxes) == []
 
 
+@pytest.mark.filterwarnings("ignore::geolabel.errors.EmptySplitWarning")  # few chips, three splits
 @pytest.mark.parametrize("with_boxes", ["same grid", "other grids"])
 def test_chips_that_overlap_by_one_pixel_in_different_splits_are_a_leak(with_boxes):
     footprints, boxes = _grid(6, 6, pixel=29.906, size=64, overlap=1)
@@ -111,6 +113,7 @@ def test_chips_that_overlap_by_one_pixel_in_different_splits_are_a_leak(with_box
         assert leaks(footprints, everything, pixel_boxes=pixel_boxes)  # without exclusions they would leak
 
 
+@pytest.mark.filterwarnings("ignore::geolabel.errors.EmptySplitWarning")  # few chips, three splits
 def test_the_guard_distance_still_keeps_splits_apart():
     """Two chips 3 pixels apart: a guard of 2 pixels allows them, a guard of 4 does not."""
     pixel = 29.906
@@ -124,3 +127,29 @@ def test_the_guard_distance_still_keeps_splits_apart():
     assert leaks([fa, fb], ["train", "test"], guard=4 * pixel, pixel_boxes=[a, b]) == [(0, 1)]
     result = spatial_split([fa, fb], fractions={"train": 0.5, "test": 0.5}, block_size=1.0, guard=4 * pixel)
     assert result.excluded == [0]  # the train chip gives way
+
+
+def test_a_split_that_gets_no_chips_is_said():
+    """Nine chips in one block cannot be dealt to three splits: the empty ones are named."""
+    import shapely
+
+    from geolabel.errors import EmptySplitWarning
+    from geolabel.export.splits import spatial_split
+
+    chips = [shapely.box(x, y, x + 10, y + 10) for x in range(0, 30, 10) for y in range(0, 30, 10)]
+    with pytest.warns(EmptySplitWarning) as caught:
+        result = spatial_split(chips, fractions={"train": 0.6, "val": 0.2, "test": 0.2}, block_size=100, seed=1)
+    assert result.counts() == {"train": 9}
+    assert sorted(str(w.message).split("'")[1] for w in caught) == ["test", "val"]
+
+
+def test_a_split_emptied_by_the_guard_is_said_with_its_reason():
+    import shapely
+
+    from geolabel.errors import EmptySplitWarning
+    from geolabel.export.splits import spatial_split
+
+    chips = [shapely.box(0, 0, 10, 10), shapely.box(5, 0, 15, 10)]  # half of each other: a leak if apart
+    with pytest.warns(EmptySplitWarning, match="split 'train' got no chips: all 1 of its chips were left out"):
+        result = spatial_split(chips, fractions={"train": 0.5, "test": 0.5}, block_size=4, seed=1)
+    assert result.counts() == {"test": 1} and len(result.excluded) == 1

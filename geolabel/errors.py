@@ -8,7 +8,8 @@ builtin base so callers can catch them generically.
 Messages name API arguments and functions in backquotes as Python spells them (pass
 `overwrite=True`; `min_overlap` must be ...; create one with `create_store()`) and list
 them in ``params``; the CLI rewrites exactly those into its flags and commands
-(--overwrite, geolabel labels init) with one table, :mod:`geolabel.cli.flags`.
+(--overwrite, geolabel labels init) with one table, :mod:`geolabel.cli.flags`, and the
+QGIS plugin into its parameter names, both through :func:`say_params`.
 
 >>> err = OutputExistsError("out: already exists; pass `overwrite=True`", params=("overwrite",))
 >>> str(err), err.params, isinstance(err, FileExistsError)
@@ -17,7 +18,7 @@ them in ``params``; the CLI rewrites exactly those into its flags and commands
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 class GeolabelError(Exception):
@@ -131,3 +132,25 @@ def first_line(exc: BaseException, path: object = None) -> str:
         text = text.replace(f"'{path}' ", "").replace(f"{path}: ", "").replace(str(path), "file")
     text = text.split("; It might help to specify the correct driver")[0]  # GDAL's hint about driver prefixes
     return text[:200]
+
+
+def say_params(message: str, params: Sequence[str], say: Callable[[str, str | None], str | None]) -> str:
+    """``message`` with each API name listed in ``params`` that it quotes in backquotes
+    (`name`, `name=True`, `name='value'`) replaced by ``say(name, value)`` (value None for
+    the first two); kept as it is where ``say`` returns None. Front ends (the command line,
+    QGIS Processing) say the engine's messages in their own words with this one function.
+
+    >>> say_params("pass `overwrite=True`; `edge='drop'`", ("overwrite", "edge"), lambda n, v: n.upper() + (v or ""))
+    'pass OVERWRITE; EDGEdrop'
+    """
+    import re
+
+    for name in params:
+        pattern = re.compile(rf"`{re.escape(name)}(?:=True|='([^'`]*)')?`")
+
+        def replace(match: re.Match[str], name: str = name) -> str:
+            said = say(name, match.group(1))
+            return match.group(0) if said is None else said
+
+        message = pattern.sub(replace, message)
+    return message

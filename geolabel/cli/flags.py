@@ -17,9 +17,9 @@ written once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from functools import partial
+
+from geolabel.errors import say_params
 
 #: API argument or function -> what the command line calls it.
 FLAGS: dict[str, str] = {
@@ -78,20 +78,14 @@ FLAGS: dict[str, str] = {
 }
 
 
-def _pattern(name: str) -> re.Pattern[str]:
-    """`name`, `name=True` or `name='value'`, in backquotes."""
-    return re.compile(rf"`{re.escape(name)}(?:=True|='([^'`]*)')?`")
-
-
 def cli_message(message: str, params: Sequence[str]) -> str:
     """``message`` with the API names listed in ``params`` said as the command line says them."""
-    for name in params:
-        flag = FLAGS.get(name)
-        if flag is not None:
-            message = _pattern(name).sub(partial(_flag_text, flag), message)
-    return message
+    return say_params(message, params, _flag_text)
 
 
-def _flag_text(flag: str, match: re.Match[str]) -> str:
+def _flag_text(name: str, value: str | None) -> str | None:
     """``--flag`` for ``name`` and ``name=True``; ``--flag value`` for ``name='value'``."""
-    return f"{flag} {match.group(1)}" if match.group(1) else flag
+    flag = FLAGS.get(name)
+    if flag is None:
+        return None
+    return f"{flag} {value}" if value else flag

@@ -44,6 +44,8 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..processing.common import engine_message
+
 CLASS_VARIABLE = "geolabel_class"
 LABELER_VARIABLE = "geolabel_labeler"
 TILE_VARIABLE = "geolabel_tile"
@@ -204,7 +206,7 @@ class LabelingDock(QDockWidget):
         try:
             create_store(path, crs=crs or self._current_crs_wkt()).close()
         except Exception as exc:  # engine errors are one line; show them
-            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+            self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
             return None
         return self.open_store(path)
 
@@ -215,7 +217,7 @@ class LabelingDock(QDockWidget):
         try:
             store = open_store(path, timeout=STORE_TIMEOUT)
         except Exception as exc:
-            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+            self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
             return None
         self.close_store()
         self.store, self.store_path = store, path
@@ -267,7 +269,7 @@ class LabelingDock(QDockWidget):
         try:
             return func(*args, **kwargs)
         except Exception as exc:  # engine errors name the store; anything else gets its name
-            text = str(exc) if isinstance(exc, GeolabelError) else f"{self.store_path}: {exc}"
+            text = engine_message(exc) if isinstance(exc, GeolabelError) else f"{self.store_path}: {exc}"
             self.iface.messageBar().pushWarning(
                 "GeoLabel", f"{text} (save or stop editing the labels layer, then try again)"
             )
@@ -319,7 +321,7 @@ class LabelingDock(QDockWidget):
         try:
             self.chips = load_chips(path)
         except Exception as exc:
-            self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+            self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
             return
         self.tiles_path = path
         self._enable(self.store is not None)
@@ -399,7 +401,7 @@ class LabelingDock(QDockWidget):
             try:
                 result = work()
             except Exception as exc:
-                self.iface.messageBar().pushCritical("GeoLabel", str(exc))
+                self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
                 return None
             return self._show_findings(result, out_path)
         from qgis.core import QgsApplication, QgsTask

@@ -67,6 +67,33 @@ def vector_source(layer, context, feedback):
     return out, "layer"
 
 
+#: Engine functions a message may point to -> the GeoLabel algorithm that does the same.
+ALGORITHMS = {
+    "tile_raster()": "“Tile raster into chips” (geolabel:tile)",
+    "create_store()": "“Create label store” (geolabel:create_store)",
+    "import_labels()": "“Import labels into a store” (geolabel:import_labels)",
+    "resolve_store()": "“Resolve overlaps” (geolabel:resolve)",
+}
+#: Engine arguments whose Processing parameter is not simply their name in capitals.
+PARAMETERS = {"out_dir": "OUTPUT", "json_out": "OUTPUT", "iou": "IOU", "tiles": "TILES"}
+
+
+def engine_message(exc, algorithm=None):
+    """The engine's message said in QGIS's words: API arguments it names become the
+    parameters of ``algorithm`` (their labels as the dialog shows them), functions become
+    algorithms; anything else loses its backquotes."""
+    from geolabel.errors import say_params
+
+    def say(name, value):
+        if name in ALGORITHMS:
+            return ALGORITHMS[name]
+        definition = algorithm.parameterDefinition(PARAMETERS.get(name, name.upper())) if algorithm else None
+        label = f"“{definition.description()}”" if definition is not None else name
+        return f"{label} = {value}" if value else label
+
+    return say_params(str(exc), getattr(exc, "params", ()), say)
+
+
 def crs_text(crs):
     """An EPSG code when QGIS knows one (so chips and stores keep it), else WKT."""
     authid = crs.authid()
@@ -111,7 +138,7 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
         except CancelledError as exc:
             raise QgsProcessingException("cancelled") from exc
         except GeolabelError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+            raise QgsProcessingException(engine_message(exc, self)) from exc
         except QgsProcessingException:
             raise
         except Exception as exc:

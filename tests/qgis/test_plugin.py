@@ -239,6 +239,14 @@ def test_engine_errors_become_processing_errors(processing, tmp_path):
         )
     with pytest.raises(QgsProcessingException, match="not a geolabel label store"):
         qgs_processing.run("geolabel:resolve", {"STORE": str(SAMPLE / "village_labels.gpkg")})
+    # the engine's API names are said as the dialog's parameters, not as Python or CLI flags
+    naip = {"INPUT": [str(SAMPLE / "naip_northdakota_2020.tif")], "OUTPUT": str(tmp_path / "n")}
+    qgs_processing.run("geolabel:tile", {**naip, "SIZE": 256})
+    with pytest.raises(QgsProcessingException) as caught:
+        qgs_processing.run("geolabel:tile", {**naip, "SIZE": 128})
+    message = str(caught.value)
+    assert "use another “Output folder” or pass “Replace an output made with other options”" in message
+    assert "`" not in message and "--" not in message
     # an engine bug becomes one line too (traceback in the log), not a Python dump
     import geolabel.qa
 

@@ -15,7 +15,7 @@ import shutil
 import warnings
 from pathlib import Path
 
-from geolabel.errors import InputError, OutputError, OutputExistsError, RecoveredOutputWarning
+from geolabel.errors import InputError, MissingFileError, OutputError, OutputExistsError, RecoveredOutputWarning
 
 #: Longest file name (bytes) on Linux, macOS and Windows file systems.
 NAME_MAX = 255
@@ -168,6 +168,23 @@ def child_path(folder: Path, relative: str) -> Path:
         if leads_outside(folder.joinpath(*parts[:k]), folder):
             raise InputError(f"{folder}: {'/'.join(parts[:k])!r} is a link to outside this folder")
     return folder.joinpath(*parts)
+
+
+def check_input_file(path: Path, what: str = "file") -> None:
+    """Refuse an input ``path`` that is missing, a folder, or no regular file: GDAL and
+    SQLite would wait forever on a FIFO and read a device without end."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise MissingFileError(f"{path}: no such file") from None
+    except OSError as exc:  # a link loop, a folder that cannot be entered
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{path}: is a directory, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: is not a regular file (a pipe or a device); give a {what}")
 
 
 def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = False) -> None:

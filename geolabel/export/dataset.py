@@ -113,11 +113,16 @@ def _labels_for_export(
             if c is None or int(c) not in store.schema:
                 key = f"unknown class code {c}"
                 result.skipped_labels[key] = result.skipped_labels.get(key, 0) + 1
-    invalid = ~shapely.is_valid(geoms) | shapely.is_empty(geoms)
+    # nothing to export: no geometry, an empty one, a point or a line (another tool wrote it)
+    no_polygon = shapely.is_empty(geoms) | ~np.isin(shapely.get_type_id(geoms), (3, 6))
+    if no_polygon.any():
+        result.skipped_labels["no polygon (empty, point or line)"] = int(no_polygon.sum())
+        known &= ~no_polygon
+    invalid = ~shapely.is_valid(geoms) & ~no_polygon
     if invalid.any():
         if not repair:
             i = int(np.flatnonzero(invalid)[0])
-            reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
+            reason = shapely.is_valid_reason(geoms[i])
             raise InvalidLabelsError(
                 f"{store.uri}: {int(invalid.sum())} labels have invalid geometries (e.g. label "
                 f"{arrays.columns['label_id'][i]}: {reason}); run `resolve_store()` on it or pass `repair=True`",
@@ -126,7 +131,7 @@ def _labels_for_export(
         fixed, changed, _ = repair_geoms(geoms)
         result.repaired = int(changed.sum())
         geoms = fixed
-        gone = shapely.is_missing(geoms)
+        gone = shapely.is_missing(geoms) & ~no_polygon
         if gone.any():
             result.skipped_labels["invalid beyond repair"] = int(gone.sum())
         known &= ~gone

@@ -154,11 +154,13 @@ class ResolveReport:
     spikes_removed: int = 0
     overlap_area: float = 0.0  # area that was covered twice before resolving
     removed_area: float = 0.0  # area no label covers any more (isolated slivers)
+    no_polygon: int = 0  # labels without a polygon (empty, points, lines, beyond repair): removed
 
     def lines(self) -> list[str]:
         return [
             f"labels: {self.labels_in} -> {self.labels_out}",
             f"repaired invalid geometries: {self.repaired}",
+            f"labels without a polygon removed: {self.no_polygon} (empty, points or lines, or beyond repair)",
             f"cut by a higher-priority class: {self.cut} ({self.overlap_area:.2f} m² of overlap resolved)",
             f"covered entirely and removed: {self.swallowed}",
             f"split into several labels: {self.split} new labels",
@@ -340,8 +342,10 @@ def resolve_overlaps(
     merged_into: dict[int, int] = {}
 
     work, changed, _ = repair(arr)
-    report.repaired = int(changed.sum())
-    missing = shapely.is_missing(work) | shapely.is_empty(work)
+    # nothing to keep: no geometry, an empty one, beyond repair, a point or a line
+    missing = shapely.is_missing(work) | shapely.is_empty(work) | ~np.isin(shapely.get_type_id(work), (3, 6, 7))
+    report.repaired = int((changed & ~missing).sum())
+    report.no_polygon = int(missing.sum())
     removed |= set(np.flatnonzero(missing).tolist())
     work[missing] = shapely.Polygon()
     if precision > 0:
@@ -504,26 +508,68 @@ def resolve_store(
     precision: float = 0.0,
     dry_run: bool = False,
 ) -> ResolveReport:
-    """Resolve a label store in place, in one transaction (``dry_run``: report only)."""
+    """Resolve a label store in place, in one transaction (``dry_run``: report only).
+
+    The labels are read inside the write transaction, so an edit another program (QGIS)
+    commits while resolve computes cannot be overwritten by a result made without it.
+    """
+    import contextlib
+
+    check_resolve_options(min_area=min_area, min_width=min_width, same_class=same_class, precision=precision)
+    with contextlib.nullcontext() if dry_run else store.transaction():
+        frame = store.query()
+        if not len(frame):
+            return ResolveReport()
+        _check_resolvable(frame, store)
+        result = resolve_overlaps(
+            frame.geometry.values.to_numpy(),
+            frame["class_code"].to_numpy(dtype=np.int64),
+            store.schema,
+            min_area=min_area,
+            min_width=min_width,
+            same_class=same_class,
+            precision=precision,
+        )
+        if not dry_run:
+            _write_resolved(store, frame, result)
+    return result.report
+
+
+def _check_resolvable(frame: Any, store: Any) -> None:
+    """Resolve rewrites labels by id and cuts them by class priority: refuse labels without
+    an id of their own or without a class of the store's schema (written by a tool that
+    bypassed the store's triggers)."""
+    from geolabel.errors import InputError
+    from geolabel.labels.store import DamagedStoreError
+
+    ids = frame["label_id"]
+    if ids.isna().any():
+        raise DamagedStoreError(
+            f"{store.uri}: {int(ids.isna().sum())} labels have no label_id; give them one (e.g. uuid() in QGIS's "
+            "field calculator) before resolving"
+        )
+    twice = ids[ids.duplicated()]
+    if len(twice):
+        raise DamagedStoreError(
+            f"{store.uri}: label id {twice.iloc[0]} is used by {int((ids == twice.iloc[0]).sum())} labels; "
+            "give each its own id before resolving"
+        )
+    for label_id, code in zip(ids, frame["class_code"]):
+        if code != code or code is None:  # NaN: no class code
+            raise InputError(f"{store.uri}: label {label_id} has no class code; set its class before resolving")
+        if int(code) not in store.schema:
+            raise InputError(
+                f"{store.uri}: label {label_id} has class code {int(code)}, which is not in the store's schema; "
+                "set its class before resolving"
+            )
+
+
+def _write_resolved(store: Any, frame: Any, result: Resolved) -> None:
+    """Write a resolve result over the labels it was computed from (``frame``)."""
     import geopandas as gpd
     import shapely
 
-    check_resolve_options(min_area=min_area, min_width=min_width, same_class=same_class, precision=precision)
-    frame = store.query()
-    if not len(frame):
-        return ResolveReport()
     geoms = frame.geometry.values.to_numpy()
-    result = resolve_overlaps(
-        geoms,
-        frame["class_code"].to_numpy(),
-        store.schema,
-        min_area=min_area,
-        min_width=min_width,
-        same_class=same_class,
-        precision=precision,
-    )
-    if dry_run:
-        return result.report
     ids = frame["label_id"].tolist()
     primary = np.flatnonzero(result.primary)
     unchanged = shapely.equals(result.geometries[primary], geoms[result.source[primary]])
@@ -545,4 +591,3 @@ def resolve_store(
         store.replace_geometries(changes)
         if new_rows is not None:
             store.add(gpd.GeoDataFrame(new_rows, geometry=list(result.geometries[extra]), crs=store.crs))
-    return result.report

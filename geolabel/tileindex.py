@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from geolabel.crs import stored_crs_problem
 from geolabel.errors import InputError, OutputError, first_line
 from geolabel.files import child_path, leads_outside, temp_path, temp_pattern
 from geolabel.grid import safe_name, tile_id
@@ -174,6 +175,9 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
     (:class:`InputError`) unless every row is one geolabel would write (:func:`check_index`)."""
     import fiona
 
+    from geolabel.files import check_input_file
+
+    check_input_file(path, "tile index")
     try:
         layers = fiona.listlayers(path)
         with fiona.open(path, layer=TILES_LAYER) as src:
@@ -248,6 +252,8 @@ def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
         return f"chip path {_shown(rec.path)} is not {_shown(f'{rec.scene}/{rec.tile_id}.tif')}"
     if not chip and rec.path:
         return f"a skipped cell has a path ({_shown(rec.path)})"
+    if rec.crs and (problem := stored_crs_problem(rec.crs)) is not None:
+        return f"crs {problem}"
     return None
 
 

@@ -70,6 +70,13 @@ class TileOptions:
     def validate(self) -> None:
         from geolabel.raster import COMPRESSIONS, FORMATS
 
+        if not self.size > 0:
+            raise InputError(f"`size` must be a positive number of pixels; got {self.size}", params=("size",))
+        if not 0 <= self.overlap < self.size:
+            raise InputError(
+                f"`overlap` must be 0 or more pixels and smaller than `size` ({self.size}); got {self.overlap}",
+                params=("overlap", "size"),
+            )
         TileGrid(width=self.size, height=self.size, size=self.size, overlap=self.overlap, edge=self.edge)
         if self.size > MAX_CHIP_SIZE:
             raise InputError(
@@ -84,11 +91,13 @@ class TileOptions:
         if self.compress is not None:
             check_choice(self.compress, COMPRESSIONS, param="compress")
         check_choice(self.resampling, RESAMPLING_METHODS, param="resampling")
-        if self.resolution is not None and not self.resolution > 0:
+        if self.resolution is not None and not 0 < self.resolution < float("inf"):
             raise InputError(
                 f"`resolution` must be a positive number of CRS units; got {self.resolution}", params=("resolution",)
             )
-        if self.bands is not None and (not self.bands or min(self.bands) < 1):
+        if self.bands is not None and not self.bands:
+            raise InputError("`bands` must name at least one band (numbered from 1)", params=("bands",))
+        if self.bands is not None and min(self.bands) < 1:
             raise InputError(f"`bands` are numbered from 1; got {list(self.bands)}", params=("bands",))
 
     def params(self) -> dict[str, Any]:
@@ -202,20 +211,35 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
     dst_crs = to_rasterio_crs(options.dst_crs) if options.dst_crs else src_crs
     bounds = array_bounds(scene.height, scene.width, scene.affine)
     left, bottom, right, top = bounds[0], bounds[1], bounds[2], bounds[3]
-    kwargs: dict[str, Any] = {}
-    if options.resolution is not None:
-        kwargs["resolution"] = options.resolution
     try:
         transform, width, height = calculate_default_transform(
-            src_crs, dst_crs, scene.width, scene.height, left=left, bottom=bottom, right=right, top=top, **kwargs
+            src_crs, dst_crs, scene.width, scene.height, left=left, bottom=bottom, right=right, top=top
         )
-        if options.resolution is not None:
-            transform, width, height = aligned_target(transform, width, height, options.resolution)
     except Exception as exc:
         raise InputError(f"{scene.path}: cannot be reprojected to the requested grid ({first_line(exc)})") from None
+    extent = max(width * abs(transform.a), height * abs(transform.e))
+    if options.resolution is not None and options.resolution > extent:
+        raise InputError(
+            f"{scene.path}: a pixel of {options.resolution:g} is larger than the whole scene ({extent:.4g} across); "
+            "check `resolution` (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)",
+            params=("resolution",),
+        )
+    if options.resolution is not None:
+        transform, width, height = calculate_default_transform(
+            src_crs,
+            dst_crs,
+            scene.width,
+            scene.height,
+            left=left,
+            bottom=bottom,
+            right=right,
+            top=top,
+            resolution=options.resolution,
+        )
+        transform, width, height = aligned_target(transform, width, height, options.resolution)
     if width * height > MAX_GRID_PIXELS:
         raise InputError(
-            f"{scene.path}: warping to that CRS/resolution would make a {width} x {height} px scene; check "
+            f"{scene.path}: warping to that CRS/resolution would make a {width:.4g} x {height:.4g} px scene; check "
             "`resolution` (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)",
             params=("resolution",),
         )
@@ -886,7 +910,7 @@ def tile_raster(
         overlap=int(overlap),
         edge=edge,
         max_nodata=float(max_nodata),
-        bands=tuple(int(b) for b in bands) if bands else None,
+        bands=tuple(int(b) for b in bands) if bands is not None else None,
         format=format,
         compress=compress,
         dst_crs=parse_crs(dst_crs, param="dst_crs").to_wkt() if dst_crs is not None else None,

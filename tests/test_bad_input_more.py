@@ -11,9 +11,12 @@ that already behaved are kept here as regression guards.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import struct
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +93,29 @@ def geojson(path: Path, geometries: list[object], *, crs: object = UTM49, **prop
         doc["crs"] = crs
     path.write_text(json.dumps(doc))
     return path
+
+
+@pytest.fixture
+def readonly_dir(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
+    """``readonly_dir(file)``: ``file`` moved into a folder nobody can write (a read-only bind
+    mount: chmod does not stop root); returns its new path."""
+    mounts: list[Path] = []
+
+    def make(file: Path) -> Path:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        shutil.move(file, folder / file.name)
+        if subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode:
+            pytest.skip("cannot make a read-only folder here (no bind mounts)")
+        mounts.append(folder)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+        return folder / file.name
+
+    try:
+        yield make
+    finally:
+        for folder in mounts:
+            subprocess.run(["umount", str(folder)], check=True)
 
 
 # -- label stores crafted by hand ------------------------------------------------------------
@@ -335,3 +361,409 @@ def test_resolve_holds_the_write_lock_while_it_reads(tmp_path, inputs):
         store.query = query_then_edit  # type: ignore[method-assign]
         resolve_store(store)
     assert refused == ["database is locked"]
+
+
+def test_a_wal_store_on_read_only_media_is_read_and_not_written(tmp_path, inputs, readonly_dir):
+    """QGIS leaves stores in WAL mode; SQLite cannot open those where it cannot create the
+    -wal and -shm files, so a delivery on a read-only medium could not even be checked."""
+    store = tmp_path / "s.gpkg"
+    shutil.copy(inputs.store, store)
+    with sqlite3.connect(store) as con:
+        con.execute("PRAGMA journal_mode = WAL")
+    ro = readonly_dir(store)
+    passes("labels", "stats", ro.name, cwd=ro.parent, inputs=inputs)
+    passes("check", ro.name, "-q", cwd=ro.parent, inputs=inputs, code=1)
+    fails("labels", "import", ro.name, VILLAGE, cwd=ro.parent, inputs=inputs, contains="cannot write the store")
+
+
+# -- deliveries, schemas, AOIs and scenes that are no regular files ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        pytest.param(("labels", "import", "{store}", "{fifo}"), "vector file", id="import"),
+        pytest.param(("check", "{fifo}"), "vector file", id="check"),
+        pytest.param(("check", "{store}", "--aoi", "{fifo}"), "vector file", id="check-aoi"),
+        pytest.param(("check", "{store}", "--schema", "{fifo}.json"), "schema file", id="check-schema"),
+        pytest.param(("score", "{fifo}", "--reference", "{store}"), "vector file", id="score"),
+        pytest.param(("labels", "stats", "{fifo}"), "label store", id="stats"),
+        pytest.param(("tile", "{fifo}", "--out", "chips"), "raster file", id="tile"),
+        pytest.param(("export", "{store}", "--tiles", "{fifo}", "--out", "ds"), "tile index", id="export-tiles"),
+        pytest.param(("labels", "import", "{store}", "/dev/zero"), "vector file", id="dev-zero"),
+    ],
+)
+def test_a_pipe_or_device_as_input_fails_at_once_instead_of_hanging(tmp_path, inputs, args, what):
+    """GDAL and SQLite would block forever on a FIFO nobody writes."""
+    os.mkfifo(tmp_path / "in.geojson")
+    os.mkfifo(tmp_path / "in.geojson.json")
+    shutil.copy(inputs.store, tmp_path / "s.gpkg")
+    argv = [a.format(store="s.gpkg", fifo="in.geojson") for a in args]
+    fails(
+        *argv,
+        cwd=tmp_path,
+        inputs=inputs,
+        timeout=30,
+        contains=f"is not a regular file (a pipe or a device); give a {what}",
+    )
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [
+        '{"type": "name", "properties": {"name": "garbage"}}',
+        '{"type": "name", "properties": {"name": "/etc/passwd"}}',
+        '{"type": "link", "properties": {"href": "/etc/passwd", "type": "proj4"}}',
+        "42",
+        "null",
+    ],
+    ids=["garbage", "path", "link", "number", "null"],
+)
+def test_a_geojson_crs_member_gdal_cannot_read_is_no_crs(tmp_path, inputs, crs):
+    """GDAL reads such a file as WGS 84, which put the UTM coordinates at infinity: the import
+    'succeeded' with every feature rejected as NaN, and check named no file."""
+    geojson(tmp_path / "d.geojson", [{"type": "Polygon", "coordinates": [square(686500, 3120800)]}], crs=None)
+    text = (tmp_path / "d.geojson").read_text()
+    (tmp_path / "d.geojson").write_text(
+        text.replace('{"type": "FeatureCollection"', f'{{"crs": {crs}, "type": "FeatureCollection"', 1)
+    )
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    line = fails("labels", "import", "s.gpkg", "d.geojson", cwd=tmp_path, inputs=inputs, contains="d.geojson: its crs")
+    assert "are not longitude/latitude; pass --src-crs" in line
+    res = passes("check", "d.geojson", "-q", cwd=tmp_path, inputs=inputs, code=1)
+    assert "FAILED: 1 errors" in res.stdout
+    res = passes("labels", "import", "s.gpkg", "d.geojson", "--src-crs", "EPSG:32649", cwd=tmp_path, inputs=inputs)
+    assert "1 features -> 1 labels" in res.stdout
+
+
+def test_a_shapefile_declaring_wgs84_over_utm_coordinates_is_refused(tmp_path, inputs):
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame({"class": ["water"]}, geometry=[shapely.box(686500, 3120800, 686550, 3120850)])
+    frame.set_crs("EPSG:4326").to_file(tmp_path / "d.shp")
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    fails(
+        "labels",
+        "import",
+        "s.gpkg",
+        "d.shp",
+        cwd=tmp_path,
+        inputs=inputs,
+        contains="d.shp: declares EPSG:4326, but its coordinates (e.g. x=686500.0, y=3120800.0) are not",
+    )
+
+
+def test_coordinates_no_crs_can_hold_are_rejected_not_measured(tmp_path, inputs):
+    """A square at 1e300 was imported (stats: inf m²), passed check, and scored IoU 0 against
+    itself (its area overflows)."""
+    geojson(tmp_path / "far.geojson", [{"type": "Polygon", "coordinates": [square(1e300, 1e300, 1e300)]}])
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    res = passes("labels", "import", "s.gpkg", "far.geojson", cwd=tmp_path, inputs=inputs)
+    assert "1 rejected: 1 invalid beyond repair (coordinates beyond 1e+10 CRS units)" in res.stdout
+    res = passes("check", "far.geojson", cwd=tmp_path, inputs=inputs, code=1)
+    assert "invalid polygon: coordinates beyond 1e+10 CRS units" in res.stdout
+    fails(
+        "score", "far.geojson", "--reference", "far.geojson", cwd=tmp_path, inputs=inputs, contains="nothing to score"
+    )
+
+
+@pytest.mark.parametrize(
+    ("class_map", "message"),
+    [
+        ("=water", "--class-map entry '=water' must look like source_value=class"),
+        ("wood=", "--class-map entry 'wood=' must look like source_value=class"),
+        ("wood", "--class-map entry 'wood' must look like source_value=class"),
+        ("2=nope", "--class-map: 2=nope: 'nope' is no class of the schema (classes: 0=unclassified"),
+        ("a=water,A=road", "--class-map maps 'a' twice ('water' and 'road')"),
+    ],
+)
+def test_a_class_map_that_cannot_mean_anything_is_refused(tmp_path, inputs, class_map, message):
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    args = ("labels", "import", "s.gpkg", VILLAGE, "--class-map", class_map)
+    fails(*args, cwd=tmp_path, inputs=inputs, contains=message)
+
+
+@pytest.mark.parametrize(
+    "crs",
+    ["{scene}", "+proj=utm +zone=49 +datum=WGS84 +nadgrids={fifo} +type=crs"],
+    ids=["path-of-a-raster", "grid-is-a-fifo"],
+)
+@pytest.mark.parametrize("command", ["export", "check"])
+def test_a_tile_index_row_whose_crs_names_a_file_is_refused(tmp_path, inputs, crs, command):
+    """Export opened the raster a crafted row named as its CRS, and hung forever in open()
+    on a FIFO named as a grid (kill -9 only)."""
+    from geolabel.labels.gpkg import register_functions
+
+    shutil.copytree(inputs.tiles.parent, tmp_path / "chips")
+    os.mkfifo(tmp_path / "grid.gsb")
+    con = sqlite3.connect(tmp_path / "chips" / "tiles.gpkg")
+    register_functions(con)
+    con.execute("UPDATE tiles SET crs = ? WHERE fid = 2", (crs.format(scene=inputs.scene, fifo=tmp_path / "grid.gsb"),))
+    con.commit()
+    con.close()
+    args = ("export", inputs.store, "--tiles", "chips/tiles.gpkg", "--out", "ds", "--workers", 1)
+    if command == "check":
+        args = ("check", inputs.store, "--tiles", "chips/tiles.gpkg")
+    line = fails(*args, cwd=tmp_path, inputs=inputs, timeout=30, contains="chips/tiles.gpkg: tiles feature 2: crs ")
+    assert "is not an EPSG code or WKT; not an index geolabel wrote" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "args", "contains"),
+    [
+        pytest.param(
+            "noshx", "shx", ("labels", "import", "s.gpkg"), "not a vector file GDAL can read", id="shp-no-shx"
+        ),
+        pytest.param(
+            "noprj",
+            "prj",
+            ("labels", "import", "s.gpkg"),
+            "has no CRS (e.g. a Shapefile without .prj)",
+            id="shp-no-prj",
+        ),
+        pytest.param("nodbf", "dbf", ("check",), "no class field found", id="shp-no-dbf"),
+        pytest.param(
+            "loop.geojson",
+            "loop",
+            ("labels", "import", "s.gpkg"),
+            "loop.geojson: cannot be read (Too many levels of symbolic links)",
+            id="symlink-loop",
+        ),
+        pytest.param("/dev/null", None, ("check",), "is not a regular file", id="dev-null"),
+    ],
+)
+def test_deliveries_missing_a_part_fail_in_one_line(tmp_path, inputs, name, make, args, contains):
+    import geopandas as gpd
+    import shapely
+
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    if make == "loop":
+        (tmp_path / "a").symlink_to("b")
+        (tmp_path / "b").symlink_to("a")
+        (tmp_path / name).symlink_to("a")
+    elif make is not None:
+        frame = gpd.GeoDataFrame({"class": ["water"]}, geometry=[shapely.box(686500, 3120800, 686550, 3120850)])
+        frame.set_crs("EPSG:32649").to_file(tmp_path / "full.shp")
+        (tmp_path / f"full.{make}").unlink()
+        name = "full.shp"
+    fails(*args, name, cwd=tmp_path, inputs=inputs, contains=contains)
+
+
+# -- rasters ---------------------------------------------------------------------------------------
+
+
+def tiff_with_blocks(path: Path, *, side: int = 64, block: int = 65536) -> Path:
+    """A classic TIFF of ``side`` x ``side`` px declaring ``block`` x ``block`` px tiles."""
+    entries = [
+        (256, 4, 1, side),
+        (257, 4, 1, side),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (277, 3, 1, 1),
+        (322, 4, 1, block),
+        (323, 4, 1, block),
+        (324, 4, 1, 200),
+        (325, 4, 1, 64),
+    ]
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        ifd += struct.pack("<HHIHH" if kind == 3 else "<HHII", tag, kind, count, value, *((0,) if kind == 3 else ()))
+    head = struct.pack("<2sHI", b"II", 42, 8) + ifd + b"\0\0\0\0"
+    path.write_bytes(head + b"\0" * (200 - len(head)) + bytes(range(64)))
+    return path
+
+
+def test_a_tiff_declaring_huge_blocks_is_refused_before_one_is_decoded(tmp_path, inputs):
+    """A 264-byte file declaring 65536 x 65536 px blocks made GDAL allocate 4 GiB per read
+    (4.2 GB peak memory for a 64 x 64 px scene; the OOM killer on a small machine)."""
+    tiff_with_blocks(tmp_path / "blocks.tif")
+    args = ("tile", "blocks.tif", "--out", "chips", "--allow-no-crs")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="blocks.tif: its internal blocks of 65536 x 65536 px (4.0 GiB")
+
+
+@pytest.mark.parametrize(
+    ("scene", "message"),
+    [
+        ("http://10.255.255.1/x.tif", "http://10.255.255.1/x.tif: is a URL; geolabel reads files, and remote ones"),
+        ("/vsicurl/http://127.0.0.1:9/x.tif", "/vsicurl/http://127.0.0.1:9/x.tif: not a raster GDAL can read (CURL"),
+    ],
+    ids=["url", "vsicurl-nobody-listening"],
+)
+def test_a_remote_scene_fails_in_one_line_and_keeps_its_name(tmp_path, inputs, scene, message):
+    """A Path folded ``http://`` into ``http:/``: 'no such file', 'Missing url parameter'."""
+    fails("tile", scene, "--out", "chips", cwd=tmp_path, inputs=inputs, timeout=30, contains=message)
+
+
+def _vrt(path: Path, source: str) -> Path:
+    path.write_text(
+        '<VRTDataset rasterXSize="64" rasterYSize="64"><SRS>EPSG:32649</SRS>'
+        "<GeoTransform>686400,1,0,3120900,0,-1</GeoTransform>"
+        f'<VRTRasterBand dataType="Byte" band="1"><SimpleSource><SourceFilename relativeToVRT="1">{source}'
+        "</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "message"),
+    [
+        ("missing.vrt", "nope.tif", "the raster is corrupt or truncated (nope.tif: No such file"),
+        ("self.vrt", "self.vrt", "the raster is corrupt or truncated (Recursion detected)"),
+        ("passwd.vrt", "/etc/passwd", "not recognized as being in a supported file format"),
+    ],
+)
+def test_a_vrt_pointing_nowhere_fails_in_one_line(tmp_path, inputs, name, source, message):
+    _vrt(tmp_path / name, source)
+    fails("tile", name, "--out", "chips", cwd=tmp_path, inputs=inputs, contains=message, file=name)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_a_scene_georeferenced_by_gcps_only_is_refused(tmp_path, inputs):
+    import numpy as np
+    import rasterio
+    from rasterio.control import GroundControlPoint
+
+    corners = [(0, 0, 686400, 3120900), (64, 0, 686464, 3120900), (0, 64, 686400, 3120836)]
+    with rasterio.open(tmp_path / "gcp.tif", "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8") as dst:
+        dst.write(np.ones((1, 64, 64), np.uint8))
+        dst.gcps = ([GroundControlPoint(r, c, x, y) for r, c, x, y in corners], "EPSG:32649")
+    fails("tile", "gcp.tif", "--out", "chips", cwd=tmp_path, inputs=inputs, contains="ground control points only")
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "extra"),
+    [
+        ("complex.tif", "complex64", {}),
+        ("int8.tif", "int8", {}),
+        ("float64.tif", "float64", {"nodata": float("nan")}),
+        ("rotated.tif", "uint8", {"rotated": True}),
+        ("palette.tif", "uint8", {"palette": True, "nodata": 0}),
+        ("jpeg.tif", "uint8", {"compress": "jpeg", "count": 3}),
+        ("场景 with space.tif", "uint8", {}),
+        ("one pixel.tif", "uint8", {"side": 1}),
+    ],
+)
+def test_unusual_scenes_are_cut_into_exact_chips(tmp_path, inputs, name, dtype, extra):
+    """Regression guards: each chip holds the scene's pixels of its window (padded), its CRS,
+    data type and palette."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import Affine, from_origin
+
+    side, count = extra.get("side", 64), extra.get("count", 1)
+    data = (np.arange(count * side * side) % 200 + 1).reshape(count, side, side).astype(dtype)
+    transform = (
+        Affine(0.8, 0.6, 686400, 0.6, -0.8, 3120900) if extra.get("rotated") else from_origin(686400, 3120900, 1, 1)
+    )
+    profile = {"driver": "GTiff", "width": side, "height": side, "count": count, "dtype": dtype, "crs": "EPSG:32649"}
+    profile.update(transform=transform, nodata=extra.get("nodata"))
+    if extra.get("compress"):
+        profile.update(compress="jpeg", tiled=True, blockxsize=32, blockysize=32)
+    with rasterio.open(tmp_path / name, "w", **profile) as dst:
+        dst.write(data)
+        if extra.get("palette"):
+            dst.write_colormap(1, {0: (0, 0, 0, 0), 1: (255, 0, 0, 255)})
+    passes("tile", name, "--out", "chips", "--size", 32, "--workers", 1, "-q", cwd=tmp_path, inputs=inputs)
+    chips = sorted((tmp_path / "chips").glob("*/*.tif"))
+    assert len(chips) == (1 if side == 1 else 4)
+    if dtype != "uint8" or not extra.get("compress"):  # JPEG is lossy: compare with what GDAL decodes
+        decoded = data
+    else:
+        with rasterio.open(tmp_path / name) as src:
+            decoded = src.read()
+    padded = np.full((count, side + 32, side + 32), extra.get("nodata") or 0, dtype=dtype)
+    padded[:, :side, :side] = decoded
+    for chip in chips:
+        with rasterio.open(chip) as c:
+            col, row = (round(v) for v in ~transform * (c.transform.c, c.transform.f))
+            want = padded[:, row : row + 32, col : col + 32]
+            assert np.array_equal(c.read(), want, equal_nan=dtype.startswith("float")), chip.name
+            assert (c.crs, c.dtypes[0], c.transform.b) == (rasterio.crs.CRS.from_epsg(32649), dtype, transform.b)
+            if extra.get("palette"):
+                assert c.colormap(1)[1] == (255, 0, 0, 255)
+
+
+# -- numbers, choices and empty strings --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("tile", "{scene}", "--out", "o", "--size", "0"), "--size must be a positive number", id="size-0"),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--overlap", "-1"), "--overlap must be 0 or more", id="overlap-neg"
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--bands", ""), "--bands must name at least one", id="bands-empty"
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--bands", "9"), "has 3 bands; cannot select band 9", id="bands-9"
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--resolution", "inf"), "--resolution must be a positive", id="res-inf"
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--resolution", "1e300"),
+            "a pixel of 1e+300 is larger than the whole scene (256 across)",
+            id="res-huge",
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--dst-crs", "EPSG:4326", "--resolution", "0.5"),
+            "a pixel of 0.5 is larger than the whole scene",
+            id="res-degrees",
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--resolution", "1e-300"),
+            "would make a 2.56e+302 x 2.56e+302 px scene",
+            id="res-tiny",
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--workers", "999999"), "--workers must be from 1 to", id="tile-workers"
+        ),
+        pytest.param(("tile", "{scene}", "--out", "o", "--edge", "pda"), "'pda' is not one of 'pad'", id="edge-typo"),
+        pytest.param(("tile", "{scene}", "--out", "o", "--dst-crs", ""), "--dst-crs is missing", id="dst-crs-empty"),
+        pytest.param(
+            ("tile", "{scene}", "--out", "o", "--max-nodata", "nan"), "--max-nodata must be a fraction", id="nodata-nan"
+        ),
+        pytest.param(("export", "{ds}", "--guard", "inf"), "--guard must be 0 or more", id="guard-inf"),
+        pytest.param(("export", "{ds}", "--block-size", "0"), "--block-size must be a positive", id="block-0"),
+        pytest.param(("export", "{ds}", "--block-size", "inf"), "--block-size must be a positive", id="block-inf"),
+        pytest.param(
+            ("export", "{ds}", "--split", "nan"), "--split fractions must be >= 0 and sum to 1", id="split-nan"
+        ),
+        pytest.param(("export", "{ds}", "--status", ""), "--status must be one of draft", id="status-empty"),
+        pytest.param(("export", "{ds}", "--workers", "99999"), "--workers must be from 1 to", id="export-workers"),
+        pytest.param(("export", "{ds}", "--format", ",,"), "--format: give at least one of", id="format-empty"),
+        pytest.param(("check", "{store}", "--min-area", "inf"), "--min-area must be 0 m² or more", id="min-area-inf"),
+        pytest.param(("check", "{store}", "--min-width", "inf"), "--min-width must be 0 m or more", id="min-width-inf"),
+        pytest.param(("check", "{store}", "--spike-angle", "nan"), "--spike-angle must be from 0", id="spike-nan"),
+        pytest.param(
+            ("score", "{village}", "--reference", "{village}", "--tolerance-m", "1e300"),
+            "--tolerance-m must be more than 0 m and at most 100 m",
+            id="tolerance-huge",
+        ),
+        pytest.param(
+            ("score", "{village}", "--reference", "{village}", "--classes", ""),
+            "--classes must name at least one class",
+            id="classes-empty",
+        ),
+        pytest.param(
+            ("labels", "import", "{store}", "{village}", "--class", ""), "--class: unknown class ''", id="class-empty"
+        ),
+        pytest.param(
+            ("labels", "resolve", "{store}", "--min-area", "inf"), "--min-area must be 0 m² or more", id="resolve-inf"
+        ),
+    ],
+)
+def test_an_option_value_no_run_can_use_is_refused_naming_the_flag(tmp_path, inputs, args, message):
+    """Before: --size 0 named no flag ('chip size'), --resolution inf spoke of NaN, 1e300 cut
+    one chip of 1e300 m pixels, --workers 999999 forked until killed, '' for --bands and
+    --status meant 'all', --guard/--block-size/--min-area inf ran, --split nan and
+    --tolerance-m 1e300 crashed."""
+    shutil.copy(inputs.store, tmp_path / "s.gpkg")
+    ds = f"s.gpkg --tiles {inputs.tiles} --out ds"
+    values = {"scene": str(inputs.scene), "store": "s.gpkg", "village": str(VILLAGE)}
+    argv = [w for a in args for w in (ds.split() if a == "{ds}" else [a.format(**values)])]
+    fails(*argv, cwd=tmp_path, inputs=inputs, timeout=60, contains=message)

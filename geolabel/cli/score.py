@@ -99,7 +99,7 @@ def score(
     if json_out:
         check_output_folder(json_out)
     schema = load_schema(schema_path) if schema_path else None
-    wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes is not None else None
     results = {}
     for sub in submissions:
         results[sub] = score_files(

@@ -101,6 +101,7 @@ def _labels_for_export(
     """Valid polygons of known classes from the store (reporting what is left out)."""
     import shapely
 
+    from geolabel.labels.edit import FAR, has_far_coords
     from geolabel.labels.edit import repair as repair_geoms
 
     arrays = store.read(status=status, fields=("label_id", "class_code"))
@@ -118,11 +119,12 @@ def _labels_for_export(
     if no_polygon.any():
         result.skipped_labels["no polygon (empty, point or line)"] = int(no_polygon.sum())
         known &= ~no_polygon
-    invalid = ~shapely.is_valid(geoms) & ~no_polygon
+    far = has_far_coords(geoms)
+    invalid = (~shapely.is_valid(geoms) | far) & ~no_polygon
     if invalid.any():
         if not repair:
             i = int(np.flatnonzero(invalid)[0])
-            reason = shapely.is_valid_reason(geoms[i])
+            reason = FAR if far[i] else shapely.is_valid_reason(geoms[i])
             raise InvalidLabelsError(
                 f"{store.uri}: {int(invalid.sum())} labels have invalid geometries (e.g. label "
                 f"{arrays.columns['label_id'][i]}: {reason}); run `resolve_store()` on it or pass `repair=True`",
@@ -145,6 +147,7 @@ def _check_options(
     *,
     min_overlap: float,
     guard: float,
+    block_size: float | None,
     seed: int,
     status: Sequence[str] | None,
 ) -> tuple[tuple[str, ...], dict[str, float]]:
@@ -155,8 +158,14 @@ def _check_options(
     fmts = parse_formats(formats)
     if not 0.0 <= min_overlap <= 1.0:
         raise InputError(f"`min_overlap` must be between 0 and 1; got {min_overlap}", params=("min_overlap",))
-    if not guard >= 0:
+    if not 0 <= guard < float("inf"):
         raise InputError(f"`guard` must be 0 or more (CRS units); got {guard}", params=("guard",))
+    if block_size is not None and not 0 < block_size < float("inf"):
+        raise InputError(
+            f"`block_size` must be a positive number of CRS units; got {block_size}", params=("block_size",)
+        )
+    if status is not None and not status:
+        raise InputError(f"`status` must name at least one of {', '.join(STATUSES)}", params=("status",))
     if seed < 0:
         raise InputError(f"`seed` must be 0 or more; got {seed}", params=("seed",))
     for value in status or ():
@@ -217,7 +226,9 @@ def export_dataset(
     from geolabel.labels.store import open_store
     from geolabel.parallel import local_executor, run_tasks
 
-    fmts, fractions = _check_options(formats, split, min_overlap=min_overlap, guard=guard, seed=seed, status=status)
+    fmts, fractions = _check_options(
+        formats, split, min_overlap=min_overlap, guard=guard, block_size=block_size, seed=seed, status=status
+    )
     out = Path(out_dir)
     recover_replaced(out)  # what a killed export left next to ``out``
     check_replaceable(out, marker="manifest.json", what="training set", overwrite=overwrite)

@@ -84,8 +84,9 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
     """Make polygons valid, keeping only polygonal parts.
 
     Returns (repaired geometries, boolean array of which were changed, the GEOS reason
-    for each invalid input or None). Geometries that have no polygonal part left, or
-    NaN or infinite coordinates (nothing to repair them from), are returned as None.
+    for each invalid input or None). Geometries that have no polygonal part left, NaN or
+    infinite coordinates (nothing to repair them from) or coordinates beyond
+    :data:`MAX_COORDINATE` are returned as None.
     """
     import shapely
 
@@ -95,7 +96,12 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
     reasons: list[str | None] = [None] * len(arr)
     out = arr.copy()
     changed = np.zeros(len(arr), dtype=bool)
-    bad = np.flatnonzero(~valid & ~shapely.is_missing(arr))
+    far = np.flatnonzero(has_far_coords(arr))
+    for i in far:
+        reasons[i] = FAR
+        out[i] = None
+    changed[far] = True
+    bad = np.setdiff1d(np.flatnonzero(~valid & ~shapely.is_missing(arr)), far)
     for i in bad:
         reasons[i] = shapely.is_valid_reason(arr[i])
     hopeless = bad[has_nonfinite_coords(arr[bad])]
@@ -119,6 +125,28 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
 
 #: Why a geometry with NaN or infinite coordinates cannot be repaired.
 NONFINITE = "NaN or infinite coordinates"
+#: Largest coordinate magnitude a label can have, in CRS units (1e10 m is 250 times round
+#: the Earth, 1e10 degrees or feet no better): beyond it no CRS places anything, and areas
+#: overflow (a square at 1e300 has an infinite area, its overlap with itself none).
+MAX_COORDINATE = 1e10
+FAR = f"coordinates beyond {MAX_COORDINATE:g} CRS units"
+
+
+def has_far_coords(geoms: Any) -> Any:
+    """Boolean array: which geometries have a finite x or y beyond :data:`MAX_COORDINATE`.
+
+    >>> import shapely
+    >>> has_far_coords(np.array([shapely.box(0, 0, 1, 1), shapely.box(0, 0, 1e300, 1), None])).tolist()
+    [False, True, False]
+    """
+    import shapely
+
+    arr = np.asarray(geoms, dtype=object)
+    coords, idx = shapely.get_coordinates(arr, return_index=True)
+    out = np.zeros(len(arr), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        out[idx[(np.abs(coords) > MAX_COORDINATE).any(axis=1) & np.isfinite(coords).all(axis=1)]] = True
+    return out
 
 
 def has_nonfinite_coords(geoms: Any) -> Any:

@@ -6,9 +6,11 @@ no-decode fast path), so the tiling code deals in plain values.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,7 @@ def gdal_env(**options: Any) -> Any:
     """
     import rasterio
 
+    _silence_libtiff()
     settings: dict[str, Any] = {"GDAL_CACHEMAX": GDAL_CACHE_MB, "GDAL_HTTP_CONNECTTIMEOUT": HTTP_CONNECT_SECONDS}
     settings.update(options)
     return rasterio.Env(**settings)
@@ -46,6 +49,28 @@ def gdal_env(**options: Any) -> Any:
 #: Seconds GDAL waits to connect to the server of a ``/vsicurl/`` scene: without a network
 #: (or with a firewall that drops packets) a run fails in one line instead of hanging.
 HTTP_CONNECT_SECONDS = 10
+
+
+@functools.cache
+def _silence_libtiff() -> None:
+    """Mute libtiff's own stderr handler in the libtiff of rasterio's wheel.
+
+    GDAL's TIFF I/O reports some failures through libtiff's global error handler, which
+    prints them straight to stderr: a chip written onto a full disk printed twenty
+    ``_tiffWriteProc: No space left on device.`` lines before geolabel's one. GDAL sees the
+    failure anyway (the write raises). A libtiff elsewhere (a system GDAL's, QGIS's) is
+    left alone.
+    """
+    import ctypes
+
+    import rasterio
+
+    for lib in (Path(rasterio.__file__).parent.parent / "rasterio.libs").glob("libtiff*.so*"):
+        with contextlib.suppress(OSError, AttributeError):
+            libtiff = ctypes.CDLL(str(lib))
+            libtiff.TIFFSetErrorHandler(None)
+            libtiff.TIFFSetWarningHandler(None)
+
 
 #: GDAL options for writing chips: everything goes into the TIFF, no .aux.xml sidecar.
 NO_SIDECARS = {"GDAL_PAM_ENABLED": "NO"}
@@ -394,17 +419,34 @@ def write_chip(
     ``valid`` is a boolean pixel mask written as an internal GDAL mask when the chip has
     invalid pixels but no nodata value to mark them.
     """
-    import rasterio
-
-    tmp = temp_path_for(path)
     options = dict(profile)
     options.update(photometric_option(meta, profile["dtype"], profile["driver"]))
+
+    def fill(dst: Any) -> None:
+        apply_band_meta(dst, meta)
+        dst.write(data)
+        if valid is not None:
+            dst.write_mask(valid)
+
+    write_raster_file(path, options, fill)
+
+
+def write_raster_file(path: Path, profile: dict[str, Any], fill: Callable[[Any], None]) -> None:
+    """Create a raster file with ``profile`` whose content ``fill(dataset)`` writes, atomically.
+
+    GDAL encodes it in memory and Python writes the bytes under a temporary name, renamed
+    when complete: a write GDAL fails when it closes a file (a full disk) raised nothing in
+    rasterio, and left truncated chips under their final names; Python's writes raise.
+    """
+    from rasterio.io import MemoryFile
+
+    tmp = temp_path_for(path)
     try:
-        with gdal_env(GDAL_TIFF_INTERNAL_MASK=True, **NO_SIDECARS), rasterio.open(tmp, "w", **options) as dst:
-            apply_band_meta(dst, meta)
-            dst.write(data)
-            if valid is not None:
-                dst.write_mask(valid)
+        with MemoryFile() as memory:
+            with gdal_env(GDAL_TIFF_INTERNAL_MASK=True, **NO_SIDECARS), memory.open(**profile) as dst:
+                fill(dst)
+            with open(tmp, "wb") as fh:
+                fh.write(memory.getbuffer())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 from geolabel.crs import stored_crs_problem
 from geolabel.errors import InputError, OutputError, first_line
-from geolabel.files import child_path, leads_outside, temp_path, temp_pattern
+from geolabel.files import child_path, leads_outside, temp_path, temp_pattern, writing
 from geolabel.grid import safe_name, tile_id
 
 INDEX_NAME = "tiles.gpkg"
@@ -139,21 +139,22 @@ def write_index(
     tmp.unlink(missing_ok=True)
     tags = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
     try:
-        for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
-            with fiona.open(
-                tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
-            ) as dst:
-                dst.update_tags(tags)
-                dst.writerecords(
-                    {
-                        "geometry": geom,
-                        "properties": {
-                            name: _format_transform(r.transform) if name == "transform" else getattr(r, name)
-                            for name in _FIELDS
-                        },
-                    }
-                    for r, geom in zip(records, _footprints(records, crs))
-                )
+        with writing(path, "tile index"):  # said while the temporary file still fills the disk
+            for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
+                with fiona.open(
+                    tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
+                ) as dst:
+                    dst.update_tags(tags)
+                    dst.writerecords(
+                        {
+                            "geometry": geom,
+                            "properties": {
+                                name: _format_transform(r.transform) if name == "transform" else getattr(r, name)
+                                for name in _FIELDS
+                            },
+                        }
+                        for r, geom in zip(records, _footprints(records, crs))
+                    )
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -353,6 +354,8 @@ class IndexWriter:
         start = time.monotonic()
         try:
             write_index(self.path, self.chips, self.skipped, crs=self.crs, params=self.params, complete=complete)
+        except OutputError:
+            raise
         except Exception as exc:
             raise OutputError(f"{self.path}: cannot write the tile index ({first_line(exc)})") from None
         self._last = time.monotonic()

@@ -9,6 +9,7 @@ handful of chips, whatever the scene size.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -623,17 +624,25 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
                     write_chip(out, data, profile=_profile(task, transform), meta=task.meta, valid=valid)
                 results.append((_record(task, tile, tid, rel, fraction, transform), "written"))
     except Exception as exc:
-        message = (
-            str(exc)
-            if isinstance(exc, InputError)
-            else (f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})")
-        )
-        raise TaskError(message, partial_results=results) from exc
+        raise TaskError(_task_failure(task, exc), partial_results=results) from exc
     finally:
         reader.close()
         if fd >= 0:
             os.close(fd)
     return results
+
+
+def _task_failure(task: ChipTask, exc: Exception) -> str:
+    """What a failed chip task says: the output folder when a chip could not be written (a
+    full disk), else the scene."""
+    from geolabel.files import write_failure
+
+    if isinstance(exc, InputError):
+        return str(exc)
+    reason = write_failure(exc) or (write_failure(exc.__cause__) if exc.__cause__ else None)
+    if reason is not None:
+        return f"{Path(task.out_dir) / task.scene.name}: cannot write chips ({reason})"
+    return f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})"
 
 
 def _profile(task: ChipTask, transform: Any) -> dict[str, Any]:
@@ -843,8 +852,10 @@ def _leave_unfinished(index: IndexWriter, out: Path, infos: Sequence[SceneInfo],
         sweep_stale(out / info.name, CHIP_TEMP)
     chips_on_disk = any(_chip_files(out / i.name, i.name) for i in infos)
     if index.path.exists() or index.chips or index.skipped or chips_on_disk:
-        index.write(complete=False)
-        return
+        with contextlib.suppress(OutputError):  # a full disk: the error that stopped the run is the one to tell
+            index.write(complete=False)
+        if index.path.exists() or chips_on_disk:
+            return
     for d in reversed(created):
         if d.is_dir() and not any(d.iterdir()):
             d.rmdir()

@@ -115,7 +115,7 @@ def readonly_dir(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
         yield make
     finally:
         for folder in mounts:
-            subprocess.run(["umount", str(folder)], check=True)
+            subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 # -- label stores crafted by hand ------------------------------------------------------------
@@ -767,3 +767,146 @@ def test_an_option_value_no_run_can_use_is_refused_naming_the_flag(tmp_path, inp
     values = {"scene": str(inputs.scene), "store": "s.gpkg", "village": str(VILLAGE)}
     argv = [w for a in args for w in (ds.split() if a == "{ds}" else [a.format(**values)])]
     fails(*argv, cwd=tmp_path, inputs=inputs, timeout=60, contains=message)
+
+
+# -- outputs: a full disk, devices, inputs in the way --------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
+    """``small_disk(free_kib)``: a 1 MiB tmpfs with about ``free_kib`` KiB left (root only)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+
+    def fill(free_kib: int) -> Path:
+        (disk / "fill").write_bytes(b"\0" * ((1024 - free_kib) * 1024))
+        return disk
+
+    try:
+        yield fill
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ("tile", "{scene}", "--out", "disk/chips", "--size", 128, "--workers", 2),
+            "disk/chips/tiles.gpkg: cannot write the tile index (database or disk is full)",
+            id="tile",
+        ),
+        pytest.param(
+            ("export", "{store}", "--tiles", "{tiles}", "--out", "disk/ds", "--workers", 1),
+            "disk/ds: cannot write the training set (No space left on device)",
+            id="export",
+        ),
+        pytest.param(
+            ("check", "{store}", "--out", "disk/qa"),
+            "disk/qa: cannot write the QA report (database or disk is full)",
+            id="check",
+        ),
+        pytest.param(
+            ("labels", "init", "disk/new.gpkg", "--crs", "EPSG:32649"),
+            "disk/new.gpkg: cannot write the label store (database or disk is full)",
+            id="init",
+        ),
+        pytest.param(
+            ("score", "{village}", "--reference", "{village}", "--json", "disk/score.json"),
+            "disk/score.json: cannot write (No space left on device)",
+            id="score",
+        ),
+    ],
+)
+def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tmp_path, inputs, small_disk, args, message):
+    """Before: tile printed twenty libtiff lines and GDAL's SQL, export named the input chip
+    it copied, check and init crashed; chips GDAL failed to flush were renamed into place."""
+    disk = small_disk(4)
+    values = {"scene": inputs.scene, "store": inputs.store, "tiles": inputs.tiles, "village": VILLAGE}
+    fails(*(str(a).format(**values) for a in args), cwd=tmp_path, inputs=inputs, contains=message)
+    assert sorted(p.name for p in disk.iterdir()) == ["fill"]
+
+
+def test_an_import_onto_a_full_disk_leaves_the_store_as_it_was(tmp_path, inputs, small_disk):
+    disk = small_disk(600)
+    shutil.copy(inputs.empty_store, disk / "s.gpkg")
+    (disk / "fill").unlink()
+    small_disk(400 - 248)  # the store takes about 248 KiB
+    args = ("labels", "import", "disk/s.gpkg", VILLAGE, VILLAGE, VILLAGE)
+    fails(
+        *args, cwd=tmp_path, inputs=inputs, contains="disk/s.gpkg: cannot write the store (disk full); it is unchanged"
+    )
+    con = sqlite3.connect(disk / "s.gpkg")
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert con.execute("SELECT count(*) FROM labels").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_chips_gdal_cannot_flush_are_not_renamed_into_place(tmp_path):
+    """rasterio raised nothing when GDAL's write failed as it closed a chip on a full disk,
+    and the truncated chip was renamed into place."""
+    import numpy as np
+    from rasterio.transform import from_origin
+
+    from geolabel.raster import BandMeta, write_chip
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        data = np.random.default_rng(0).integers(0, 255, (3, 128, 128), dtype=np.uint8)  # 49 KB deflated
+        profile = {"driver": "GTiff", "width": 128, "height": 128, "count": 3, "dtype": "uint8", "crs": "EPSG:32649"}
+        profile.update(transform=from_origin(686400, 3120900, 1, 1), nodata=None, compress="deflate", tiled=True)
+        profile.update(blockxsize=128, blockysize=128, interleave="pixel")
+        meta = BandMeta(("red", "green", "blue"), (None,) * 3, (1.0,) * 3, (0.0,) * 3, (None,) * 3, {})
+        with pytest.raises(OSError, match="No space left on device"):
+            write_chip(disk / "chip.tif", data, profile=profile, meta=meta)
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("target", ["full", "fifo", "{village}", "./village.gpkg"])
+def test_score_json_never_replaces_a_device_or_an_input(tmp_path, inputs, target):
+    """--json /dev/full replaced the device node with a regular file (as root), and --json
+    equal to the reference overwrote the reference. (The device here is a node of our own.)"""
+    import stat
+
+    try:
+        os.mknod(tmp_path / "full", 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("cannot make a device node here (not root)")
+    os.mkfifo(tmp_path / "fifo")
+    shutil.copy(VILLAGE, tmp_path / "village.gpkg")
+    out = target.format(village=tmp_path / "village.gpkg")
+    line = fails(
+        "score",
+        "village.gpkg",
+        "--reference",
+        "village.gpkg",
+        "--json",
+        out,
+        cwd=tmp_path,
+        inputs=inputs,
+        contains=": ",
+    )
+    assert "exists and is not a regular file" in line or "is one of the inputs (village.gpkg)" in line
+    assert (tmp_path / "full").is_char_device()
+
+
+@pytest.mark.parametrize("existing", ["tiles", "notes", "link-to-dev-zero"])
+def test_init_overwrite_replaces_only_a_label_store(tmp_path, inputs, existing):
+    """--overwrite replaced any GeoPackage given by mistake: the tile index, a project file."""
+    shutil.copytree(inputs.tiles.parent, tmp_path / "chips")
+    (tmp_path / "notes.gpkg").write_text("my notes\n")
+    (tmp_path / "zero.gpkg").symlink_to("/dev/zero")
+    target = {"tiles": "chips/tiles.gpkg", "notes": "notes.gpkg", "link-to-dev-zero": "zero.gpkg"}[existing]
+    args = ("labels", "init", target, "--crs", "EPSG:32649", "--overwrite")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains=f"{target}: is not a geolabel label store; it is left alone")
+    shutil.copy(inputs.store, tmp_path / "s.gpkg")
+    passes("labels", "init", "s.gpkg", "--crs", "EPSG:32649", "--overwrite", cwd=tmp_path, inputs=inputs)

@@ -40,6 +40,7 @@ from geolabel.files import (
     make_temp_dir,
     recover_replaced,
     replace_dir,
+    writing,
 )
 
 FORMATS = ("geojson", "coco", "masks", "stac")
@@ -329,81 +330,82 @@ def export_dataset(
             progress(0.95 * len(results) / total)
 
     try:
-        if executor is not None:
-            run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
-        else:
-            with local_executor(workers) as pool:
-                n = getattr(pool, "_max_workers", 1)
-                run_tasks(
-                    write_tile,
-                    make_jobs(),
-                    executor=pool,
-                    on_result=on_result,
-                    max_in_flight=max(2, 4 * n),
-                    is_cancelled=is_cancelled,
-                )
-        results.sort(key=lambda r: r.tile_id)
-        checksums: dict[str, tuple[str, int]] = {}
-        for r in results:
-            checksums.update(r.checksums)
-        name_of = {c.code: c.name for c in schema}
-        name_of[MASK_NODATA] = "unlabelled"
-        for r in results:
-            result.tiles[r.split] = result.tiles.get(r.split, 0) + 1
-            objs_split = result.objects.setdefault(r.split, {})
-            for code, n in r.object_counts.items():
-                objs_split[name_of[code]] = objs_split.get(name_of[code], 0) + n
-            if "masks" in fmts:
-                pix_split = result.pixels.setdefault(r.split, {})
-                for code, n in r.pixel_counts.items():
-                    pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
-            area_split = result.area_px.setdefault(r.split, {})
-            for code, a in r.area_px.items():
-                area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
-        extra_files: list[str] = []
-        if "coco" in fmts:
-            extra_files += _write_coco(tmp, results, schema)
-        if "stac" in fmts:
-            from geolabel.export.stac import write_stac
-
-            chip_of = {c.tile_id: c for c in chips}
-            stac_tiles = []
+        with writing(out, "training set"):  # a full disk names the dataset, not the chip being copied
+            if executor is not None:
+                run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
+            else:
+                with local_executor(workers) as pool:
+                    n = getattr(pool, "_max_workers", 1)
+                    run_tasks(
+                        write_tile,
+                        make_jobs(),
+                        executor=pool,
+                        on_result=on_result,
+                        max_in_flight=max(2, 4 * n),
+                        is_cancelled=is_cancelled,
+                    )
+            results.sort(key=lambda r: r.tile_id)
+            checksums: dict[str, tuple[str, int]] = {}
             for r in results:
-                chip = chip_of[r.tile_id]
-                stac_tiles.append(
-                    {
-                        "tile_id": r.tile_id,
-                        "split": r.split,
-                        "crs": chip.crs,
-                        "transform": chip.transform,
-                        "width": chip.width,
-                        "height": chip.height,
-                        "footprint": reproject_geometries(
-                            chip.footprint, chip.crs, "EPSG:4326", densify=chip.edge_step
-                        ),
-                        "image": f"images/{r.split}/{r.tile_id}.tif",
-                        "geojson": f"labels/geojson/{r.split}/{r.tile_id}.geojson"
-                        if f"labels/geojson/{r.split}/{r.tile_id}.geojson" in r.files
-                        else None,
-                        "mask": f"labels/masks/{r.split}/{r.tile_id}.tif",
-                        "object_counts": r.object_counts,
-                    }
-                )
-            extra_files += write_stac(tmp, stac_tiles, schema=schema, formats=fmts, title=out.name)
-        summary = _summary(result, split_result, fractions, seed, block_size, guard, min_overlap, store_crs, chips)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-        extra_files.append("summary.json")
-        for rel in extra_files:
-            from geolabel.export.writers import _sha256
+                checksums.update(r.checksums)
+            name_of = {c.code: c.name for c in schema}
+            name_of[MASK_NODATA] = "unlabelled"
+            for r in results:
+                result.tiles[r.split] = result.tiles.get(r.split, 0) + 1
+                objs_split = result.objects.setdefault(r.split, {})
+                for code, n in r.object_counts.items():
+                    objs_split[name_of[code]] = objs_split.get(name_of[code], 0) + n
+                if "masks" in fmts:
+                    pix_split = result.pixels.setdefault(r.split, {})
+                    for code, n in r.pixel_counts.items():
+                        pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
+                area_split = result.area_px.setdefault(r.split, {})
+                for code, a in r.area_px.items():
+                    area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
+            extra_files: list[str] = []
+            if "coco" in fmts:
+                extra_files += _write_coco(tmp, results, schema)
+            if "stac" in fmts:
+                from geolabel.export.stac import write_stac
 
-            checksums[rel] = _sha256(tmp / rel)
-        manifest = {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "generator": "geolabel",
-            "files": {rel: {"sha256": h, "bytes": n} for rel, (h, n) in sorted(checksums.items())},
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        result.files = len(checksums) + 1
+                chip_of = {c.tile_id: c for c in chips}
+                stac_tiles = []
+                for r in results:
+                    chip = chip_of[r.tile_id]
+                    stac_tiles.append(
+                        {
+                            "tile_id": r.tile_id,
+                            "split": r.split,
+                            "crs": chip.crs,
+                            "transform": chip.transform,
+                            "width": chip.width,
+                            "height": chip.height,
+                            "footprint": reproject_geometries(
+                                chip.footprint, chip.crs, "EPSG:4326", densify=chip.edge_step
+                            ),
+                            "image": f"images/{r.split}/{r.tile_id}.tif",
+                            "geojson": f"labels/geojson/{r.split}/{r.tile_id}.geojson"
+                            if f"labels/geojson/{r.split}/{r.tile_id}.geojson" in r.files
+                            else None,
+                            "mask": f"labels/masks/{r.split}/{r.tile_id}.tif",
+                            "object_counts": r.object_counts,
+                        }
+                    )
+                extra_files += write_stac(tmp, stac_tiles, schema=schema, formats=fmts, title=out.name)
+            summary = _summary(result, split_result, fractions, seed, block_size, guard, min_overlap, store_crs, chips)
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+            extra_files.append("summary.json")
+            for rel in extra_files:
+                from geolabel.export.writers import _sha256
+
+                checksums[rel] = _sha256(tmp / rel)
+            manifest = {
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "generator": "geolabel",
+                "files": {rel: {"sha256": h, "bytes": n} for rel, (h, n) in sorted(checksums.items())},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+            result.files = len(checksums) + 1
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -309,71 +309,96 @@ def create_store(
     """Create an empty GeoPackage label store in ``crs`` and open it.
 
     The file is built under a temporary name and renamed when complete. An existing
-    file is only replaced with ``overwrite=True``.
+    file is only replaced with ``overwrite=True``, and only if it is a label store: a
+    tile index or a project GeoPackage given by mistake is left alone.
     """
-    import fiona
-
     from geolabel.crs import parse_crs
-    from geolabel.files import check_output_folder
+    from geolabel.files import check_output_folder, writing
 
     p = Path(path)
     if p.suffix.lower() != ".gpkg":
         raise InputError(f"{p}: a GeoPackage label store needs the .gpkg extension")
-    if p.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{p}: already exists; pass `overwrite=True` to replace it (its labels would be lost)",
-            params=("overwrite",),
-        )
+    _check_replaceable_store(p, overwrite=overwrite)
     check_output_folder(p)
     store_crs = parse_crs(crs, what="store CRS")
     if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
         raise InputError(f"{p}: store CRS {store_crs.name} has no linear unit")
-    schema = schema or default_schema()
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.gpkg")
     tmp.unlink(missing_ok=True)
     try:
-        with fiona.open(
-            tmp,
-            "w",
-            driver="GPKG",
-            layer=LABELS_TABLE,
-            schema=_FIONA_SCHEMA,
-            crs=store_crs.to_wkt(),
-            VERSION="1.2",
-            FID="fid",
-            GEOMETRY_NAME="geom",
-        ):
-            pass
-        conn = sqlite3.connect(tmp)
-        try:
-            with conn:
-                conn.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
-                _register_attributes_table(conn, META_TABLE, "geolabel store metadata: schema, CRS, format")
-                conn.execute(
-                    f"CREATE TABLE {CLASSES_TABLE} (code INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, "
-                    "color TEXT NOT NULL, priority INTEGER NOT NULL, names TEXT)"
-                )
-                _register_attributes_table(conn, CLASSES_TABLE, "land-cover classes of this store")
-                meta = {
-                    "store_format": str(STORE_FORMAT),
-                    "crs": store_crs.to_wkt(),
-                    "schema": schema.to_json(),
-                    "created": now_iso(),
-                }
-                conn.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", sorted(meta.items()))
-                _write_classes(conn, schema)
-                conn.execute(f"CREATE UNIQUE INDEX geolabel_labels_label_id ON {LABELS_TABLE} (label_id)")
-                conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
-                conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
-                for sql in _TRIGGERS.values():
-                    conn.execute(sql)
-        finally:
-            conn.close()
+        with writing(p, "label store"):
+            _build_store_file(tmp, store_crs, schema or default_schema())
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return GeoPackageStore(p)
+
+
+def _check_replaceable_store(p: Path, *, overwrite: bool) -> None:
+    """Refuse to replace ``p`` unless asked to (``overwrite``) and it is a label store."""
+    if not (p.exists() or p.is_symlink()):
+        return
+    if not overwrite:
+        raise OutputExistsError(
+            f"{p}: already exists; pass `overwrite=True` to replace it (its labels would be lost)",
+            params=("overwrite",),
+        )
+    tables: set[str] = set()
+    if p.is_file():
+        try:
+            conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True)
+            try:
+                tables = _table_names(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            pass
+    if not {META_TABLE, LABELS_TABLE} <= tables:
+        raise OutputExistsError(f"{p}: is not a geolabel label store; it is left alone, choose a new file")
+
+
+def _build_store_file(tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema) -> None:
+    """An empty label store at ``tmp``: the labels layer (GDAL), metadata, classes, triggers."""
+    import fiona
+
+    with fiona.open(
+        tmp,
+        "w",
+        driver="GPKG",
+        layer=LABELS_TABLE,
+        schema=_FIONA_SCHEMA,
+        crs=store_crs.to_wkt(),
+        VERSION="1.2",
+        FID="fid",
+        GEOMETRY_NAME="geom",
+    ):
+        pass
+    conn = sqlite3.connect(tmp)
+    try:
+        with conn:
+            conn.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+            _register_attributes_table(conn, META_TABLE, "geolabel store metadata: schema, CRS, format")
+            conn.execute(
+                f"CREATE TABLE {CLASSES_TABLE} (code INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, "
+                "color TEXT NOT NULL, priority INTEGER NOT NULL, names TEXT)"
+            )
+            _register_attributes_table(conn, CLASSES_TABLE, "land-cover classes of this store")
+            meta = {
+                "store_format": str(STORE_FORMAT),
+                "crs": store_crs.to_wkt(),
+                "schema": schema.to_json(),
+                "created": now_iso(),
+            }
+            conn.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", sorted(meta.items()))
+            _write_classes(conn, schema)
+            conn.execute(f"CREATE UNIQUE INDEX geolabel_labels_label_id ON {LABELS_TABLE} (label_id)")
+            conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
+            conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
+            for sql in _TRIGGERS.values():
+                conn.execute(sql)
+    finally:
+        conn.close()
 
 
 def _write_classes(conn: sqlite3.Connection, schema: ClassSchema) -> None:
@@ -443,6 +468,8 @@ class _StoreConnection(sqlite3.Connection):
             )
         if "readonly" in text or "read-only" in text:
             return OutputError(f"{self.path}: cannot write the store (read-only file or folder)")
+        if "disk is full" in text:
+            return OutputError(f"{self.path}: cannot write the store (disk full); it is unchanged")
         if "not a database" in text:
             return NotAStoreError(f"{self.path}: not a GeoPackage (not an SQLite database)")
         if "malformed" in text or "no such " in text:  # "no such table: rtree_labels_geom" (a dropped table)

@@ -226,6 +226,35 @@ def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = 
         raise OutputError(f"{out}: cannot write in folder {parent} (permission denied or read-only file system)")
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path, *, shared: bool, busy: str) -> Iterator[None]:
+    """Hold ``folder`` while a run writes it (``shared=False``: alone) or reads it (shared
+    with other readers): two ``tile`` runs into one folder mixed their grids, and an export
+    could link chips a ``tile --overwrite`` was replacing. The lock is taken on the folder
+    itself (no lock file), is released when the process ends however it ends, and is not
+    waited for: a busy folder is an :class:`OutputError` (exit 2) saying ``busy``.
+    A folder that does not exist yet, or a system without ``flock``, is not locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"{folder}: {busy}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def make_temp_dir(out: Path) -> Path:
     """An empty temporary sibling folder of ``out`` to build it in (see :func:`replace_dir`)."""
     tmp = temp_path(out)

@@ -282,11 +282,15 @@ def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[
 
     from geolabel.crs import reproject_geometries, same_crs
     from geolabel.export.clip import load_chips
+    from geolabel.files import folder_lock
+    from geolabel.tileindex import CHIPS_BUSY
 
     data, cover, pixel = [], [], 0.0
-    for c in load_chips(index):
+    with folder_lock(Path(index).parent, shared=True, busy=CHIPS_BUSY):
+        chips = load_chips(index)
+        nodata_areas = [c.nodata_area() for c in chips]
+    for c, nodata in zip(chips, nodata_areas):
         fp = c.footprint
-        nodata = c.nodata_area()
         px = max(abs(c.transform[0]), abs(c.transform[1]), abs(c.transform[3]), abs(c.transform[4]))
         part = fp.difference(nodata) if not nodata.is_empty else fp
         if not same_crs(c.crs, crs):

@@ -35,6 +35,8 @@ META_KEY = "GEOLABEL_TILING"
 #: ``complete`` once a run finished; ``incomplete`` while running or after a failure.
 STATUS_KEY = "GEOLABEL_STATUS"
 
+#: What a run says when another holds the chips folder (:func:`geolabel.files.folder_lock`).
+CHIPS_BUSY = "another geolabel run is writing these chips (tile) or reading them (export, check); wait for it to end"
 #: GeoPackage 1.2 opens in QGIS 3.22 without a version warning.
 GPKG_OPTIONS = {"VERSION": "1.2"}
 #: Longest tile id (UTF-8 bytes): a file name holds 255 and geolabel adds up to 21 to an
@@ -190,10 +192,30 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
         raise InputError(f"{path}: made by an older geolabel (no chip transforms); tile again into a new folder")
     if raw_meta is None:
         raise InputError(f"{path}: not a geolabel tile index (no {TILES_LAYER!r} layer with parameters)")
-    params = json.loads(raw_meta)
+    params = _parse_params(path, raw_meta)
     chips, skipped = (_read_layer(path, layer) if layer in layers else [] for layer in (TILES_LAYER, SKIPPED_LAYER))
     check_index(path, chips, skipped)
     return chips, skipped, params
+
+
+def _parse_params(path: Path, raw: str) -> dict[str, Any]:
+    """The tiling options stored in an index (a JSON object), refused when damaged."""
+    try:
+        params = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a geolabel tile index ({META_KEY} is not JSON: {first_line(exc)})") from None
+    if not isinstance(params, dict):
+        raise InputError(f"{path}: not a geolabel tile index ({META_KEY} is not a JSON object)")
+    return params
+
+
+def is_complete(path: Path) -> bool:
+    """Whether the run that wrote the index ended (indexes from before the status was kept
+    count as complete)."""
+    import fiona
+
+    with fiona.open(path, layer=TILES_LAYER) as src:
+        return bool(src.tags().get(STATUS_KEY, "complete") == "complete")
 
 
 def _read_layer(path: Path, layer: str) -> list[TileRecord]:

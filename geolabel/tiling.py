@@ -13,8 +13,9 @@ import contextlib
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -913,8 +914,6 @@ def tile_raster(
         progress: called with the finished fraction (0..1). is_cancelled: polled.
     """
     from geolabel.crs import parse_crs
-    from geolabel.parallel import default_workers
-    from geolabel.tileindex import IndexWriter
 
     options = TileOptions(
         size=int(size),
@@ -931,7 +930,64 @@ def tile_raster(
     )
     options.validate()
     infos = _inspect_scenes(_scene_list(scenes), allow_no_crs=allow_no_crs)
-    out = Path(out_dir)
+    with _output_folder(Path(out_dir)) as out:
+        return _tile_scenes(
+            infos,
+            out,
+            options,
+            overwrite=overwrite,
+            block_copy=block_copy,
+            verify_blocks=verify_blocks,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+            is_cancelled=is_cancelled,
+        )
+
+
+@contextmanager
+def _output_folder(out: Path) -> Iterator[Path]:
+    """The output folder, created if needed and held by this run alone (see
+    :func:`~geolabel.files.folder_lock`); one this run created is removed again if the run
+    fails before it put anything in it."""
+    from geolabel.files import folder_lock
+    from geolabel.tileindex import CHIPS_BUSY
+
+    created = False
+    if not out.exists():
+        try:
+            out.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    with folder_lock(out, shared=False, busy=CHIPS_BUSY):
+        try:
+            yield out
+        except BaseException:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+            raise
+
+
+def _tile_scenes(
+    infos: Sequence[SceneInfo],
+    out: Path,
+    options: TileOptions,
+    *,
+    overwrite: bool,
+    block_copy: bool,
+    verify_blocks: bool,
+    workers: int | None,
+    executor: Executor | None,
+    progress: Callable[[float], None] | None,
+    is_cancelled: Callable[[], bool] | None,
+) -> TilingResult:
+    """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`)."""
+    from geolabel.parallel import default_workers
+    from geolabel.tileindex import IndexWriter
+
     previous = _previous_run(out, infos, options.params(), overwrite=overwrite)
     n_workers = getattr(executor, "_max_workers", 8) if executor is not None else (workers or default_workers())
     plans = [

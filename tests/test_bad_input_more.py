@@ -16,13 +16,14 @@ import shutil
 import sqlite3
 import struct
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .badinput import Result, assert_one_line_error, run_geolabel, tree_state
+from .badinput import ROOT, Result, assert_one_line_error, run_geolabel, tree_state
 from .conftest import SAMPLE, make_scene
 
 VILLAGE = SAMPLE / "village_labels.gpkg"
@@ -910,3 +911,128 @@ def test_init_overwrite_replaces_only_a_label_store(tmp_path, inputs, existing):
     fails(*args, cwd=tmp_path, inputs=inputs, contains=f"{target}: is not a geolabel label store; it is left alone")
     shutil.copy(inputs.store, tmp_path / "s.gpkg")
     passes("labels", "init", "s.gpkg", "--crs", "EPSG:32649", "--overwrite", cwd=tmp_path, inputs=inputs)
+
+
+# -- concurrent runs ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[Callable[[Path, bool], None]]:
+    """``held(folder, shared)``: this process holds ``folder`` as a running ``tile``
+    (exclusive) or ``export`` (shared) would."""
+    import fcntl
+
+    fds: list[int] = []
+
+    def hold(folder: Path, shared: bool) -> None:
+        fd = os.open(folder, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        fds.append(fd)
+
+    yield hold
+    for fd in fds:
+        os.close(fd)
+
+
+CHIPS_BUSY = "another geolabel run is writing these chips (tile) or reading them (export, check); wait for it to end"
+
+
+@pytest.mark.parametrize(
+    ("holder", "args"),
+    [
+        pytest.param("tile", ("tile", "{scene}", "--out", "chips", "--size", 128), id="tile-while-tile"),
+        pytest.param(
+            "export", ("tile", "{scene}", "--out", "chips", "--size", 64, "--overwrite"), id="tile-while-export"
+        ),
+        pytest.param(
+            "tile", ("export", "{store}", "--tiles", "chips/tiles.gpkg", "--out", "ds"), id="export-while-tile"
+        ),
+        pytest.param("tile", ("check", "{store}", "--tiles", "chips/tiles.gpkg"), id="check-while-tile"),
+    ],
+)
+def test_a_chips_folder_another_run_holds_is_busy(tmp_path, inputs, held, holder, args):
+    """Two tile runs into one folder wrote one grid's index over a mix of both grids' chips
+    (exit 0 both); an export could link chips a `tile --overwrite` was replacing."""
+    shutil.copytree(inputs.tiles.parent, tmp_path / "chips")
+    held(tmp_path / "chips", holder == "export")
+    values = {"scene": inputs.scene, "store": inputs.store}
+    fails(*(str(a).format(**values) for a in args), cwd=tmp_path, inputs=inputs, contains=f"chips: {CHIPS_BUSY}")
+
+
+def test_exports_share_a_chips_folder(tmp_path, inputs, held):
+    shutil.copytree(inputs.tiles.parent, tmp_path / "chips")
+    held(tmp_path / "chips", True)
+    args = ("export", inputs.store, "--tiles", "chips/tiles.gpkg", "--out", "ds", "--format", "geojson", "--workers", 1)
+    passes(*args, "-q", cwd=tmp_path, inputs=inputs)
+
+
+def test_two_tile_runs_started_together_never_mix_their_grids(tmp_path, inputs):
+    scene = make_scene(tmp_path / "big.tif", width=1024, height=1024, count=1, block=None)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "geolabel", "tile", scene.name, "--out", "chips", "--size", size, "--workers", "1"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for size in ("64", "128")
+    ]
+    outcomes = [(run.wait(timeout=120), run.stderr.read()) for run in runs if run.stderr is not None]
+    assert any(code == 0 for code, _ in outcomes), outcomes
+    for code, err in outcomes:
+        if code:
+            assert_one_line_error(Result(code, "", err), contains="chips")
+    from geolabel.tileindex import read_index
+
+    chips, _, params = read_index(tmp_path / "chips" / "tiles.gpkg")
+    assert {r.width for r in chips} == {params["size"]}
+    assert len(list((tmp_path / "chips" / "big").glob("*.tif"))) == len(chips) == (1024 // params["size"]) ** 2
+
+
+def test_an_index_a_tile_run_left_unfinished_is_not_exported(tmp_path, inputs):
+    from geolabel.errors import CancelledError
+    from geolabel.tiling import tile_raster
+
+    calls = iter(range(100))
+    with pytest.raises(CancelledError):
+        tile_raster(inputs.scene, tmp_path / "chips", size=64, workers=1, is_cancelled=lambda: next(calls) > 2)
+    args = ("export", inputs.store, "--tiles", "chips/tiles.gpkg", "--out", "ds")
+    line = fails(*args, cwd=tmp_path, inputs=inputs, contains="chips/tiles.gpkg: is incomplete")
+    assert "run it again to finish the index" in line and "`geolabel tile`" in line
+
+
+def test_two_imports_into_one_store_at_once_both_land(tmp_path, inputs):
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "geolabel", "labels", "import", "s.gpkg", str(VILLAGE)],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    assert [(run.wait(timeout=120), run.stderr.read() if run.stderr else "") for run in runs] == [(0, "")] * 2
+    con = sqlite3.connect(tmp_path / "s.gpkg")
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert con.execute("SELECT count(*), count(DISTINCT label_id) FROM labels").fetchone() == (272, 272)
+    finally:
+        con.close()
+
+
+def test_a_tile_index_whose_options_are_not_json_is_refused(tmp_path, inputs):
+    from geolabel.labels.gpkg import register_functions
+
+    shutil.copytree(inputs.tiles.parent, tmp_path / "chips")
+    con = sqlite3.connect(tmp_path / "chips" / "tiles.gpkg")
+    register_functions(con)
+    con.execute("UPDATE gpkg_metadata SET metadata = replace(metadata, '\"size\"', '{{size')")
+    con.commit()
+    con.close()
+    args = ("export", inputs.store, "--tiles", "chips/tiles.gpkg", "--out", "ds")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="not a geolabel tile index (GEOLABEL_TILING is not JSON")

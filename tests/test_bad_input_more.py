@@ -1036,3 +1036,80 @@ def test_a_tile_index_whose_options_are_not_json_is_refused(tmp_path, inputs):
     con.close()
     args = ("export", inputs.store, "--tiles", "chips/tiles.gpkg", "--out", "ds")
     fails(*args, cwd=tmp_path, inputs=inputs, contains="not a geolabel tile index (GEOLABEL_TILING is not JSON")
+
+
+# -- regression guards: deliveries and outputs that already behaved -------------------------------------
+
+
+def test_odd_geometries_in_a_delivery_are_imported_or_rejected_with_reasons(tmp_path, inputs):
+    ring, ring3d = square(686500, 3120800), [[x, y, 5.0] for x, y in square(686600, 3120800)]
+    geometries = [
+        {
+            "type": "GeometryCollection",
+            "geometries": [{"type": "Polygon", "coordinates": [ring]}, {"type": "Point", "coordinates": ring[0]}],
+        },
+        {"type": "Polygon", "coordinates": [ring3d]},
+        None,
+        {"type": "Polygon", "coordinates": []},
+        {"type": "Point", "coordinates": ring[0]},
+        {"type": "LineString", "coordinates": ring[:2]},
+        {"type": "MultiPolygon", "coordinates": [[square(686700, 3120800)], [square(686800, 3120800)]]},
+    ]
+    geojson(tmp_path / "odd.geojson", geometries)
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    res = passes("labels", "import", "s.gpkg", "odd.geojson", cwd=tmp_path, inputs=inputs)
+    assert "7 features -> 4 labels (1 repaired, 1 multi-part exploded), 4 rejected" in res.stdout
+    assert "2 empty geometry" in res.stdout and "1 not a polygon (Point)" in res.stdout
+    res = passes("check", "odd.geojson", "-q", cwd=tmp_path, inputs=inputs, code=1)
+    assert "FAILED: 5 errors" in res.stdout
+
+
+@pytest.mark.parametrize("kind", ["fgb", "kml", "zip"])
+def test_other_vector_formats_import(tmp_path, inputs, kind):
+    import zipfile
+
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame({"class": ["水体"]}, geometry=[shapely.box(686500, 3120800, 686550, 3120850)], crs=32649)
+    if kind == "zip":
+        frame.to_file(tmp_path / "d.shp")
+        with zipfile.ZipFile(tmp_path / "d.zip", "w") as zf:
+            for part in ("shp", "shx", "dbf", "prj", "cpg"):
+                zf.write(tmp_path / f"d.{part}", f"d.{part}")
+    else:
+        frame.to_file(tmp_path / f"d.{kind}", driver={"fgb": "FlatGeobuf", "kml": "KML"}[kind])
+    shutil.copy(inputs.empty_store, tmp_path / "s.gpkg")
+    res = passes("labels", "import", "s.gpkg", f"d.{kind}", cwd=tmp_path, inputs=inputs)
+    assert "1 features -> 1 labels" in res.stdout and "'水体' -> water (by name)" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ("export", "{store}", "--tiles", "chips/tiles.gpkg", "--out", "chips"),
+            "chips: already exists",
+            id="export-into-chips",
+        ),
+        pytest.param(
+            ("export", "{store}", "--tiles", "chips/tiles.gpkg", "--out", "chips", "--overwrite"),
+            "chips: is not a training set made by geolabel",
+            id="export-overwrite-chips",
+        ),
+        pytest.param(("check", "s.gpkg", "--out", "s.gpkg"), "Directory 's.gpkg' is a file", id="check-out-store"),
+        pytest.param(
+            ("check", "s.gpkg", "--out", ".", "--overwrite"),
+            ".: is not a QA report made by geolabel",
+            id="check-out-folder",
+        ),
+        pytest.param(
+            ("tile", "{scene}", "--out", "."), ".: folder is not empty and holds no tile index", id="tile-out-here"
+        ),
+    ],
+)
+def test_outputs_pointed_at_inputs_are_refused(tmp_path, inputs, args, message):
+    shutil.copytree(inputs.tiles.parent, tmp_path / "chips")
+    shutil.copy(inputs.store, tmp_path / "s.gpkg")
+    values = {"scene": inputs.scene, "store": "s.gpkg"}
+    fails(*(str(a).format(**values) for a in args), cwd=tmp_path, inputs=inputs, contains=message)

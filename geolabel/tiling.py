@@ -15,7 +15,6 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -945,7 +944,7 @@ def tile_raster(
         )
 
 
-@contextmanager
+@contextlib.contextmanager
 def _output_folder(out: Path) -> Iterator[Path]:
     """The output folder, created if needed and held by this run alone (see
     :func:`~geolabel.files.folder_lock`); one this run created is removed again if the run

@@ -66,6 +66,8 @@ def why_not_block_copy(
         return "output format is not plain GeoTIFF"
     if scene.driver != "GTiff":
         return "source is not a GeoTIFF"
+    if scene.path.startswith("/vsi"):
+        return "source is not a local file (blocks are copied with os.pread)"
     if reprojecting:
         return "chips are reprojected or resampled"
     if not scene.is_tiled:

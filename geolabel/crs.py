@@ -7,6 +7,7 @@ converted through WKT here so the rest of the code never guesses.
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import CRSError
@@ -52,6 +53,47 @@ def parse_crs(value: Any, *, what: str = "CRS", param: str | None = None) -> pyp
             params=params,
         )
     return crs
+
+
+#: How geolabel writes a CRS into the files it makes (label store, tile index): an EPSG code
+#: or WKT. Anything else read from such a file was not written by geolabel.
+_STORED_CRS = re.compile(r"EPSG:\d{1,9}|[A-Z][A-Z0-9_]*\[.*\]", re.DOTALL)
+#: Files a CRS can make PROJ open: grids and init files (WKT PARAMETERFILE, PROJ keys).
+_FILE_REFERENCE = re.compile(
+    r'PARAMETERFILE\[\s*"[^"]*"\s*,\s*"(?P<wkt>[^"]*)"|\+(?:init|nadgrids|geoidgrids|grids|file)\s*=\s*@?(?P<key>[^\s"\],]+)',
+    re.IGNORECASE,
+)
+
+
+def stored_crs_problem(text: str) -> str | None:
+    """Why ``text``, a CRS read from a file that travels between sites (a label store, a
+    tile index), is not one geolabel wrote (None when it is one): it must be an EPSG code
+    or WKT, and any grid or init file it names must be a bare name PROJ looks up in its
+    own data folders, not a path (PROJ opens whatever file a CRS names: a FIFO hangs it).
+
+    >>> stored_crs_problem("EPSG:32649") is None
+    True
+    >>> stored_crs_problem("/home/x/scene.tif")
+    "'/home/x/scene.tif' is not an EPSG code or WKT"
+    >>> stored_crs_problem('BOUNDCRS[PARAMETERFILE["Latitude and longitude difference file","/dev/zero"]]')
+    "names the file '/dev/zero' (PROJ would open it)"
+    """
+    if not _STORED_CRS.fullmatch(text.strip()):
+        return f"{text[:60]!r} is not an EPSG code or WKT"
+    for m in _FILE_REFERENCE.finditer(text):
+        name = m.group("wkt") if m.group("wkt") is not None else m.group("key")
+        if "/" in name or "\\" in name or name.startswith("~"):
+            return f"names the file {name[:60]!r} (PROJ would open it)"
+    return None
+
+
+def parse_stored_crs(text: Any, *, what: str) -> pyproj.CRS:
+    """The CRS geolabel wrote into a file (:func:`stored_crs_problem`), refused with a
+    :class:`CRSError` naming ``what`` when it is not one geolabel would write."""
+    problem = stored_crs_problem(text) if isinstance(text, str) else f"{text!r} is not text"
+    if problem is not None:
+        raise CRSError(f"{what} {problem}")
+    return parse_crs(text, what=what)
 
 
 def _is_partial_name(text: str, name: str) -> bool:

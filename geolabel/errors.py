@@ -18,6 +18,7 @@ QGIS plugin into its parameter names, both through :func:`say_params`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 
@@ -123,8 +124,16 @@ def check_choice(value: str, allowed: tuple[str, ...], what: str | None = None, 
 
 def first_line(exc: BaseException, path: object = None) -> str:
     """The first line of an error message (of its cause when it only says "see the previous
-    exception"), without the file name GDAL repeats; at most 200 characters."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    exception"), without the file name GDAL repeats or the SQL it ran; at most 200 characters.
+
+    >>> first_line(RuntimeError("b'sqlite3_exec(CREATE TABLE t (a TEXT)) failed: database or disk is full'"))
+    'database or disk is full'
+    """
+    whole = str(exc)
+    sql = re.search(r"sqlite3_\w+\(.*\) failed: ([^'\n]*)", whole, re.DOTALL)  # GDAL quotes the SQL it ran first
+    if sql:
+        whole = sql.group(1)
+    text = (whole.strip().splitlines() or [type(exc).__name__])[0]
     cause = exc.__cause__ or exc.__context__
     if cause is not None and ("previous exception" in text or not str(exc).strip()):
         text = (str(cause).strip().splitlines() or [text])[0]

@@ -9,16 +9,26 @@ killed run had moved aside (``.<name>.<pid>-<host>.old``) but not yet replaced.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import logging
 import os
 import re
 import shutil
 import socket
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from geolabel.errors import InputError, OutputError, OutputExistsError, RecoveredOutputWarning
+from geolabel.errors import (
+    GeolabelError,
+    InputError,
+    MissingFileError,
+    OutputError,
+    OutputExistsError,
+    RecoveredOutputWarning,
+)
 
 #: Longest file name (bytes) on Linux, macOS and Windows file systems.
 NAME_MAX = 255
@@ -211,6 +221,36 @@ def child_dir(folder: Path, name: str) -> Path:
     return path
 
 
+def check_input_file(path: Path, what: str = "file") -> None:
+    """Refuse an input ``path`` that is missing, a folder, or no regular file: GDAL and
+    SQLite would wait forever on a FIFO and read a device without end."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise MissingFileError(f"{path}: no such file") from None
+    except OSError as exc:  # a link loop, a folder that cannot be entered
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{path}: is a directory, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: is not a regular file (a pipe or a device); give a {what}")
+
+
+def check_output_file(out: str | os.PathLike[str], *, inputs: Sequence[str | os.PathLike[str] | None] = ()) -> None:
+    """Refuse, before any work, an output file :func:`write_text_atomic` could not write or
+    should not: its folder missing or read-only, a device or pipe in its place (the rename
+    would replace ``/dev/full`` with a file), or one of the ``inputs`` (it would be lost)."""
+    target = Path(out)
+    check_output_folder(target)
+    if (target.exists() or target.is_symlink()) and not target.is_file():
+        raise OutputError(f"{out}: exists and is not a regular file; write to a new file")
+    for given in inputs:
+        if given is not None and target.exists() and Path(given).exists() and target.samefile(given):
+            raise OutputError(f"{out}: is one of the inputs ({given}); write to another file")
+
+
 def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = False) -> None:
     """Refuse before any work an output ``path`` whose folder is missing or cannot be written
     (permissions, read-only file system). With ``create_parents`` a missing folder is fine
@@ -236,6 +276,35 @@ def prepare_output_dir(out: Path, *, marker: str, what: str, overwrite: bool) ->
     check_output_folder(out, create_parents=True)
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path, *, shared: bool, busy: str) -> Iterator[None]:
+    """Hold ``folder`` while a run writes it (``shared=False``: alone) or reads it (shared
+    with other readers): two ``tile`` runs into one folder mixed their grids, and an export
+    could link chips a ``tile --overwrite`` was replacing. The lock is taken on the folder
+    itself (no lock file), is released when the process ends however it ends, and is not
+    waited for: a busy folder is an :class:`OutputError` (exit 2) saying ``busy``.
+    A folder that does not exist yet, or a system without ``flock``, is not locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"{folder}: {busy}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def make_temp_dir(out: Path) -> Path:
     """An empty temporary sibling folder of ``out`` to build it in (see :func:`replace_dir`)."""
     tmp = temp_path(out)
@@ -248,10 +317,72 @@ def make_temp_dir(out: Path) -> Path:
     return tmp
 
 
+#: errno values that say an output cannot be written: the disk, not the input, is the problem.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+#: The same, as GDAL and SQLite word it in the exceptions fiona, rasterio and pyogrio raise.
+_OUTPUT_FAILURES = ("No space left on device", "database or disk is full", "Disk quota exceeded", "File too large")
+
+
+def write_failure(exc: BaseException | str) -> str | None:
+    """What ``exc`` (or an error message) says went wrong if it is an output that could not
+    be written (a full disk, a quota, a read-only file system), else None.
+
+    >>> write_failure(OSError(errno.ENOSPC, "No space left on device", "/in/chip.tif"))
+    'No space left on device'
+    >>> write_failure(RuntimeError("sqlite3_exec(CREATE TABLE t (a)) failed: database or disk is full"))
+    'database or disk is full'
+    >>> write_failure(FileNotFoundError(errno.ENOENT, "No such file or directory")) is None
+    True
+    """
+    if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+        return exc.strerror or str(exc)
+    text = str(exc).casefold()
+    return next((words for words in _OUTPUT_FAILURES if words.casefold() in text), None)
+
+
+class _GDALErrors(logging.Handler):
+    """The error messages GDAL's Python bindings log (their first one is the cause: after a
+    full disk SQLite's last word is "cannot rollback - no transaction is active")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def writing(out: Path, what: str) -> Iterator[None]:
+    """Say a failed write inside the block (:func:`write_failure`) as an :class:`OutputError`
+    naming ``out``, the output being written: copying a chip onto a full disk fails with
+    the name of the chip it reads from, GDAL's with the SQL statement it ran."""
+    logged = _GDALErrors()
+    loggers = [logging.getLogger(name) for name in ("fiona", "rasterio", "pyogrio")]
+    for logger in loggers:
+        logger.addHandler(logged)
+    try:
+        yield
+    except GeolabelError:
+        raise
+    except Exception as exc:
+        said: list[BaseException | str] = [exc, exc.__cause__ or exc, *logged.messages]
+        reason = next((r for r in map(write_failure, said) if r is not None), None)
+        if reason is None:
+            raise
+        raise OutputError(f"{out}: cannot write the {what} ({reason})") from None
+    finally:
+        for logger in loggers:
+            logger.removeHandler(logged)
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) under a temporary name and rename it to ``path`` when complete."""
+    """Write ``text`` (UTF-8) under a temporary name and rename it to ``path`` when complete.
+
+    Only a regular file is replaced: a device (``/dev/full``) or a pipe would be swapped
+    for a file by the rename."""
     out = Path(path)
-    check_output_folder(out)
+    check_output_file(out)
     tmp = temp_path(out)
     try:
         tmp.unlink(missing_ok=True)  # a link planted at the name is removed, never written through

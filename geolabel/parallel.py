@@ -36,6 +36,11 @@ class SerialExecutor(Executor):
         return future
 
 
+#: More worker processes than this per core only cost memory (each holds Python and GDAL),
+#: and a typo (``--workers 999999``) would start processes until the machine gives out.
+MAX_WORKERS_PER_CORE = 4
+
+
 def default_workers() -> int:
     """All cores this process may use."""
     try:
@@ -53,8 +58,12 @@ def local_executor(workers: int | None) -> Iterator[Executor]:
     letting them work through the queue.
     """
     n = default_workers() if workers is None or workers == 0 else workers
-    if n < 1:
-        raise InputError(f"`workers` must be 1 or more (0: all cores); got {workers}", params=("workers",))
+    most = MAX_WORKERS_PER_CORE * default_workers()
+    if not 1 <= n <= most:
+        raise InputError(
+            f"`workers` must be from 1 to {most} ({MAX_WORKERS_PER_CORE} per core; 0: all cores); got {workers}",
+            params=("workers",),
+        )
     if n == 1:
         yield SerialExecutor()
         return

@@ -110,6 +110,7 @@ class Delivery:
     schema: Any
     extra: dict[str, list[Any]] = field(default_factory=dict)
     done_tiles: list[str] | None = None  # a store's tiles marked done (None: not a store)
+    crs_problem: str = "declares no CRS"  # why ``crs`` is None
 
 
 @dataclass
@@ -183,8 +184,7 @@ def load_delivery(
     ``single_class`` gives every feature that class (single-class deliveries such as
     building footprints); an empty file needs no class field.
     """
-    from geolabel.errors import CRSError
-    from geolabel.labels.importer import clean_text, find_class_field, read_source, single_class_code, source_crs
+    from geolabel.labels.importer import clean_text, declared_crs, find_class_field, read_source, single_class_code
     from geolabel.labels.schema import default_schema
 
     p = Path(path)
@@ -230,10 +230,7 @@ def load_delivery(
         col = columns.get(name)
         return [clean_text(v) for v in frame[col]] if col else [None] * len(frame)
 
-    try:  # the file's own CRS, by the importer's rules (RFC 7946 for GeoJSON); none: a finding
-        crs = source_crs(frame, p, None)
-    except CRSError:
-        crs = None
+    crs, how = declared_crs(frame, p)  # by the importer's rules (RFC 7946 for GeoJSON); none: a finding
     return Delivery(
         source=str(p),
         geoms=frame.geometry.values.to_numpy(),
@@ -244,6 +241,7 @@ def load_delivery(
         teams=column("team"),
         crs=crs,
         schema=schema,
+        crs_problem=how,
     )
 
 
@@ -252,12 +250,15 @@ def _read_region(path: Any, crs: Any) -> Any:
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.errors import CRSError
     from geolabel.labels.edit import has_nonfinite_coords
-    from geolabel.labels.importer import read_source, source_and_layer, source_crs
+    from geolabel.labels.importer import declared_crs, read_source, source_and_layer
 
     p, layer = source_and_layer(path)
     frame = read_source(p, layer=layer)
-    src = source_crs(frame, p, None)
+    src, how = declared_crs(frame, p)
+    if src is None:
+        raise CRSError(f"{p}: {how}; an area needs a CRS")
     geoms = frame.geometry.values.to_numpy()
     geoms = shapely.make_valid(geoms[np.isin(shapely.get_type_id(geoms), (3, 6)) & ~has_nonfinite_coords(geoms)])
     if not len(geoms):
@@ -281,11 +282,15 @@ def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[
 
     from geolabel.crs import reproject_geometries, same_crs
     from geolabel.export.clip import load_chips
+    from geolabel.files import folder_lock
+    from geolabel.tileindex import CHIPS_BUSY
 
     data, cover, pixel = [], [], 0.0
-    for c in load_chips(index):
+    with folder_lock(Path(index).parent, shared=True, busy=CHIPS_BUSY):
+        chips = load_chips(index)
+        nodata_areas = [c.nodata_area() for c in chips]
+    for c, nodata in zip(chips, nodata_areas):
         fp = c.footprint
-        nodata = c.nodata_area()
         px = max(abs(c.transform[0]), abs(c.transform[1]), abs(c.transform[3]), abs(c.transform[4]))
         part = fp.difference(nodata) if not nodata.is_empty else fp
         if not same_crs(c.crs, crs):
@@ -333,10 +338,32 @@ def _spikes(geoms: Any, max_angle: float) -> tuple[Any, Any]:
     return ring_of[idx[spike]], coords[spike]
 
 
+def _invalid_polygons(work: Any, polygonal: Any) -> list[tuple[int, str, Any]]:
+    """(index, GEOS's reason, where) of every polygon of ``work`` that is invalid or has
+    coordinates no CRS can hold (:data:`~geolabel.labels.edit.MAX_COORDINATE`; those get
+    no location: no map shows it)."""
+    import shapely
+
+    from geolabel.labels.edit import FAR, has_far_coords
+
+    far = np.zeros(len(work), dtype=bool)
+    far[polygonal] = has_far_coords(work[polygonal])
+    valid = np.zeros(len(work), dtype=bool)
+    valid[polygonal] = shapely.is_valid(work[polygonal])
+    out: list[tuple[int, str, Any]] = [(int(i), FAR, None) for i in np.flatnonzero(far)]
+    invalid_idx = np.flatnonzero(polygonal & ~valid & ~far)
+    reasons = shapely.is_valid_reason(work[invalid_idx]) if len(invalid_idx) else []
+    for i, reason in zip(invalid_idx.tolist(), list(reasons)):
+        m = _POINT_IN_REASON.search(str(reason))
+        where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else shapely.point_on_surface(work[i])
+        out.append((i, str(reason), where))
+    return sorted(out, key=lambda t: t[0])
+
+
 def _check_limits(*, min_area: float, min_width: float, spike_angle: float) -> None:
     """Refuse limits no delivery could be measured against."""
     for name, value, unit in (("min_area", min_area, "m²"), ("min_width", min_width, "m")):
-        if not value >= 0:
+        if not 0 <= value < float("inf"):
             raise InputError(f"`{name}` must be 0 {unit} or more; got {value}", params=(name,))
     if not 0 <= spike_angle < 180:
         raise InputError(f"`spike_angle` must be from 0 to 180 degrees; got {spike_angle}", params=("spike_angle",))
@@ -414,7 +441,9 @@ def check_labels(
     if data_crs is None:
         if expected_crs is None:
             findings.append(
-                Finding("missing_crs", ERROR, [], f"{delivery.source} declares no CRS; coordinates taken as they are")
+                Finding(
+                    "missing_crs", ERROR, [], f"{delivery.source} {delivery.crs_problem}; coordinates taken as they are"
+                )
             )
         else:
             findings.append(
@@ -422,7 +451,7 @@ def check_labels(
                     "missing_crs",
                     ERROR,
                     [],
-                    f"{delivery.source} declares no CRS; assumed the expected {crs_label(expected_crs)}",
+                    f"{delivery.source} {delivery.crs_problem}; assumed the expected {crs_label(expected_crs)}",
                 )
             )
             data_crs = parse_crs(expected_crs)
@@ -464,13 +493,7 @@ def check_labels(
             geometry=shapely.force_2d(geoms[i]),
         )
     work = shapely.force_2d(geoms.copy())
-    valid = np.zeros(n, dtype=bool)
-    valid[polygonal] = shapely.is_valid(work[polygonal])
-    invalid_idx = np.flatnonzero(polygonal & ~valid)
-    reasons = shapely.is_valid_reason(work[invalid_idx]) if len(invalid_idx) else []
-    for i, reason in zip(invalid_idx.tolist(), list(reasons)):
-        m = _POINT_IN_REASON.search(str(reason))
-        where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else shapely.point_on_surface(work[i])
+    for i, reason, where in _invalid_polygons(work, polygonal):
         flag("invalid", ERROR, i, f"feature {ids[i]}: invalid polygon: {reason}", geometry=where)
     # repaired copies take part in the remaining checks
     use = np.flatnonzero(polygonal)

@@ -6,13 +6,16 @@ no-decode fast path), so the tiling code deals in plain values.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import CRSError, InputError, MissingFileError, first_line
+from geolabel.errors import CRSError, InputError, first_line
 from geolabel.files import temp_path, temp_pattern
 
 if TYPE_CHECKING:
@@ -37,9 +40,36 @@ def gdal_env(**options: Any) -> Any:
     """
     import rasterio
 
-    settings: dict[str, Any] = {"GDAL_CACHEMAX": GDAL_CACHE_MB}
+    _silence_libtiff()
+    settings: dict[str, Any] = {"GDAL_CACHEMAX": GDAL_CACHE_MB, "GDAL_HTTP_CONNECTTIMEOUT": HTTP_CONNECT_SECONDS}
     settings.update(options)
     return rasterio.Env(**settings)
+
+
+#: Seconds GDAL waits to connect to the server of a ``/vsicurl/`` scene: without a network
+#: (or with a firewall that drops packets) a run fails in one line instead of hanging.
+HTTP_CONNECT_SECONDS = 10
+
+
+@functools.cache
+def _silence_libtiff() -> None:
+    """Mute libtiff's own stderr handler in the libtiff of rasterio's wheel.
+
+    GDAL's TIFF I/O reports some failures through libtiff's global error handler, which
+    prints them straight to stderr: a chip written onto a full disk printed twenty
+    ``_tiffWriteProc: No space left on device.`` lines before geolabel's one. GDAL sees the
+    failure anyway (the write raises). A libtiff elsewhere (a system GDAL's, QGIS's) is
+    left alone.
+    """
+    import ctypes
+
+    import rasterio
+
+    for lib in (Path(rasterio.__file__).parent.parent / "rasterio.libs").glob("libtiff*.so*"):
+        with contextlib.suppress(OSError, AttributeError):
+            libtiff = ctypes.CDLL(str(lib))
+            libtiff.TIFFSetErrorHandler(None)
+            libtiff.TIFFSetWarningHandler(None)
 
 
 #: GDAL options for writing chips: everything goes into the TIFF, no .aux.xml sidecar.
@@ -102,90 +132,136 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
 
     Checks that the file exists, is a raster GDAL can read, has a CRS (unless
     ``allow_no_crs``) and that its last pixel can be decoded (catches truncated files).
+    ``path`` may be one of GDAL's ``/vsi...`` paths (``/vsicurl/https://...``), kept as given.
     """
     import rasterio
     from rasterio.errors import RasterioIOError
-    from rasterio.windows import Window
 
-    from geolabel.grid import safe_name
-
-    p = Path(path)
-    virtual = str(path).startswith("/vsi")
-    if not virtual and not p.exists():
-        raise MissingFileError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not a raster file")
+    p = _scene_location(path)
     try:
         with gdal_env(), rasterio.open(p) as src:
             if src.count == 0 or src.width == 0 or src.height == 0:
                 raise InputError(f"{p}: not a raster (no bands or no pixels)")
             if src.crs is None and not allow_no_crs:
-                gcps, _gcp_crs = src.gcps
-                if gcps:
-                    raise CRSError(
-                        f"{p}: is georeferenced by {len(gcps)} ground control points only; warp it to a map "
-                        "grid first (e.g. `gdalwarp -t_srs EPSG:32649 in.tif out.tif`)"
-                    )
-                raise CRSError(
-                    f"{p}: the raster has no CRS; assign one (e.g. `gdal_edit.py -a_srs EPSG:32649`)"
-                    " or pass `allow_no_crs=True` to tile it in pixel coordinates",
-                    params=("allow_no_crs",),
-                )
+                raise _no_crs_error(src, p)
             if len(set(src.dtypes)) != 1:
                 raise InputError(f"{p}: bands have different data types {src.dtypes}; not supported")
-            try:
-                src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
-            except Exception as exc:  # GDAL reports corrupt data as various errors
-                raise InputError(f"{p}: the raster is corrupt or truncated ({first_line(exc, p)})") from None
-            flags = src.mask_flag_enums
-            from rasterio.enums import MaskFlags
-
-            if src.nodata is not None:
-                mask_kind = "nodata"
-            elif any(MaskFlags.per_dataset in f or MaskFlags.alpha in f for f in flags):
-                mask_kind = "mask"
-            else:
-                mask_kind = "none"
-            structure = {**src.tags(ns="IMAGE_STRUCTURE"), **src.tags(1, ns="IMAGE_STRUCTURE")}
-            predictor = structure.get("PREDICTOR")
-            nbits = int(structure["NBITS"]) if structure.get("NBITS") else None
-            colormap = None
-            if src.colorinterp[0].name == "palette":
-                try:
-                    colormap = {int(k): tuple(v) for k, v in src.colormap(1).items()}
-                except ValueError:
-                    colormap = None
-            compression = src.compression.name.lower() if src.compression else None
-            tags = {k: v for k, v in src.tags().items() if not k.startswith("STATISTICS_")}
-            return SceneInfo(
-                path=str(p),
-                name=safe_name(p.stem),
-                driver=src.driver,
-                width=src.width,
-                height=src.height,
-                count=src.count,
-                dtype=src.dtypes[0],
-                crs_wkt=src.crs.to_wkt() if src.crs else None,
-                transform=tuple(src.transform)[:6],
-                nodata=src.nodata,
-                mask_kind=mask_kind,
-                block_shape=(int(src.block_shapes[0][0]), int(src.block_shapes[0][1])),
-                is_tiled=src.block_shapes[0][1] < src.width or bool(src.profile.get("tiled")),
-                compression=compression,
-                predictor=int(predictor) if predictor else None,
-                interleave=src.interleaving.name.lower() if src.interleaving else None,
-                colorinterp=tuple(ci.name for ci in src.colorinterp),
-                descriptions=tuple(src.descriptions),
-                scales=tuple(src.scales),
-                offsets=tuple(src.offsets),
-                units=tuple(src.units),
-                tags=tags,
-                little_endian=_tiff_is_little_endian(str(p)),
-                nbits=nbits,
-                colormap=colormap,
-            )
+            _check_decodable(src, p)
+            return _scene_info(src, p)
     except RasterioIOError as exc:
         raise InputError(f"{p}: not a raster GDAL can read ({first_line(exc, p)})") from None
+
+
+#: ``scheme://`` at the start of a scene name: a URL, not a file.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _scene_location(path: str | os.PathLike[str]) -> str | Path:
+    """A local scene file as a Path (checked: a regular file), a GDAL ``/vsi`` path as the
+    text it is (a Path would fold ``https://`` into ``https:/``); a URL is refused."""
+    from geolabel.files import check_input_file
+
+    text = os.fspath(path)
+    if text.startswith("/vsi"):
+        return text
+    if _URL.match(text):
+        raise InputError(
+            f"{text}: is a URL; geolabel reads files, and remote ones through GDAL (/vsicurl/{text}) or after download"
+        )
+    check_input_file(Path(text), "raster file")
+    return Path(text)
+
+
+def _no_crs_error(src: Any, p: str | Path) -> CRSError:
+    gcps, _gcp_crs = src.gcps
+    if gcps:
+        return CRSError(
+            f"{p}: is georeferenced by {len(gcps)} ground control points only; warp it to a map "
+            "grid first (e.g. `gdalwarp -t_srs EPSG:32649 in.tif out.tif`)"
+        )
+    return CRSError(
+        f"{p}: the raster has no CRS; assign one (e.g. `gdal_edit.py -a_srs EPSG:32649`)"
+        " or pass `allow_no_crs=True` to tile it in pixel coordinates",
+        params=("allow_no_crs",),
+    )
+
+
+#: Largest internal block (bytes) a scene may have: GDAL decodes a block whole for any
+#: read inside it, so a scene declaring 65536 x 65536 px blocks costs 4 GiB per worker
+#: however small it is. 512 MiB still admits a compressed 12000 x 12000 px RGB strip.
+MAX_BLOCK_BYTES = 512 * 2**20
+
+
+def _check_decodable(src: Any, p: str | Path) -> None:
+    """Refuse blocks too large to decode (before decoding one), then decode the last pixel:
+    truncated and corrupt files fail here, before any chip is written."""
+    import numpy as np
+    from rasterio.windows import Window
+
+    rows, cols = (int(v) for v in src.block_shapes[0])
+    interleaved = src.count if src.interleaving is not None and src.interleaving.name == "pixel" else 1
+    size = rows * cols * interleaved * np.dtype(src.dtypes[0]).itemsize
+    if size > MAX_BLOCK_BYTES:
+        raise InputError(
+            f"{p}: its internal blocks of {cols} x {rows} px ({size / 2**30:.1f} GiB each) are decoded whole for "
+            "any read; re-tile it first (e.g. `gdal_translate -co TILED=YES in.tif out.tif`)"
+        )
+    try:
+        src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
+    except Exception as exc:  # GDAL reports corrupt data as various errors
+        raise InputError(f"{p}: the raster is corrupt or truncated ({first_line(exc, p)})") from None
+
+
+def _scene_info(src: Any, p: str | Path) -> SceneInfo:
+    """The :class:`SceneInfo` of an open scene."""
+    from rasterio.enums import MaskFlags
+
+    from geolabel.grid import safe_name
+
+    if src.nodata is not None:
+        mask_kind = "nodata"
+    elif any(MaskFlags.per_dataset in f or MaskFlags.alpha in f for f in src.mask_flag_enums):
+        mask_kind = "mask"
+    else:
+        mask_kind = "none"
+    structure = {**src.tags(ns="IMAGE_STRUCTURE"), **src.tags(1, ns="IMAGE_STRUCTURE")}
+    predictor = structure.get("PREDICTOR")
+    nbits = int(structure["NBITS"]) if structure.get("NBITS") else None
+    colormap = None
+    if src.colorinterp[0].name == "palette":
+        try:
+            colormap = {int(k): tuple(v) for k, v in src.colormap(1).items()}
+        except ValueError:
+            colormap = None
+    compression = src.compression.name.lower() if src.compression else None
+    tags = {k: v for k, v in src.tags().items() if not k.startswith("STATISTICS_")}
+    return SceneInfo(
+        path=str(p),
+        name=safe_name(Path(str(p)).stem),
+        driver=src.driver,
+        width=src.width,
+        height=src.height,
+        count=src.count,
+        dtype=src.dtypes[0],
+        crs_wkt=src.crs.to_wkt() if src.crs else None,
+        transform=tuple(src.transform)[:6],
+        nodata=src.nodata,
+        mask_kind=mask_kind,
+        block_shape=(int(src.block_shapes[0][0]), int(src.block_shapes[0][1])),
+        is_tiled=src.block_shapes[0][1] < src.width or bool(src.profile.get("tiled")),
+        compression=compression,
+        predictor=int(predictor) if predictor else None,
+        interleave=src.interleaving.name.lower() if src.interleaving else None,
+        colorinterp=tuple(ci.name for ci in src.colorinterp),
+        descriptions=tuple(src.descriptions),
+        scales=tuple(src.scales),
+        offsets=tuple(src.offsets),
+        units=tuple(src.units),
+        tags=tags,
+        little_endian=_tiff_is_little_endian(str(p)),
+        nbits=nbits,
+        colormap=colormap,
+    )
 
 
 @dataclass(frozen=True)
@@ -343,17 +419,34 @@ def write_chip(
     ``valid`` is a boolean pixel mask written as an internal GDAL mask when the chip has
     invalid pixels but no nodata value to mark them.
     """
-    import rasterio
-
-    tmp = temp_path_for(path)
     options = dict(profile)
     options.update(photometric_option(meta, profile["dtype"], profile["driver"]))
+
+    def fill(dst: Any) -> None:
+        apply_band_meta(dst, meta)
+        dst.write(data)
+        if valid is not None:
+            dst.write_mask(valid)
+
+    write_raster_file(path, options, fill)
+
+
+def write_raster_file(path: Path, profile: dict[str, Any], fill: Callable[[Any], None]) -> None:
+    """Create a raster file with ``profile`` whose content ``fill(dataset)`` writes, atomically.
+
+    GDAL encodes it in memory and Python writes the bytes under a temporary name, renamed
+    when complete: a write GDAL fails when it closes a file (a full disk) raised nothing in
+    rasterio, and left truncated chips under their final names; Python's writes raise.
+    """
+    from rasterio.io import MemoryFile
+
+    tmp = temp_path_for(path)
     try:
-        with gdal_env(GDAL_TIFF_INTERNAL_MASK=True, **NO_SIDECARS), rasterio.open(tmp, "w", **options) as dst:
-            apply_band_meta(dst, meta)
-            dst.write(data)
-            if valid is not None:
-                dst.write_mask(valid)
+        with MemoryFile() as memory:
+            with gdal_env(GDAL_TIFF_INTERNAL_MASK=True, **NO_SIDECARS), memory.open(**profile) as dst:
+                fill(dst)
+            with open(tmp, "wb") as fh:
+                fh.write(memory.getbuffer())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

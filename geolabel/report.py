@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir
+from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir, writing
 from geolabel.qa import QAResult
 
 SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
@@ -210,41 +210,52 @@ def check_report_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
 
 def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: Any, overwrite: bool = False) -> Path:
     """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
-    import shapely
-
     out = Path(out_dir)
     check_report_folder(out, overwrite=overwrite)
     tmp = make_temp_dir(out)
     try:
-        write_findings_gpkg(result, tmp / "findings.gpkg")
-        doc = result.to_dict()
-        (tmp / "findings.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        (tmp / "thumbnails").mkdir()
-        worst = [f for f in result.findings if f.geometry is not None and not f.geometry.is_empty][:THUMBNAILS]
-        cards = []
-        tree = shapely.STRtree(result.labels) if result.labels is not None and len(result.labels) else None
-        for k, f in enumerate(worst, start=1):
-            name = f"thumbnails/finding_{k:02d}.png"
-            render_thumbnail(result, f, tmp / name, schema, tree=tree)
-            cards.append(
-                f"<figure><img src='{name}' width='{THUMB_PX}' height='{THUMB_PX}' alt='{html.escape(f.type)}'>"
-                f"<figcaption><b class='{f.severity[0]}'>{f.severity}</b> {html.escape(f.type)}: "
-                f"{html.escape(f.message)}</figcaption></figure>"
-            )
-        counts = result.counts()
-        count_rows = "".join(
-            f"<tr><td>{html.escape(t)}</td><td class='e'>{c['error']}</td><td class='w'>{c['warning']}</td></tr>"
-            for t, c in counts.items()
+        with writing(out, "QA report"):
+            _build_report(result, tmp, schema)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _build_report(result: QAResult, tmp: Path, schema: Any) -> None:
+    """The report's files, written into the folder ``tmp``."""
+    import shapely
+
+    write_findings_gpkg(result, tmp / "findings.gpkg")
+    doc = result.to_dict()
+    (tmp / "findings.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (tmp / "thumbnails").mkdir()
+    worst = [f for f in result.findings if f.geometry is not None and not f.geometry.is_empty][:THUMBNAILS]
+    cards = []
+    tree = shapely.STRtree(result.labels) if result.labels is not None and len(result.labels) else None
+    for k, f in enumerate(worst, start=1):
+        name = f"thumbnails/finding_{k:02d}.png"
+        render_thumbnail(result, f, tmp / name, schema, tree=tree)
+        cards.append(
+            f"<figure><img src='{name}' width='{THUMB_PX}' height='{THUMB_PX}' alt='{html.escape(f.type)}'>"
+            f"<figcaption><b class='{f.severity[0]}'>{f.severity}</b> {html.escape(f.type)}: "
+            f"{html.escape(f.message)}</figcaption></figure>"
         )
-        completeness = result.completeness
-        comp = (
-            f"<p>Completeness: <b>{completeness:.2%}</b> of {result.region_area_m2:,.0f} m² labelled "
-            f"({result.gap_area_m2:,.1f} m² unlabelled).</p>"
-            if completeness is not None
-            else ""
-        )
-        verdict = "FAILED" if result.errors else "PASSED"
-        page = f"""<!DOCTYPE html>
+    counts = result.counts()
+    count_rows = "".join(
+        f"<tr><td>{html.escape(t)}</td><td class='e'>{c['error']}</td><td class='w'>{c['warning']}</td></tr>"
+        for t, c in counts.items()
+    )
+    completeness = result.completeness
+    comp = (
+        f"<p>Completeness: <b>{completeness:.2%}</b> of {result.region_area_m2:,.0f} m² labelled "
+        f"({result.gap_area_m2:,.1f} m² unlabelled).</p>"
+        if completeness is not None
+        else ""
+    )
+    verdict = "FAILED" if result.errors else "PASSED"
+    page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>geolabel check: {html.escape(Path(result.source).name)}</title>
 <style>
 body{{font-family:sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin-bottom:1.5em}}
@@ -268,9 +279,4 @@ minimum width {result.settings["min_width_m"]:g} m.</p>
 <p>All findings: <code>findings.gpkg</code> (open in QGIS: styled by severity) and <code>findings.json</code>.</p>
 </body></html>
 """
-        (tmp / "report.html").write_text(page, encoding="utf-8")
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    (tmp / "report.html").write_text(page, encoding="utf-8")

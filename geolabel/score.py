@@ -231,14 +231,23 @@ def score_polygons(
     )
 
 
+#: Largest boundary tolerance: boundaries 100 m apart are no match at any resolution labels
+#: are drawn at (3 Landsat pixels), the cost of the boundary buffers grows steeply with it
+#: (100 m: minutes on the village), and at 1e300 m GEOS fails (a TopologyException).
+MAX_TOLERANCE_M = 100.0
+
+
 def check_score_options(*, iou: float, tolerance: float) -> None:
     """Refuse an object-matching threshold or boundary tolerance no score can use."""
     from geolabel.errors import InputError
 
     if not 0 < iou <= 1:
         raise InputError(f"`iou` must be more than 0 and at most 1; got {iou}", params=("iou",))
-    if not 0 < tolerance < float("inf"):
-        raise InputError(f"`tolerance` must be more than 0 m; got {tolerance}", params=("tolerance",))
+    if not 0 < tolerance <= MAX_TOLERANCE_M:
+        raise InputError(
+            f"`tolerance` must be more than 0 m and at most {MAX_TOLERANCE_M:g} m; got {tolerance}",
+            params=("tolerance",),
+        )
 
 
 #: The class every feature gets when neither file has classes.
@@ -267,7 +276,7 @@ def _load_side(
 
     d = load_delivery(path, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
     if d.crs is None:
-        raise CRSError(f"{path}: declares no CRS; scores in metres need one")
+        raise CRSError(f"{path}: {d.crs_problem}; scores in metres need a CRS")
     geoms = d.geoms
     poly = np.isin(shapely.get_type_id(geoms), (3, 6)) & ~shapely.is_empty(geoms)
     known = (d.codes >= 0) & poly
@@ -369,6 +378,10 @@ def score_files(
     from geolabel.qa import _read_region
 
     check_score_options(iou=iou, tolerance=tolerance)
+    if classes is not None and not list(classes):
+        from geolabel.errors import InputError
+
+        raise InputError("`classes` must name at least one class", params=("classes",))
     sub, ref, schema = _load_sides(
         submission,
         reference,
@@ -387,7 +400,7 @@ def score_files(
         region = _read_region(aoi, metric)
         for side in (ref, sub):
             _clip_side(side, region)
-    codes = [_class_code(schema, c) for c in classes] if classes else None
+    codes = [_class_code(schema, c) for c in classes] if classes is not None else None
     result = score_polygons(
         (sub.geoms, sub.codes), (ref.geoms, ref.codes), schema, classes=codes, iou=iou, tolerance=tolerance
     )

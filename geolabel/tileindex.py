@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from geolabel.crs import stored_crs_problem
 from geolabel.errors import InputError, OutputError, first_line
-from geolabel.files import leads_outside, temp_path, temp_pattern
+from geolabel.files import leads_outside, temp_path, temp_pattern, writing
 from geolabel.grid import safe_name, tile_id
 
 INDEX_NAME = "tiles.gpkg"
@@ -34,6 +35,8 @@ META_KEY = "GEOLABEL_TILING"
 #: ``complete`` once a run finished; ``incomplete`` while running or after a failure.
 STATUS_KEY = "GEOLABEL_STATUS"
 
+#: What a run says when another holds the chips folder (:func:`geolabel.files.folder_lock`).
+CHIPS_BUSY = "another geolabel run is writing these chips (tile) or reading them (export, check); wait for it to end"
 #: GeoPackage 1.2 opens in QGIS 3.22 without a version warning.
 GPKG_OPTIONS = {"VERSION": "1.2"}
 #: Longest tile id (UTF-8 bytes): a file name holds 255 and geolabel adds up to 30 to an
@@ -138,21 +141,22 @@ def write_index(
     tmp.unlink(missing_ok=True)
     tags = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
     try:
-        for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
-            with fiona.open(
-                tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
-            ) as dst:
-                dst.update_tags(tags)
-                dst.writerecords(
-                    {
-                        "geometry": geom,
-                        "properties": {
-                            name: _format_transform(r.transform) if name == "transform" else getattr(r, name)
-                            for name in _FIELDS
-                        },
-                    }
-                    for r, geom in zip(records, _footprints(records, crs))
-                )
+        with writing(path, "tile index"):  # said while the temporary file still fills the disk
+            for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
+                with fiona.open(
+                    tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
+                ) as dst:
+                    dst.update_tags(tags)
+                    dst.writerecords(
+                        {
+                            "geometry": geom,
+                            "properties": {
+                                name: _format_transform(r.transform) if name == "transform" else getattr(r, name)
+                                for name in _FIELDS
+                            },
+                        }
+                        for r, geom in zip(records, _footprints(records, crs))
+                    )
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -174,6 +178,9 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
     (:class:`InputError`) unless every row is one geolabel would write (:func:`check_index`)."""
     import fiona
 
+    from geolabel.files import check_input_file
+
+    check_input_file(path, "tile index")
     try:
         layers = fiona.listlayers(path)
         with fiona.open(path, layer=TILES_LAYER) as src:
@@ -192,14 +199,23 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
 
 
 def _parse_params(path: Path, raw: str) -> dict[str, Any]:
-    """The tiling options stored in an index: a JSON object, else the index is refused."""
+    """The tiling options stored in an index (a JSON object), refused when damaged."""
     try:
         params = json.loads(raw)
-    except ValueError:
-        params = None
+    except ValueError as exc:
+        raise InputError(f"{path}: not a geolabel tile index ({META_KEY} is not JSON: {first_line(exc)})") from None
     if not isinstance(params, dict):
-        raise InputError(f"{path}: the stored tiling options ({META_KEY}) are damaged; not an index geolabel wrote")
+        raise InputError(f"{path}: not a geolabel tile index ({META_KEY} is not a JSON object)")
     return params
+
+
+def is_complete(path: Path) -> bool:
+    """Whether the run that wrote the index ended (indexes from before the status was kept
+    count as complete)."""
+    import fiona
+
+    with fiona.open(path, layer=TILES_LAYER) as src:
+        return bool(src.tags().get(STATUS_KEY, "complete") == "complete")
 
 
 def _read_layer(path: Path, layer: str) -> list[TileRecord]:
@@ -261,6 +277,8 @@ def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
         return f"chip path {_shown(rec.path)} is not {_shown(f'{rec.scene}/{rec.tile_id}.tif')}"
     if not chip and rec.path:
         return f"a skipped cell has a path ({_shown(rec.path)})"
+    if rec.crs and (problem := stored_crs_problem(rec.crs)) is not None:
+        return f"crs {problem}"
     return None
 
 
@@ -372,6 +390,8 @@ class IndexWriter:
         start = time.monotonic()
         try:
             write_index(self.path, self.chips, self.skipped, crs=self.crs, params=self.params, complete=complete)
+        except OutputError:
+            raise
         except Exception as exc:
             raise OutputError(f"{self.path}: cannot write the tile index ({first_line(exc)})") from None
         self._last = time.monotonic()

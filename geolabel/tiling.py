@@ -9,10 +9,11 @@ handful of chips, whatever the scene size.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +71,13 @@ class TileOptions:
     def validate(self) -> None:
         from geolabel.raster import COMPRESSIONS, FORMATS
 
+        if not self.size > 0:
+            raise InputError(f"`size` must be a positive number of pixels; got {self.size}", params=("size",))
+        if not 0 <= self.overlap < self.size:
+            raise InputError(
+                f"`overlap` must be 0 or more pixels and smaller than `size` ({self.size}); got {self.overlap}",
+                params=("overlap", "size"),
+            )
         TileGrid(width=self.size, height=self.size, size=self.size, overlap=self.overlap, edge=self.edge)
         if self.size > MAX_CHIP_SIZE:
             raise InputError(
@@ -84,11 +92,13 @@ class TileOptions:
         if self.compress is not None:
             check_choice(self.compress, COMPRESSIONS, param="compress")
         check_choice(self.resampling, RESAMPLING_METHODS, param="resampling")
-        if self.resolution is not None and not self.resolution > 0:
+        if self.resolution is not None and not 0 < self.resolution < float("inf"):
             raise InputError(
                 f"`resolution` must be a positive number of CRS units; got {self.resolution}", params=("resolution",)
             )
-        if self.bands is not None and (not self.bands or min(self.bands) < 1):
+        if self.bands is not None and not self.bands:
+            raise InputError("`bands` must name at least one band (numbered from 1)", params=("bands",))
+        if self.bands is not None and min(self.bands) < 1:
             raise InputError(f"`bands` are numbered from 1; got {list(self.bands)}", params=("bands",))
 
     def params(self) -> dict[str, Any]:
@@ -202,20 +212,35 @@ def _target_grid(scene: SceneInfo, options: TileOptions) -> WarpSpec | None:
     dst_crs = to_rasterio_crs(options.dst_crs) if options.dst_crs else src_crs
     bounds = array_bounds(scene.height, scene.width, scene.affine)
     left, bottom, right, top = bounds[0], bounds[1], bounds[2], bounds[3]
-    kwargs: dict[str, Any] = {}
-    if options.resolution is not None:
-        kwargs["resolution"] = options.resolution
     try:
         transform, width, height = calculate_default_transform(
-            src_crs, dst_crs, scene.width, scene.height, left=left, bottom=bottom, right=right, top=top, **kwargs
+            src_crs, dst_crs, scene.width, scene.height, left=left, bottom=bottom, right=right, top=top
         )
-        if options.resolution is not None:
-            transform, width, height = aligned_target(transform, width, height, options.resolution)
     except Exception as exc:
         raise InputError(f"{scene.path}: cannot be reprojected to the requested grid ({first_line(exc)})") from None
+    extent = max(width * abs(transform.a), height * abs(transform.e))
+    if options.resolution is not None and options.resolution > extent:
+        raise InputError(
+            f"{scene.path}: a pixel of {options.resolution:g} is larger than the whole scene ({extent:.4g} across); "
+            "check `resolution` (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)",
+            params=("resolution",),
+        )
+    if options.resolution is not None:
+        transform, width, height = calculate_default_transform(
+            src_crs,
+            dst_crs,
+            scene.width,
+            scene.height,
+            left=left,
+            bottom=bottom,
+            right=right,
+            top=top,
+            resolution=options.resolution,
+        )
+        transform, width, height = aligned_target(transform, width, height, options.resolution)
     if width * height > MAX_GRID_PIXELS:
         raise InputError(
-            f"{scene.path}: warping to that CRS/resolution would make a {width} x {height} px scene; check "
+            f"{scene.path}: warping to that CRS/resolution would make a {width:.4g} x {height:.4g} px scene; check "
             "`resolution` (it is in the units of the target CRS: metres for UTM, degrees for EPSG:4326)",
             params=("resolution",),
         )
@@ -595,17 +620,25 @@ def process_chips(task: ChipTask) -> list[tuple[TileRecord, str]]:
                     write_chip(out, data, profile=_profile(task, transform), meta=task.meta, valid=valid)
                 results.append((_record(task, tile, tid, rel, fraction, transform), "written"))
     except Exception as exc:
-        message = (
-            str(exc)
-            if isinstance(exc, InputError)
-            else (f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})")
-        )
-        raise TaskError(message, partial_results=results) from exc
+        raise TaskError(_task_failure(task, exc), partial_results=results) from exc
     finally:
         reader.close()
         if fd >= 0:
             os.close(fd)
     return results
+
+
+def _task_failure(task: ChipTask, exc: Exception) -> str:
+    """What a failed chip task says: the output folder when a chip could not be written (a
+    full disk), else the scene."""
+    from geolabel.files import write_failure
+
+    if isinstance(exc, InputError):
+        return str(exc)
+    reason = write_failure(exc) or (write_failure(exc.__cause__) if exc.__cause__ else None)
+    if reason is not None:
+        return f"{Path(task.out_dir) / task.scene.name}: cannot write chips ({reason})"
+    return f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})"
 
 
 def _profile(task: ChipTask, transform: Any) -> dict[str, Any]:
@@ -821,8 +854,10 @@ def _leave_unfinished(index: IndexWriter, out: Path, infos: Sequence[SceneInfo],
         sweep_stale(out / info.name, CHIP_TEMP)
     chips_on_disk = any(_chip_files(out / i.name, i.name) for i in infos)
     if index.path.exists() or index.chips or index.skipped or chips_on_disk:
-        index.write(complete=False)
-        return
+        with contextlib.suppress(OutputError):  # a full disk: the error that stopped the run is the one to tell
+            index.write(complete=False)
+        if index.path.exists() or chips_on_disk:
+            return
     for d in reversed(created):
         if d.is_dir() and not any(d.iterdir()):
             d.rmdir()
@@ -880,15 +915,13 @@ def tile_raster(
         progress: called with the finished fraction (0..1). is_cancelled: polled.
     """
     from geolabel.crs import parse_crs
-    from geolabel.parallel import default_workers
-    from geolabel.tileindex import IndexWriter
 
     options = TileOptions(
         size=int(size),
         overlap=int(overlap),
         edge=edge,
         max_nodata=float(max_nodata),
-        bands=tuple(int(b) for b in bands) if bands else None,
+        bands=tuple(int(b) for b in bands) if bands is not None else None,
         format=format,
         compress=compress,
         dst_crs=parse_crs(dst_crs, param="dst_crs").to_wkt() if dst_crs is not None else None,
@@ -898,7 +931,64 @@ def tile_raster(
     )
     options.validate()
     infos = _inspect_scenes(_scene_list(scenes), allow_no_crs=allow_no_crs)
-    out = Path(out_dir)
+    with _output_folder(Path(out_dir)) as out:
+        return _tile_scenes(
+            infos,
+            out,
+            options,
+            overwrite=overwrite,
+            block_copy=block_copy,
+            verify_blocks=verify_blocks,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+            is_cancelled=is_cancelled,
+        )
+
+
+@contextlib.contextmanager
+def _output_folder(out: Path) -> Iterator[Path]:
+    """The output folder, created if needed and held by this run alone (see
+    :func:`~geolabel.files.folder_lock`); one this run created is removed again if the run
+    fails before it put anything in it."""
+    from geolabel.files import folder_lock
+    from geolabel.tileindex import CHIPS_BUSY
+
+    created = False
+    if not out.exists():
+        try:
+            out.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    with folder_lock(out, shared=False, busy=CHIPS_BUSY):
+        try:
+            yield out
+        except BaseException:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+            raise
+
+
+def _tile_scenes(
+    infos: Sequence[SceneInfo],
+    out: Path,
+    options: TileOptions,
+    *,
+    overwrite: bool,
+    block_copy: bool,
+    verify_blocks: bool,
+    workers: int | None,
+    executor: Executor | None,
+    progress: Callable[[float], None] | None,
+    is_cancelled: Callable[[], bool] | None,
+) -> TilingResult:
+    """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`)."""
+    from geolabel.parallel import default_workers
+    from geolabel.tileindex import IndexWriter
+
     previous = _previous_run(out, infos, options.params(), overwrite=overwrite)
     n_workers = getattr(executor, "_max_workers", 8) if executor is not None else (workers or default_workers())
     plans = [

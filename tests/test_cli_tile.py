@@ -47,7 +47,7 @@ def test_tile_command_writes_chips_and_index(scene_factory, tmp_path):
         (["nocrs.tif"], "nocrs.tif: the raster has no CRS"),
         (
             ["good.tif", "--size", "256", "--overlap", "256"],
-            "overlap (256 px) must be smaller than the chip size (256 px)",
+            "--overlap must be 0 or more pixels and smaller than --size (256); got 256",
         ),
         (["good.tif", "--max-nodata", "1.5"], "max-nodata must be a fraction between 0 and 1"),
         (["good.tif", "--dst-crs", "EPSG:999999"], "--dst-crs 'EPSG:999999' is not a CRS"),

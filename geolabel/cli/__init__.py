@@ -8,6 +8,7 @@ and prints a summary. Heavy libraries are imported inside the command bodies, so
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -105,6 +106,8 @@ class _OwnRecords(logging.Filter):
 
 
 def _configure_logging(verbose: int) -> None:
+    if not verbose:  # what GDAL prints itself when no handler of rasterio's or fiona's is installed
+        os.environ.setdefault("CPL_LOG", os.devnull)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if not verbose:

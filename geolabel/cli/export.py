@@ -61,7 +61,7 @@ def export(
     """
     from geolabel.export.dataset import export_dataset
 
-    statuses = [s.strip() for s in status.split(",")] if status else None
+    statuses = [s.strip() for s in status.split(",")] if status is not None else None
     with Progress("export", quiet=quiet) as bar:
         result = export_dataset(
             store,

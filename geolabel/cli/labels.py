@@ -175,7 +175,7 @@ def stats(store: str, units: str | None, ellipsoidal: bool, lang: str | None, as
     click.echo(header)
     total = {"count": 0, "m2": 0.0, "ha": 0.0, "mu": 0.0}
     for r in rows:
-        cls = schema.find(r.code)
+        cls = schema.find(r.code) if r.code >= 0 else None
         name = cls.label(lang) if cls else r.name
         values = {"m2": r.area_m2, "ha": r.area_ha, "mu": r.area_mu}
         click.echo(f"{r.code:>4}  {name:<16} {r.count:>7}" + "".join(f" {values[u]:>14,.2f}" for u in cols))

@@ -91,15 +91,15 @@ def score(
 
     Files without any class field (building footprints) are scored as one class.
     """
-    from geolabel.files import check_output_folder
+    from geolabel.files import check_output_file
     from geolabel.labels.schema import load_schema
     from geolabel.score import check_score_options, score_files
 
     check_score_options(iou=iou, tolerance=tolerance_m)
     if json_out:
-        check_output_folder(json_out)
+        check_output_file(json_out, inputs=[*submissions, reference, aoi, schema_path])
     schema = load_schema(schema_path) if schema_path else None
-    wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes is not None else None
     results = {}
     for sub in submissions:
         results[sub] = score_files(

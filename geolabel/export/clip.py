@@ -82,12 +82,18 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
 
     The index records each chip's CRS and geotransform, so no chip has to be opened.
     """
-    from geolabel.tileindex import read_index
+    from geolabel.tileindex import is_complete, read_index
 
     p = Path(index_path)
     if not p.exists():
         raise InputError(f"{p}: no such tile index (make one with `tile_raster()`)", params=("tile_raster()",))
     records, _skipped, _params = read_index(p)
+    if not is_complete(p):
+        raise InputError(
+            f"{p}: is incomplete (the `tile_raster()` run that writes it was interrupted or is still running); "
+            "run it again to finish the index",
+            params=("tile_raster()",),
+        )
     if not records:
         raise InputError(f"{p}: the tile index lists no chips")
     chips = []

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.errors import InputError, check_choice
-from geolabel.files import child_path, make_temp_dir, prepare_output_dir, replace_dir
+from geolabel.files import child_path, make_temp_dir, prepare_output_dir, replace_dir, writing
 
 FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
@@ -94,6 +94,7 @@ def _labels_for_export(
     """Valid polygons of known classes from the store (reporting what is left out)."""
     import shapely
 
+    from geolabel.labels.edit import FAR, has_far_coords
     from geolabel.labels.edit import repair as repair_geoms
 
     arrays = store.read(status=status, fields=("label_id", "class_code"))
@@ -106,11 +107,17 @@ def _labels_for_export(
             if c is None or int(c) not in store.schema:
                 key = f"unknown class code {c}"
                 result.skipped_labels[key] = result.skipped_labels.get(key, 0) + 1
-    invalid = ~shapely.is_valid(geoms) | shapely.is_empty(geoms)
+    # nothing to export: no geometry, an empty one, a point or a line (another tool wrote it)
+    no_polygon = shapely.is_empty(geoms) | ~np.isin(shapely.get_type_id(geoms), (3, 6))
+    if no_polygon.any():
+        result.skipped_labels["no polygon (empty, point or line)"] = int(no_polygon.sum())
+        known &= ~no_polygon
+    far = has_far_coords(geoms)
+    invalid = (~shapely.is_valid(geoms) | far) & ~no_polygon
     if invalid.any():
         if not repair:
             i = int(np.flatnonzero(invalid)[0])
-            reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
+            reason = FAR if far[i] else shapely.is_valid_reason(geoms[i])
             raise InvalidLabelsError(
                 f"{store.uri}: {int(invalid.sum())} labels have invalid geometries (e.g. label "
                 f"{arrays.columns['label_id'][i]}: {reason}); run `resolve_store()` on it or pass `repair=True`",
@@ -119,7 +126,7 @@ def _labels_for_export(
         fixed, changed, _ = repair_geoms(geoms)
         result.repaired = int(changed.sum())
         geoms = fixed
-        gone = shapely.is_missing(geoms)
+        gone = shapely.is_missing(geoms) & ~no_polygon
         if gone.any():
             result.skipped_labels["invalid beyond repair"] = int(gone.sum())
         known &= ~gone
@@ -133,6 +140,7 @@ def _check_options(
     *,
     min_overlap: float,
     guard: float,
+    block_size: float | None,
     seed: int,
     status: Sequence[str] | None,
 ) -> tuple[tuple[str, ...], dict[str, float]]:
@@ -143,8 +151,14 @@ def _check_options(
     fmts = parse_formats(formats)
     if not 0.0 <= min_overlap <= 1.0:
         raise InputError(f"`min_overlap` must be between 0 and 1; got {min_overlap}", params=("min_overlap",))
-    if not guard >= 0:
+    if not 0 <= guard < float("inf"):
         raise InputError(f"`guard` must be 0 or more (CRS units); got {guard}", params=("guard",))
+    if block_size is not None and not 0 < block_size < float("inf"):
+        raise InputError(
+            f"`block_size` must be a positive number of CRS units; got {block_size}", params=("block_size",)
+        )
+    if status is not None and not status:
+        raise InputError(f"`status` must name at least one of {', '.join(STATUSES)}", params=("status",))
     if seed < 0:
         raise InputError(f"`seed` must be 0 or more; got {seed}", params=("seed",))
     for value in status or ():
@@ -196,6 +210,53 @@ def export_dataset(
             returns True the export stops with :class:`~geolabel.errors.CancelledError`
             and leaves nothing behind.
     """
+    from geolabel.files import folder_lock
+    from geolabel.tileindex import CHIPS_BUSY
+
+    # the chips are read (and linked into the dataset) while no `tile` run may replace them
+    with folder_lock(Path(tiles).parent, shared=True, busy=CHIPS_BUSY):
+        return _export_dataset(
+            store,
+            tiles,
+            out_dir,
+            formats=formats,
+            min_overlap=min_overlap,
+            split=split,
+            seed=seed,
+            block_size=block_size,
+            guard=guard,
+            status=status,
+            repair=repair,
+            skip_empty=skip_empty,
+            overwrite=overwrite,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+            is_cancelled=is_cancelled,
+        )
+
+
+def _export_dataset(
+    store: Any,
+    tiles: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    formats: str | Iterable[str] = FORMATS,
+    min_overlap: float = 0.0,
+    split: str | Sequence[float] | None = "0.8,0.1,0.1",
+    seed: int = 0,
+    block_size: float | None = None,
+    guard: float = 0.0,
+    status: Sequence[str] | None = None,
+    repair: bool = False,
+    skip_empty: bool = False,
+    overwrite: bool = False,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> ExportResult:
+    """:func:`export_dataset`, with the chips folder held."""
     import shapely
 
     from geolabel.crs import area_m2, reproject_geometries, same_crs
@@ -205,7 +266,9 @@ def export_dataset(
     from geolabel.labels.store import open_store
     from geolabel.parallel import local_executor, run_tasks
 
-    fmts, fractions = _check_options(formats, split, min_overlap=min_overlap, guard=guard, seed=seed, status=status)
+    fmts, fractions = _check_options(
+        formats, split, min_overlap=min_overlap, guard=guard, block_size=block_size, seed=seed, status=status
+    )
     out = Path(out_dir)
     prepare_output_dir(out, marker="manifest.json", what="training set", overwrite=overwrite)
     owns_store = not hasattr(store, "read")
@@ -304,81 +367,82 @@ def export_dataset(
             progress(0.95 * len(results) / total)
 
     try:
-        if executor is not None:
-            run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
-        else:
-            with local_executor(workers) as pool:
-                n = getattr(pool, "_max_workers", 1)
-                run_tasks(
-                    write_tile,
-                    make_jobs(),
-                    executor=pool,
-                    on_result=on_result,
-                    max_in_flight=max(2, 4 * n),
-                    is_cancelled=is_cancelled,
-                )
-        results.sort(key=lambda r: r.tile_id)
-        checksums: dict[str, tuple[str, int]] = {}
-        for r in results:
-            checksums.update(r.checksums)
-        name_of = {c.code: c.name for c in schema}
-        name_of[MASK_NODATA] = "unlabelled"
-        for r in results:
-            result.tiles[r.split] = result.tiles.get(r.split, 0) + 1
-            objs_split = result.objects.setdefault(r.split, {})
-            for code, n in r.object_counts.items():
-                objs_split[name_of[code]] = objs_split.get(name_of[code], 0) + n
-            if "masks" in fmts:
-                pix_split = result.pixels.setdefault(r.split, {})
-                for code, n in r.pixel_counts.items():
-                    pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
-            area_split = result.area_px.setdefault(r.split, {})
-            for code, a in r.area_px.items():
-                area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
-        extra_files: list[str] = []
-        if "coco" in fmts:
-            extra_files += _write_coco(tmp, results, schema)
-        if "stac" in fmts:
-            from geolabel.export.stac import write_stac
-
-            chip_of = {c.tile_id: c for c in chips}
-            stac_tiles = []
+        with writing(out, "training set"):  # a full disk names the dataset, not the chip being copied
+            if executor is not None:
+                run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
+            else:
+                with local_executor(workers) as pool:
+                    n = getattr(pool, "_max_workers", 1)
+                    run_tasks(
+                        write_tile,
+                        make_jobs(),
+                        executor=pool,
+                        on_result=on_result,
+                        max_in_flight=max(2, 4 * n),
+                        is_cancelled=is_cancelled,
+                    )
+            results.sort(key=lambda r: r.tile_id)
+            checksums: dict[str, tuple[str, int]] = {}
             for r in results:
-                chip = chip_of[r.tile_id]
-                stac_tiles.append(
-                    {
-                        "tile_id": r.tile_id,
-                        "split": r.split,
-                        "crs": chip.crs,
-                        "transform": chip.transform,
-                        "width": chip.width,
-                        "height": chip.height,
-                        "footprint": reproject_geometries(
-                            chip.footprint, chip.crs, "EPSG:4326", densify=chip.edge_step
-                        ),
-                        "image": f"images/{r.split}/{r.tile_id}.tif",
-                        "geojson": f"labels/geojson/{r.split}/{r.tile_id}.geojson"
-                        if f"labels/geojson/{r.split}/{r.tile_id}.geojson" in r.files
-                        else None,
-                        "mask": f"labels/masks/{r.split}/{r.tile_id}.tif",
-                        "object_counts": r.object_counts,
-                    }
-                )
-            extra_files += write_stac(tmp, stac_tiles, schema=schema, formats=fmts, title=out.name)
-        summary = _summary(result, split_result, fractions, seed, block_size, guard, min_overlap, store_crs, chips)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-        extra_files.append("summary.json")
-        for rel in extra_files:
-            from geolabel.export.writers import _sha256
+                checksums.update(r.checksums)
+            name_of = {c.code: c.name for c in schema}
+            name_of[MASK_NODATA] = "unlabelled"
+            for r in results:
+                result.tiles[r.split] = result.tiles.get(r.split, 0) + 1
+                objs_split = result.objects.setdefault(r.split, {})
+                for code, n in r.object_counts.items():
+                    objs_split[name_of[code]] = objs_split.get(name_of[code], 0) + n
+                if "masks" in fmts:
+                    pix_split = result.pixels.setdefault(r.split, {})
+                    for code, n in r.pixel_counts.items():
+                        pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
+                area_split = result.area_px.setdefault(r.split, {})
+                for code, a in r.area_px.items():
+                    area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
+            extra_files: list[str] = []
+            if "coco" in fmts:
+                extra_files += _write_coco(tmp, results, schema)
+            if "stac" in fmts:
+                from geolabel.export.stac import write_stac
 
-            checksums[rel] = _sha256(tmp / rel)
-        manifest = {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "generator": "geolabel",
-            "files": {rel: {"sha256": h, "bytes": n} for rel, (h, n) in sorted(checksums.items())},
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        result.files = len(checksums) + 1
+                chip_of = {c.tile_id: c for c in chips}
+                stac_tiles = []
+                for r in results:
+                    chip = chip_of[r.tile_id]
+                    stac_tiles.append(
+                        {
+                            "tile_id": r.tile_id,
+                            "split": r.split,
+                            "crs": chip.crs,
+                            "transform": chip.transform,
+                            "width": chip.width,
+                            "height": chip.height,
+                            "footprint": reproject_geometries(
+                                chip.footprint, chip.crs, "EPSG:4326", densify=chip.edge_step
+                            ),
+                            "image": f"images/{r.split}/{r.tile_id}.tif",
+                            "geojson": f"labels/geojson/{r.split}/{r.tile_id}.geojson"
+                            if f"labels/geojson/{r.split}/{r.tile_id}.geojson" in r.files
+                            else None,
+                            "mask": f"labels/masks/{r.split}/{r.tile_id}.tif",
+                            "object_counts": r.object_counts,
+                        }
+                    )
+                extra_files += write_stac(tmp, stac_tiles, schema=schema, formats=fmts, title=out.name)
+            summary = _summary(result, split_result, fractions, seed, block_size, guard, min_overlap, store_crs, chips)
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+            extra_files.append("summary.json")
+            for rel in extra_files:
+                from geolabel.export.writers import _sha256
+
+                checksums[rel] = _sha256(tmp / rel)
+            manifest = {
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "generator": "geolabel",
+                "files": {rel: {"sha256": h, "bytes": n} for rel, (h, n) in sorted(checksums.items())},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+            result.files = len(checksums) + 1
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

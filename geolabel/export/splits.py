@@ -108,7 +108,7 @@ def parse_split(text: str | Sequence[float] | Mapping[str, float] | None) -> dic
         raise InputError(
             f"`split` {text!r} must be fractions for train,val,test (e.g. 0.8,0.1,0.1)", params=("split",)
         ) from None
-    if any(v < 0 for v in fractions.values()) or abs(sum(fractions.values()) - 1.0) > 1e-6:
+    if not all(0 <= v <= 1 for v in fractions.values()) or abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise InputError(f"`split` fractions must be >= 0 and sum to 1; got {text!r}", params=("split",))
     return {k: v for k, v in fractions.items() if v > 0}
 
@@ -152,8 +152,10 @@ def spatial_split(
         return SplitResult([], [])
     if len(names) == 1:
         return SplitResult([names[0]] * n, [0] * n)
-    if not block_size > 0:
-        raise InputError(f"`block_size` must be positive; got {block_size}", params=("block_size",))
+    if not 0 < block_size < float("inf"):
+        raise InputError(
+            f"`block_size` must be a positive number of CRS units; got {block_size}", params=("block_size",)
+        )
     centres = shapely.get_coordinates(shapely.centroid(geoms))
     origin = centres.min(axis=0)
     cells = np.floor((centres - origin) / block_size).astype(np.int64)

@@ -297,6 +297,8 @@ def write_tile(job: TileJob) -> TileResult:
         import rasterio
         from affine import Affine
 
+        from geolabel.raster import write_raster_file
+
         mask = rasterize_classes(
             geoms, codes, job.priorities, width=job.width, height=job.height, transform=job.transform
         )
@@ -321,9 +323,12 @@ def write_tile(job: TileJob) -> TileResult:
         )
         if block:
             profile.update(tiled=True, blockxsize=block, blockysize=block)
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(target, "w", **profile) as dst:
+
+        def fill(dst: Any) -> None:
             dst.write(mask, 1)
             dst.set_band_description(1, "class_code")
+
+        write_raster_file(target, profile, fill)
         files.append(rel)
 
     coco_image = None

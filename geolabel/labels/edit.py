@@ -84,8 +84,9 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
     """Make polygons valid, keeping only polygonal parts.
 
     Returns (repaired geometries, boolean array of which were changed, the GEOS reason
-    for each invalid input or None). Geometries that have no polygonal part left, or
-    NaN or infinite coordinates (nothing to repair them from), are returned as None.
+    for each invalid input or None). Geometries that have no polygonal part left, NaN or
+    infinite coordinates (nothing to repair them from) or coordinates beyond
+    :data:`MAX_COORDINATE` are returned as None.
     """
     import shapely
 
@@ -95,7 +96,12 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
     reasons: list[str | None] = [None] * len(arr)
     out = arr.copy()
     changed = np.zeros(len(arr), dtype=bool)
-    bad = np.flatnonzero(~valid & ~shapely.is_missing(arr))
+    far = np.flatnonzero(has_far_coords(arr))
+    for i in far:
+        reasons[i] = FAR
+        out[i] = None
+    changed[far] = True
+    bad = np.setdiff1d(np.flatnonzero(~valid & ~shapely.is_missing(arr)), far)
     for i in bad:
         reasons[i] = shapely.is_valid_reason(arr[i])
     hopeless = bad[has_nonfinite_coords(arr[bad])]
@@ -119,6 +125,28 @@ def repair(geoms: Any) -> tuple[Any, Any, list[str | None]]:
 
 #: Why a geometry with NaN or infinite coordinates cannot be repaired.
 NONFINITE = "NaN or infinite coordinates"
+#: Largest coordinate magnitude a label can have, in CRS units (1e10 m is 250 times round
+#: the Earth, 1e10 degrees or feet no better): beyond it no CRS places anything, and areas
+#: overflow (a square at 1e300 has an infinite area, its overlap with itself none).
+MAX_COORDINATE = 1e10
+FAR = f"coordinates beyond {MAX_COORDINATE:g} CRS units"
+
+
+def has_far_coords(geoms: Any) -> Any:
+    """Boolean array: which geometries have a finite x or y beyond :data:`MAX_COORDINATE`.
+
+    >>> import shapely
+    >>> has_far_coords(np.array([shapely.box(0, 0, 1, 1), shapely.box(0, 0, 1e300, 1), None])).tolist()
+    [False, True, False]
+    """
+    import shapely
+
+    arr = np.asarray(geoms, dtype=object)
+    coords, idx = shapely.get_coordinates(arr, return_index=True)
+    out = np.zeros(len(arr), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        out[idx[(np.abs(coords) > MAX_COORDINATE).any(axis=1) & np.isfinite(coords).all(axis=1)]] = True
+    return out
 
 
 def has_nonfinite_coords(geoms: Any) -> Any:
@@ -154,11 +182,13 @@ class ResolveReport:
     spikes_removed: int = 0
     overlap_area: float = 0.0  # area that was covered twice before resolving
     removed_area: float = 0.0  # area no label covers any more (isolated slivers)
+    no_polygon: int = 0  # labels without a polygon (empty, points, lines, beyond repair): removed
 
     def lines(self) -> list[str]:
         return [
             f"labels: {self.labels_in} -> {self.labels_out}",
             f"repaired invalid geometries: {self.repaired}",
+            f"labels without a polygon removed: {self.no_polygon} (empty, points or lines, or beyond repair)",
             f"cut by a higher-priority class: {self.cut} ({self.overlap_area:.2f} m² of overlap resolved)",
             f"covered entirely and removed: {self.swallowed}",
             f"split into several labels: {self.split} new labels",
@@ -340,8 +370,10 @@ def resolve_overlaps(
     merged_into: dict[int, int] = {}
 
     work, changed, _ = repair(arr)
-    report.repaired = int(changed.sum())
-    missing = shapely.is_missing(work) | shapely.is_empty(work)
+    # nothing to keep: no geometry, an empty one, beyond repair, a point or a line
+    missing = shapely.is_missing(work) | shapely.is_empty(work) | ~np.isin(shapely.get_type_id(work), (3, 6, 7))
+    report.repaired = int((changed & ~missing).sum())
+    report.no_polygon = int(missing.sum())
     removed |= set(np.flatnonzero(missing).tolist())
     work[missing] = shapely.Polygon()
     if precision > 0:
@@ -504,26 +536,68 @@ def resolve_store(
     precision: float = 0.0,
     dry_run: bool = False,
 ) -> ResolveReport:
-    """Resolve a label store in place, in one transaction (``dry_run``: report only)."""
+    """Resolve a label store in place, in one transaction (``dry_run``: report only).
+
+    The labels are read inside the write transaction, so an edit another program (QGIS)
+    commits while resolve computes cannot be overwritten by a result made without it.
+    """
+    import contextlib
+
+    check_resolve_options(min_area=min_area, min_width=min_width, same_class=same_class, precision=precision)
+    with contextlib.nullcontext() if dry_run else store.transaction():
+        frame = store.query()
+        if not len(frame):
+            return ResolveReport()
+        _check_resolvable(frame, store)
+        result = resolve_overlaps(
+            frame.geometry.values.to_numpy(),
+            frame["class_code"].to_numpy(dtype=np.int64),
+            store.schema,
+            min_area=min_area,
+            min_width=min_width,
+            same_class=same_class,
+            precision=precision,
+        )
+        if not dry_run:
+            _write_resolved(store, frame, result)
+    return result.report
+
+
+def _check_resolvable(frame: Any, store: Any) -> None:
+    """Resolve rewrites labels by id and cuts them by class priority: refuse labels without
+    an id of their own or without a class of the store's schema (written by a tool that
+    bypassed the store's triggers)."""
+    from geolabel.errors import InputError
+    from geolabel.labels.store import DamagedStoreError
+
+    ids = frame["label_id"]
+    if ids.isna().any():
+        raise DamagedStoreError(
+            f"{store.uri}: {int(ids.isna().sum())} labels have no label_id; give them one (e.g. uuid() in QGIS's "
+            "field calculator) before resolving"
+        )
+    twice = ids[ids.duplicated()]
+    if len(twice):
+        raise DamagedStoreError(
+            f"{store.uri}: label id {twice.iloc[0]} is used by {int((ids == twice.iloc[0]).sum())} labels; "
+            "give each its own id before resolving"
+        )
+    for label_id, code in zip(ids, frame["class_code"]):
+        if code != code or code is None:  # NaN: no class code
+            raise InputError(f"{store.uri}: label {label_id} has no class code; set its class before resolving")
+        if int(code) not in store.schema:
+            raise InputError(
+                f"{store.uri}: label {label_id} has class code {int(code)}, which is not in the store's schema; "
+                "set its class before resolving"
+            )
+
+
+def _write_resolved(store: Any, frame: Any, result: Resolved) -> None:
+    """Write a resolve result over the labels it was computed from (``frame``)."""
     import geopandas as gpd
     import shapely
 
-    check_resolve_options(min_area=min_area, min_width=min_width, same_class=same_class, precision=precision)
-    frame = store.query()
-    if not len(frame):
-        return ResolveReport()
     geoms = frame.geometry.values.to_numpy()
-    result = resolve_overlaps(
-        geoms,
-        frame["class_code"].to_numpy(),
-        store.schema,
-        min_area=min_area,
-        min_width=min_width,
-        same_class=same_class,
-        precision=precision,
-    )
-    if dry_run:
-        return result.report
     ids = frame["label_id"].tolist()
     primary = np.flatnonzero(result.primary)
     unchanged = shapely.equals(result.geometries[primary], geoms[result.source[primary]])
@@ -545,4 +619,3 @@ def resolve_store(
         store.replace_geometries(changes)
         if new_rows is not None:
             store.add(gpd.GeoDataFrame(new_rows, geometry=list(result.geometries[extra]), crs=store.crs))
-    return result.report

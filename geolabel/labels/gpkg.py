@@ -31,10 +31,13 @@ def to_blobs(geoms: Any, srs_id: int) -> list[bytes]:
     return [pack(b"GP", 0, _FLAGS_XY, srs_id, b[0], b[2], b[1], b[3]) + w for w, b in zip(wkbs, bounds.tolist())]
 
 
-def _wkb_of(blob: bytes) -> bytes:
+def _wkb_of(blob: bytes) -> bytes | None:
+    """The WKB of a GeoPackage blob, None when its header flags an empty geometry."""
     if len(blob) < 8 or blob[:2] != b"GP":
         raise ValueError("not a GeoPackage geometry blob")
     flags = blob[3]
+    if (flags >> 4) & 1:
+        return None
     return blob[8 + _ENVELOPE_BYTES.get((flags >> 1) & 0b111, 0) :]
 
 
@@ -61,7 +64,7 @@ def from_blobs(blobs: Sequence[bytes | None]) -> Any:
 
     def wkb(k: int, b: bytes | None) -> bytes | None:
         try:
-            return None if b is None or (len(b) > 3 and (b[3] >> 4) & 1) else _wkb_of(b)
+            return None if b is None else _wkb_of(b)
         except ValueError as exc:
             raise BadBlobError(k, str(exc)) from None
 
@@ -84,7 +87,8 @@ def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
         return minx, maxx, miny, maxy
     import shapely
 
-    g = shapely.from_wkb(_wkb_of(blob))
+    wkb = _wkb_of(blob)
+    g = shapely.from_wkb(wkb) if wkb is not None else None
     if g is None or g.is_empty:
         return None
     b = g.bounds

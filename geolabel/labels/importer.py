@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from geolabel.errors import CRSError, InputError, MissingFileError, check_choice, first_line
+from geolabel.errors import CRSError, InputError, check_choice, first_line
 
 #: How many class values an import report spells out.
 MAX_CLASS_VALUES_SHOWN = 12
@@ -87,18 +87,35 @@ def parse_class_map(text: str | Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     if isinstance(text, Mapping):
         return {str(k).strip().casefold(): str(v).strip() for k, v in text.items()}
-    out = {}
+    out: dict[str, str] = {}
     for item in text.split(","):
         if not item.strip():
             continue
-        if "=" not in item:
+        key, _, value = item.rpartition("=")  # source values may contain "=" (OSM tags)
+        key, value = key.strip().casefold(), value.strip()
+        if not key or not value:
             raise InputError(
                 f"`class_map` entry {item!r} must look like source_value=class (e.g. wood=forest)",
                 params=("class_map",),
             )
-        key, value = item.rsplit("=", 1)  # source values may contain "=" (OSM tags)
-        out[key.strip().casefold()] = value.strip()
+        if out.get(key, value) != value:
+            raise InputError(
+                f"`class_map` maps {key!r} twice ({out[key]!r} and {value!r}); keep one", params=("class_map",)
+            )
+        out[key] = value
     return out
+
+
+def check_class_map(mapping: Mapping[str, str], schema: Any) -> None:
+    """Refuse a class map whose target is no class of ``schema`` (a typo would reject every
+    feature it was meant to save)."""
+    for key, target in mapping.items():
+        if schema.find(target) is None:
+            names = ", ".join(f"{c.code}={c.name}" for c in schema)
+            raise InputError(
+                f"`class_map`: {key}={target}: {target!r} is no class of the schema (classes: {names})",
+                params=("class_map",),
+            )
 
 
 def _geojson_declares_crs(path: Path) -> bool:
@@ -128,10 +145,9 @@ def read_source(path: Path, *, layer: str | None = None) -> Any:
     """Read a vector file into a GeoDataFrame, with a clear error for anything unreadable."""
     import pyogrio
 
-    if not path.exists():
-        raise MissingFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a vector file")
+    from geolabel.files import check_input_file
+
+    check_input_file(path, "vector file")
     try:
         layers = pyogrio.list_layers(path)
     except Exception as exc:
@@ -187,40 +203,67 @@ def _has_values(column: Any) -> bool:
     return any(clean_text(v) is not None for v in column.unique())
 
 
+def declared_crs(frame: Any, path: Path) -> tuple[Any, str]:
+    """The CRS the file gives its coordinates and how (``"declared"``, or ``"RFC 7946"`` for
+    a GeoJSON without a ``crs`` member in longitude/latitude), or (None, why it gives none).
+
+    GDAL reports WGS 84 for a GeoJSON without a ``crs`` member and for one whose member it
+    cannot read, so a geographic CRS the coordinates cannot be in is no CRS: it would put
+    the labels at infinity.
+    """
+    from geolabel.crs import crs_label, parse_crs
+
+    if frame.crs is None:
+        return None, "has no CRS (e.g. a Shapefile without .prj)"
+    crs = parse_crs(frame.crs, what=f"{path}: CRS")
+    is_geojson = path.suffix.lower() in (".geojson", ".json")
+    has_member = is_geojson and _geojson_declares_crs(path)
+    outside = _outside_lonlat(frame.geometry.values.to_numpy()) if crs.is_geographic else None
+    if outside is not None:
+        where = f"its coordinates (e.g. x={outside[0]:.1f}, y={outside[1]:.1f}) are not longitude/latitude"
+        if is_geojson and not has_member:
+            return None, f"declares no CRS, and {where} as RFC 7946 GeoJSON requires"
+        if is_geojson:
+            return None, f"its crs member is {crs_label(crs)} or one GDAL cannot read, but {where}"
+        return None, f"declares {crs_label(crs)}, but {where}"
+    if is_geojson and not has_member:
+        return parse_crs("OGC:CRS84"), "RFC 7946"
+    return crs, "declared"
+
+
+def _outside_lonlat(geoms: Any) -> tuple[float, float] | None:
+    """The lower left corner of the finite coordinates when some cannot be longitudes and
+    latitudes (None when all can)."""
+    import shapely
+
+    xy = shapely.get_coordinates(geoms)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not ((np.abs(xy[:, 0]) > 180.5) | (np.abs(xy[:, 1]) > 90.5)).any():
+        return None
+    return float(xy[:, 0].min()), float(xy[:, 1].min())
+
+
 def source_crs(frame: Any, path: Path, src_crs: Any) -> Any:
-    """The CRS of a source: the file's own, or ``src_crs`` when the file declares none."""
+    """The CRS of a source: the file's own (:func:`declared_crs`), or ``src_crs`` when the
+    file gives none or only RFC 7946's default."""
     from geolabel.crs import crs_label, parse_crs, same_crs
 
     if src_crs is not None:
         src_crs = parse_crs(src_crs, param="src_crs")
-    declared = frame.crs
-    is_geojson = path.suffix.lower() in (".geojson", ".json")
-    if is_geojson and declared is not None and not _geojson_declares_crs(path):
-        # GDAL reports WGS 84 for any GeoJSON without a crs member (RFC 7946). Only
-        # trust that if the coordinates are longitudes and latitudes.
-        if src_crs is not None:
-            return parse_crs(src_crs, param="src_crs")
-        if len(frame):
-            minx, miny, maxx, maxy = frame.total_bounds
-            if not (-180.5 <= minx <= maxx <= 180.5 and -90.5 <= miny <= maxy <= 90.5):
-                raise CRSError(
-                    f"{path}: declares no CRS, and its coordinates (e.g. x={minx:.1f}, y={miny:.1f}) are not "
-                    "longitude/latitude as RFC 7946 GeoJSON requires; pass `src_crs` with the CRS they are in",
-                    params=("src_crs",),
-                )
-        return parse_crs("OGC:CRS84")
-    if declared is None:
+    crs, how = declared_crs(frame, path)
+    if crs is None:
         if src_crs is None:
-            raise CRSError(f"{path}: has no CRS (e.g. a Shapefile without .prj); pass `src_crs`", params=("src_crs",))
-        return parse_crs(src_crs, param="src_crs")
-    declared_crs = parse_crs(declared, what=f"{path}: CRS")
-    if src_crs is not None and not same_crs(declared_crs, src_crs):
+            raise CRSError(f"{path}: {how}; pass `src_crs` with the CRS of its coordinates", params=("src_crs",))
+        return src_crs
+    if src_crs is None or how == "RFC 7946":
+        return src_crs if src_crs is not None else crs
+    if not same_crs(crs, src_crs):
         raise CRSError(
-            f"{path}: declares {crs_label(declared_crs)} but `src_crs` says {crs_label(src_crs)}; "
+            f"{path}: declares {crs_label(crs)} but `src_crs` says {crs_label(src_crs)}; "
             "drop `src_crs` to use the file's CRS",
             params=("src_crs",),
         )
-    return declared_crs
+    return crs
 
 
 def prepare_source(
@@ -441,6 +484,7 @@ def import_labels(
     if status is not None:
         check_choice(status, STATUSES, param="status")
     mapping = parse_class_map(class_map)
+    check_class_map(mapping, store.schema)
     prepared = [
         prepare_source(
             path,

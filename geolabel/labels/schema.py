@@ -223,11 +223,12 @@ def load_schema(path: str | Path | None) -> ClassSchema:
     """The default schema (``path`` None) or one read from a ``.toml`` or ``.json`` file."""
     if path is None:
         return default_schema()
+    from geolabel.files import check_input_file
+
     p = Path(path)
     if not p.exists():
         raise SchemaError(f"{p}: no such schema file")
-    if p.is_dir():
-        raise SchemaError(f"{p}: is a directory, not a schema file")
+    check_input_file(p, "schema file")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -7,6 +7,9 @@ from typing import Any
 
 from geolabel.crs import M2_PER_MU, area_m2
 
+#: The code under which labels without a class code are counted.
+NO_CODE = -1
+
 
 @dataclass(frozen=True)
 class ClassStats:
@@ -37,18 +40,21 @@ class ClassStats:
 def class_stats(frame: Any, schema: Any, crs: Any, *, ellipsoidal: bool = False) -> list[ClassStats]:
     """Count and area per class code present in ``frame`` (GeoDataFrame with ``class_code``).
 
-    Codes not in the schema are listed under the name ``unknown``. Areas follow
+    Codes not in the schema are listed under the name ``unknown``, labels without a class
+    code (another tool left it empty) under code :data:`NO_CODE`. Areas follow
     :func:`geolabel.crs.area_m2` (planar in projected CRSs, geodesic in geographic ones).
     """
     import numpy as np
+    import pandas as pd
 
     if not len(frame):
         return []
     areas = area_m2(frame.geometry.values.to_numpy(), crs, ellipsoidal=ellipsoidal)
-    codes = frame["class_code"].to_numpy()
+    codes = np.array([NO_CODE if pd.isna(c) else int(c) for c in frame["class_code"]], dtype=np.int64)
     out = []
-    for code in sorted(set(int(c) for c in codes)):
+    for code in np.unique(codes).tolist():
         sel = codes == code
-        cls = schema.find(code)
-        out.append(ClassStats(code, cls.name if cls else "unknown", int(sel.sum()), float(np.sum(areas[sel]))))
+        cls = schema.find(code) if code != NO_CODE else None
+        name = cls.name if cls else "(no class)" if code == NO_CODE else "unknown"
+        out.append(ClassStats(code, name, int(sel.sum()), float(np.sum(areas[sel]))))
     return out

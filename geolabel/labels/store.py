@@ -20,7 +20,6 @@ and refuses the change if somebody else changed the label meanwhile (optimistic 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import (
+    CRSError,
     GeolabelError,
     InputError,
     OutputError,
@@ -234,9 +234,15 @@ _UUID_SQL = (
 )
 _NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
-#: Triggers keep rows complete whoever inserts them (QGIS, ogr2ogr, geolabel).
-_TRIGGERS = f"""
-CREATE TRIGGER geolabel_labels_fill AFTER INSERT ON {LABELS_TABLE}
+#: Triggers keep rows complete whoever inserts them (QGIS, ogr2ogr, geolabel), by name.
+#: ``geolabel_labels_touch``: edits by other tools bump the version and the modification
+#: time, so optimistic locking sees them; the store's own writes set both themselves (not
+#: on class_name: the class-name trigger's own update must not count twice). A store that
+#: lacks one (made before it existed, or dropped by another tool) gets it back with its
+#: next write, never while it is only read.
+_TRIGGERS = {
+    "geolabel_labels_fill": f"""
+CREATE TRIGGER IF NOT EXISTS geolabel_labels_fill AFTER INSERT ON {LABELS_TABLE}
 WHEN NEW.label_id IS NULL OR NEW.class_name IS NULL OR NEW.status IS NULL OR NEW.source IS NULL
   OR NEW.created IS NULL OR NEW.modified IS NULL OR NEW.version IS NULL
 BEGIN
@@ -249,28 +255,23 @@ BEGIN
     modified = COALESCE(NEW.modified, {_NOW_SQL}),
     version = COALESCE(NEW.version, 1)
   WHERE fid = NEW.fid;
-END;
-CREATE TRIGGER geolabel_labels_class_name AFTER UPDATE OF class_code ON {LABELS_TABLE}
+END""",
+    "geolabel_labels_class_name": f"""
+CREATE TRIGGER IF NOT EXISTS geolabel_labels_class_name AFTER UPDATE OF class_code ON {LABELS_TABLE}
 WHEN EXISTS (SELECT 1 FROM {CLASSES_TABLE} WHERE code = NEW.class_code)
 BEGIN
   UPDATE {LABELS_TABLE} SET class_name = (SELECT name FROM {CLASSES_TABLE} WHERE code = NEW.class_code)
   WHERE fid = NEW.fid;
-END;
-"""
-
-#: Edits by other tools (QGIS, ogr2ogr) bump the version and the modification time, so
-#: optimistic locking sees them; the store's own writes set both themselves. (Not on
-#: class_name: the class-name trigger's own update must not count twice.) Added to
-#: stores made before it existed when they are opened.
-_TOUCH_TRIGGER = f"""
+END""",
+    "geolabel_labels_touch": f"""
 CREATE TRIGGER IF NOT EXISTS geolabel_labels_touch
 AFTER UPDATE OF geom, label_id, class_code, labeler, team, status, source, tile_id, comment ON {LABELS_TABLE}
 WHEN NEW.version IS OLD.version AND NEW.modified IS OLD.modified
 BEGIN
   UPDATE {LABELS_TABLE} SET version = COALESCE(OLD.version, 0) + 1, modified = {_NOW_SQL}
   WHERE fid = NEW.fid;
-END;
-"""
+END""",
+}
 
 _FIONA_SCHEMA = {
     "geometry": "Polygon",
@@ -308,21 +309,16 @@ def create_store(
     """Create an empty GeoPackage label store in ``crs`` and open it.
 
     The file is built under a temporary name and renamed when complete. An existing
-    file is only replaced with ``overwrite=True``.
+    file is only replaced with ``overwrite=True``, and only if it is a label store: a
+    tile index or a project GeoPackage given by mistake is left alone.
     """
-    import fiona
-
     from geolabel.crs import parse_crs
-    from geolabel.files import check_output_folder, temp_path
+    from geolabel.files import check_output_folder, temp_path, writing
 
     p = Path(path)
     if p.suffix.lower() != ".gpkg":
         raise InputError(f"{p}: a GeoPackage label store needs the .gpkg extension")
-    if p.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{p}: already exists; pass `overwrite=True` to replace it (its labels would be lost)",
-            params=("overwrite",),
-        )
+    _check_replaceable_store(p, overwrite=overwrite)
     check_output_folder(p)
     store_crs = parse_crs(crs, what="store CRS")
     if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
@@ -331,47 +327,79 @@ def create_store(
     tmp = temp_path(p, ".gpkg")
     tmp.unlink(missing_ok=True)
     try:
-        with fiona.open(
-            tmp,
-            "w",
-            driver="GPKG",
-            layer=LABELS_TABLE,
-            schema=_FIONA_SCHEMA,
-            crs=store_crs.to_wkt(),
-            VERSION="1.2",
-            FID="fid",
-            GEOMETRY_NAME="geom",
-        ):
-            pass
-        conn = sqlite3.connect(tmp)
-        try:
-            with conn:
-                conn.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
-                _register_attributes_table(conn, META_TABLE, "geolabel store metadata: schema, CRS, format")
-                conn.execute(
-                    f"CREATE TABLE {CLASSES_TABLE} (code INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, "
-                    "color TEXT NOT NULL, priority INTEGER NOT NULL, names TEXT)"
-                )
-                _register_attributes_table(conn, CLASSES_TABLE, "land-cover classes of this store")
-                meta = {
-                    "store_format": str(STORE_FORMAT),
-                    "crs": store_crs.to_wkt(),
-                    "schema": schema.to_json(),
-                    "created": now_iso(),
-                }
-                conn.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", sorted(meta.items()))
-                _write_classes(conn, schema)
-                conn.execute(f"CREATE UNIQUE INDEX geolabel_labels_label_id ON {LABELS_TABLE} (label_id)")
-                conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
-                conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
-                conn.executescript(_TRIGGERS + _TOUCH_TRIGGER)
-        finally:
-            conn.close()
+        with writing(p, "label store"):
+            _build_store_file(tmp, store_crs, schema or default_schema())
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return GeoPackageStore(p)
+
+
+def _check_replaceable_store(p: Path, *, overwrite: bool) -> None:
+    """Refuse to replace ``p`` unless asked to (``overwrite``) and it is a label store."""
+    if not (p.exists() or p.is_symlink()):
+        return
+    if not overwrite:
+        raise OutputExistsError(
+            f"{p}: already exists; pass `overwrite=True` to replace it (its labels would be lost)",
+            params=("overwrite",),
+        )
+    tables: set[str] = set()
+    if p.is_file():
+        try:
+            conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True)
+            try:
+                tables = _table_names(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            pass
+    if not {META_TABLE, LABELS_TABLE} <= tables:
+        raise OutputExistsError(f"{p}: is not a geolabel label store; it is left alone, choose a new file")
+
+
+def _build_store_file(tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema) -> None:
+    """An empty label store at ``tmp``: the labels layer (GDAL), metadata, classes, triggers."""
+    import fiona
+
+    with fiona.open(
+        tmp,
+        "w",
+        driver="GPKG",
+        layer=LABELS_TABLE,
+        schema=_FIONA_SCHEMA,
+        crs=store_crs.to_wkt(),
+        VERSION="1.2",
+        FID="fid",
+        GEOMETRY_NAME="geom",
+    ):
+        pass
+    conn = sqlite3.connect(tmp)
+    try:
+        with conn:
+            conn.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+            _register_attributes_table(conn, META_TABLE, "geolabel store metadata: schema, CRS, format")
+            conn.execute(
+                f"CREATE TABLE {CLASSES_TABLE} (code INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, "
+                "color TEXT NOT NULL, priority INTEGER NOT NULL, names TEXT)"
+            )
+            _register_attributes_table(conn, CLASSES_TABLE, "land-cover classes of this store")
+            meta = {
+                "store_format": str(STORE_FORMAT),
+                "crs": store_crs.to_wkt(),
+                "schema": schema.to_json(),
+                "created": now_iso(),
+            }
+            conn.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", sorted(meta.items()))
+            _write_classes(conn, schema)
+            conn.execute(f"CREATE UNIQUE INDEX geolabel_labels_label_id ON {LABELS_TABLE} (label_id)")
+            conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
+            conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
+            for sql in _TRIGGERS.values():
+                conn.execute(sql)
+    finally:
+        conn.close()
 
 
 def _write_classes(conn: sqlite3.Connection, schema: ClassSchema) -> None:
@@ -441,10 +469,14 @@ class _StoreConnection(sqlite3.Connection):
             )
         if "readonly" in text or "read-only" in text:
             return OutputError(f"{self.path}: cannot write the store (read-only file or folder)")
+        if "disk is full" in text:
+            return OutputError(f"{self.path}: cannot write the store (disk full); it is unchanged")
         if "not a database" in text:
             return NotAStoreError(f"{self.path}: not a GeoPackage (not an SQLite database)")
-        if "malformed" in text:
+        if "malformed" in text or "no such " in text:  # "no such table: rtree_labels_geom" (a dropped table)
             return DamagedStoreError(f"{self.path}: the store file is damaged ({text})")
+        if "Could not decode to UTF-8" in text:
+            return DamagedStoreError(f"{self.path}: the store file is damaged (a text value is not UTF-8: {text})")
         if "unable to open" in text:
             return InputError(f"{self.path}: cannot open the store ({text})")
         return exc
@@ -456,9 +488,29 @@ def _connect(path: Path, timeout: float) -> _StoreConnection:
     return conn
 
 
+def _connect_read_only(path: Path, timeout: float) -> _StoreConnection:
+    """A connection that reads a store SQLite cannot open as it is: a store in WAL mode (as
+    QGIS leaves them) in a folder nobody can write (read-only media), where SQLite would
+    need to create ``-wal`` and ``-shm`` files. Without a ``-wal`` file left next to it, the
+    file holds every committed change and is read as immutable; writes are refused."""
+    from urllib.parse import quote
+
+    if os.access(path.parent, os.W_OK) or not os.access(path, os.R_OK):
+        raise InputError(f"{path}: cannot open the store (unable to open database file)")
+    if Path(f"{path}-wal").exists():
+        raise InputError(
+            f"{path}: cannot open the store: its folder is read-only and it has a -wal file with changes "
+            "SQLite must merge first; copy both into a writable folder"
+        )
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, factory=_StoreConnection)
+    conn.path, conn.timeout = path, timeout
+    return conn
+
+
 def _read_meta(conn: sqlite3.Connection, p: Path) -> tuple[pyproj.CRS, ClassSchema, int]:
     """The store's CRS, class schema and SRS id; a corrupt entry is named."""
-    from geolabel.crs import parse_crs
+    from geolabel.crs import parse_stored_crs
 
     meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
     for key in ("store_format", "crs", "schema"):
@@ -468,28 +520,61 @@ def _read_meta(conn: sqlite3.Connection, p: Path) -> tuple[pyproj.CRS, ClassSche
         raise DamagedStoreError(f"{p}: the store's metadata is damaged (store_format {meta['store_format']!r})")
     if int(meta["store_format"]) > STORE_FORMAT:
         raise NotAStoreError(f"{p}: made by a newer geolabel (store format {meta['store_format']})")
-    crs = parse_crs(meta["crs"], what=f"{p}: store CRS")
     try:
+        crs = parse_stored_crs(meta["crs"], what=f"{META_TABLE} 'crs'")
         schema = ClassSchema.from_json(meta["schema"])
-    except (ValueError, InputError) as exc:  # JSONDecodeError is a ValueError
-        raise DamagedStoreError(
-            f"{p}: the store's metadata is damaged ({META_TABLE} 'schema' is unreadable: {first_line(exc)})"
-        ) from None
+    except (ValueError, InputError) as exc:  # JSONDecodeError is a ValueError, CRSError an InputError
+        what = "" if isinstance(exc, CRSError) else f"{META_TABLE} 'schema' is unreadable: "
+        raise DamagedStoreError(f"{p}: the store's metadata is damaged ({what}{first_line(exc)})") from None
+    return crs, schema, _layer_srs_id(conn, p, crs)
+
+
+def _layer_srs_id(conn: sqlite3.Connection, p: Path, crs: pyproj.CRS) -> int:
+    """The SRS id of the ``labels`` layer, refused unless the GeoPackage tables agree with
+    the store's CRS: QGIS places the labels by the layer's SRS, geolabel by its own
+    metadata, so a store where they differ would be drawn somewhere else than measured."""
+    from geolabel.crs import crs_label, parse_stored_crs, same_crs
+
+    def damaged(problem: str) -> DamagedStoreError:
+        return DamagedStoreError(f"{p}: the store's metadata is damaged ({problem})")
+
     row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (LABELS_TABLE,)).fetchone()
     if row is None:
-        raise DamagedStoreError(f"{p}: the store's metadata is damaged (no geometry column for {LABELS_TABLE!r})")
-    return crs, schema, int(row[0])
+        raise damaged(f"no geometry column for {LABELS_TABLE!r}")
+    srs_id = row[0]
+    if not isinstance(srs_id, int):
+        raise damaged(f"the layer's srs_id {srs_id!r} is not a number")
+    registered = conn.execute(
+        "SELECT srs_id FROM gpkg_contents WHERE table_name = ? AND data_type = 'features'", (LABELS_TABLE,)
+    ).fetchone()
+    if registered is None or registered[0] != srs_id:
+        raise damaged(f"gpkg_contents does not list {LABELS_TABLE!r} as a layer in SRS {srs_id}")
+    found = conn.execute("SELECT definition FROM gpkg_spatial_ref_sys WHERE srs_id = ?", (srs_id,)).fetchone()
+    if found is None:
+        raise damaged(f"the layer's SRS {srs_id} is not in gpkg_spatial_ref_sys")
+    try:
+        layer_crs = parse_stored_crs(found[0], what=f"SRS {srs_id}")
+    except CRSError as exc:
+        raise damaged(first_line(exc)) from None
+    if not same_crs(layer_crs, crs):
+        raise damaged(f"the labels layer is in {crs_label(layer_crs)} but {META_TABLE} says {crs_label(crs)}")
+    return srs_id
+
+
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 class GeoPackageStore(LabelStore):
     """A label store in one GeoPackage file, written through SQLite transactions."""
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float | None = None) -> None:
+        from geolabel.files import check_input_file
+
         p = Path(path)
         if not p.exists():
             raise InputError(f"{p}: no such label store; create one with `create_store()`", params=("create_store()",))
-        if p.is_dir():
-            raise InputError(f"{p}: is a directory, not a label store")
+        check_input_file(p, "label store")
         self.path = p
         self.uri = str(p)
         self._conn = self._open(p, busy_timeout() if timeout is None else timeout)
@@ -500,20 +585,29 @@ class GeoPackageStore(LabelStore):
             raise
         self._depth = 0
         self._labels_changed = False  # the labels table was written in this transaction
+        self._triggers_checked = False  # missing triggers are added by the first write
 
     @staticmethod
     def _open(p: Path, timeout: float) -> _StoreConnection:
-        """A connection to a file that holds a label store (with the touch trigger when the
-        file can take it)."""
+        """A connection to a file that holds a label store."""
         from geolabel.labels.gpkg import register_functions
 
         conn = _connect(p, timeout)
         try:
-            objects = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'trigger')"))
+            tables = _table_names(conn)
+        except InputError as exc:  # "unable to open": a WAL store in a read-only folder?
+            conn.close()
+            if "unable to open" not in str(exc):
+                raise
+            conn = _connect_read_only(p, timeout)
+            try:
+                tables = _table_names(conn)
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
             conn.close()
             raise
-        tables = {name for name, kind in objects.items() if kind == "table"}
         if META_TABLE not in tables or LABELS_TABLE not in tables:
             conn.close()
             raise NotAStoreError(
@@ -521,13 +615,28 @@ class GeoPackageStore(LabelStore):
                 "with `import_labels()`",
                 params=("create_store()", "import_labels()"),
             )
+        if CLASSES_TABLE not in tables:
+            conn.close()
+            raise DamagedStoreError(f"{p}: the store's metadata is damaged (no {CLASSES_TABLE} table)")
         register_functions(conn)
-        if "geolabel_labels_touch" not in objects:  # a store made before the trigger existed
-            conn.execute("PRAGMA busy_timeout = 0")  # optional: never wait for it
-            with contextlib.suppress(sqlite3.OperationalError, OutputError, StoreBusyError):  # read-only or busy
-                conn.executescript(_TOUCH_TRIGGER)
-            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         return conn
+
+    def restore_triggers(self) -> None:
+        """Add the triggers the store lacks now rather than with its next write: a front end
+        that lets QGIS edit the store calls it, so those edits are versioned too."""
+        with self.transaction():
+            pass  # the outermost transaction restores them
+
+    def _restore_triggers(self) -> None:
+        """Add the triggers a store lacks (made before one existed, or dropped by another
+        tool), inside the first write transaction: reading a store never changes it."""
+        if self._triggers_checked:
+            return
+        present = {name for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        for name, sql in _TRIGGERS.items():
+            if name not in present:
+                self._conn.execute(sql)
+        self._triggers_checked = True
 
     # -- transactions -------------------------------------------------------------
 
@@ -536,6 +645,11 @@ class GeoPackageStore(LabelStore):
         """Nested calls join the outer transaction; the outermost commits or rolls back."""
         if self._depth == 0:
             self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._restore_triggers()
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
         self._depth += 1
         try:
             yield
@@ -738,10 +852,11 @@ class GeoPackageStore(LabelStore):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        sql = f"SELECT {', '.join(['geom', *names])} FROM {LABELS_TABLE}"
+        # CAST: a geometry another tool stored as text or a number reaches the blob check
+        sql = f"SELECT {', '.join(['CAST(geom AS BLOB)', *names])} FROM {LABELS_TABLE}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._conn.execute(sql + " ORDER BY fid", args).fetchall()
+        rows = self._fetch(sql + " ORDER BY fid", args)
         try:
             geoms = from_blobs([r[0] for r in rows])
         except BadBlobError as exc:
@@ -750,12 +865,23 @@ class GeoPackageStore(LabelStore):
                 f"{self.path}: the geometry of {which} is damaged ({exc.reason}); delete or redraw it in QGIS"
             ) from None
         columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
+        if "class_code" in columns:
+            columns["class_code"] = [_class_code(v) for v in columns["class_code"]]
         arrays = LabelArrays(geoms=geoms, columns=columns)
         if bbox is not None and len(rows):
             import shapely
 
             arrays = arrays.take(shapely.intersects(geoms, shapely.box(*bbox)))
         return arrays
+
+    def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """All rows of a query; SQLite failures while stepping through them (a text value
+        that is not UTF-8) are said as for :meth:`_StoreConnection.execute`."""
+        cursor = self._conn.execute(sql, args)
+        try:
+            return cursor.fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._conn.explain(exc) from None
 
     def count(self) -> int:
         return int(self._conn.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchone()[0])
@@ -795,6 +921,16 @@ class GeoPackageStore(LabelStore):
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r}, crs={self.crs.to_string()!r}, labels={self.count()})"
+
+
+def _class_code(value: Any) -> int | None:
+    """A label's class code as read: an integer, or None when the row holds none (NULL) or
+    something no class code can be (text, a fraction: SQLite keeps whatever a tool wrote)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def _clean(value: Any) -> Any:

@@ -8,6 +8,7 @@ working) creates features of the chosen class, and shows findings on the map.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -219,6 +220,10 @@ class LabelingDock(QDockWidget):
         except Exception as exc:
             self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
             return None
+        # QGIS edits it from now on: they are versioned only with the store's triggers (a
+        # read-only or busy store is still shown)
+        with contextlib.suppress(Exception):
+            store.restore_triggers()
         self.close_store()
         self.store, self.store_path = store, path
         layer = self.labels_layer()

@@ -49,13 +49,13 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-@contextmanager
-def local_executor(workers: int | None) -> Iterator[Executor]:
-    """A serial executor for 1 worker, else a process pool of ``workers`` processes.
+def worker_count(workers: int | None) -> int:
+    """The worker processes ``workers`` asks for (None or 0: all cores), refused outside
+    1 to :data:`MAX_WORKERS_PER_CORE` per core. The batch functions call it before any
+    work, so a typo is said at once.
 
-    The pool's workers end with this process, even when it is killed (``kill -9``), and
-    leave signals to it: an interrupted or failing run stops them at once instead of
-    letting them work through the queue.
+    >>> worker_count(1)
+    1
     """
     n = default_workers() if workers is None or workers == 0 else workers
     most = MAX_WORKERS_PER_CORE * default_workers()
@@ -64,6 +64,18 @@ def local_executor(workers: int | None) -> Iterator[Executor]:
             f"`workers` must be from 1 to {most} ({MAX_WORKERS_PER_CORE} per core; 0: all cores); got {workers}",
             params=("workers",),
         )
+    return n
+
+
+@contextmanager
+def local_executor(workers: int | None) -> Iterator[Executor]:
+    """A serial executor for 1 worker, else a process pool of ``workers`` processes.
+
+    The pool's workers end with this process, even when it is killed (``kill -9``), and
+    leave signals to it: an interrupted or failing run stops them at once instead of
+    letting them work through the queue.
+    """
+    n = worker_count(workers)
     if n == 1:
         yield SerialExecutor()
         return

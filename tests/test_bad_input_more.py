@@ -280,7 +280,18 @@ def test_export_leaves_out_labels_without_a_class_or_a_polygon_and_says_so(tmp_p
     set_blob(store, 5, gpkg_blob(shapely.Point(686500, 3120800)))
     set_blob(store, 6, gpkg_blob(shapely.LineString([(686450, 3120700), (686600, 3120850)])))
     res = passes(
-        "export", "s.gpkg", "--tiles", inputs.tiles, "--out", "ds", "--workers", 1, cwd=tmp_path, inputs=inputs
+        "export",
+        "s.gpkg",
+        "--tiles",
+        inputs.tiles,
+        "--out",
+        "ds",
+        "--workers",
+        1,
+        "--split",
+        1,
+        cwd=tmp_path,
+        inputs=inputs,
     )
     assert "labels left out: 3 (no polygon (empty, point or line))" in res.stdout
     assert "labels left out: 2 (unknown class code None)" in res.stdout
@@ -800,7 +811,7 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
             id="tile",
         ),
         pytest.param(
-            ("export", "{store}", "--tiles", "{tiles}", "--out", "disk/ds", "--workers", 1),
+            ("export", "{store}", "--tiles", "{tiles}", "--out", "disk/ds", "--workers", 1, "--split", 1),
             "disk/ds: cannot write the training set (No space left on device)",
             id="export",
         ),
@@ -962,7 +973,20 @@ def test_a_chips_folder_another_run_holds_is_busy(tmp_path, inputs, held, holder
 def test_exports_share_a_chips_folder(tmp_path, inputs, held):
     shutil.copytree(inputs.tiles.parent, tmp_path / "chips")
     held(tmp_path / "chips", True)
-    args = ("export", inputs.store, "--tiles", "chips/tiles.gpkg", "--out", "ds", "--format", "geojson", "--workers", 1)
+    args = (
+        "export",
+        inputs.store,
+        "--tiles",
+        "chips/tiles.gpkg",
+        "--out",
+        "ds",
+        "--format",
+        "geojson",
+        "--workers",
+        1,
+        "--split",
+        1,
+    )
     passes(*args, "-q", cwd=tmp_path, inputs=inputs)
 
 

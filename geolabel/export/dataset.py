@@ -264,11 +264,13 @@ def _export_dataset(
     from geolabel.export.splits import spatial_split
     from geolabel.export.writers import MASK_NODATA, TileJob, write_tile
     from geolabel.labels.store import open_store
-    from geolabel.parallel import local_executor, run_tasks
+    from geolabel.parallel import local_executor, run_tasks, worker_count
 
     fmts, fractions = _check_options(
         formats, split, min_overlap=min_overlap, guard=guard, block_size=block_size, seed=seed, status=status
     )
+    if executor is None:
+        worker_count(workers)
     out = Path(out_dir)
     prepare_output_dir(out, marker="manifest.json", what="training set", overwrite=overwrite)
     owns_store = not hasattr(store, "read")

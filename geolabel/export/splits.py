@@ -206,7 +206,8 @@ def _warn_empty_splits(result: SplitResult, dealt: Mapping[str, int], *, blocks:
         if n:
             why, params = f"all {n} of its chips were left out to keep it apart from the other splits", ("guard",)
         else:
-            why = f"{len(result.splits)} chips fall in only {blocks} spatial blocks; use a smaller `block_size`"
+            in_blocks = f"{blocks} spatial block{'s' if blocks != 1 else ''}"
+            why = f"{len(result.splits)} chips fall in only {in_blocks}; use a smaller `block_size`"
             why, params = why + " (CRS units; the default is 2 chips) or more chips", ("block_size",)
         warnings.warn(EmptySplitWarning(f"split {name!r} got no chips: {why}", params=params), stacklevel=3)
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from geolabel.errors import CancelledError, InputError
+from geolabel.stop import stop_requested
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -164,6 +165,8 @@ def _run(
     exhausted = False
     error: BaseException | None = None
     while True:
+        if stop_requested() is not None:  # a Ctrl-C its handler's raise did not deliver
+            raise KeyboardInterrupt
         while not exhausted and error is None and len(pending) < limit:
             if is_cancelled is not None and is_cancelled():
                 error = CancelledError("cancelled")

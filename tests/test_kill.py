@@ -314,3 +314,28 @@ def test_labels_import_killed_with_sigkill_leaves_the_store_intact(delivery):
     assert rerun.code == 0, rerun.stderr
     assert label_rows(store) == reference
     assert integrity(store) == "ok"
+
+
+def test_a_ctrl_c_during_an_import_is_delivered_just_after_it(tmp_path, monkeypatch):
+    """Raised inside an import, a KeyboardInterrupt can be dropped (Cython modules run code
+    while imported) and leaves a half-imported module; the CLI's handler lets the import
+    finish and delivers the Ctrl-C right after it, and records it for the batch loops."""
+    from geolabel.cli import _on_signal
+    from geolabel.stop import clear_stop, stop_requested
+
+    (tmp_path / "geolabel_test_slow_module.py").write_text(
+        "import signal\nsignal.raise_signal(signal.SIGINT)\nDONE = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous = signal.signal(signal.SIGINT, _on_signal)
+    clear_stop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            import geolabel_test_slow_module  # noqa: F401
+
+            time.sleep(10)  # the Ctrl-C arrives here, after the import
+        assert stop_requested() == signal.SIGINT
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        clear_stop()
+    assert sys.modules["geolabel_test_slow_module"].DONE

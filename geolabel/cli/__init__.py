@@ -20,6 +20,7 @@ import click
 from geolabel import __version__
 from geolabel.cli.flags import cli_message
 from geolabel.errors import GeolabelError, GeolabelWarning
+from geolabel.stop import clear_stop, request_stop, stop_requested
 
 #: Exit code of an unexpected exception: a bug in geolabel, not a bad input (sysexits' EX_SOFTWARE).
 EXIT_INTERNAL = 70
@@ -30,9 +31,31 @@ class Terminated(KeyboardInterrupt):
     cleanup runs (the tile index is written, temporary outputs removed)."""
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup itself is not interrupted
-    raise Terminated()
+def _on_signal(signum: int, frame: Any) -> None:
+    """Ctrl-C and SIGTERM: recorded for the engine's batch loops (a raise from here can be
+    lost, see :mod:`geolabel.stop`), then raised to unwind the command, but never inside
+    an import: Cython modules run code while they are imported, an exception there is
+    dropped and makes Python end by killing itself with SIGINT (seen: exit -2 after
+    "geolabel: interrupted"), so the signal is delivered again just after the import."""
+    request_stop(signum)
+    if _importing(frame):
+        import _thread
+        import threading
+
+        threading.Timer(0.05, _thread.interrupt_main, args=(signum,)).start()
+        return
+    if signum == signal.SIGTERM:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup itself is not interrupted
+        raise Terminated()
+    raise KeyboardInterrupt
+
+
+def _importing(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _Group(click.Group):
@@ -51,10 +74,10 @@ class _Group(click.Group):
                 message = " ".join(exc.format_message().split())
                 click.echo(f"geolabel: error: {message} (see --help)", err=True)
                 ctx.exit(2)
-            except Terminated:
-                click.echo("geolabel: terminated", err=True)
-                ctx.exit(143)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, Terminated) or stop_requested() == signal.SIGTERM:
+                    click.echo("geolabel: terminated", err=True)
+                    ctx.exit(143)
                 click.echo("geolabel: interrupted", err=True)
                 ctx.exit(130)
 
@@ -122,7 +145,9 @@ def main(verbose: int) -> None:
     """geolabel: tile imagery, keep land-cover labels, export training sets."""
     _configure_logging(verbose)
     _configure_warnings(verbose)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    clear_stop()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
 
 
 def _register() -> None:

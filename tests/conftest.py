@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,30 @@ def village_store(root: Path, *, size: int, workers: int = 1) -> tuple[Path, Pat
     import_labels(store, [SAMPLE / "village_labels.gpkg"])
     store.close()
     return root / "labels.gpkg", tiles.index_path
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Small inputs shared by the bad-input tests of a module (never written by them)."""
+
+    root: Path
+    scene: Path
+    tiles: Path
+    store: Path
+    empty_store: Path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
+    """A 256 x 256 px scene on the village, its 4 chips and a store with the village labels."""
+    from geolabel.labels.importer import import_labels
+    from geolabel.labels.store import create_store
+    from geolabel.tiling import tile_raster
+
+    root = tmp_path_factory.mktemp("inputs")
+    scene = make_scene(root / "scene.tif", width=256, height=256, count=3, origin=(686400.0, 3120900.0), res=1.0)
+    tiles = tile_raster(scene, root / "chips", size=128, workers=1).index_path
+    with create_store(root / "labels.gpkg", crs="EPSG:32649") as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"])
+    create_store(root / "empty.gpkg", crs="EPSG:32649").close()
+    return Inputs(root, scene, tiles, root / "labels.gpkg", root / "empty.gpkg")

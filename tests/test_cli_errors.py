@@ -16,45 +16,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from .badinput import Result, assert_one_line_error, run_geolabel, tree_state
-from .conftest import REAL, SAMPLE, make_scene
+from .conftest import REAL, SAMPLE, Inputs
 
 VILLAGE = SAMPLE / "village_labels.gpkg"
 SPACENET = REAL / "solaris_spacenet_samples" / "geotiff_labels.geojson"
 needs_spacenet = pytest.mark.skipif(not SPACENET.exists(), reason="SpaceNet sample labels not available")
 STATUSES = "draft, submitted, reviewed, accepted, rejected"
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Inputs shared by the tests of this module (never written by them)."""
-
-    root: Path
-    scene: Path
-    tiles: Path
-    store: Path
-    empty_store: Path
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
-    """A 256 x 256 px scene on the village, its 4 chips and a store with the village labels."""
-    from geolabel.labels.importer import import_labels
-    from geolabel.labels.store import create_store
-    from geolabel.tiling import tile_raster
-
-    root = tmp_path_factory.mktemp("inputs")
-    scene = make_scene(root / "scene.tif", width=256, height=256, count=3, origin=(686400.0, 3120900.0), res=1.0)
-    tiles = tile_raster(scene, root / "chips", size=128, workers=1).index_path
-    with create_store(root / "labels.gpkg", crs="EPSG:32649") as store:
-        import_labels(store, [VILLAGE])
-    create_store(root / "empty.gpkg", crs="EPSG:32649").close()
-    return Inputs(root, scene, tiles, root / "labels.gpkg", root / "empty.gpkg")
 
 
 def geolabel(*args: object, cwd: Path, inputs: Inputs, env: dict[str, str] | None = None) -> Result:

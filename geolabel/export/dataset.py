@@ -20,6 +20,7 @@ Dataset layout::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -166,6 +167,22 @@ def _check_options(
     return fmts, parse_split(split)
 
 
+def _holding_chips(export: Callable[..., ExportResult]) -> Callable[..., ExportResult]:
+    """Run ``export(store, tiles, ...)`` with the chips folder held: the chips are read (and
+    linked into the dataset) while no ``tile`` run may replace them."""
+
+    @functools.wraps(export)
+    def held(store: Any, tiles: str | os.PathLike[str], *args: Any, **kwargs: Any) -> ExportResult:
+        from geolabel.files import folder_lock
+        from geolabel.tileindex import CHIPS_BUSY
+
+        with folder_lock(Path(tiles).parent, shared=True, busy=CHIPS_BUSY):
+            return export(store, tiles, *args, **kwargs)
+
+    return held
+
+
+@_holding_chips
 def export_dataset(
     store: Any,
     tiles: str | os.PathLike[str],
@@ -210,53 +227,6 @@ def export_dataset(
             returns True the export stops with :class:`~geolabel.errors.CancelledError`
             and leaves nothing behind.
     """
-    from geolabel.files import folder_lock
-    from geolabel.tileindex import CHIPS_BUSY
-
-    # the chips are read (and linked into the dataset) while no `tile` run may replace them
-    with folder_lock(Path(tiles).parent, shared=True, busy=CHIPS_BUSY):
-        return _export_dataset(
-            store,
-            tiles,
-            out_dir,
-            formats=formats,
-            min_overlap=min_overlap,
-            split=split,
-            seed=seed,
-            block_size=block_size,
-            guard=guard,
-            status=status,
-            repair=repair,
-            skip_empty=skip_empty,
-            overwrite=overwrite,
-            workers=workers,
-            executor=executor,
-            progress=progress,
-            is_cancelled=is_cancelled,
-        )
-
-
-def _export_dataset(
-    store: Any,
-    tiles: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    formats: str | Iterable[str] = FORMATS,
-    min_overlap: float = 0.0,
-    split: str | Sequence[float] | None = "0.8,0.1,0.1",
-    seed: int = 0,
-    block_size: float | None = None,
-    guard: float = 0.0,
-    status: Sequence[str] | None = None,
-    repair: bool = False,
-    skip_empty: bool = False,
-    overwrite: bool = False,
-    workers: int | None = None,
-    executor: Executor | None = None,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-) -> ExportResult:
-    """:func:`export_dataset`, with the chips folder held."""
     import shapely
 
     from geolabel.crs import area_m2, reproject_geometries, same_crs

@@ -19,6 +19,7 @@ import numpy as np
 
 from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir, writing
 from geolabel.qa import QAResult
+from geolabel.stop import deferred
 
 SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
 THUMBNAILS = 12
@@ -119,15 +120,18 @@ def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
     crs = compact_crs(result.crs.to_wkt()) if result.crs is not None else None
     counts = {}
     for layer, kind, rows in (("findings_polygons", "MultiPolygon", polys), ("findings_points", "Point", points)):
-        with fiona.open(
-            path,
-            "w",
-            driver="GPKG",
-            layer=layer,
-            crs=crs,
-            schema={"geometry": kind, "properties": _FIELDS},
-            VERSION="1.2",
-        ) as dst:
+        with (
+            deferred(),
+            fiona.open(  # a Ctrl-C waits for the layer (see geolabel.stop)
+                path,
+                "w",
+                driver="GPKG",
+                layer=layer,
+                crs=crs,
+                schema={"geometry": kind, "properties": _FIELDS},
+                VERSION="1.2",
+            ) as dst,
+        ):
             dst.writerecords({"geometry": g, "properties": p} for g, p in rows)
         counts[layer] = len(rows)
     with sqlite3.connect(path) as conn:

@@ -26,3 +26,35 @@ def stop_requested() -> int | None:
 def clear_stop() -> None:
     """Forget earlier requests (a new command starts)."""
     _requested.clear()
+
+
+_deferring: list[bool] = []
+
+
+def is_deferring() -> bool:
+    """Whether a :func:`deferred` section runs: a signal handler should only record."""
+    return bool(_deferring)
+
+
+class deferred:
+    """A section a Ctrl-C must not cut in half (a GDAL write whose half-closed dataset
+    fails again when it is garbage-collected). The CLI's handler only records a signal
+    that arrives inside; it is delivered again as the section ends.
+
+    >>> with deferred():
+    ...     is_deferring()
+    True
+    """
+
+    def __enter__(self) -> None:
+        self._before = stop_requested()
+        _deferring.append(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _deferring.pop()
+        signum = stop_requested()
+        if not _deferring and signum is not None and self._before is None:
+            import _thread
+            import signal
+
+            _thread.interrupt_main(signal.Signals(signum))  # the handler runs again, outside the section

@@ -27,6 +27,7 @@ from geolabel.crs import stored_crs_problem
 from geolabel.errors import InputError, OutputError, first_line
 from geolabel.files import leads_outside, temp_path, temp_pattern, writing
 from geolabel.grid import safe_name, tile_id
+from geolabel.stop import deferred
 
 INDEX_NAME = "tiles.gpkg"
 TILES_LAYER = "tiles"
@@ -141,7 +142,9 @@ def write_index(
     tmp.unlink(missing_ok=True)
     tags = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
     try:
-        with writing(path, "tile index"):  # said while the temporary file still fills the disk
+        # a Ctrl-C waits for the end of the write: cut inside fiona, the half-closed file
+        # fails again (printed) when Python collects it
+        with deferred(), writing(path, "tile index"):  # said while the temporary file still fills the disk
             for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
                 with fiona.open(
                     tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
@@ -157,7 +160,7 @@ def write_index(
                         }
                         for r, geom in zip(records, _footprints(records, crs))
                     )
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -339,3 +339,35 @@ def test_a_ctrl_c_during_an_import_is_delivered_just_after_it(tmp_path, monkeypa
         signal.signal(signal.SIGINT, previous)
         clear_stop()
     assert sys.modules["geolabel_test_slow_module"].DONE
+
+
+def test_a_ctrl_c_during_a_tile_index_write_waits_for_its_end(tmp_path, monkeypatch):
+    """Cut inside fiona, a half-written GeoPackage failed again when Python collected it
+    ("Exception ignored in: Session.__dealloc__" after "geolabel: interrupted"); the CLI's
+    handler lets the write finish and delivers the Ctrl-C right after it."""
+    from geolabel import tileindex
+    from geolabel.cli import _on_signal
+    from geolabel.stop import clear_stop
+
+    reference = tile_raster(make_scene(tmp_path / "s.tif", width=640, height=640), tmp_path / "ref", size=32)
+    chips = read_index(reference.index_path)[0]
+    footprints = tileindex._footprints
+
+    def interrupted_footprints(records, crs):  # Ctrl-C while fiona writes the 100th row
+        for n, geom in enumerate(footprints(records, crs)):
+            if n == 100:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield geom
+
+    monkeypatch.setattr(tileindex, "_footprints", interrupted_footprints)
+    previous = signal.signal(signal.SIGINT, _on_signal)
+    clear_stop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tileindex.write_index(tmp_path / "tiles.gpkg", chips, [], crs="EPSG:32649", params={}, complete=False)
+            time.sleep(10)  # not reached: the Ctrl-C comes as the write ends
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        clear_stop()
+    assert len(chips) == 400
+    assert read_index(tmp_path / "tiles.gpkg")[0] == chips  # the write finished and was renamed

@@ -20,7 +20,7 @@ import click
 from geolabel import __version__
 from geolabel.cli.flags import cli_message
 from geolabel.errors import GeolabelError, GeolabelWarning
-from geolabel.stop import clear_stop, request_stop, stop_requested
+from geolabel.stop import clear_stop, is_deferring, request_stop, stop_requested
 
 #: Exit code of an unexpected exception: a bug in geolabel, not a bad input (sysexits' EX_SOFTWARE).
 EXIT_INTERNAL = 70
@@ -33,11 +33,14 @@ class Terminated(KeyboardInterrupt):
 
 def _on_signal(signum: int, frame: Any) -> None:
     """Ctrl-C and SIGTERM: recorded for the engine's batch loops (a raise from here can be
-    lost, see :mod:`geolabel.stop`), then raised to unwind the command, but never inside
-    an import: Cython modules run code while they are imported, an exception there is
+    lost, see :mod:`geolabel.stop`), then raised to unwind the command; but not inside a
+    :func:`geolabel.stop.deferred` section (delivered again as it ends) nor inside an
+    import: Cython modules run code while they are imported, an exception there is
     dropped and makes Python end by killing itself with SIGINT (seen: exit -2 after
     "geolabel: interrupted"), so the signal is delivered again just after the import."""
     request_stop(signum)
+    if is_deferring():  # delivered again when the section ends
+        return
     if _importing(frame):
         import _thread
         import threading

@@ -363,16 +363,21 @@ def _build_store_file(tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema) -> 
     """An empty label store at ``tmp``: the labels layer (GDAL), metadata, classes, triggers."""
     import fiona
 
-    with fiona.open(
-        tmp,
-        "w",
-        driver="GPKG",
-        layer=LABELS_TABLE,
-        schema=_FIONA_SCHEMA,
-        crs=store_crs.to_wkt(),
-        VERSION="1.2",
-        FID="fid",
-        GEOMETRY_NAME="geom",
+    from geolabel.stop import deferred
+
+    with (
+        deferred(),
+        fiona.open(  # a Ctrl-C waits for the layer (see geolabel.stop)
+            tmp,
+            "w",
+            driver="GPKG",
+            layer=LABELS_TABLE,
+            schema=_FIONA_SCHEMA,
+            crs=store_crs.to_wkt(),
+            VERSION="1.2",
+            FID="fid",
+            GEOMETRY_NAME="geom",
+        ),
     ):
         pass
     conn = sqlite3.connect(tmp)

@@ -232,9 +232,9 @@ def test_engine_errors_become_processing_errors(processing, tmp_path):
     import processing as qgs_processing
     from qgis.core import QgsProcessingException
 
-    with pytest.raises(
-        QgsProcessingException, match=r"`overlap` must be 0 or more pixels and smaller than `size` \(64\)"
-    ):
+    # the dialog's own parameter labels, no backquoted API names or CLI flags
+    message = r"“Overlap \(pixels\)” must be 0 or more pixels and smaller than “Chip size \(pixels\)” \(64\); got 64"
+    with pytest.raises(QgsProcessingException, match=message):
         qgs_processing.run(
             "geolabel:tile",
             {"INPUT": [str(SAMPLE / "village.tif")], "SIZE": 64, "OVERLAP": 64, "OUTPUT": str(tmp_path / "x")},

@@ -116,13 +116,21 @@ def main() -> None:
         class Iface:  # the dock only needs the map canvas and a message bar here
             def __init__(self, active):
                 from qgis.gui import QgsMapCanvas, QgsMessageBar
+                from qgis.PyQt.QtWidgets import QMainWindow
 
                 self.active = active
                 self.canvas = QgsMapCanvas()
                 self.bar = QgsMessageBar()
+                self.window = QMainWindow()
 
             def mainWindow(self):
-                return None
+                return self.window
+
+            def registerMainWindowAction(self, action, key):
+                return True
+
+            def unregisterMainWindowAction(self, action):
+                return True
 
             def mapCanvas(self):
                 return self.canvas

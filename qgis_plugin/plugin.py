@@ -78,6 +78,7 @@ class GeolabelPlugin:
             self.action = None
         if self.dock is not None:
             self.iface.removeDockWidget(self.dock)
+            self.dock.remove_shortcuts()
             self.dock.close_store()
             self.dock.deleteLater()
             self.dock = None

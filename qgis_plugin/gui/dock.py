@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from qgis.core import (
@@ -28,8 +30,10 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtGui import QColor, QKeySequence
 from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QAction,
     QButtonGroup,
     QDockWidget,
     QFileDialog,
@@ -46,12 +50,24 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..processing.common import engine_message
+from ..styles import STORE_PROPERTY, style_tile_index
+from . import findings as words
 
 CLASS_VARIABLE = "geolabel_class"
 LABELER_VARIABLE = "geolabel_labeler"
 TILE_VARIABLE = "geolabel_tile"
 #: Seconds the dock waits for a store another writer holds (QGIS saving) before it says so.
 STORE_TIMEOUT = 3.0
+#: Keyboard shortcuts (Settings > Keyboard Shortcuts can change them); 1-9 pick the classes.
+SHORTCUTS = {"previous_tile": ",", "next_tile": ".", "mark_done": "M", "check_now": "Q"}
+CLASS_KEYS = 9
+#: Fields the store and its triggers fill: hidden, or shown read-only in the attribute form.
+HIDDEN_FIELDS = ("fid", "version")
+READ_ONLY_FIELDS = ("label_id", "class_name", "created", "modified")
+#: Each check's findings file, in a folder next to the store (``<store>_findings``).
+FINDINGS_FILE = re.compile(r"check_(\d+)_(\d+)\.gpkg")
+#: Findings files of other QGIS sessions older than this are removed by the next check.
+FINDINGS_STALE_SECONDS = 600
 
 
 def style_labels_layer(layer, schema):
@@ -86,7 +102,22 @@ def style_labels_layer(layer, schema):
     if idx >= 0:
         value_map = {f"{cls.code} {cls.name}": cls.code for cls in schema}
         layer.setEditorWidgetSetup(idx, QgsEditorWidgetSetup("ValueMap", {"map": value_map}))
+    _protect_system_fields(layer)
     layer.triggerRepaint()
+
+
+def _protect_system_fields(layer):
+    """The attribute form offers only what a labeler may change (class, comment, status, ...)."""
+    fields = layer.fields()
+    config = layer.editFormConfig()
+    for name in HIDDEN_FIELDS + READ_ONLY_FIELDS:
+        idx = fields.indexOf(name)
+        if idx < 0:
+            continue
+        config.setReadOnly(idx, True)
+        if name in HIDDEN_FIELDS:
+            layer.setEditorWidgetSetup(idx, QgsEditorWidgetSetup("Hidden", {}))
+    layer.setEditFormConfig(config)
 
 
 class LabelingDock(QDockWidget):
@@ -100,13 +131,16 @@ class LabelingDock(QDockWidget):
         self.store_path = None
         self.layer_id = None
         self.task = None  # the running background check
-        self.qa_dir = None  # this dock's temporary folder for findings
+        self.qa_dir = None  # where findings files go (next to the store)
+        self.findings_files = []  # this session's findings files, newest last
+        self.seen = set()  # finding keys of the previous check ("new" is what it did not find)
         self.checks = 0
         self.chips = []
         self.tiles_path = None
         self.tile_index = -1
         self.findings_layers = []
         self.findings = []
+        self._findings_crs = None
         body = QWidget()
         layout = QVBoxLayout(body)
 
@@ -165,7 +199,11 @@ class LabelingDock(QDockWidget):
         self.qa_label = QLabel("")
         self.qa_label.setWordWrap(True)
         self.findings_list = QListWidget()
-        self.findings_list.setWordWrap(True)
+        self.findings_list.setWordWrap(True)  # long entries wrap: no horizontal scrolling
+        self.findings_list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.findings_list.setTextElideMode(Qt.ElideRight)
+        self.findings_list.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+        self.findings_list.setResizeMode(QListWidget.Adjust)
         self.findings_list.setToolTip("Double-click a finding to zoom to it")
         self.findings_list.itemDoubleClicked.connect(self._zoom_to_finding)
         ql.addWidget(self.check_button)
@@ -174,7 +212,58 @@ class LabelingDock(QDockWidget):
         layout.addWidget(qa_box)
         layout.addStretch(1)
         self.setWidget(body)
+        self.shortcut_actions = {}
+        self._add_shortcuts()
         self._enable(False)
+
+    # -- keyboard -----------------------------------------------------------------------
+
+    def _add_shortcuts(self):
+        """Main-window actions, so the keys work while the map has the focus (a text field
+        keeps its typed characters); registered with QGIS's shortcut manager."""
+        tips = {
+            "previous_tile": (self.prev_button, "Previous tile", lambda: self.go_to_tile(self.tile_index - 1)),
+            "next_tile": (self.next_button, "Next tile", lambda: self.go_to_tile(self.tile_index + 1)),
+            "mark_done": (self.done_button, "Mark the tile done", self.mark_done),
+            "check_now": (self.check_button, "Save the edits and check the labels", self._check_key),
+        }
+        for name, (button, text, slot) in tips.items():
+            action = self._shortcut(name, f"GeoLabel: {text.lower()}", SHORTCUTS[name], slot)
+            button.setToolTip(f"{text} (key {action.shortcut().toString()})")
+        for k in range(CLASS_KEYS):
+            self._shortcut(f"class_{k + 1}", f"GeoLabel: class {k + 1} of the palette", str(k + 1), self._class_key(k))
+
+    def _shortcut(self, name, text, key, slot):
+        window = self.iface.mainWindow()
+        action = QAction(text, window)
+        action.setObjectName(f"mActionGeolabel_{name}")
+        action.setShortcut(QKeySequence(key))
+        action.setShortcutContext(Qt.WindowShortcut)
+        action.triggered.connect(slot)
+        window.addAction(action)
+        self.iface.registerMainWindowAction(action, key)
+        self.shortcut_actions[name] = action
+        return action
+
+    def _class_key(self, k):
+        def pick():
+            buttons = self._palette_buttons()
+            if self.store is not None and k < len(buttons):
+                buttons[k].click()
+
+        return pick
+
+    def _check_key(self):
+        if self.check_button.isEnabled():
+            self.check_now(background=True)
+
+    def remove_shortcuts(self):
+        window = self.iface.mainWindow()
+        for action in self.shortcut_actions.values():
+            self.iface.unregisterMainWindowAction(action)
+            window.removeAction(action)
+            action.deleteLater()
+        self.shortcut_actions = {}
 
     # -- store ------------------------------------------------------------------------
 
@@ -232,7 +321,7 @@ class LabelingDock(QDockWidget):
             self.close_store()
             return None
         self.iface.setActiveLayer(layer)
-        self.store_label.setText(f"{os.path.basename(path)} ({store.count()} labels, {store.crs.name})")
+        self._show_count()
         self._build_palette(store.schema)
         self._enable(True)
         return layer
@@ -248,9 +337,25 @@ class LabelingDock(QDockWidget):
             if not layer.isValid():
                 return None
             style_labels_layer(layer, self.store.schema)
+            layer.setCustomProperty(STORE_PROPERTY, True)  # Processing dialogs default to it
+            for signal in (
+                layer.featureAdded,
+                layer.featuresDeleted,
+                layer.afterCommitChanges,
+                layer.afterRollBack,
+            ):
+                signal.connect(self._show_count)
             project.addMapLayer(layer)
             self.layer_id = layer.id()
         return layer
+
+    def _show_count(self, *args):
+        """ "labels.gpkg: 137 labels (EPSG:32649)", kept live by the layer's signals."""
+        layer, store = self.layer, self.store
+        if store is None:
+            return
+        count = layer.featureCount() if layer is not None else store.count()
+        self.store_label.setText(f"{os.path.basename(self.store_path)}: {count} labels ({store.crs.name})")
 
     @property
     def layer(self):
@@ -262,9 +367,10 @@ class LabelingDock(QDockWidget):
             self.store.close()
         self.store = None
         self.layer_id = None
-        if self.qa_dir is not None:
-            shutil.rmtree(self.qa_dir, ignore_errors=True)
-            self.qa_dir = None
+        if self.qa_dir is not None and Path(self.qa_dir).name.startswith("geolabel-check-"):
+            shutil.rmtree(self.qa_dir, ignore_errors=True)  # the temporary fallback folder
+        self.qa_dir = None  # findings next to a store stay (a saved project may show them)
+        self.seen = set()
 
     def _store_call(self, func, *args, **kwargs):
         """A store write from the GUI: a busy or read-only store gives a message, not a freeze
@@ -293,13 +399,23 @@ class LabelingDock(QDockWidget):
             zh = f" {cls.names['zh']}" if "zh" in cls.names else ""
             button = QPushButton(f"{cls.name}{zh}")
             button.setCheckable(True)
+            key = f" (key {k + 1})" if k < CLASS_KEYS else ""
+            button.setToolTip(f"Draw {cls.name}{zh}{key}")
             text = "#000000" if QColor(cls.color).lightness() > 128 else "#ffffff"
+            # the same border width checked or not: the text never moves or gets clipped
             button.setStyleSheet(
-                f"QPushButton {{background-color: {cls.color}; color: {text}; padding: 4px}}"
+                f"QPushButton {{background-color: {cls.color}; color: {text}; padding: 3px 6px;"
+                f" border: 3px solid {cls.color}; border-radius: 3px}}"
                 f"QPushButton:checked {{border: 3px solid #000}}"
             )
+            button.setMinimumHeight(button.fontMetrics().height() + 14)
             self.palette.addButton(button, cls.code)
             self.palette_layout.addWidget(button, k // 2, k % 2)
+
+    def _palette_buttons(self):
+        """The palette's buttons in the order shown (the number keys' order)."""
+        items = (self.palette_layout.itemAt(k) for k in range(self.palette_layout.count()))
+        return [item.widget() for item in items if item is not None and item.widget() in self.palette.buttons()]
 
     def set_class(self, code):
         """Newly digitized polygons get this class (through the class_code default value)."""
@@ -329,10 +445,27 @@ class LabelingDock(QDockWidget):
             self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
             return
         self.tiles_path = path
+        self._show_tile_grid(path)
         self._enable(self.store is not None)
         statuses = self._statuses()
         first_open = next((k for k, c in enumerate(self.chips) if statuses.get(c.tile_id) != "done"), 0)
         self.go_to_tile(first_open)
+
+    def _show_tile_grid(self, path):
+        """The tile index on the map as outlines with tile ids, unless the project shows it."""
+        project = QgsProject.instance()
+        source = f"{path}|layername=tiles"
+        if any(layer.source() == source for layer in project.mapLayers().values()):
+            return
+        layer = QgsVectorLayer(source, "Tile index", "ogr")
+        if not layer.isValid():
+            return
+        style_tile_index(layer)
+        with self._keeping_the_tool():
+            project.addMapLayer(layer, False)
+            labels = project.layerTreeRoot().findLayer(self.layer_id) if self.layer_id else None
+            children = project.layerTreeRoot().children()
+            project.layerTreeRoot().insertLayer(children.index(labels) + 1 if labels in children else 0, layer)
 
     def go_to_tile(self, index):
         """Zoom the map to chip ``index`` and make it the tile new labels belong to."""
@@ -391,10 +524,7 @@ class LabelingDock(QDockWidget):
             return None
         # with a tile index open: labels must lie on the chips' imagery, done tiles be covered
         tiles = self.tiles_path if self.chips else None
-        if self.qa_dir is None:
-            self.qa_dir = tempfile.mkdtemp(prefix="geolabel-check-")
-        self.checks += 1
-        out_path = Path(self.qa_dir) / f"findings_{self.checks}.gpkg"
+        out_path = self._next_findings_path()
         store_path = self.store_path
 
         def work(task=None):
@@ -426,7 +556,68 @@ class LabelingDock(QDockWidget):
         QgsApplication.taskManager().addTask(self.task)
         return self.task
 
+    # -- findings ---------------------------------------------------------------------
+
+    def _next_findings_path(self):
+        """A new findings file in ``<store>_findings/`` next to the store, so the project
+        keeps no layer in the temporary folder (QGIS would ask about it on quit); in a
+        temporary folder only when the store's folder cannot be written."""
+        if self.qa_dir is None:
+            store = Path(self.store_path)
+            folder = store.with_name(f"{store.stem}_findings")
+            try:
+                folder.mkdir(exist_ok=True)
+                if folder.is_symlink() or not os.access(folder, os.W_OK):
+                    raise PermissionError(f"{folder}: not writable")
+                self.qa_dir = str(folder)
+            except OSError:
+                self.qa_dir = tempfile.mkdtemp(prefix="geolabel-check-")
+        self.checks += 1
+        return Path(self.qa_dir) / f"check_{os.getpid()}_{self.checks}.gpkg"
+
+    def _remove_old_findings(self, keep):
+        """This session's earlier findings files, and other sessions' files no layer of this
+        project shows and older than FINDINGS_STALE_SECONDS (only files named as we name
+        them, in our folder)."""
+        shown = {layer.source().split("|")[0] for layer in QgsProject.instance().mapLayers().values()}
+        now = time.time()
+        for path in Path(self.qa_dir).iterdir():
+            match = FINDINGS_FILE.fullmatch(path.name)
+            if match is None or str(path) == str(keep) or str(path) in shown or path.is_symlink():
+                continue
+            with contextlib.suppress(OSError):
+                own = int(match.group(1)) == os.getpid()
+                if own or now - path.stat().st_mtime > FINDINGS_STALE_SECONDS:
+                    path.unlink()
+
     def _show_findings(self, result, out_path):
+        """Findings on the map (labels stay the active layer, the map tool stays) and in the list."""
+        with self._keeping_the_tool():
+            self._show_findings_layers(out_path)
+        self._remove_old_findings(keep=out_path)
+        self.findings = list(result.findings)
+        self._findings_crs = result.crs.to_wkt() if result.crs is not None else None
+        self._fill_findings_list()
+        summary = f"{result.errors} errors, {result.warnings} warnings"
+        if result.completeness is not None:
+            summary += f"; {result.completeness:.1%} of {'done tiles' if self.chips else 'the area'} labelled"
+        self.qa_label.setText(summary)
+        return result
+
+    @contextlib.contextmanager
+    def _keeping_the_tool(self):
+        """Layers added inside do not take the active layer nor the map tool from the labeler."""
+        canvas = self.iface.mapCanvas()
+        tool = canvas.mapTool()
+        active = self.iface.activeLayer()
+        active_id = active.id() if active is not None else None
+        yield
+        if active_id is not None and QgsProject.instance().mapLayer(active_id) is not None:
+            self.iface.setActiveLayer(QgsProject.instance().mapLayer(active_id))
+        if tool is not None and canvas.mapTool() is not tool:
+            canvas.setMapTool(tool)
+
+    def _show_findings_layers(self, out_path):
         project = QgsProject.instance()
         for old in self.findings_layers:
             if project.mapLayer(old) is not None:
@@ -436,22 +627,63 @@ class LabelingDock(QDockWidget):
             layer = QgsVectorLayer(f"{out_path}|layername={name}", f"GeoLabel {name.replace('_', ' ')}", "ogr")
             if layer.isValid() and layer.featureCount() > 0:
                 layer.loadDefaultStyle()
-                project.addMapLayer(layer)
+                project.addMapLayer(layer, False)  # on top of the layer tree, not made current
+                project.layerTreeRoot().insertLayer(0, layer)
                 self.findings_layers.append(layer.id())
-        self.findings = list(result.findings)
+
+    def _fill_findings_list(self):
+        me = self.labeler_edit.text().strip()
+        labels = self._label_infos({i for f in self.findings for i in f.feature_ids})
+        keys = [words.finding_key(f) for f in self.findings]
+        shown = [
+            words.describe(k, f, labels, me, bool(self.seen) and keys[k] not in self.seen, self._tile_of(f))
+            for k, f in enumerate(self.findings)
+        ]
+        self.seen = set(keys)
         self.findings_list.clear()
-        for k, f in enumerate(self.findings):
-            item = QListWidgetItem(f"{f.severity}: {f.message}")
-            item.setData(Qt.UserRole, k)
-            item.setToolTip(f.message)
-            item.setForeground(QColor("#e31a1c" if f.severity == "error" else "#ff7f00"))
+        for entry in words.ordered(shown):
+            finding = self.findings[entry.index]
+            item = QListWidgetItem(entry.text)
+            item.setData(Qt.UserRole, entry.index)
+            item.setToolTip(entry.tooltip)
+            item.setForeground(QColor("#e31a1c" if finding.severity == "error" else "#ff7f00"))
+            if entry.mine and entry.new:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
             self.findings_list.addItem(item)
-        summary = f"{result.errors} errors, {result.warnings} warnings"
-        if result.completeness is not None:
-            summary += f"; {result.completeness:.1%} of {'done tiles' if self.chips else 'the area'} labelled"
-        self.qa_label.setText(summary)
-        self._findings_crs = result.crs.to_wkt() if result.crs is not None else None
-        return result
+
+    def _label_infos(self, ids):
+        """label_id -> LabelInfo for the labels findings name (read from the labels layer)."""
+        from qgis.core import QgsFeatureRequest
+
+        layer = self.layer
+        if layer is None or not ids:
+            return {}
+        quoted = ",".join("'" + i.replace("'", "''") + "'" for i in sorted(ids))
+        request = QgsFeatureRequest().setFilterExpression(f'"label_id" IN ({quoted})')
+        request.setFlags(QgsFeatureRequest.NoGeometry)
+        infos = {}
+        for feature in layer.getFeatures(request):
+            modified = feature["modified"]
+            infos[feature["label_id"]] = words.LabelInfo(
+                _text(feature["class_name"]),
+                _text(feature["labeler"]),
+                modified.toString(Qt.ISODate) if hasattr(modified, "toString") else _text(modified) or "",
+                _text(feature["tile_id"]),
+            )
+        return infos
+
+    def _tile_of(self, finding):
+        """The chip a finding lies on (for findings without labels, e.g. gaps), or None."""
+        if not self.chips or finding.geometry is None or finding.geometry.is_empty:
+            return None
+        from geolabel.crs import same_crs
+
+        if self._findings_crs is None or not same_crs(self._findings_crs, self.chips[0].crs):
+            return None  # the check measured in another CRS than the chips'
+        point = finding.geometry.representative_point()
+        return next((c.tile_id for c in self.chips if c.footprint.contains(point)), None)
 
     def _zoom_to_finding(self, item):
         self.zoom_to_finding(item.data(Qt.UserRole))
@@ -474,3 +706,8 @@ class LabelingDock(QDockWidget):
             rect = QgsCoordinateTransform(src, dst, QgsProject.instance()).transformBoundingBox(rect)
         canvas.setExtent(rect)
         canvas.refresh()
+
+
+def _text(value):
+    """A QGIS attribute as text (None for NULL)."""
+    return None if value is None or (hasattr(value, "isNull") and value.isNull()) else str(value)

@@ -14,11 +14,12 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from .common import GeolabelAlgorithm, number, vector_source
+from .common import GeolabelAlgorithm, number, open_store_layer, open_tile_index_path, vector_source
 
 
 class CheckLabels(GeolabelAlgorithm):
     NAME = "check"
+    GROUP = "quality"
     TITLE = "Check labels (QA)"
     HELP = (
         "Checks a label store or any delivered polygon layer: validity, empty and non-polygon features, "
@@ -30,9 +31,13 @@ class CheckLabels(GeolabelAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
+        store = open_store_layer()
         self.addParameter(
             QgsProcessingParameterVectorLayer(
-                "INPUT", "Labels (store or delivery)", [QgsProcessing.TypeVectorAnyGeometry]
+                "INPUT",
+                "Labels (store or delivery)",
+                [QgsProcessing.TypeVectorAnyGeometry],
+                defaultValue=store.id() if store is not None else None,
             )
         )
         self.addParameter(
@@ -42,23 +47,19 @@ class CheckLabels(GeolabelAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFile(
-                "TILES", "Tile index (labels must lie on the chips)", extension="gpkg", optional=True
+                "TILES",
+                "Tile index (labels must lie on the chips)",
+                extension="gpkg",
+                defaultValue=open_tile_index_path(),
+                optional=True,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                "DONE_ONLY", "With a tile index and a store: only tiles marked done must be covered", False
-            )
-        )
+        self.addParameter(QgsProcessingParameterBoolean("DONE_ONLY", "Only tiles marked done must be covered", False))
         self.addParameter(QgsProcessingParameterString("CLASS_FIELD", "Class field (deliveries)", optional=True))
         self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", 1.0))
         self.addParameter(number("MIN_WIDTH", "Sliver mean width below (m)", 0.5))
         self.addParameter(QgsProcessingParameterString("REQUIRE", "Required attributes (labeler,team)", optional=True))
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                "OVERWRITE", "Replace the report in the output folder (only a report geolabel wrote)", False
-            )
-        )
+        self.addParameter(QgsProcessingParameterBoolean("OVERWRITE", "Replace an earlier report", False))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Report folder"))
         self.addOutput(QgsProcessingOutputNumber("ERRORS", "Errors"))
         self.addOutput(QgsProcessingOutputNumber("WARNINGS", "Warnings"))

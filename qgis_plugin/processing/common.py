@@ -67,6 +67,9 @@ def vector_source(layer, context, feedback):
     return out, "layer"
 
 
+#: Toolbox groups under the GeoLabel provider (alphabetical is also the order of the work).
+GROUPS = {"imagery": "Imagery", "labels": "Label store", "quality": "Quality", "training": "Training data"}
+
 #: Engine functions a message may point to -> the GeoLabel algorithm that does the same.
 ALGORITHMS = {
     "tile_raster()": "“Tile raster into chips” (geolabel:tile)",
@@ -94,6 +97,35 @@ def engine_message(exc, algorithm=None):
     return say_params(str(exc), getattr(exc, "params", ()), say)
 
 
+def open_store_layer():
+    """The labels layer of the store the dock opened (else any store's labels layer in the
+    project), or None: dialogs default to it rather than to whatever layer is active."""
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    from ..styles import STORE_PROPERTY
+
+    layers = [layer for layer in QgsProject.instance().mapLayers().values() if isinstance(layer, QgsVectorLayer)]
+    marked = [layer for layer in layers if layer.customProperty(STORE_PROPERTY)]
+    stores = [layer for layer in layers if layer.source().endswith("|layername=labels")]
+    return next(iter(marked + stores), None)
+
+
+def open_store_path():
+    """The file of :func:`open_store_layer` (None without one)."""
+    layer = open_store_layer()
+    return layer_path(layer)[0] if layer is not None else None
+
+
+def open_tile_index_path():
+    """The file of a tile index shown in the project (None without one)."""
+    from qgis.core import QgsProject
+
+    for layer in QgsProject.instance().mapLayers().values():
+        if layer.source().endswith("|layername=tiles"):
+            return layer_path(layer)[0]
+    return None
+
+
 def crs_text(crs):
     """An EPSG code when QGIS knows one (so chips and stores keep it), else WKT."""
     authid = crs.authid()
@@ -104,6 +136,7 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
     """Base of the GeoLabel algorithms (id, title, help, group, engine error handling)."""
 
     NAME = ""  # the id after "geolabel:"
+    GROUP = ""  # a key of GROUPS
     TITLE = ""
     HELP = ""
 
@@ -117,10 +150,10 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
         return self.HELP
 
     def group(self):
-        return "GeoLabel"
+        return GROUPS[self.GROUP]
 
     def groupId(self):
-        return "geolabel"
+        return self.GROUP
 
     def createInstance(self):
         return type(self)()
@@ -152,7 +185,26 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
     def executor(self):
         return ThreadPoolExecutor(THREADS)
 
-    def load_on_completion(self, context, path, name, output_name):
-        """Add a file the engine wrote to the layers QGIS loads when the algorithm ends."""
+    def load_on_completion(self, context, path, name, output_name, style=None):
+        """Add a file the engine wrote to the layers QGIS loads when the algorithm ends
+        (``style``: a function QGIS calls on the loaded layer)."""
         details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
+        if style is not None:
+            details.setPostProcessor(_styler(style))
         context.addLayerToLoadOnCompletion(path, details)
+
+
+#: QGIS does not own a layer post-processor: the last few are kept alive here.
+_STYLERS = []
+
+
+def _styler(style):
+    from qgis.core import QgsProcessingLayerPostProcessorInterface
+
+    class Styler(QgsProcessingLayerPostProcessorInterface):
+        def postProcessLayer(self, layer, context, feedback):
+            style(layer)
+
+    _STYLERS.append(Styler())
+    del _STYLERS[:-16]
+    return _STYLERS[-1]

@@ -15,6 +15,7 @@ from .common import GeolabelAlgorithm, crs_text
 
 class CreateLabelStore(GeolabelAlgorithm):
     NAME = "create_store"
+    GROUP = "labels"
     TITLE = "Create label store"
     HELP = (
         "Creates a GeoPackage label store: a 'labels' polygon layer (label_id, class_code, class_name, labeler, "
@@ -54,4 +55,5 @@ class CreateLabelStore(GeolabelAlgorithm):
         store.close()
         feedback.pushInfo(f"created {path} with {len(schema)} classes")
         self.load_on_completion(context, f"{path}|layername=labels", "Labels", "LABELS")
+        feedback.setProgress(100)  # also when nothing was left to do
         return {"OUTPUT": path, "LABELS": f"{path}|layername=labels"}

@@ -13,13 +13,14 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import GeolabelAlgorithm, number
+from .common import GeolabelAlgorithm, number, open_store_path, open_tile_index_path
 
 FORMATS = ["geojson", "coco", "masks", "stac"]
 
 
 class ExportTrainingSet(GeolabelAlgorithm):
     NAME = "export"
+    GROUP = "training"
     TITLE = "Export training set"
     HELP = (
         "Clips the store's labels to the chips of a tile index and writes GeoJSON per chip (RFC 7946 and "
@@ -28,9 +29,18 @@ class ExportTrainingSet(GeolabelAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))
         self.addParameter(
-            QgsProcessingParameterFile("TILES", "Tile index (tiles.gpkg)", fileFilter="GeoPackage (*.gpkg)")
+            QgsProcessingParameterFile(
+                "STORE", "Label store", fileFilter="GeoPackage (*.gpkg)", defaultValue=open_store_path()
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "TILES",
+                "Tile index (tiles.gpkg)",
+                fileFilter="GeoPackage (*.gpkg)",
+                defaultValue=open_tile_index_path(),
+            )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
@@ -75,4 +85,5 @@ class ExportTrainingSet(GeolabelAlgorithm):
             )
         for line in result.table().splitlines():
             feedback.pushInfo(line)
+        feedback.setProgress(100)  # also when nothing was left to do
         return {"OUTPUT": out, "DATASET": out, "TILES_EXPORTED": sum(result.tiles.values())}

@@ -11,11 +11,12 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import GeolabelAlgorithm, vector_source
+from .common import GeolabelAlgorithm, open_store_path, vector_source
 
 
 class ImportLabels(GeolabelAlgorithm):
     NAME = "import_labels"
+    GROUP = "labels"
     TITLE = "Import labels into a store"
     HELP = (
         "Imports polygons from vector layers (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) into a label store: "
@@ -25,7 +26,11 @@ class ImportLabels(GeolabelAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "STORE", "Label store", fileFilter="GeoPackage (*.gpkg)", defaultValue=open_store_path()
+            )
+        )
         self.addParameter(
             QgsProcessingParameterMultipleLayers("INPUT", "Layers to import", QgsProcessing.TypeVectorPolygon)
         )
@@ -69,6 +74,7 @@ class ImportLabels(GeolabelAlgorithm):
         for report in reports:
             feedback.pushInfo(report.line())
         self.load_on_completion(context, f"{store_path}|layername=labels", "Labels", "LABELS")
+        feedback.setProgress(100)  # also when nothing was left to do
         return {
             "STORE": store_path,
             "IMPORTED": sum(r.imported for r in reports),

@@ -9,13 +9,14 @@ from qgis.core import (
     QgsProcessingParameterFile,
 )
 
-from .common import GeolabelAlgorithm, number
+from .common import GeolabelAlgorithm, number, open_store_path
 
 SAME_CLASS = ["merge", "flag"]
 
 
 class ResolveOverlaps(GeolabelAlgorithm):
     NAME = "resolve"
+    GROUP = "labels"
     TITLE = "Resolve overlaps"
     HELP = (
         "Makes the store's labels a clean partition: where classes overlap, the higher-priority class is cut "
@@ -24,7 +25,11 @@ class ResolveOverlaps(GeolabelAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFile("STORE", "Label store", fileFilter="GeoPackage (*.gpkg)"))
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "STORE", "Label store", fileFilter="GeoPackage (*.gpkg)", defaultValue=open_store_path()
+            )
+        )
         self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", 1.0))
         self.addParameter(number("MIN_WIDTH", "Remove spikes narrower than (m)", 0.0))
         self.addParameter(

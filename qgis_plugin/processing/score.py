@@ -17,7 +17,8 @@ from .common import GeolabelAlgorithm, number, vector_source
 
 class ScoreLabels(GeolabelAlgorithm):
     NAME = "score"
-    TITLE = "Score labels against a reference"
+    GROUP = "quality"
+    TITLE = "Score against a reference"
     HELP = (
         "Area correctness, completeness and quality (IoU) per class and overall, a confusion matrix by area, "
         "one-to-one object matching at an IoU threshold and a boundary F-score within a tolerance in metres. "

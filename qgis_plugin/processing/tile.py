@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ..styles import style_tile_index
 from .common import GeolabelAlgorithm, crs_text, layer_path, number
 
 EDGES = ["pad", "shift", "drop"]
@@ -23,6 +24,7 @@ COMPRESSIONS = ["source", "deflate", "zstd", "lzw", "none"]
 
 class TileRaster(GeolabelAlgorithm):
     NAME = "tile"
+    GROUP = "imagery"
     TITLE = "Tile raster into chips"
     HELP = (
         "Cuts rasters into square, georeferenced GeoTIFF chips (one folder per raster) and writes a tile "
@@ -88,5 +90,6 @@ class TileRaster(GeolabelAlgorithm):
         for s in result.scenes:
             feedback.pushInfo(f"{s.scene}: {s.written} chips written, {s.resumed} already done, {s.skipped} skipped")
         index = str(result.index_path)
-        self.load_on_completion(context, f"{index}|layername=tiles", "Tile index", "INDEX")
+        self.load_on_completion(context, f"{index}|layername=tiles", "Tile index", "INDEX", style=style_tile_index)
+        feedback.setProgress(100)  # also when nothing was left to do
         return {"OUTPUT": out, "FOLDER": out, "INDEX": index, "CHIPS": len(result.chips)}

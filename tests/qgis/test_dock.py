@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ def dock(qgis_app, qgis_iface, plugin_dir, qgis_new_project):
     module = importlib.import_module("geolabel_qgis.gui.dock")
     widget = module.LabelingDock(qgis_iface)
     yield widget
+    widget.remove_shortcuts()
     widget.close_store()
     from qgis.core import QgsProject
 
@@ -52,6 +55,10 @@ def test_palette_sets_the_class_of_new_polygons_and_the_store_stays_valid(dock, 
     layer = dock.new_store(str(tmp_path / "labels.gpkg"))
     assert layer is not None and layer.crs().authid() == "EPSG:32649"  # the raster's CRS
     assert [b.text() for b in dock.palette.buttons()][:3] == ["water 水体", "farmland 耕地", "building 房屋建筑"]
+    assert [b.toolTip() for b in dock._palette_buttons()][:2] == [
+        "Draw water 水体 (key 1)",
+        "Draw farmland 耕地 (key 2)",
+    ]
     renderer = layer.renderer()
     assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "class_code"
     assert {c.value() for c in renderer.categories()} == {0, 1, 2, 3, 4, 5, 6, 7}
@@ -112,11 +119,19 @@ def test_check_now_shows_findings_and_zooms_to_them(dock, tmp_path):
     result = dock.check_now()
     assert result.errors == 4  # the four ponds drawn on fields
     assert dock.findings_list.count() == len(result.findings) == 12
-    assert "error: overlap across classes 'water' and 'farmland'" in dock.findings_list.item(0).text()
+    # what a labeler acts on: type, classes and whose they are, area; the ids only in the tooltip
+    first = dock.findings_list.item(0)
+    assert first.text() == "Overlap · water (sample) / farmland (sample) · 1,078 m²"
+    assert all(i in first.toolTip() for i in result.findings[0].feature_ids)
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+    texts = [dock.findings_list.item(k).text() for k in range(dock.findings_list.count())]
+    assert not [t for t in texts if uuid.search(t)]
     from qgis.core import QgsProject
 
-    names = sorted(QgsProject.instance().mapLayer(i).name() for i in dock.findings_layers)
-    assert names == ["GeoLabel findings points", "GeoLabel findings polygons"]
+    layers = [QgsProject.instance().mapLayer(i) for i in dock.findings_layers]
+    assert sorted(layer.name() for layer in layers) == ["GeoLabel findings points", "GeoLabel findings polygons"]
+    # next to the store, not in the temporary folder QGIS asks about on quit
+    assert {Path(layer.source().split("|")[0]).parent for layer in layers} == {tmp_path / "labels_findings"}
     dock.zoom_to_finding(0)
     center = dock.iface.mapCanvas().extent().center()
     where = result.findings[0].geometry.representative_point()
@@ -242,3 +257,133 @@ def test_tiles_and_findings_are_shown_in_the_map_crs(dock, tmp_path):
     lon, lat = to_lonlat.transform(*result.findings[0].geometry.centroid.coords[0])
     center = canvas.extent().center()
     assert abs(center.x() - lon) < 1e-3 and abs(center.y() - lat) < 1e-3
+
+
+def test_the_labelers_own_new_finding_comes_first_and_the_tool_stays(dock, tmp_path):
+    """After "Check now" the labels layer stays active with the same map tool, and the
+    finding the labeler just caused is on top, saying whose labels overlap."""
+    from qgis.core import QgsProject
+    from qgis.gui import QgsMapToolPan
+
+    from geolabel.labels.importer import import_labels
+
+    layer = dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    with open_store(tmp_path / "labels.gpkg") as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"])
+    dock.check_now()
+    canvas = dock.iface.mapCanvas()
+    tool = QgsMapToolPan(canvas)  # stands for the Add Feature tool the labeler works with
+    canvas.setMapTool(tool)
+    dock.labeler_edit.setText("li")
+    dock.set_class(3)  # building, over a farmland field
+    field = next(f for f in layer.getFeatures() if f["class_name"] == "farmland").geometry().centroid().asPoint()
+    x, y = field.x(), field.y()
+    add_polygon(layer, f"POLYGON(({x} {y}, {x + 8} {y}, {x + 8} {y + 8}, {x} {y + 8}, {x} {y}))")
+    assert re.search(r"\b137 labels\b", dock.store_label.text())  # live, before saving
+    dock.check_now()
+    assert re.search(r"\b137 labels\b", dock.store_label.text())
+    assert dock.iface.activeLayer().id() == layer.id() and layer.isEditable()
+    assert canvas.mapTool() is tool
+    first = dock.findings_list.item(0)
+    assert first.text().startswith("Overlap · ") and "building (yours" in first.text()
+    assert first.text().endswith("\nnew") and first.font().bold()
+    assert QgsProject.instance().layerTreeRoot().children()[0].layerId() in dock.findings_layers
+    # the previous check's findings file is gone, the shown one stays
+    files = sorted(p.name for p in (tmp_path / "labels_findings").iterdir())
+    assert len(files) == 1 and files[0].endswith("_2.gpkg")
+
+
+def test_system_fields_cannot_be_typed_into(dock, tmp_path):
+    layer = dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    config = layer.editFormConfig()
+
+    def index(name):
+        return layer.fields().indexOf(name)
+
+    for name in ("fid", "version"):
+        assert layer.editorWidgetSetup(index(name)).type() == "Hidden"
+    for name in ("fid", "label_id", "class_name", "created", "modified", "version"):
+        assert config.readOnly(index(name)), name
+    for name in ("class_code", "comment", "status", "labeler"):
+        assert not config.readOnly(index(name)), name
+
+
+def test_keys_pick_classes_walk_tiles_mark_done_and_check(dock, tmp_path):
+    tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
+    layer = dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    dock.open_tiles(str(tiles.index_path))
+    actions = dock.shortcut_actions
+    assert {name: a.shortcut().toString() for name, a in actions.items() if not name.startswith("class_")} == {
+        "previous_tile": ",",
+        "next_tile": ".",
+        "mark_done": "M",
+        "check_now": "Q",
+    }
+    assert [actions[f"class_{k}"].shortcut().toString() for k in range(1, 10)] == [str(k) for k in range(1, 10)]
+    assert "(key .)" in dock.next_button.toolTip() and "(key M)" in dock.done_button.toolTip()
+    assert all(a in dock.iface.mainWindow().actions() for a in actions.values())
+    actions["class_2"].trigger()
+    assert dock._palette_buttons()[1].isChecked() and layer.isEditable()
+    actions["next_tile"].trigger()
+    actions["next_tile"].trigger()
+    actions["previous_tile"].trigger()
+    assert dock.tile_index == 1
+    actions["mark_done"].trigger()
+    assert dock.store.tile_statuses() == {dock.chips[1].tile_id: "done"}
+    actions["check_now"].trigger()
+    assert dock.task is not None  # the check runs in the background
+    from qgis.core import QgsApplication
+
+    while dock.task is not None:
+        QgsApplication.processEvents()
+    assert dock.qa_label.text().endswith("of done tiles labelled")
+    dock.remove_shortcuts()
+    assert not [a for a in dock.iface.mainWindow().actions() if a.objectName().startswith("mActionGeolabel")]
+
+
+def test_the_tile_grid_is_outlines_with_tile_ids(dock, tmp_path):
+    from qgis.core import QgsProject
+
+    tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
+    dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    dock.open_tiles(str(tiles.index_path))
+    (grid,) = [layer for layer in QgsProject.instance().mapLayers().values() if layer.name() == "Tile index"]
+    symbol = grid.renderer().symbol()
+    from qgis.PyQt.QtCore import Qt
+
+    assert symbol.symbolLayer(0).brushStyle() == Qt.NoBrush
+    assert grid.labelsEnabled() and grid.labeling().settings().fieldName == "tile_id"
+    settings = grid.labeling().settings()
+    assert settings.scaleVisibility and settings.minimumScale == pytest.approx(256.0 / 0.03, rel=1e-3)
+    assert dock.iface.activeLayer().id() == dock.layer.id()  # the labels stay active
+    dock.open_tiles(str(tiles.index_path))  # not added twice
+    assert [layer.name() for layer in QgsProject.instance().mapLayers().values()].count("Tile index") == 1
+
+
+def test_findings_say_whose_label_is_newest(plugin_dir):
+    from types import SimpleNamespace
+
+    words = importlib.import_module("geolabel_qgis.gui.findings")
+    finding = SimpleNamespace(
+        type="overlap",
+        severity="error",
+        feature_ids=["a", "b"],
+        message="overlap across classes 'water' and 'farmland' of 1078.37 m² between a and b",
+        geometry=None,
+        area_m2=1078.37,
+        class_name="water/farmland",
+    )
+    labels = {
+        "a": words.LabelInfo("water", "li", "2026-11-30T10:00:05", "village_r001_c002"),
+        "b": words.LabelInfo("farmland", "wang", "2026-11-29T09:00:00", "village_r001_c002"),
+    }
+    shown = words.describe(0, finding, labels, "li", True, None)
+    assert shown.text == "Overlap · water (yours, newest) / farmland (wang) · 1,078 m²\ntile village_r001_c002 · new"
+    assert shown.mine and "label a\nlabel b" in shown.tooltip
+    other = words.describe(1, finding, labels, "kim", False, None)
+    assert other.text.startswith("Overlap · water (li, newest) / farmland (wang) · ") and not other.mine
+    gap = SimpleNamespace(type="gap", severity="error", feature_ids=[], message="unlabelled area", geometry=None,
+                          area_m2=25400.0, class_name=None)  # fmt: skip
+    assert words.describe(2, gap, {}, "li", False, "village_r000_c000").text.startswith("Unlabelled gap · 2.54 ha")
+    order = words.ordered([other, words.describe(3, finding, labels, "li", False, None), shown])
+    assert [s.index for s in order] == [0, 3, 1]  # mine and new, mine, the rest

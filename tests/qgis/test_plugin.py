@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import rasterio
 
+from geolabel import tile_raster
+from geolabel.labels.store import create_store
 from tests.conftest import SAMPLE
 
 ALGORITHMS = {"tile", "create_store", "import_labels", "resolve", "check", "score", "export"}
@@ -369,3 +371,63 @@ def test_import_is_one_transaction_and_export_honours_cancel(processing, tmp_pat
         )
     assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())  # nothing half-written
     assert not list(tmp_path.glob(".ds*"))  # and no temporary folder left behind
+
+
+def test_toolbox_groups_names_and_dialog_defaults(processing, tmp_path):
+    """The toolbox shows GeoLabel → Imagery/Label store/Quality/Training data (not GeoLabel →
+    GeoLabel), names fit the tree, and dialogs default to the store the labeler works on."""
+    from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
+
+    provider = QgsApplication.processingRegistry().providerById("geolabel")
+    algorithms = provider.algorithms()
+    assert {a.group() for a in algorithms} == {"Imagery", "Label store", "Quality", "Training data"}
+    assert max(len(a.displayName()) for a in algorithms) <= 30
+    registry = QgsApplication.processingRegistry()
+    QgsProject.instance().removeAllMapLayers()
+    assert registry.createAlgorithmById("geolabel:check").parameterDefinition("INPUT").defaultValue() is None
+    tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
+    grid = QgsVectorLayer(f"{tiles.index_path}|layername=tiles", "Tile index", "ogr")
+    other = QgsVectorLayer(str(SAMPLE / "village_labels.gpkg"), "village_labels", "ogr")
+    create_store(tmp_path / "labels.gpkg", crs="EPSG:32649").close()
+    labels = QgsVectorLayer(f"{tmp_path / 'labels.gpkg'}|layername=labels", "labels", "ogr")
+    QgsProject.instance().addMapLayers([grid, other, labels])
+    try:
+        check = registry.createAlgorithmById("geolabel:check")
+        assert check.parameterDefinition("INPUT").defaultValue() == labels.id()
+        assert check.parameterDefinition("TILES").defaultValue() == str(tiles.index_path)
+        export = registry.createAlgorithmById("geolabel:export")
+        assert export.parameterDefinition("STORE").defaultValue() == str(tmp_path / "labels.gpkg")
+        assert max(len(check.parameterDefinition(n).description()) for n in ("DONE_ONLY", "OVERWRITE")) <= 40
+    finally:
+        QgsProject.instance().removeAllMapLayers()
+
+
+def test_tile_index_loads_as_outlines_and_progress_ends_at_100(processing, tmp_path):
+    import processing as qgs_processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+    from qgis.PyQt.QtCore import Qt
+
+    class Recorder(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.values = []
+
+        def setProgress(self, value):
+            self.values.append(value)
+            super().setProgress(value)
+
+    params = {"INPUT": [str(SAMPLE / "village.tif")], "SIZE": 512, "OUTPUT": str(tmp_path / "chips")}
+    qgs_processing.run("geolabel:tile", params)
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    feedback = Recorder()
+    qgs_processing.run("geolabel:tile", params, context=context, feedback=feedback)  # all resumed
+    assert feedback.values[-1] == 100
+    ((path, details),) = context.layersToLoadOnCompletion().items()
+    assert details.name == "Tile index" and details.postProcessor() is not None
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(path, "Tile index", "ogr")
+    details.postProcessor().postProcessLayer(layer, context, feedback)
+    assert layer.renderer().symbol().symbolLayer(0).brushStyle() == Qt.NoBrush
+    assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "tile_id"

@@ -27,7 +27,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # engine and QGIS never load two PROJ libraries into one process (that crashes QGIS on exit).
 apt_pkgs=(python3 python3-venv python3-pip python3-dev gcc libproj-dev proj-bin)
 if [ "$DEV" = 1 ]; then
-  apt_pkgs+=(python3-qgis qgis-providers qgis gdal-bin fonts-wqy-microhei)
+  # xvfb, xdotool, imagemagick: the desktop test (tests/desktop) drives the real QGIS window
+  apt_pkgs+=(python3-qgis qgis-providers qgis gdal-bin fonts-wqy-microhei xvfb xdotool imagemagick)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything (Debian packages incl. QGIS, the pinned Python stack) and run all checks:
-# ruff, mypy and the whole pytest suite (engine tests, CLI tests, tests inside headless QGIS).
+# ruff, mypy and the whole pytest suite (engine tests, CLI tests, tests inside headless QGIS, the
+# real QGIS desktop under Xvfb).
 # Every part runs even when an earlier one fails; the summary at the end lists each part's
 # result, and the exit code is non-zero if any part failed.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k tiling`.
@@ -33,6 +34,8 @@ part "ruff" lint
 part "mypy" .venv/bin/mypy
 part "pytest (engine, CLI)" pytest_part "$@"
 part "pytest inside QGIS ${qgis_version:-?}" pytest_part tests/qgis -o addopts="-ra -p no:cacheprovider" --qgis_disable_gui "$@"
+# the real QGIS main window under Xvfb (its own display; QT_QPA_PLATFORM is not passed on)
+part "QGIS desktop (Xvfb)" pytest_part tests/desktop -o addopts="-ra -p no:cacheprovider -p no:pytest_qgis" "$@"
 
 echo
 echo "== summary"

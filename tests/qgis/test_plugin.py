@@ -196,8 +196,8 @@ def test_check_score_and_export_algorithms(pipeline):
         assert m.crs.to_epsg() == 32649 and m.nodata == 255
 
 
-def test_algorithms_report_progress_and_honour_cancel(processing, tmp_path):
-    import processing as qgs_processing
+def recorder(cancel_above=None):
+    """A Processing feedback that records every progress value (and cancels above one)."""
     from qgis.core import QgsProcessingFeedback
 
     class Recorder(QgsProcessingFeedback):
@@ -208,10 +208,16 @@ def test_algorithms_report_progress_and_honour_cancel(processing, tmp_path):
         def setProgress(self, value):
             self.values.append(value)
             super().setProgress(value)
-            if value > 30:
+            if cancel_above is not None and value > cancel_above:
                 self.cancel()
 
-    feedback = Recorder()
+    return Recorder()
+
+
+def test_algorithms_report_progress_and_honour_cancel(processing, tmp_path):
+    import processing as qgs_processing
+
+    feedback = recorder(cancel_above=30)
     from qgis.core import QgsProcessingException
 
     with pytest.raises(QgsProcessingException, match="cancelled"):
@@ -404,23 +410,14 @@ def test_toolbox_groups_names_and_dialog_defaults(processing, tmp_path):
 
 def test_tile_index_loads_as_outlines_and_progress_ends_at_100(processing, tmp_path):
     import processing as qgs_processing
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+    from qgis.core import QgsProcessingContext, QgsProject
     from qgis.PyQt.QtCore import Qt
-
-    class Recorder(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.values = []
-
-        def setProgress(self, value):
-            self.values.append(value)
-            super().setProgress(value)
 
     params = {"INPUT": [str(SAMPLE / "village.tif")], "SIZE": 512, "OUTPUT": str(tmp_path / "chips")}
     qgs_processing.run("geolabel:tile", params)
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
-    feedback = Recorder()
+    feedback = recorder()
     qgs_processing.run("geolabel:tile", params, context=context, feedback=feedback)  # all resumed
     assert feedback.values[-1] == 100
     ((path, details),) = context.layersToLoadOnCompletion().items()

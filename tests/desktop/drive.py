@@ -598,9 +598,10 @@ def keys():
     named += [(b, str(k + 1)) for k, b in enumerate(buttons[:9])]
     missing = [f"{b.text()!r} ({k}): {b.toolTip()!r}" for b, k in named if not names_key(b.toolTip(), k)]
     record("tooltips_name_keys", not missing, "tooltip lacks its key: " + "; ".join(missing) if missing else "")
-    # 1..9: the k-th palette button
+    # 1..9: the k-th palette button ("1" last: its class may be the one already picked)
     wrong = []
-    for k, button in enumerate(buttons[:9]):
+    order = list(enumerate(buttons[:9]))
+    for k, button in order[1:] + order[:1]:
         press(str(k + 1))
         yield 150
         checked = d.palette.checkedButton()

@@ -162,11 +162,9 @@ def desktop(request):
     """Run the driver in real QGIS once; returns {check name: [records]}, the log and timings."""
     # Not under /tmp or QGIS's TMPDIR: QGIS calls layers there temporary and asks on quit.
     scratch = Path(tempfile.mkdtemp(prefix="geolabel-desktop-", dir="/var/tmp"))
-    work, home, tmp, runtime = (scratch / d for d in ("work", "home", "tmp", "runtime"))
-    for d in (work, home, tmp, runtime):
+    work, home, tmp, runtime, run = (scratch / d for d in ("work", "home", "tmp", "runtime", "run"))
+    for d in (work, home, tmp, runtime, run):
         d.mkdir(mode=0o700)
-    shutil.rmtree(LAST_RUN, ignore_errors=True)
-    LAST_RUN.mkdir(parents=True)
     docs_shots = os.environ.get("GEOLABEL_SCREENSHOTS")
     if docs_shots:
         Path(docs_shots).mkdir(parents=True, exist_ok=True)
@@ -175,11 +173,11 @@ def desktop(request):
     try:
         install_plugin(home, scratch / "dist")
         raster, tiles, store, pond = prepare_data(work)
-        results, log = LAST_RUN / "results.json", LAST_RUN / "messages.jsonl"
+        results, log = run / "results.json", run / "messages.jsonl"
         config = {
             "results": str(results),
             "log": str(log),
-            "shots": str(LAST_RUN),
+            "shots": str(run),
             "docs_shots": str(Path(docs_shots).resolve()) if docs_shots else None,
             "raster": str(raster),
             "tiles": str(tiles),
@@ -203,8 +201,7 @@ def desktop(request):
             LANG="C.UTF-8",
             LC_ALL="C.UTF-8",
         )
-        t_start = time.monotonic()
-        with open(LAST_RUN / "qgis-output.txt", "wb") as output:
+        with open(run / "qgis-output.txt", "wb") as output:
             qgis = subprocess.Popen(
                 ["qgis", "--nologo", "--noversioncheck", "--code", str(ROOT / "tests/desktop/drive.py")],
                 env=env,
@@ -216,7 +213,10 @@ def desktop(request):
                 rc = qgis.wait(QGIS_TIMEOUT)
             except subprocess.TimeoutExpired:
                 rc = None
+                stop(qgis)
             ended = time.time()
+        stop(xvfb)
+        keep_last_run(run)  # concurrent runs write to scratch folders of their own
         data = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {"checks": []}
         messages = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
         records = {}
@@ -227,7 +227,6 @@ def desktop(request):
             "rc": rc,
             "current": data.get("current"),
             "quit_seconds": ended - data["quit_started"] if "quit_started" in data else None,
-            "qgis_seconds": time.monotonic() - t_start,
             "messages": messages,
         }
     finally:
@@ -235,13 +234,27 @@ def desktop(request):
         stop(xvfb)
         if not os.environ.get("GEOLABEL_DESKTOP_KEEP"):
             shutil.rmtree(scratch, ignore_errors=True)
-        reporter = request.config.pluginmanager.getplugin("terminalreporter")
-        if reporter is not None:
-            shots = ", ".join(sorted(p.name for p in LAST_RUN.glob("*.png")))
-            reporter.write_line(
-                f"\nQGIS desktop run: {time.monotonic() - t0:.0f} s; screenshots in {LAST_RUN}/ ({shots})"
-                + (f"; README screenshots in {docs_shots}" if docs_shots else "")
-            )
+        shots = ", ".join(sorted(p.name for p in LAST_RUN.glob("*.png")))
+        say(
+            request,
+            f"QGIS desktop run: {time.monotonic() - t0:.0f} s; screenshots in {LAST_RUN}/ ({shots})"
+            + (f"; README screenshots in {docs_shots}" if docs_shots else ""),
+        )
+
+
+def keep_last_run(run: Path):
+    """The screenshots, results, message log and QGIS output of this run in out/desktop/."""
+    shutil.rmtree(LAST_RUN, ignore_errors=True)
+    shutil.copytree(run, LAST_RUN)
+
+
+def say(request, line):
+    """A line on the terminal, past pytest's output capture."""
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\n" + line)
 
 
 @pytest.mark.parametrize("name", CHECKS)

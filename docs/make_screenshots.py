@@ -8,6 +8,10 @@ then renders:
 - ``screenshot_map.png``: the village raster, labels styled by class, the tile grid;
 - ``screenshot_finding.png``: zoomed to a QA finding (an overlap) over the labels;
 - ``screenshot_dock.png``: the GeoLabel labeling dock (palette, tile navigator, findings).
+
+The same screenshots taken in the real QGIS window (plus ``screenshot_toolbox.png`` and
+``screenshot_dialog.png``) come from the desktop test, which drives QGIS under Xvfb:
+``GEOLABEL_SCREENSHOTS=docs .venv/bin/python -m pytest tests/desktop -p no:pytest_qgis``.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ def style_tile_index(layer):
     settings = QgsPalLayerSettings()
     settings.fieldName = "tile_id"
     settings.placement = QgsPalLayerSettings.OverPoint
+    settings.centroidWhole = True  # at the tile's centre, not the visible part's (it followed the view)
     text = QgsTextFormat()
     text.setColor(QColor(TILE_COLOR))
     text.setSize(9)

@@ -204,13 +204,15 @@ class LabelingDock(QDockWidget):
         self.findings_list.setTextElideMode(Qt.ElideRight)
         self.findings_list.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
         self.findings_list.setResizeMode(QListWidget.Adjust)
+        self.findings_list.setSpacing(2)
+        self.findings_list.setAlternatingRowColors(True)
+        self.findings_list.setMinimumHeight(160)
         self.findings_list.setToolTip("Double-click a finding to zoom to it")
         self.findings_list.itemDoubleClicked.connect(self._zoom_to_finding)
         ql.addWidget(self.check_button)
         ql.addWidget(self.qa_label)
         ql.addWidget(self.findings_list)
-        layout.addWidget(qa_box)
-        layout.addStretch(1)
+        layout.addWidget(qa_box, 1)  # the findings list takes the dock's free height
         self.setWidget(body)
         self.shortcut_actions = {}
         self._add_shortcuts()

@@ -189,6 +189,7 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
         """Add a file the engine wrote to the layers QGIS loads when the algorithm ends
         (``style``: a function QGIS calls on the loaded layer)."""
         details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
+        details.forceName = True  # "Tile index", not the file's layer name ("tiles")
         if style is not None:
             details.setPostProcessor(_styler(style))
         context.addLayerToLoadOnCompletion(path, details)

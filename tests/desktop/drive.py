@@ -21,6 +21,7 @@ import re
 import subprocess
 import time
 import traceback
+from pathlib import Path
 
 import qgis.utils
 from qgis.core import Qgis, QgsApplication, QgsFeatureRequest, QgsProject, QgsRectangle, QgsVectorLayer
@@ -761,7 +762,12 @@ def tile_dialog():
     bar.valueChanged.connect(lambda v: seen.append((v, bar.maximum())))
     button.click()
     project = QgsProject.instance()
-    yield until(lambda: dialog.wasExecuted() or project.mapLayersByName("Tile index"), 90, "the tile run ends")
+    out = str(Path(CONFIG["tile_out"]))
+
+    def loaded():
+        return [layer for layer in project.mapLayers().values() if layer.source().startswith(out)]
+
+    yield until(lambda: dialog.wasExecuted() or loaded(), 90, "the tile run ends")
     yield 500
     problems = []
     # QGIS resets the bar to 0 when the run ends and the dialog stays open: judge the values
@@ -769,9 +775,10 @@ def tile_dialog():
     reached = max((v for v, m in seen if m > 0 and v == m), default=None)
     if reached is None:
         problems.append(f"progress bar never reached its maximum; it showed {seen[-8:]} (value, maximum)")
-    layers = project.mapLayersByName("Tile index")
-    if not layers:
-        problems.append("no 'Tile index' layer in the project")
+    # the layer this run loaded (the dock shows the grid of the tile index it opened, too)
+    layers = loaded()
+    if [layer.name() for layer in layers] != ["Tile index"]:
+        problems.append(f"the run loaded {[layer.name() for layer in layers]}, not one 'Tile index' layer")
     else:
         layer = layers[0]
         renderer = layer.renderer()

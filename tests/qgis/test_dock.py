@@ -355,6 +355,7 @@ def test_the_tile_grid_is_outlines_with_tile_ids(dock, tmp_path):
     assert grid.labelsEnabled() and grid.labeling().settings().fieldName == "tile_id"
     settings = grid.labeling().settings()
     assert settings.scaleVisibility and settings.minimumScale == pytest.approx(256.0 / 0.03, rel=1e-3)
+    assert settings.centroidWhole  # the id stays at the tile's centre when zoomed into a corner
     assert dock.iface.activeLayer().id() == dock.layer.id()  # the labels stay active
     dock.open_tiles(str(tiles.index_path))  # not added twice
     assert [layer.name() for layer in QgsProject.instance().mapLayers().values()].count("Tile index") == 1

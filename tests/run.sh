@@ -25,7 +25,7 @@ part() {  # part NAME COMMAND...: run one part, remember how it ended
 }
 pytest_part() { .venv/bin/python -m pytest "$@"; }
 lint() {
-  local dirs=(geolabel tests bench sample_data qgis_plugin docs)
+  local dirs=(geolabel tests bench sample_data qgis_plugin)
   .venv/bin/ruff check "${dirs[@]}" && .venv/bin/ruff format --check "${dirs[@]}"
 }
 

@@ -35,7 +35,7 @@ part "mypy" .venv/bin/mypy
 part "pytest (engine, CLI)" pytest_part "$@"
 part "pytest inside QGIS ${qgis_version:-?}" pytest_part tests/qgis -o addopts="-ra -p no:cacheprovider" --qgis_disable_gui "$@"
 # the real QGIS main window under Xvfb (its own display; QT_QPA_PLATFORM is not passed on)
-part "QGIS desktop (Xvfb)" pytest_part tests/desktop -o addopts="-ra -p no:cacheprovider -p no:pytest_qgis" "$@"
+GEOLABEL_DESKTOP_REQUIRED=1 part "QGIS desktop (Xvfb)" pytest_part tests/desktop -o addopts="-ra -p no:cacheprovider -p no:pytest_qgis" "$@"
 
 echo
 echo "== summary"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from geolabel import vocabulary as v
+
 
 @click.command(short_help="Quality control of a delivery (validity, overlaps, gaps, slivers, schema).")
 @click.argument("source", type=click.Path(dir_okay=False))
@@ -18,11 +20,19 @@ import click
     help="Tile index: labels must lie on the chips' image data and cover it (nodata excluded).",
 )
 @click.option("--done-only", is_flag=True, help="With --tiles and a store: only tiles marked done must be covered.")
-@click.option("--min-area", default=1.0, show_default=True, help="Minimum mapping unit, m².")
+@click.option("--min-area", default=v.CHECK_MIN_AREA_M2, show_default=True, help="Minimum mapping unit, m².")
 @click.option(
-    "--min-width", default=0.5, show_default=True, help="Polygons thinner than this (mean width, m) are slivers."
+    "--min-width",
+    default=v.CHECK_MIN_WIDTH_M,
+    show_default=True,
+    help="Polygons thinner than this (mean width, m) are slivers.",
 )
-@click.option("--spike-angle", default=5.0, show_default=True, help="Vertex angles below this (degrees) are spikes.")
+@click.option(
+    "--spike-angle",
+    default=v.CHECK_SPIKE_ANGLE_DEG,
+    show_default=True,
+    help="Vertex angles below this (degrees) are spikes.",
+)
 @click.option("--require", default=None, help="Attributes that must be filled, e.g. labeler,team.")
 @click.option("--crs", "expected_crs", default=None, help="The CRS deliveries must be in, e.g. EPSG:32649.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (findings.gpkg, report.html).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from geolabel import vocabulary as v
 from geolabel.cli.options import Progress
 
 
@@ -12,7 +13,7 @@ from geolabel.cli.options import Progress
 @click.option("--tiles", required=True, type=click.Path(dir_okay=False), help="Tile index (DIR/tiles.gpkg).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dataset folder to create.")
 @click.option(
-    "--format", "formats", default="geojson,coco,masks,stac", show_default=True, help="Comma-separated formats."
+    "--format", "formats", default=",".join(v.EXPORT_FORMATS), show_default=True, help="Comma-separated formats."
 )
 @click.option(
     "--min-overlap",
@@ -20,8 +21,8 @@ from geolabel.cli.options import Progress
     show_default=True,
     help="Keep an object cut by the tile edge if at least this share of it is inside (0-1).",
 )
-@click.option("--split", default="0.8,0.1,0.1", show_default=True, help="train,val,test fractions (spatial blocks).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the split.")
+@click.option("--split", default=v.SPLIT, show_default=True, help="train,val,test fractions (spatial blocks).")
+@click.option("--seed", default=v.SEED, show_default=True, help="Seed of the split.")
 @click.option("--block-size", type=float, default=None, help="Split block side in CRS units (default: 2 chips).")
 @click.option("--guard", default=0.0, show_default=True, help="Minimum gap between tiles of different splits.")
 @click.option("--status", default=None, help="Only labels with these statuses, e.g. accepted,reviewed.")

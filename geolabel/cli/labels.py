@@ -6,6 +6,8 @@ import json
 
 import click
 
+from geolabel import vocabulary as v
+
 
 @click.group(short_help="Label store: init, import, resolve, stats.")
 def labels() -> None:
@@ -53,7 +55,7 @@ def init(store: str, crs: str, schema_path: str | None, overwrite: bool) -> None
 @click.option("--team", help="Team for every imported label (default: the source's team field).")
 @click.option(
     "--status",
-    type=click.Choice(["draft", "submitted", "reviewed", "accepted", "rejected"]),
+    type=click.Choice(v.STATUSES),
     help="Review status of the imported labels (default: the source's status field, else draft).",
 )
 def import_(
@@ -107,12 +109,22 @@ def import_(
 
 @labels.command(short_help="Resolve overlaps by class priority, clean slivers.")
 @click.argument("store", type=click.Path(dir_okay=False))
-@click.option("--min-area", default=1.0, show_default=True, help="Minimum mapping unit, m²: smaller parts are slivers.")
-@click.option("--min-width", default=0.0, show_default=True, help="Parts narrower than this (m) are spikes (0 = off).")
+@click.option(
+    "--min-area",
+    default=v.RESOLVE_MIN_AREA_M2,
+    show_default=True,
+    help="Minimum mapping unit, m²: smaller parts are slivers.",
+)
+@click.option(
+    "--min-width",
+    default=v.RESOLVE_MIN_WIDTH_M,
+    show_default=True,
+    help="Parts narrower than this (m) are spikes (0 = off).",
+)
 @click.option(
     "--same-class",
-    type=click.Choice(["merge", "flag"]),
-    default="merge",
+    type=click.Choice(v.SAME_CLASS_RULES),
+    default=v.SAME_CLASS_RULES[0],
     show_default=True,
     help="Overlapping labels of the same class: merge them, or only count them.",
 )
@@ -150,7 +162,7 @@ def resolve(store: str, min_area: float, min_width: float, same_class: str, prec
 @labels.command(short_help="Per-class counts and areas.")
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.option(
-    "--units", type=click.Choice(["m2", "ha", "mu"]), default=None, help="Only this area unit (default: all three)."
+    "--units", type=click.Choice(v.AREA_UNITS), default=None, help="Only this area unit (default: all three)."
 )
 @click.option("--ellipsoidal", is_flag=True, help="Geodesic areas on the ellipsoid even in a projected CRS.")
 @click.option("--lang", default=None, help="Show localized class names, e.g. zh.")
@@ -170,7 +182,7 @@ def stats(store: str, units: str | None, ellipsoidal: bool, lang: str | None, as
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
         return
-    cols = [units] if units else ["m2", "ha", "mu"]
+    cols = [units] if units else list(v.AREA_UNITS)
     header = f"{'code':>4}  {'class':<16} {'count':>7}" + "".join(f" {u:>14}" for u in cols)
     click.echo(header)
     total = {"count": 0, "m2": 0.0, "ha": 0.0, "mu": 0.0}
@@ -180,6 +192,6 @@ def stats(store: str, units: str | None, ellipsoidal: bool, lang: str | None, as
         values = {"m2": r.area_m2, "ha": r.area_ha, "mu": r.area_mu}
         click.echo(f"{r.code:>4}  {name:<16} {r.count:>7}" + "".join(f" {values[u]:>14,.2f}" for u in cols))
         total["count"] += r.count
-        for u in ("m2", "ha", "mu"):
+        for u in v.AREA_UNITS:
             total[u] += values[u]
     click.echo(f"{'':>4}  {'total':<16} {int(total['count']):>7}" + "".join(f" {total[u]:>14,.2f}" for u in cols))

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from geolabel import vocabulary as v
+
 
 def _print_score(s: Any, *, agreement: bool) -> None:
     o = s.overall
@@ -53,8 +55,10 @@ def _print_score(s: Any, *, agreement: bool) -> None:
 @click.argument("submissions", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--reference", required=True, type=click.Path(dir_okay=False), help="Reference labels.")
 @click.option("--classes", default=None, help="Only these classes, e.g. water,farmland.")
-@click.option("--iou", default=0.5, show_default=True, help="IoU threshold for object matching.")
-@click.option("--tolerance-m", default=1.0, show_default=True, help="Boundary F-score tolerance in metres.")
+@click.option("--iou", default=v.SCORE_IOU, show_default=True, help="IoU threshold for object matching.")
+@click.option(
+    "--tolerance-m", default=v.SCORE_TOLERANCE_M, show_default=True, help="Boundary F-score tolerance in metres."
+)
 @click.option("--aoi", type=click.Path(dir_okay=False), help="Score only inside this area (vector file).")
 @click.option("--class-field", help="Class field of the submissions (files).")
 @click.option("--reference-class-field", help="Class field of the reference (file).")

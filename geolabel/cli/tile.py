@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import click
 
+from geolabel import vocabulary as v
 from geolabel.cli.options import IntList, Progress
 
 
 @click.command(short_help="Cut scenes into georeferenced chips.")
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--size", default=512, show_default=True, help="Chip size in pixels.")
+@click.option("--size", default=v.CHIP_SIZE, show_default=True, help="Chip size in pixels.")
 @click.option("--overlap", default=0, show_default=True, help="Overlap between neighbouring chips, pixels.")
 @click.option(
     "--edge",
-    type=click.Choice(["pad", "shift", "drop"]),
-    default="pad",
+    type=click.Choice(v.EDGES),
+    default=v.EDGES[0],
     show_default=True,
     help="Chips at the right/bottom edge: pad with nodata, shift inward, or drop.",
 )
 @click.option(
     "--max-nodata",
-    default=1.0,
+    default=v.MAX_NODATA,
     show_default=True,
     help="Skip chips whose nodata fraction is above this (chips with no valid pixel are always skipped).",
 )
 @click.option("--bands", type=IntList(), default=None, help="Bands to keep, e.g. 1,2,3 (default all).")
-@click.option("--format", "fmt", type=click.Choice(["gtiff", "cog"]), default="gtiff", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(v.CHIP_FORMATS), default=v.CHIP_FORMATS[0], show_default=True)
 @click.option(
     "--compress",
-    type=click.Choice(["deflate", "zstd", "lzw", "none"]),
+    type=click.Choice(v.COMPRESSIONS),
     default=None,
     help="Chip compression (default: the source's).",
 )
@@ -39,8 +40,8 @@ from geolabel.cli.options import IntList, Progress
 )
 @click.option(
     "--resampling",
-    type=click.Choice(["nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"]),
-    default="nearest",
+    type=click.Choice(v.RESAMPLINGS),
+    default=v.RESAMPLINGS[0],
     show_default=True,
     help="Resampling for --dst-crs/--resolution.",
 )

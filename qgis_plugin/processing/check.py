@@ -14,6 +14,8 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from geolabel import vocabulary as v  # the provider loads only once the engine imports
+
 from .common import GeolabelAlgorithm, number, open_store_layer, open_tile_index_path, vector_source
 
 
@@ -56,8 +58,8 @@ class CheckLabels(GeolabelAlgorithm):
         )
         self.addParameter(QgsProcessingParameterBoolean("DONE_ONLY", "Only tiles marked done must be covered", False))
         self.addParameter(QgsProcessingParameterString("CLASS_FIELD", "Class field (deliveries)", optional=True))
-        self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", 1.0))
-        self.addParameter(number("MIN_WIDTH", "Sliver mean width below (m)", 0.5))
+        self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", v.CHECK_MIN_AREA_M2))
+        self.addParameter(number("MIN_WIDTH", "Sliver mean width below (m)", v.CHECK_MIN_WIDTH_M))
         self.addParameter(QgsProcessingParameterString("REQUIRE", "Required attributes (labeler,team)", optional=True))
         self.addParameter(QgsProcessingParameterBoolean("OVERWRITE", "Replace an earlier report", False))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Report folder"))

@@ -13,9 +13,11 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from geolabel import vocabulary as v  # the provider loads only once the engine imports
+
 from .common import GeolabelAlgorithm, number, open_store_path, open_tile_index_path
 
-FORMATS = ["geojson", "coco", "masks", "stac"]
+FORMATS = list(v.EXPORT_FORMATS)
 
 
 class ExportTrainingSet(GeolabelAlgorithm):
@@ -44,16 +46,23 @@ class ExportTrainingSet(GeolabelAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                "FORMATS", "Formats", options=FORMATS, allowMultiple=True, defaultValue=[0, 1, 2, 3]
+                "FORMATS", "Formats", options=FORMATS, allowMultiple=True, defaultValue=list(range(len(FORMATS)))
             )
         )
         self.addParameter(
-            QgsProcessingParameterString("SPLIT", "Split fractions (train,val,test)", defaultValue="0.8,0.1,0.1")
+            QgsProcessingParameterString("SPLIT", "Split fractions (train,val,test)", defaultValue=v.SPLIT)
         )
-        self.addParameter(QgsProcessingParameterNumber("SEED", "Split seed", defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber("SEED", "Split seed", defaultValue=v.SEED))
         self.addParameter(number("MIN_OVERLAP", "Keep cut objects with at least this share inside", 0.0, maximum=1.0))
         self.addParameter(
-            QgsProcessingParameterString("STATUS", "Only labels with status (e.g. accepted)", optional=True)
+            QgsProcessingParameterEnum(
+                "STATUS",
+                "Only labels with these statuses",
+                options=list(v.STATUSES),
+                allowMultiple=True,
+                optional=True,
+                usesStaticStrings=True,  # "accepted" in qgis_process, models and batch files
+            )
         )
         self.addParameter(QgsProcessingParameterBoolean("OVERWRITE", "Replace an existing dataset", defaultValue=False))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Dataset folder"))
@@ -64,7 +73,7 @@ class ExportTrainingSet(GeolabelAlgorithm):
         from geolabel.export import export_dataset
 
         formats = [FORMATS[i] for i in self.parameterAsEnums(parameters, "FORMATS", context)]
-        status = self.parameterAsString(parameters, "STATUS", context)
+        status = [s for s in self.parameterAsEnumStrings(parameters, "STATUS", context) if s]  # none: [""]
         out = self.parameterAsString(parameters, "OUTPUT", context)
         with self.executor() as pool:
             result = self.run_engine(
@@ -77,7 +86,7 @@ class ExportTrainingSet(GeolabelAlgorithm):
                 split=self.parameterAsString(parameters, "SPLIT", context),
                 seed=self.parameterAsInt(parameters, "SEED", context),
                 min_overlap=self.parameterAsDouble(parameters, "MIN_OVERLAP", context),
-                status=[s.strip() for s in status.split(",")] if status else None,
+                status=status or None,
                 overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
                 executor=pool,
                 progress=self.progress(feedback),

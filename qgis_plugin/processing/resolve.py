@@ -9,9 +9,11 @@ from qgis.core import (
     QgsProcessingParameterFile,
 )
 
+from geolabel import vocabulary as v  # the provider loads only once the engine imports
+
 from .common import GeolabelAlgorithm, number, open_store_path
 
-SAME_CLASS = ["merge", "flag"]
+SAME_CLASS = list(v.SAME_CLASS_RULES)
 
 
 class ResolveOverlaps(GeolabelAlgorithm):
@@ -30,8 +32,8 @@ class ResolveOverlaps(GeolabelAlgorithm):
                 "STORE", "Label store", fileFilter="GeoPackage (*.gpkg)", defaultValue=open_store_path()
             )
         )
-        self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", 1.0))
-        self.addParameter(number("MIN_WIDTH", "Remove spikes narrower than (m)", 0.0))
+        self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", v.RESOLVE_MIN_AREA_M2))
+        self.addParameter(number("MIN_WIDTH", "Remove spikes narrower than (m)", v.RESOLVE_MIN_WIDTH_M))
         self.addParameter(
             QgsProcessingParameterEnum("SAME_CLASS", "Same-class overlaps", options=SAME_CLASS, defaultValue=0)
         )

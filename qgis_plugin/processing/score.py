@@ -12,6 +12,8 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from geolabel import vocabulary as v  # the provider loads only once the engine imports
+
 from .common import GeolabelAlgorithm, number, vector_source
 
 
@@ -32,8 +34,8 @@ class ScoreLabels(GeolabelAlgorithm):
         self.addParameter(
             QgsProcessingParameterVectorLayer("REFERENCE", "Reference", [QgsProcessing.TypeVectorPolygon])
         )
-        self.addParameter(number("IOU", "IoU threshold for objects", 0.5, maximum=1.0))
-        self.addParameter(number("TOLERANCE", "Boundary tolerance (m)", 1.0))
+        self.addParameter(number("IOU", "IoU threshold for objects", v.SCORE_IOU, maximum=1.0))
+        self.addParameter(number("TOLERANCE", "Boundary tolerance (m)", v.SCORE_TOLERANCE_M))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Scores (JSON)", fileFilter="JSON (*.json)"))
         for key, label in (
             ("QUALITY", "Quality (IoU)"),

@@ -14,12 +14,15 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from geolabel import vocabulary as v  # the provider loads only once the engine imports
+
 from ..styles import style_tile_index
 from .common import GeolabelAlgorithm, crs_text, layer_path, number
 
-EDGES = ["pad", "shift", "drop"]
-FORMATS = ["gtiff", "cog"]
-COMPRESSIONS = ["source", "deflate", "zstd", "lzw", "none"]
+EDGES = list(v.EDGES)
+FORMATS = list(v.CHIP_FORMATS)
+COMPRESSIONS = ["source", *v.COMPRESSIONS]  # "source": keep the scene's compression
+RESAMPLINGS = list(v.RESAMPLINGS)
 
 
 class TileRaster(GeolabelAlgorithm):
@@ -34,10 +37,14 @@ class TileRaster(GeolabelAlgorithm):
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterMultipleLayers("INPUT", "Rasters", QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterNumber("SIZE", "Chip size (pixels)", defaultValue=512, minValue=16))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "SIZE", "Chip size (pixels)", defaultValue=v.CHIP_SIZE, minValue=v.MIN_CHIP_SIZE
+            )
+        )
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Overlap (pixels)", defaultValue=0, minValue=0))
         self.addParameter(QgsProcessingParameterEnum("EDGE", "Edge chips", options=EDGES, defaultValue=0))
-        self.addParameter(number("MAX_NODATA", "Skip chips with more nodata than (0-1)", 1.0, maximum=1.0))
+        self.addParameter(number("MAX_NODATA", "Skip chips with more nodata than (0-1)", v.MAX_NODATA, maximum=1.0))
         self.addParameter(QgsProcessingParameterEnum("FORMAT", "Format", options=FORMATS, defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum("COMPRESS", "Compression", options=COMPRESSIONS, defaultValue=0))
         self.addParameter(QgsProcessingParameterCrs("DST_CRS", "Reproject to CRS", optional=True))
@@ -49,6 +56,12 @@ class TileRaster(GeolabelAlgorithm):
                 optional=True,
                 minValue=0.0,
             )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum("RESAMPLING", "Resampling (reprojection)", options=RESAMPLINGS, defaultValue=0)
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean("VERIFY_BLOCKS", "Check copied compressed blocks (slower)", defaultValue=True)
         )
         self.addParameter(
             QgsProcessingParameterBoolean("OVERWRITE", "Replace an output made with other options", defaultValue=False)
@@ -82,6 +95,8 @@ class TileRaster(GeolabelAlgorithm):
                 resolution=self.parameterAsDouble(parameters, "RESOLUTION", context)
                 if resolution not in (None, "")
                 else None,
+                resampling=RESAMPLINGS[self.parameterAsEnum(parameters, "RESAMPLING", context)],
+                verify_blocks=self.parameterAsBoolean(parameters, "VERIFY_BLOCKS", context),
                 overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
                 executor=pool,
                 progress=self.progress(feedback),

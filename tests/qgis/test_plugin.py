@@ -428,3 +428,39 @@ def test_tile_index_loads_as_outlines_and_progress_ends_at_100(processing, tmp_p
     details.postProcessor().postProcessLayer(layer, context, feedback)
     assert layer.renderer().symbol().symbolLayer(0).brushStyle() == Qt.NoBrush
     assert layer.labelsEnabled() and layer.labeling().settings().fieldName == "tile_id"
+
+
+def test_dialogs_offer_the_command_lines_choices_defaults_and_limits(processing):
+    """One vocabulary: a QGIS user sees the choices, defaults and limits a CLI user sees."""
+    from qgis.core import QgsApplication
+
+    from geolabel import vocabulary as v
+    from geolabel.cli import main
+
+    registry = QgsApplication.processingRegistry()
+    algorithms = {}  # kept alive: the parameter definitions belong to them
+
+    def dialog(alg, name):
+        algorithms.setdefault(alg, registry.createAlgorithmById(f"geolabel:{alg}"))
+        return algorithms[alg].parameterDefinition(name)
+
+    def flag(command, name):
+        cmd = main.commands[command[0]]
+        for sub in command[1:]:
+            cmd = cmd.commands[sub]
+        return next(p for p in cmd.params if p.name == name)
+
+    assert dialog("tile", "EDGE").options() == list(flag(["tile"], "edge").type.choices)
+    assert dialog("tile", "FORMAT").options() == list(flag(["tile"], "fmt").type.choices)
+    assert dialog("tile", "COMPRESS").options()[1:] == list(flag(["tile"], "compress").type.choices)
+    assert dialog("tile", "RESAMPLING").options() == list(flag(["tile"], "resampling").type.choices)
+    assert dialog("tile", "SIZE").defaultValue() == flag(["tile"], "size").default == v.CHIP_SIZE
+    assert dialog("tile", "SIZE").minimum() == v.MIN_CHIP_SIZE
+    assert dialog("check", "MIN_AREA").defaultValue() == flag(["check"], "min_area").default
+    assert dialog("check", "MIN_WIDTH").defaultValue() == flag(["check"], "min_width").default
+    assert dialog("resolve", "MIN_WIDTH").defaultValue() == flag(["labels", "resolve"], "min_width").default
+    assert dialog("resolve", "SAME_CLASS").options() == list(flag(["labels", "resolve"], "same_class").type.choices)
+    assert dialog("score", "IOU").defaultValue() == flag(["score"], "iou").default
+    assert dialog("export", "FORMATS").options() == flag(["export"], "formats").default.split(",")
+    assert dialog("export", "SPLIT").defaultValue() == flag(["export"], "split").default
+    assert dialog("export", "STATUS").options() == list(flag(["labels", "import"], "status").type.choices)

@@ -1,0 +1,63 @@
+"""One vocabulary for every front end: the choices, defaults and limits of the engine's
+options. The engine checks against them, the CLI (click) and the QGIS algorithms
+(Processing) offer exactly these, so a user sees the same words, defaults and limits
+whichever door they use.
+
+Choices are ``Literal`` types; their values as tuples come from the types themselves:
+
+>>> EDGES
+('pad', 'shift', 'drop')
+>>> parse_list(" accepted, reviewed ,")
+['accepted', 'reviewed']
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# -- tiling -------------------------------------------------------------------------------
+
+Edge = Literal["pad", "shift", "drop"]
+EDGES: tuple[Edge, ...] = get_args(Edge)
+ChipFormat = Literal["gtiff", "cog"]
+CHIP_FORMATS: tuple[ChipFormat, ...] = get_args(ChipFormat)
+Compression = Literal["deflate", "zstd", "lzw", "none"]
+COMPRESSIONS: tuple[Compression, ...] = get_args(Compression)
+Resampling = Literal["nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"]
+RESAMPLINGS: tuple[Resampling, ...] = get_args(Resampling)
+CHIP_SIZE = 512
+MIN_CHIP_SIZE = 1
+MAX_NODATA = 1.0
+
+# -- labels -------------------------------------------------------------------------------
+
+Status = Literal["draft", "submitted", "reviewed", "accepted", "rejected"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+TileStatus = Literal["todo", "in_progress", "done"]
+TILE_STATUSES: tuple[TileStatus, ...] = get_args(TileStatus)
+SameClass = Literal["merge", "flag"]
+SAME_CLASS_RULES: tuple[SameClass, ...] = get_args(SameClass)
+AreaUnit = Literal["m2", "ha", "mu"]
+AREA_UNITS: tuple[AreaUnit, ...] = get_args(AreaUnit)
+RESOLVE_MIN_AREA_M2 = 1.0
+RESOLVE_MIN_WIDTH_M = 0.0
+
+# -- quality and scoring ------------------------------------------------------------------
+
+CHECK_MIN_AREA_M2 = 1.0
+CHECK_MIN_WIDTH_M = 0.5
+CHECK_SPIKE_ANGLE_DEG = 5.0
+SCORE_IOU = 0.5
+SCORE_TOLERANCE_M = 1.0
+
+# -- export -------------------------------------------------------------------------------
+
+ExportFormat = Literal["geojson", "coco", "masks", "stac"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+SPLIT = "0.8,0.1,0.1"
+SEED = 0
+
+
+def parse_list(value: str) -> list[str]:
+    """A comma-separated option ("accepted,reviewed") as its non-empty items."""
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     import numpy as np
     from typing_extensions import Buffer
 
-    from geolabel.raster import SceneInfo
+    from geolabel.geo import GeoGrid
+    from geolabel.grid import Tile
+    from geolabel.raster import BandMeta, ChipFormat, SceneInfo
 
 #: Compressions whose blocks are self-contained (no shared tables) and can be copied.
 COPYABLE_COMPRESSIONS = frozenset({"none", "deflate", "lzw", "zstd", "packbits", "lzma"})
@@ -163,6 +165,53 @@ def make_template(path: str, profile: dict[str, Any], meta: Any) -> ChipTemplate
         counts_entry=entries[_TAG_TILE_BYTE_COUNTS][3],
         n_tiles=n_tiles,
     )
+
+
+def chip_template(
+    scene: SceneInfo, fmt: ChipFormat, meta: BandMeta, *, size: int, count: int, grid: GeoGrid
+) -> ChipTemplate | None:
+    """An empty chip header written by GDAL (pixel size and CRS of the chip ``grid``), or
+    None if GDAL's layout cannot be patched. Only the origin is patched per chip."""
+    import tempfile
+
+    from geolabel.raster import chip_profile
+
+    profile = chip_profile(
+        scene, fmt, size=size, count=count, transform=grid.affine, crs_wkt=grid.crs, nodata=scene.nodata
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="geolabel-") as tmp:
+            return make_template(os.path.join(tmp, "template.tif"), profile, meta)
+    except (ValueError, OSError):
+        return None
+
+
+def prepare_block_copy(
+    scene: SceneInfo, fmt: ChipFormat, meta: BandMeta, *, size: int, grid: GeoGrid, tiles: Sequence[Tile]
+) -> tuple[ChipTemplate | None, dict[tuple[int, int], Any], str | None]:
+    """Template chip and per-chip block tables (keyed by the tile's pixel offsets) for the
+    no-decode path, or why it cannot be taken after all. ``grid`` is the chip grid, the
+    scene's own (block copy never reprojects)."""
+    import rasterio
+
+    from geolabel.raster import gdal_env
+
+    b = scene.block_shape[0]
+    if fmt.block != b:
+        return None, {}, "chip block size differs from the source's"
+    template = chip_template(scene, fmt, meta, size=size, count=scene.count, grid=grid)
+    if template is None:
+        return None, {}, "GDAL's chip header could not be patched"
+    with gdal_env(), rasterio.open(scene.path) as src:
+        offsets, sizes = block_table(src)
+    tables = {}
+    k = size // b
+    for tile in tiles:
+        if tile.is_partial or tile.row_off % b or tile.col_off % b:
+            continue
+        by, bx = tile.row_off // b, tile.col_off // b
+        tables[(tile.row_off, tile.col_off)] = (offsets[by : by + k, bx : bx + k], sizes[by : by + k, bx : bx + k])
+    return template, tables, None
 
 
 def block_table(src: Any) -> tuple[np.ndarray, np.ndarray]:

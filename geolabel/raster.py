@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
     from affine import Affine
 
+    from geolabel.geo import GeoGrid
+
 #: Compression names accepted for chips (``None`` keeps the source's compression).
 COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
 #: Output formats for chips.
@@ -112,6 +114,13 @@ class SceneInfo:
         from affine import Affine
 
         return Affine(*self.transform[:6])
+
+    @property
+    def grid(self) -> GeoGrid:
+        """The scene's georeferenced pixel grid."""
+        from geolabel.geo import GeoGrid
+
+        return GeoGrid(self.crs_wkt, self.transform, self.width, self.height)
 
     @property
     def is_north_up(self) -> bool:

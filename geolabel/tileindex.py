@@ -21,13 +21,17 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geolabel.crs import stored_crs_problem
 from geolabel.errors import InputError, OutputError, first_line
 from geolabel.files import leads_outside, temp_path, temp_pattern, writing
 from geolabel.grid import safe_name, tile_id
 from geolabel.stop import deferred
+
+if TYPE_CHECKING:
+    from geolabel.export.splits import PixelBox
+    from geolabel.geo import GeoGrid
 
 INDEX_NAME = "tiles.gpkg"
 TILES_LAYER = "tiles"
@@ -49,6 +53,8 @@ INDEX_TEMP = temp_pattern(re.escape(INDEX_NAME), r"\.gpkg(?:-journal|-wal|-shm)?
 CHECKPOINT_SECONDS = 5.0
 #: ... and at most 1/20 of the time (a large index, slower to write, is written less often).
 CHECKPOINT_COST_RATIO = 20.0
+#: Connected nodata regions smaller than this (pixels) are specks, not "no imagery".
+NODATA_MIN_PIXELS = 64
 
 
 @dataclass(frozen=True)
@@ -73,11 +79,16 @@ class TileRecord:
         return asdict(self)
 
     @property
+    def grid(self) -> GeoGrid:
+        """The chip's georeferenced pixel grid (CRS None when the scene has none)."""
+        from geolabel.geo import GeoGrid
+
+        return GeoGrid(self.crs or None, self.transform, self.width, self.height)
+
+    @property
     def corners(self) -> tuple[float, ...]:
         """Footprint corners (x0, y0, ... x3, y3) in the chip's CRS, clockwise from top-left."""
-        from geolabel.grid import pixel_corners
-
-        return tuple(v for xy in pixel_corners(self.transform, self.width, self.height) for v in xy)
+        return tuple(v for xy in self.grid.corners() for v in xy)
 
 
 _FIELDS = [f.name for f in fields(TileRecord)]
@@ -334,6 +345,112 @@ def read_tiles(path: str | os.PathLike[str]) -> Any:
     df = gpd.read_file(p, layer=TILES_LAYER)
     df["path"] = [str((p.parent / rel).resolve()) for rel in df["path"]]
     return df
+
+
+@dataclass(frozen=True)
+class ChipInfo:
+    """One chip of the tile index, as consumers of the chips see it (:func:`load_chips`)."""
+
+    tile_id: str
+    scene: str
+    path: str  # absolute path of the chip
+    crs: str  # EPSG:xxxx when GDAL identifies it exactly (keeps datum shifts right), else WKT
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    nodata_fraction: float
+    row_off: int = 0  # offset of the chip in its scene's pixel grid
+    col_off: int = 0
+
+    @property
+    def grid(self) -> GeoGrid:
+        """The chip's georeferenced pixel grid."""
+        from geolabel.geo import GeoGrid
+
+        return GeoGrid(self.crs, self.transform, self.width, self.height)
+
+    @property
+    def pixel_box(self) -> PixelBox:
+        """The chip's place on its scene's pixel grid (for exact adjacency tests)."""
+        from geolabel.export.splits import PixelBox  # export's type, until it moves next to GeoGrid
+
+        return PixelBox.of(self.crs, self.transform, self.row_off, self.col_off, self.width, self.height)
+
+    @property
+    def footprint(self) -> Any:
+        return self.grid.footprint()
+
+    @property
+    def edge_step(self) -> float:
+        """Densification step (CRS units) for reprojecting the footprint: 16 pixels."""
+        a, b, _, d, e, _ = self.transform
+        return 16 * max(abs(a), abs(b), abs(d), abs(e))
+
+    def nodata_area(self, *, min_pixels: int = NODATA_MIN_PIXELS) -> Any:
+        """The chip's nodata and padding pixels as a polygon (empty when it has none), read
+        from the chip's mask. Specks of fewer than ``min_pixels`` connected nodata pixels
+        (a dropped pixel, a sensor defect) count as image: nobody labels around them."""
+        import shapely
+
+        if self.nodata_fraction <= 0:
+            return shapely.Polygon()
+        import numpy as np
+        import rasterio
+        import rasterio.features
+        from affine import Affine
+
+        with rasterio.open(self.path) as src:
+            mask = (src.dataset_mask() > 0).astype(np.uint8)
+        if min_pixels > 1:
+            mask = rasterio.features.sieve(mask, size=min_pixels, connectivity=8)
+        if mask.all():
+            return shapely.Polygon()
+        shapes = rasterio.features.shapes(mask, mask=mask == 0, transform=Affine(*self.transform))
+        return shapely.union_all([shapely.geometry.shape(geom) for geom, _ in shapes])
+
+
+def load_chips(index_path: str | Path) -> list[ChipInfo]:
+    """Every chip listed in a ``tiles.gpkg`` tile index, with its georeferencing.
+
+    The index records each chip's CRS and geotransform, so no chip has to be opened.
+    """
+    p = Path(index_path)
+    if not p.exists():
+        raise InputError(f"{p}: no such tile index (make one with `tile_raster()`)", params=("tile_raster()",))
+    records, _skipped, _params = read_index(p)
+    if not is_complete(p):
+        raise InputError(
+            f"{p}: is incomplete (the `tile_raster()` run that writes it was interrupted or is still running); "
+            "run it again to finish the index",
+            params=("tile_raster()",),
+        )
+    if not records:
+        raise InputError(f"{p}: the tile index lists no chips")
+    chips = []
+    for rec in records:
+        chip_path = (p.parent / rec.path).resolve()
+        if not chip_path.exists():
+            raise InputError(
+                f"{chip_path}: chip listed in {p} is missing; rerun `tile_raster()` to restore it",
+                params=("tile_raster()",),
+            )
+        if not rec.crs:
+            raise InputError(f"{chip_path}: chip has no CRS; labels cannot be placed on it")
+        chips.append(
+            ChipInfo(
+                tile_id=rec.tile_id,
+                scene=rec.scene,
+                path=str(chip_path),
+                crs=rec.crs,
+                transform=rec.transform,
+                width=rec.width,
+                height=rec.height,
+                nodata_fraction=rec.nodata_fraction,
+                row_off=rec.row_off,
+                col_off=rec.col_off,
+            )
+        )
+    return chips
 
 
 class IndexWriter:

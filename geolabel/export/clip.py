@@ -9,118 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geolabel.errors import InputError
-from geolabel.export.splits import PixelBox
-
-#: Connected nodata regions smaller than this (pixels) are specks, not "no imagery".
-NODATA_MIN_PIXELS = 64
-
-
-@dataclass(frozen=True)
-class ChipInfo:
-    """One chip of the tile index, read from the chip's own header."""
-
-    tile_id: str
-    scene: str
-    path: str  # absolute path of the chip
-    crs: str  # EPSG:xxxx when GDAL identifies it exactly (keeps datum shifts right), else WKT
-    transform: tuple[float, ...]
-    width: int
-    height: int
-    nodata_fraction: float
-    row_off: int = 0  # offset of the chip in its scene's pixel grid
-    col_off: int = 0
-
-    @property
-    def pixel_box(self) -> PixelBox:
-        """The chip's place on its scene's pixel grid (for exact adjacency tests)."""
-        return PixelBox.of(self.crs, self.transform, self.row_off, self.col_off, self.width, self.height)
-
-    @property
-    def footprint(self) -> Any:
-        import shapely
-
-        from geolabel.grid import pixel_corners
-
-        return shapely.Polygon(pixel_corners(self.transform, self.width, self.height))
-
-    @property
-    def edge_step(self) -> float:
-        """Densification step (CRS units) for reprojecting the footprint: 16 pixels."""
-        a, b, _, d, e, _ = self.transform
-        return 16 * max(abs(a), abs(b), abs(d), abs(e))
-
-    def nodata_area(self, *, min_pixels: int = NODATA_MIN_PIXELS) -> Any:
-        """The chip's nodata and padding pixels as a polygon (empty when it has none), read
-        from the chip's mask. Specks of fewer than ``min_pixels`` connected nodata pixels
-        (a dropped pixel, a sensor defect) count as image: nobody labels around them."""
-        import shapely
-
-        if self.nodata_fraction <= 0:
-            return shapely.Polygon()
-        import rasterio
-        import rasterio.features
-        from affine import Affine
-
-        with rasterio.open(self.path) as src:
-            mask = (src.dataset_mask() > 0).astype(np.uint8)
-        if min_pixels > 1:
-            mask = rasterio.features.sieve(mask, size=min_pixels, connectivity=8)
-        if mask.all():
-            return shapely.Polygon()
-        shapes = rasterio.features.shapes(mask, mask=mask == 0, transform=Affine(*self.transform))
-        return shapely.union_all([shapely.geometry.shape(geom) for geom, _ in shapes])
-
-
-def load_chips(index_path: str | Path) -> list[ChipInfo]:
-    """Every chip listed in a ``tiles.gpkg`` tile index, with its georeferencing.
-
-    The index records each chip's CRS and geotransform, so no chip has to be opened.
-    """
-    from geolabel.tileindex import is_complete, read_index
-
-    p = Path(index_path)
-    if not p.exists():
-        raise InputError(f"{p}: no such tile index (make one with `tile_raster()`)", params=("tile_raster()",))
-    records, _skipped, _params = read_index(p)
-    if not is_complete(p):
-        raise InputError(
-            f"{p}: is incomplete (the `tile_raster()` run that writes it was interrupted or is still running); "
-            "run it again to finish the index",
-            params=("tile_raster()",),
-        )
-    if not records:
-        raise InputError(f"{p}: the tile index lists no chips")
-    chips = []
-    for rec in records:
-        chip_path = (p.parent / rec.path).resolve()
-        if not chip_path.exists():
-            raise InputError(
-                f"{chip_path}: chip listed in {p} is missing; rerun `tile_raster()` to restore it",
-                params=("tile_raster()",),
-            )
-        if not rec.crs:
-            raise InputError(f"{chip_path}: chip has no CRS; labels cannot be placed on it")
-        chips.append(
-            ChipInfo(
-                tile_id=rec.tile_id,
-                scene=rec.scene,
-                path=str(chip_path),
-                crs=rec.crs,
-                transform=rec.transform,
-                width=rec.width,
-                height=rec.height,
-                nodata_fraction=rec.nodata_fraction,
-                row_off=rec.row_off,
-                col_off=rec.col_off,
-            )
-        )
-    return chips
+# moved to geolabel.tileindex; importable from here as before
+from geolabel.tileindex import NODATA_MIN_PIXELS as NODATA_MIN_PIXELS
+from geolabel.tileindex import ChipInfo as ChipInfo
+from geolabel.tileindex import load_chips as load_chips
 
 
 @dataclass

@@ -1,0 +1,228 @@
+"""Pixel work, in worker processes: :func:`process_chips` writes the chips of one task.
+
+A task opens its scene itself and streams window by window; each chip is written under
+a temporary name and renamed when complete, so a task can run anywhere and run twice
+without harm.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geolabel.errors import InputError, TaskError, first_line
+from geolabel.tileindex import TileRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from geolabel.geo import GeoGrid
+    from geolabel.grid import Tile
+    from geolabel.tiling.plan import ChipTask
+
+#: What :func:`process_chips` reports per chip.
+Result = tuple[TileRecord, str]
+
+
+def process_chips(task: ChipTask) -> list[Result]:
+    """Write the chips of one task; returns (record, 'written' | 'copied' | 'found' | 'skipped').
+
+    'found': the chip was already complete on disk (an interrupted run of the same job
+    wrote it but did not list it) and is kept as it is.
+    """
+    from geolabel.raster import gdal_env
+
+    results: list[Result] = []
+    reader = _SceneReader(task)
+    fd = os.open(task.scene.path, os.O_RDONLY) if task.template is not None else -1
+    try:
+        with gdal_env():
+            for tile, tid, table in zip(task.tiles, task.ids, task.block_offsets or (None,) * len(task.tiles)):
+                results.append(_chip(task, reader, fd, tile, tid, table))
+    except Exception as exc:
+        raise TaskError(_task_failure(task, exc), partial_results=results) from exc
+    finally:
+        reader.close()
+        if fd >= 0:
+            os.close(fd)
+    return results
+
+
+def _chip(task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, tid: str, table: Any) -> Result:
+    """Write (or find, or skip) one chip."""
+    from geolabel.blockcopy import band_tiles, write_assembled_chip
+    from geolabel.raster import complete_chip_fraction, write_chip
+
+    rel = f"{task.scene.name}/{tid}.tif"
+    out = Path(task.out_dir) / task.scene.name / f"{tid}.tif"
+    chip = task.grid.window(col_off=tile.col_off, row_off=tile.row_off, width=tile.width, height=tile.height)
+    if task.adopt and out.exists():
+        found = complete_chip_fraction(out, _profile(task, chip))
+        if found is not None and _keep(found, task.max_nodata):
+            return _record(task, tile, tid, rel, found, chip), "found"
+    if table is not None and task.template is not None:
+        blocks, fraction = _block_copy_chip(task, reader, fd, tile, table)
+        if blocks is None:
+            return _record(task, tile, tid, "", fraction, chip), "skipped"
+        write_assembled_chip(out, task.template, chip.origin, blocks)
+        return _record(task, tile, tid, rel, fraction, chip), "copied"
+    data, invalid = reader.read(tile)
+    fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
+    if not _keep(fraction, task.max_nodata):
+        return _record(task, tile, tid, "", fraction, chip), "skipped"
+    valid = None
+    if task.scene.nodata is None and invalid is not None and invalid.any():
+        valid = ~invalid
+    if valid is None and task.raw_template is not None and task.fmt.block:
+        write_assembled_chip(out, task.raw_template, chip.origin, band_tiles(data, task.fmt.block))
+    else:
+        write_chip(out, data, profile=_profile(task, chip), meta=task.meta, valid=valid)
+    return _record(task, tile, tid, rel, fraction, chip), "written"
+
+
+def _record(task: ChipTask, tile: Tile, tid: str, path: str, fraction: float, chip: GeoGrid) -> TileRecord:
+    return TileRecord(
+        tile_id=tid,
+        scene=task.scene.name,
+        scene_path=os.path.abspath(task.scene.path) if not task.scene.path.startswith("/vsi") else task.scene.path,
+        path=path,
+        row=tile.row,
+        col=tile.col,
+        row_off=tile.row_off,
+        col_off=tile.col_off,
+        width=tile.width,
+        height=tile.height,
+        nodata_fraction=fraction,
+        crs=task.chip_crs,
+        transform=chip.transform,
+    )
+
+
+def _keep(fraction: float, max_nodata: float) -> bool:
+    return fraction < 1.0 and fraction <= max_nodata
+
+
+def _profile(task: ChipTask, chip: GeoGrid) -> dict[str, Any]:
+    from geolabel.raster import chip_profile
+
+    return chip_profile(
+        task.scene,
+        task.fmt,
+        size=task.size,
+        count=len(task.bands),
+        transform=chip.affine,
+        crs_wkt=chip.crs,
+        nodata=task.scene.nodata,
+    )
+
+
+def _task_failure(task: ChipTask, exc: Exception) -> str:
+    """What a failed chip task says: the output folder when a chip could not be written (a
+    full disk), else the scene."""
+    from geolabel.files import write_failure
+
+    if isinstance(exc, InputError):
+        return str(exc)
+    reason = write_failure(exc) or (write_failure(exc.__cause__) if exc.__cause__ else None)
+    if reason is not None:
+        return f"{Path(task.out_dir) / task.scene.name}: cannot write chips ({reason})"
+    return f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})"
+
+
+class _SceneReader:
+    """Opens the scene (and its warped view) lazily, once per task."""
+
+    def __init__(self, task: ChipTask) -> None:
+        self.task = task
+        self._src: Any = None
+        self._vrt: Any = None
+
+    def dataset(self) -> Any:
+        import rasterio
+
+        if self._src is None:
+            self._src = rasterio.open(self.task.scene.path)
+            if self.task.warp is not None:
+                self._vrt = self._warped(self._src)
+        return self._vrt if self._vrt is not None else self._src
+
+    def _warped(self, src: Any) -> Any:
+        from rasterio.crs import CRS as RioCRS
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        warp, scene = self.task.warp, self.task.scene
+        assert warp is not None
+        return WarpedVRT(
+            src,
+            crs=RioCRS.from_wkt(warp.grid.crs),
+            transform=warp.grid.affine,
+            width=warp.grid.width,
+            height=warp.grid.height,
+            resampling=Resampling[warp.resampling],
+            nodata=scene.nodata,
+            add_alpha=scene.nodata is None and "alpha" not in scene.colorinterp,
+        )
+
+    def read(self, tile: Tile) -> tuple[np.ndarray, np.ndarray | None]:
+        """Chip pixels (bands, size, size), padded with nodata, and the invalid-pixel mask.
+
+        The mask is ``None`` when every pixel is valid (the common case, no allocation).
+        """
+        import numpy as np
+        from rasterio.windows import Window
+
+        from geolabel.raster import invalid_pixels, nodata_fill
+
+        task = self.task
+        ds = self.dataset()
+        scene = task.scene
+        vh, vw = tile.valid_height, tile.valid_width
+        window = Window(tile.col_off, tile.row_off, vw, vh)
+        if tile.is_partial:
+            data = np.full((len(task.bands), tile.height, tile.width), nodata_fill(scene.nodata), dtype=scene.dtype)
+            data[:, :vh, :vw] = ds.read(list(task.bands), window=window)
+        else:
+            data = ds.read(list(task.bands), window=window)
+        if scene.nodata is not None:
+            return data, invalid_pixels(data, scene.nodata)
+        inside = None
+        if task.warp is not None:
+            inside = ds.dataset_mask(window=window) != 0  # outside the source footprint, or its alpha
+        elif scene.mask_kind == "mask":
+            inside = ds.dataset_mask(window=window) != 0
+        if inside is None and not tile.is_partial:
+            return data, None
+        invalid = np.ones((tile.height, tile.width), dtype=bool)
+        invalid[:vh, :vw] = False if inside is None else ~inside
+        return data, invalid
+
+    def close(self) -> None:
+        if self._vrt is not None:
+            self._vrt.close()
+        if self._src is not None:
+            self._src.close()
+
+
+def _block_copy_chip(
+    task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, table: Any
+) -> tuple[list[bytes] | None, float]:
+    """(the chip's compressed tiles, or None when skipped; nodata fraction), without re-encoding.
+
+    The window is decoded once (by GDAL: libdeflate decodes about twice as fast as
+    Python's zlib) to count nodata and to check every block before it is copied: a DEFLATE
+    block with a wrong Adler-32 checksum, or any block its codec cannot decode, fails the
+    chip here instead of being copied into it. Only ``verify=False`` without a nodata value
+    decodes nothing.
+    """
+    from geolabel.blockcopy import read_blocks
+
+    fraction = 0.0
+    if task.scene.nodata is not None or task.verify:
+        _, invalid = reader.read(tile)
+        fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
+        if not _keep(fraction, task.max_nodata):
+            return None, fraction
+    offsets, sizes = table
+    return read_blocks(fd, offsets, sizes), fraction

@@ -35,8 +35,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from geolabel.errors import InputError, check_choice
+from geolabel.vocabulary import EDGES
 
-EDGE_POLICIES = ("pad", "shift", "drop")
+EDGE_POLICIES = EDGES
 
 
 def pixel_corners(transform: Sequence[float], width: int, height: int) -> list[tuple[float, float]]:

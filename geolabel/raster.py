@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geolabel import vocabulary
 from geolabel.errors import CRSError, InputError, first_line
 from geolabel.files import temp_path, temp_pattern
 
@@ -25,9 +26,9 @@ if TYPE_CHECKING:
     from geolabel.geo import GeoGrid
 
 #: Compression names accepted for chips (``None`` keeps the source's compression).
-COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
+COMPRESSIONS = vocabulary.COMPRESSIONS
 #: Output formats for chips.
-FORMATS = ("gtiff", "cog")
+FORMATS = vocabulary.CHIP_FORMATS
 
 #: GDAL block cache per process while tiling. Chips are read once, in row order, so a
 #: small cache keeps memory flat whatever the scene size.

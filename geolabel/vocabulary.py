@@ -27,6 +27,7 @@ Resampling = Literal["nearest", "bilinear", "cubic", "cubic_spline", "lanczos", 
 RESAMPLINGS: tuple[Resampling, ...] = get_args(Resampling)
 CHIP_SIZE = 512
 MIN_CHIP_SIZE = 1
+MAX_CHIP_SIZE = 32768  # a chip is read into memory whole: larger is a typo
 MAX_NODATA = 1.0
 
 # -- labels -------------------------------------------------------------------------------

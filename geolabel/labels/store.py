@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geolabel import vocabulary
 from geolabel.errors import (
     CRSError,
     GeolabelError,
@@ -63,8 +64,8 @@ LABEL_FIELDS = (
     "comment",
     "version",
 )
-STATUSES = ("draft", "submitted", "reviewed", "accepted", "rejected")
-TILE_STATUSES = ("todo", "in_progress", "done")
+STATUSES = vocabulary.STATUSES
+TILE_STATUSES = vocabulary.TILE_STATUSES
 TILES_TABLE = "geolabel_tiles"
 SOURCES = ("manual", "imported", "suggested")
 LABELS_TABLE = "labels"

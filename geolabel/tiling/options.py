@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from geolabel import vocabulary as v
 from geolabel.errors import InputError, check_choice
 from geolabel.grid import TileGrid
 
-RESAMPLING_METHODS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode")
+RESAMPLING_METHODS = v.RESAMPLINGS
 
 #: Chips per task, bounds: few enough tasks that opening the scene once per task stays
 #: negligible, small enough at the end of the queue that the workers finish together.
@@ -17,7 +18,7 @@ MIN_CHIPS_PER_TASK = 4
 MAX_CHIPS_PER_SCENE = 2_000_000
 MAX_GRID_PIXELS = 10**12
 #: A chip is read into memory whole: larger ones are a typo (or a job for another tool).
-MAX_CHIP_SIZE = 32768
+MAX_CHIP_SIZE = v.MAX_CHIP_SIZE
 MAX_CHIPS_PER_TASK = 32
 
 
@@ -25,22 +26,20 @@ MAX_CHIPS_PER_TASK = 32
 class TileOptions:
     """Everything that decides what the chips look like (stored in the index)."""
 
-    size: int = 512
+    size: int = v.CHIP_SIZE
     overlap: int = 0
-    edge: str = "pad"
-    max_nodata: float = 1.0
+    edge: v.Edge = v.EDGES[0]
+    max_nodata: float = v.MAX_NODATA
     bands: tuple[int, ...] | None = None
-    format: str = "gtiff"
-    compress: str | None = None
+    format: v.ChipFormat = v.CHIP_FORMATS[0]
+    compress: v.Compression | None = None
     dst_crs: str | None = None
     resolution: float | None = None
-    resampling: str = "nearest"
+    resampling: v.Resampling = v.RESAMPLINGS[0]
     allow_no_crs: bool = False
 
     def validate(self) -> None:
-        from geolabel.raster import COMPRESSIONS, FORMATS
-
-        if not self.size > 0:
+        if not self.size >= v.MIN_CHIP_SIZE:
             raise InputError(f"`size` must be a positive number of pixels; got {self.size}", params=("size",))
         if not 0 <= self.overlap < self.size:
             raise InputError(
@@ -57,9 +56,9 @@ class TileOptions:
             raise InputError(
                 f"`max_nodata` must be a fraction between 0 and 1; got {self.max_nodata}", params=("max_nodata",)
             )
-        check_choice(self.format, FORMATS, param="format")
+        check_choice(self.format, v.CHIP_FORMATS, param="format")
         if self.compress is not None:
-            check_choice(self.compress, COMPRESSIONS, param="compress")
+            check_choice(self.compress, v.COMPRESSIONS, param="compress")
         check_choice(self.resampling, RESAMPLING_METHODS, param="resampling")
         if self.resolution is not None and not 0 < self.resolution < float("inf"):
             raise InputError(

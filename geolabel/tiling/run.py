@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geolabel import vocabulary as v
 from geolabel.errors import OutputError
 from geolabel.files import sweep_stale
 from geolabel.tileindex import INDEX_NAME, TileRecord
@@ -66,14 +67,14 @@ def tile_raster(
     *,
     size: int = 512,
     overlap: int = 0,
-    edge: str = "pad",
+    edge: v.Edge = "pad",
     max_nodata: float = 1.0,
     bands: Sequence[int] | None = None,
-    format: str = "gtiff",
-    compress: str | None = None,
+    format: v.ChipFormat = "gtiff",
+    compress: v.Compression | None = None,
     dst_crs: Any = None,
     resolution: float | None = None,
-    resampling: str = "nearest",
+    resampling: v.Resampling = "nearest",
     allow_no_crs: bool = False,
     overwrite: bool = False,
     block_copy: bool = True,

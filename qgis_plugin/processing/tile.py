@@ -39,7 +39,11 @@ class TileRaster(GeolabelAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers("INPUT", "Rasters", QgsProcessing.TypeRaster))
         self.addParameter(
             QgsProcessingParameterNumber(
-                "SIZE", "Chip size (pixels)", defaultValue=v.CHIP_SIZE, minValue=v.MIN_CHIP_SIZE
+                "SIZE",
+                "Chip size (pixels)",
+                defaultValue=v.CHIP_SIZE,
+                minValue=v.MIN_CHIP_SIZE,
+                maxValue=v.MAX_CHIP_SIZE,
             )
         )
         self.addParameter(QgsProcessingParameterNumber("OVERLAP", "Overlap (pixels)", defaultValue=0, minValue=0))

@@ -45,8 +45,20 @@ class MissingFileError(InputError, FileNotFoundError):
     """An input file does not exist."""
 
 
-class TaskError(InputError):
-    """A batch task failed part-way; ``partial_results`` holds what it finished."""
+class CRSError(InputError):
+    """A coordinate reference system is missing, unknown or incompatible."""
+
+
+class OutputError(GeolabelError, OSError):
+    """An output cannot be written (permissions, full disk, ...): not the input's fault."""
+
+    #: sysexits' EX_CANTCREAT (2 is for unusable input, 1 for ``check`` finding errors)
+    exit_code = 73
+
+
+class TaskError(GeolabelError):
+    """A batch task failed part-way; ``partial_results`` holds what it finished. Raised as
+    :class:`TaskInputError` or :class:`TaskOutputError`, so the exit code says which."""
 
     def __init__(self, message: str, partial_results: object = None) -> None:
         super().__init__(message)
@@ -56,19 +68,23 @@ class TaskError(InputError):
         return (type(self), (str(self), self.partial_results))
 
 
-class CRSError(InputError):
-    """A coordinate reference system is missing, unknown or incompatible."""
+class TaskInputError(TaskError, InputError):
+    """A batch task failed on its input (a corrupt scene block, ...)."""
 
 
-class OutputError(GeolabelError, OSError):
-    """An output cannot be written (permissions, full disk, ...)."""
+class TaskOutputError(TaskError, OutputError):
+    """A batch task could not write its outputs (a full disk, ...)."""
 
 
 class OutputExistsError(GeolabelError, FileExistsError):
     """An output exists and would be overwritten or mixed with incompatible content."""
 
 
-class StoreBusyError(GeolabelError, TimeoutError):
+class BusyError(GeolabelError, TimeoutError):
+    """Another program holds what this one needs (a folder another run writes, a store)."""
+
+
+class StoreBusyError(BusyError):
     """Another program held the label store's write lock for longer than the busy timeout."""
 
 

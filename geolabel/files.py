@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from geolabel.errors import (
+    BusyError,
     GeolabelError,
     InputError,
     MissingFileError,
@@ -217,7 +218,7 @@ def child_dir(folder: Path, name: str) -> Path:
     """
     path = child_path(folder, name)
     if leads_outside(path, folder):
-        raise OutputError(f"{path}: is a link to outside {folder}; geolabel works only inside its output folder")
+        raise InputError(f"{path}: is a link to outside {folder}; geolabel works only inside its output folder")
     return path
 
 
@@ -245,10 +246,10 @@ def check_output_file(out: str | os.PathLike[str], *, inputs: Sequence[str | os.
     target = Path(out)
     check_output_folder(target)
     if (target.exists() or target.is_symlink()) and not target.is_file():
-        raise OutputError(f"{out}: exists and is not a regular file; write to a new file")
+        raise InputError(f"{out}: exists and is not a regular file; write to a new file")
     for given in inputs:
         if given is not None and target.exists() and Path(given).exists() and target.samefile(given):
-            raise OutputError(f"{out}: is one of the inputs ({given}); write to another file")
+            raise InputError(f"{out}: is one of the inputs ({given}); write to another file")
 
 
 def check_output_folder(path: str | os.PathLike[str], *, create_parents: bool = False) -> None:
@@ -299,7 +300,7 @@ def folder_lock(folder: Path, *, shared: bool, busy: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputError(f"{folder}: {busy}") from None
+            raise BusyError(f"{folder}: {busy}") from None
         yield
     finally:
         os.close(fd)

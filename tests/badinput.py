@@ -44,6 +44,10 @@ def run_geolabel(*args: object, cwd: Path, env: dict[str, str] | None = None, ti
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+#: Exit code of an output that cannot be written (geolabel.errors.OutputError).
+EXIT_OUTPUT = 73
+
+
 def assert_one_line_error(res: Result, *, code: int = 2, contains: str = "", file: str | None = None) -> str:
     """The run failed with ``code`` and said so in one ``geolabel: error:`` line (returned)."""
     assert "Traceback" not in res.stderr, res.stderr

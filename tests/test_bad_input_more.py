@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .badinput import ROOT, Result, assert_one_line_error, run_geolabel, tree_state
+from .badinput import EXIT_OUTPUT, ROOT, Result, assert_one_line_error, run_geolabel, tree_state
 from .conftest import SAMPLE, Inputs, make_scene
 
 VILLAGE = SAMPLE / "village_labels.gpkg"
@@ -38,10 +38,13 @@ def geolabel(*args: object, cwd: Path, inputs: Inputs, timeout: float = 120) -> 
     return res
 
 
-def fails(*args: object, cwd: Path, inputs: Inputs, contains: str, file: str | None = None, **kw: float) -> str:
-    """The command fails with one ``geolabel: error:`` line (exit 2) and changes nothing."""
+def fails(
+    *args: object, cwd: Path, inputs: Inputs, contains: str, file: str | None = None, code: int = 2, **kw: float
+) -> str:
+    """The command fails with one ``geolabel: error:`` line (exit ``code``: 2 for unusable
+    input, EXIT_OUTPUT for an output that cannot be written) and changes nothing."""
     res = geolabel(*args, cwd=cwd, inputs=inputs, **kw)
-    line = assert_one_line_error(res, code=2, contains=contains, file=file)
+    line = assert_one_line_error(res, code=code, contains=contains, file=file)
     assert "internal error" not in line
     return line
 
@@ -357,7 +360,16 @@ def test_a_wal_store_on_read_only_media_is_read_and_not_written(tmp_path, inputs
     ro = readonly_dir(store)
     passes("labels", "stats", ro.name, cwd=ro.parent, inputs=inputs)
     passes("check", ro.name, "-q", cwd=ro.parent, inputs=inputs, code=1)
-    fails("labels", "import", ro.name, VILLAGE, cwd=ro.parent, inputs=inputs, contains="cannot write the store")
+    fails(
+        "labels",
+        "import",
+        ro.name,
+        VILLAGE,
+        cwd=ro.parent,
+        inputs=inputs,
+        contains="cannot write the store",
+        code=EXIT_OUTPUT,
+    )
 
 
 # -- deliveries, schemas, AOIs and scenes that are no regular files ------------------------------
@@ -809,7 +821,7 @@ def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tmp_path, 
     it copied, check and init crashed; chips GDAL failed to flush were renamed into place."""
     disk = small_disk(4)
     values = {"scene": inputs.scene, "store": inputs.store, "tiles": inputs.tiles, "village": VILLAGE}
-    fails(*(str(a).format(**values) for a in args), cwd=tmp_path, inputs=inputs, contains=message)
+    fails(*(str(a).format(**values) for a in args), cwd=tmp_path, inputs=inputs, contains=message, code=EXIT_OUTPUT)
     assert sorted(p.name for p in disk.iterdir()) == ["fill"]
 
 
@@ -820,7 +832,11 @@ def test_an_import_onto_a_full_disk_leaves_the_store_as_it_was(tmp_path, inputs,
     small_disk(400 - 248)  # the store takes about 248 KiB
     args = ("labels", "import", "disk/s.gpkg", VILLAGE, VILLAGE, VILLAGE)
     fails(
-        *args, cwd=tmp_path, inputs=inputs, contains="disk/s.gpkg: cannot write the store (disk full); it is unchanged"
+        *args,
+        cwd=tmp_path,
+        inputs=inputs,
+        contains="disk/s.gpkg: cannot write the store (disk full); it is unchanged",
+        code=EXIT_OUTPUT,
     )
     con = sqlite3.connect(disk / "s.gpkg")
     try:

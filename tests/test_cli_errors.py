@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .badinput import Result, assert_one_line_error, run_geolabel, tree_state
+from .badinput import EXIT_OUTPUT, Result, assert_one_line_error, run_geolabel, tree_state
 from .conftest import REAL, SAMPLE, Inputs
 
 VILLAGE = SAMPLE / "village_labels.gpkg"
@@ -37,10 +37,13 @@ def geolabel(*args: object, cwd: Path, inputs: Inputs, env: dict[str, str] | Non
     return res
 
 
-def fails(*args: object, cwd: Path, inputs: Inputs, contains: str, file: str | None = None, **kw: object) -> str:
-    """The command fails with one ``geolabel: error:`` line (exit 2) and changes nothing."""
+def fails(
+    *args: object, cwd: Path, inputs: Inputs, contains: str, file: str | None = None, code: int = 2, **kw: object
+) -> str:
+    """The command fails with one ``geolabel: error:`` line (exit ``code``: 2 for unusable
+    input, EXIT_OUTPUT for an output that cannot be written) and changes nothing."""
     res = geolabel(*args, cwd=cwd, inputs=inputs, **kw)  # type: ignore[arg-type]
-    line = assert_one_line_error(res, code=2, contains=contains, file=file)
+    line = assert_one_line_error(res, code=code, contains=contains, file=file)
     assert "internal error" not in line
     return line
 
@@ -182,7 +185,16 @@ def test_tile_options_that_differ_from_the_index_name_the_flag(tmp_path, inputs)
 
 
 def test_tile_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
-    fails("tile", inputs.scene, "--out", readonly_dir / "chips", cwd=tmp_path, inputs=inputs, contains="cannot create")
+    fails(
+        "tile",
+        inputs.scene,
+        "--out",
+        readonly_dir / "chips",
+        cwd=tmp_path,
+        inputs=inputs,
+        contains="cannot create",
+        code=EXIT_OUTPUT,
+    )
 
 
 def test_tile_refuses_chips_too_large_to_hold_in_memory(tmp_path, inputs):
@@ -214,12 +226,19 @@ def test_library_deprecation_warnings_are_not_shown(tmp_path, inputs):
 
 def test_init_into_a_missing_folder(tmp_path, inputs):
     args = ("labels", "init", "no/such/s.gpkg", "--crs", "EPSG:32649")
-    fails(*args, cwd=tmp_path, inputs=inputs, contains="folder no/such does not exist", file="no/such/s.gpkg")
+    fails(
+        *args,
+        cwd=tmp_path,
+        inputs=inputs,
+        contains="folder no/such does not exist",
+        file="no/such/s.gpkg",
+        code=EXIT_OUTPUT,
+    )
 
 
 def test_init_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
     args = ("labels", "init", readonly_dir / "s.gpkg", "--crs", "EPSG:32649")
-    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder", code=EXIT_OUTPUT)
 
 
 def test_init_with_a_schema_that_is_not_utf8(tmp_path, inputs):
@@ -406,7 +425,7 @@ def test_export_refuses_an_unknown_status(tmp_path, inputs):
 
 def test_export_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
     args = ("export", inputs.store, "--tiles", inputs.tiles, "--out", readonly_dir / "ds")
-    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder", code=EXIT_OUTPUT)
 
 
 @pytest.mark.parametrize(
@@ -460,7 +479,7 @@ def test_check_passes_an_empty_store_with_a_warning(tmp_path, inputs):
 
 def test_check_report_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
     args = ("check", inputs.store, "--out", readonly_dir / "qa")
-    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder", code=EXIT_OUTPUT)
 
 
 def test_check_reports_nan_coordinates_as_invalid(tmp_path, inputs):
@@ -531,12 +550,14 @@ def test_score_names_the_classes_flag_not_the_prose(tmp_path, inputs):
 
 def test_score_json_into_a_missing_folder(tmp_path, inputs):
     args = ("score", VILLAGE, "--reference", VILLAGE, "--json", "no/score.json")
-    fails(*args, cwd=tmp_path, inputs=inputs, contains="folder no does not exist", file="no/score.json")
+    fails(
+        *args, cwd=tmp_path, inputs=inputs, contains="folder no does not exist", file="no/score.json", code=EXIT_OUTPUT
+    )
 
 
 def test_score_json_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
     args = ("score", VILLAGE, "--reference", VILLAGE, "--json", readonly_dir / "score.json")
-    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder")
+    fails(*args, cwd=tmp_path, inputs=inputs, contains="cannot write in folder", code=EXIT_OUTPUT)
 
 
 def test_score_two_empty_files(tmp_path, inputs):

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geolabel.errors import InputError, TaskError, first_line
+from geolabel.errors import InputError, TaskError, TaskInputError, TaskOutputError, first_line
 from geolabel.tileindex import TileRecord
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def process_chips(task: ChipTask) -> list[Result]:
             for tile, tid, table in zip(task.tiles, task.ids, task.block_offsets or (None,) * len(task.tiles)):
                 results.append(_chip(task, reader, fd, tile, tid, table))
     except Exception as exc:
-        raise TaskError(_task_failure(task, exc), partial_results=results) from exc
+        raise _task_error(task, exc, results) from exc
     finally:
         reader.close()
         if fd >= 0:
@@ -117,17 +117,18 @@ def _profile(task: ChipTask, chip: GeoGrid) -> dict[str, Any]:
     )
 
 
-def _task_failure(task: ChipTask, exc: Exception) -> str:
-    """What a failed chip task says: the output folder when a chip could not be written (a
-    full disk), else the scene."""
+def _task_error(task: ChipTask, exc: Exception, results: list[Result]) -> TaskError:
+    """What a failed chip task says, with the chips it finished: the output folder when a
+    chip could not be written (a full disk: an output error), else the scene."""
     from geolabel.files import write_failure
 
     if isinstance(exc, InputError):
-        return str(exc)
+        return TaskInputError(str(exc), partial_results=results)
     reason = write_failure(exc) or (write_failure(exc.__cause__) if exc.__cause__ else None)
     if reason is not None:
-        return f"{Path(task.out_dir) / task.scene.name}: cannot write chips ({reason})"
-    return f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})"
+        where = Path(task.out_dir) / task.scene.name
+        return TaskOutputError(f"{where}: cannot write chips ({reason})", partial_results=results)
+    return TaskInputError(f"{task.scene.path}: reading or writing chips failed ({first_line(exc)})", results)
 
 
 class _SceneReader:

@@ -31,7 +31,6 @@ Finding types (severity):
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,18 @@ import numpy as np
 
 from geolabel.crs import OVERLAY_GRID_M
 from geolabel.errors import InputError
+from geolabel.labels.delivery import Delivery, load_delivery, read_region
+
+__all__ = [
+    "ERROR",
+    "FINDING_TYPES",
+    "WARNING",
+    "Delivery",
+    "Finding",
+    "QAResult",
+    "check_labels",
+    "load_delivery",
+]
 
 ERROR = "error"
 WARNING = "warning"
@@ -93,24 +104,6 @@ class Finding:
             "location": loc,
             "message": self.message,
         }
-
-
-@dataclass
-class Delivery:
-    """A label delivery as read: raw geometries (invalid ones included) and attributes."""
-
-    source: str
-    geoms: Any  # shapely array, in ``crs``
-    ids: list[str]
-    codes: Any  # class code per feature, -1 when unknown
-    class_values: list[Any]
-    labelers: list[str | None]
-    teams: list[str | None]
-    crs: Any  # pyproj CRS or None
-    schema: Any
-    extra: dict[str, list[Any]] = field(default_factory=dict)
-    done_tiles: list[str] | None = None  # a store's tiles marked done (None: not a store)
-    crs_problem: str = "declares no CRS"  # why ``crs`` is None
 
 
 @dataclass
@@ -169,103 +162,6 @@ class QAResult:
             "by_labeler": self.by_labeler,
             "findings": [f.to_dict() for f in self.findings],
         }
-
-
-def load_delivery(
-    path: str | Path,
-    *,
-    schema: Any = None,
-    class_field: str | None = None,
-    layer: str | None = None,
-    single_class: str | None = None,
-) -> Delivery:
-    """Read a label store or a delivered vector file without repairing anything.
-
-    ``single_class`` gives every feature that class (single-class deliveries such as
-    building footprints); an empty file needs no class field.
-    """
-    from geolabel.labels.importer import clean_text, declared_crs, find_class_field, read_source, single_class_code
-    from geolabel.labels.schema import default_schema
-
-    p = Path(path)
-    store = None
-    if p.suffix.lower() == ".gpkg" and p.is_file():
-        from geolabel.labels.store import NotAStoreError, open_store
-
-        with contextlib.suppress(NotAStoreError):  # any other GeoPackage is a delivered file
-            store = open_store(p)
-    if store is not None:
-        with store:
-            arrays = store.read()
-            schema = schema or store.schema
-            codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
-            if single_class is not None:
-                codes = np.full(len(codes), single_class_code(schema, single_class))
-            return Delivery(
-                source=str(p),
-                geoms=arrays.geoms,
-                ids=[str(i) for i in arrays.columns["label_id"]],
-                codes=codes,
-                class_values=list(arrays.columns["class_code"]),
-                labelers=list(arrays.columns["labeler"]),
-                teams=list(arrays.columns["team"]),
-                crs=store.crs,
-                schema=schema,
-                extra={"status": list(arrays.columns["status"])},
-                done_tiles=store.done_tiles(),
-            )
-    schema = schema or default_schema()
-    frame = read_source(p, layer=layer)
-    columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
-    if single_class is not None:
-        values: list[Any] = [schema.get(single_class_code(schema, single_class)).name] * len(frame)
-    else:
-        values = frame[find_class_field(frame, class_field, p)].tolist() if len(frame) else []
-    found = [schema.find(v) for v in values]
-    codes = np.array([cls.code if cls is not None else -1 for cls in found], dtype=np.int64)
-    ids_col = columns.get("label_id")
-    ids = [str(v) for v in frame[ids_col]] if ids_col else [f"fid:{i + 1}" for i in range(len(frame))]
-
-    def column(name: str) -> list[Any]:
-        col = columns.get(name)
-        return [clean_text(v) for v in frame[col]] if col else [None] * len(frame)
-
-    crs, how = declared_crs(frame, p)  # by the importer's rules (RFC 7946 for GeoJSON); none: a finding
-    return Delivery(
-        source=str(p),
-        geoms=frame.geometry.values.to_numpy(),
-        ids=ids,
-        codes=codes,
-        class_values=values,
-        labelers=column("labeler"),
-        teams=column("team"),
-        crs=crs,
-        schema=schema,
-        crs_problem=how,
-    )
-
-
-def _read_region(path: Any, crs: Any) -> Any:
-    """Union of the polygons of an AOI file (a path or (path, layer name)), in ``crs``."""
-    import shapely
-
-    from geolabel.crs import reproject_geometries, same_crs
-    from geolabel.errors import CRSError
-    from geolabel.labels.edit import has_nonfinite_coords
-    from geolabel.labels.importer import declared_crs, read_source, source_and_layer
-
-    p, layer = source_and_layer(path)
-    frame = read_source(p, layer=layer)
-    src, how = declared_crs(frame, p)
-    if src is None:
-        raise CRSError(f"{p}: {how}; an area needs a CRS")
-    geoms = frame.geometry.values.to_numpy()
-    geoms = shapely.make_valid(geoms[np.isin(shapely.get_type_id(geoms), (3, 6)) & ~has_nonfinite_coords(geoms)])
-    if not len(geoms):
-        raise InputError(f"{p}: the area holds no polygons (an AOI must have some)")
-    if not same_crs(src, crs):
-        geoms = reproject_geometries(geoms, src, crs, densify="auto")
-    return shapely.union_all(geoms)
 
 
 def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[Any, Any]:
@@ -613,7 +509,7 @@ def check_labels(
     region: Any = None
     gap_region: Any = None
     if aoi is not None and metric is not None:
-        region = gap_region = _read_region(aoi, metric)
+        region = gap_region = read_region(aoi, metric)
     elif tiles is not None and metric is not None:
         region, gap_region = _tiles_regions(tiles, metric, set(done_tiles) if done_tiles is not None else None)
     region_area = gap_area = None

@@ -37,7 +37,6 @@ def check_labels(
     filled ("labeler,team" or a list).
     """
     from geolabel.crs import parse_crs
-    from geolabel.labels.importer import source_label
 
     require = _attribute_names(require)
     _check_limits(min_area=min_area, min_width=min_width, spike_angle=spike_angle)
@@ -46,15 +45,8 @@ def check_labels(
     done_tiles = _done_tiles(delivery, tiles=tiles, done_only=done_only)
     findings = check_empty(delivery)
     features = Features.of(delivery)
-    settings = {
-        "min_area_m2": min_area,
-        "min_width_m": min_width,
-        "spike_angle_deg": spike_angle,
-        "overlap_tolerance_m2": overlap_tolerance,
-        "require": list(require),
-        "aoi": source_label(aoi) if aoi else None,
-        "tiles": str(tiles) if tiles else None,
-    }
+    limits = {"min_area": min_area, "min_width": min_width, "spike_angle": spike_angle}
+    settings = _settings(aoi=aoi, tiles=tiles, require=require, overlap_tolerance=overlap_tolerance, **limits)
     data_crs, crs_findings = check_crs(delivery, expected_crs)
     findings += crs_findings
     findings += check_attributes(delivery, features, require)
@@ -62,7 +54,7 @@ def check_labels(
     findings += geometry_findings
     labels = measure(index, repaired, data_crs, geometry_findings)  # everything below is in metres
     findings += check_duplicates_and_overlaps(labels, features, tolerance=overlap_tolerance)
-    findings += check_size_and_shape(labels, features, min_area=min_area, min_width=min_width, spike_angle=spike_angle)
+    findings += check_size_and_shape(labels, features, **limits)
     coverage = check_coverage(
         labels, features, aoi=aoi, tiles=tiles, done_tiles=done_tiles, min_area=min_area, tolerance=overlap_tolerance
     )
@@ -90,6 +82,30 @@ def _attribute_names(require: str | Sequence[str]) -> Sequence[str]:
     if isinstance(require, str):
         return [r.strip() for r in require.split(",") if r.strip()]
     return require
+
+
+def _settings(
+    *,
+    aoi: Any,
+    tiles: str | Path | None,
+    require: Sequence[str],
+    min_area: float,
+    min_width: float,
+    spike_angle: float,
+    overlap_tolerance: float,
+) -> dict[str, Any]:
+    """The options a check ran with, as the report shows them."""
+    from geolabel.labels.importer import source_label
+
+    return {
+        "min_area_m2": min_area,
+        "min_width_m": min_width,
+        "spike_angle_deg": spike_angle,
+        "overlap_tolerance_m2": overlap_tolerance,
+        "require": list(require),
+        "aoi": source_label(aoi) if aoi else None,
+        "tiles": str(tiles) if tiles else None,
+    }
 
 
 def _check_limits(*, min_area: float, min_width: float, spike_angle: float) -> None:

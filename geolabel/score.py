@@ -271,8 +271,8 @@ def _load_side(
     import shapely
 
     from geolabel.errors import CRSError
+    from geolabel.labels.delivery import load_delivery
     from geolabel.labels.edit import repair
-    from geolabel.qa import load_delivery
 
     d = load_delivery(path, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
     if d.crs is None:
@@ -373,9 +373,9 @@ def score_files(
     every feature is one class (a :class:`~geolabel.errors.ClassAssumedWarning` says so).
     """
     from geolabel.crs import crs_label, reproject_geometries, same_crs
+    from geolabel.labels.delivery import read_region
     from geolabel.labels.importer import source_label
     from geolabel.labels.schema import default_schema
-    from geolabel.qa import _read_region
 
     check_score_options(iou=iou, tolerance=tolerance)
     if classes is not None and not list(classes):
@@ -397,7 +397,7 @@ def score_files(
         if not same_crs(side.crs, metric):
             side.geoms = reproject_geometries(side.geoms, side.crs, metric)
     if aoi is not None:
-        region = _read_region(aoi, metric)
+        region = read_region(aoi, metric)
         for side in (ref, sub):
             _clip_side(side, region)
     codes = [_class_code(schema, c) for c in classes] if classes is not None else None

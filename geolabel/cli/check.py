@@ -66,8 +66,9 @@ def check(
       geolabel check out/labels.gpkg --out out/qa
       geolabel check delivery.geojson --aoi aoi.gpkg --require labeler,team --crs EPSG:32649 --out qa
     """
+    from geolabel.labels.delivery import load_delivery
     from geolabel.labels.schema import load_schema
-    from geolabel.qa import check_labels, load_delivery
+    from geolabel.qa import check_labels
     from geolabel.report import check_report_folder, write_report
 
     if out_dir:

@@ -1,0 +1,146 @@
+"""Reading a label delivery as it was delivered, and the area it must cover.
+
+:func:`load_delivery` reads a label store or any delivered vector file without repairing
+anything (invalid geometries included), for QA (:mod:`geolabel.qa`) and scoring
+(:mod:`geolabel.score`); :func:`read_region` reads an AOI file as one polygon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geolabel.errors import InputError
+
+
+@dataclass
+class Delivery:
+    """A label delivery as read: raw geometries (invalid ones included) and attributes."""
+
+    source: str
+    geoms: Any  # shapely array, in ``crs``
+    ids: list[str]
+    codes: Any  # class code per feature, -1 when unknown
+    class_values: list[Any]
+    labelers: list[str | None]
+    teams: list[str | None]
+    crs: Any  # pyproj CRS or None
+    schema: Any
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+    done_tiles: list[str] | None = None  # a store's tiles marked done (None: not a store)
+    crs_problem: str = "declares no CRS"  # why ``crs`` is None
+
+
+def load_delivery(
+    path: str | Path,
+    *,
+    schema: Any = None,
+    class_field: str | None = None,
+    layer: str | None = None,
+    single_class: str | None = None,
+) -> Delivery:
+    """Read a label store or a delivered vector file without repairing anything.
+
+    ``single_class`` gives every feature that class (single-class deliveries such as
+    building footprints); an empty file needs no class field.
+    """
+    p = Path(path)
+    store = None
+    if p.suffix.lower() == ".gpkg" and p.is_file():
+        from geolabel.labels.store import NotAStoreError, open_store
+
+        with contextlib.suppress(NotAStoreError):  # any other GeoPackage is a delivered file
+            store = open_store(p)
+    if store is not None:
+        with store:
+            return _store_delivery(store, p, schema=schema, single_class=single_class)
+    return _file_delivery(p, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
+
+
+def _store_delivery(store: Any, p: Path, *, schema: Any, single_class: str | None) -> Delivery:
+    """The labels of an open label store, with its tiles marked done."""
+    from geolabel.labels.importer import single_class_code
+
+    arrays = store.read()
+    schema = schema or store.schema
+    codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
+    if single_class is not None:
+        codes = np.full(len(codes), single_class_code(schema, single_class))
+    return Delivery(
+        source=str(p),
+        geoms=arrays.geoms,
+        ids=[str(i) for i in arrays.columns["label_id"]],
+        codes=codes,
+        class_values=list(arrays.columns["class_code"]),
+        labelers=list(arrays.columns["labeler"]),
+        teams=list(arrays.columns["team"]),
+        crs=store.crs,
+        schema=schema,
+        extra={"status": list(arrays.columns["status"])},
+        done_tiles=store.done_tiles(),
+    )
+
+
+def _file_delivery(
+    p: Path, *, schema: Any, class_field: str | None, layer: str | None, single_class: str | None
+) -> Delivery:
+    """The features of a delivered vector file; its CRS by the importer's rules."""
+    from geolabel.labels.importer import clean_text, declared_crs, find_class_field, read_source, single_class_code
+    from geolabel.labels.schema import default_schema
+
+    schema = schema or default_schema()
+    frame = read_source(p, layer=layer)
+    columns = {c.casefold(): c for c in frame.columns if c != frame.geometry.name}
+    if single_class is not None:
+        values: list[Any] = [schema.get(single_class_code(schema, single_class)).name] * len(frame)
+    else:
+        values = frame[find_class_field(frame, class_field, p)].tolist() if len(frame) else []
+    found = [schema.find(v) for v in values]
+    codes = np.array([cls.code if cls is not None else -1 for cls in found], dtype=np.int64)
+    ids_col = columns.get("label_id")
+    ids = [str(v) for v in frame[ids_col]] if ids_col else [f"fid:{i + 1}" for i in range(len(frame))]
+
+    def column(name: str) -> list[Any]:
+        col = columns.get(name)
+        return [clean_text(v) for v in frame[col]] if col else [None] * len(frame)
+
+    crs, how = declared_crs(frame, p)  # by the importer's rules (RFC 7946 for GeoJSON); none: a finding
+    return Delivery(
+        source=str(p),
+        geoms=frame.geometry.values.to_numpy(),
+        ids=ids,
+        codes=codes,
+        class_values=values,
+        labelers=column("labeler"),
+        teams=column("team"),
+        crs=crs,
+        schema=schema,
+        crs_problem=how,
+    )
+
+
+def read_region(path: Any, crs: Any) -> Any:
+    """Union of the polygons of an AOI file (a path or (path, layer name)), in ``crs``."""
+    import shapely
+
+    from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.errors import CRSError
+    from geolabel.labels.edit import has_nonfinite_coords
+    from geolabel.labels.importer import declared_crs, read_source, source_and_layer
+
+    p, layer = source_and_layer(path)
+    frame = read_source(p, layer=layer)
+    src, how = declared_crs(frame, p)
+    if src is None:
+        raise CRSError(f"{p}: {how}; an area needs a CRS")
+    geoms = frame.geometry.values.to_numpy()
+    geoms = shapely.make_valid(geoms[np.isin(shapely.get_type_id(geoms), (3, 6)) & ~has_nonfinite_coords(geoms)])
+    if not len(geoms):
+        raise InputError(f"{p}: the area holds no polygons (an AOI must have some)")
+    if not same_crs(src, crs):
+        geoms = reproject_geometries(geoms, src, crs, densify="auto")
+    return shapely.union_all(geoms)

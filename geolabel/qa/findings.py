@@ -1,0 +1,141 @@
+"""What QA returns: :class:`Finding` records, their types and severities, and the
+:class:`QAResult` that holds them with the summaries the report shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from geolabel.labels.delivery import Delivery
+
+ERROR = "error"
+WARNING = "warning"
+#: Every finding type, in the order a report lists them (within a severity).
+FINDING_TYPES = (
+    "empty",
+    "non_polygon",
+    "invalid",
+    "unknown_class",
+    "missing_attribute",
+    "missing_crs",
+    "unexpected_crs",
+    "duplicate",
+    "overlap",
+    "gap",
+    "outside",
+    "no_features",
+    "below_mmu",
+    "sliver",
+    "small_hole",
+    "spike",
+)
+
+
+@dataclass
+class Finding:
+    """One QA finding: what, how bad, which features, where (in the metric CRS), in words."""
+
+    type: str
+    severity: str
+    feature_ids: list[str]
+    message: str
+    geometry: Any = None  # shapely geometry in QAResult.crs, or None for file-level findings
+    area_m2: float | None = None
+    class_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        loc = None
+        if self.geometry is not None and not self.geometry.is_empty:
+            p = self.geometry.representative_point()
+            loc = [round(p.x, 3), round(p.y, 3)]
+        return {
+            "type": self.type,
+            "severity": self.severity,
+            "feature_ids": self.feature_ids,
+            "class": self.class_name,
+            "area_m2": None if self.area_m2 is None else round(self.area_m2, 4),
+            "location": loc,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Features:
+    """How findings name the delivery's features: id and class name, by feature index."""
+
+    ids: list[str]
+    names: list[str | None]  # class name, None when the class is unknown
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Features:
+        schema = delivery.schema
+        return cls(delivery.ids, [schema.get(int(c)).name if c >= 0 else None for c in delivery.codes])
+
+    def finding(self, kind: str, severity: str, i: int, message: str, **where: Any) -> Finding:
+        """A finding about feature ``i`` of the delivery (``where``: geometry, area_m2)."""
+        return Finding(kind, severity, [self.ids[i]], message, class_name=self.names[i], **where)
+
+
+def sort_findings(findings: list[Finding]) -> None:
+    """Errors first, then by type (:data:`FINDING_TYPES`), the largest areas first; stable."""
+    order = {ERROR: 0, WARNING: 1}
+    findings.sort(key=lambda f: (order[f.severity], FINDING_TYPES.index(f.type), -(f.area_m2 or 0.0)))
+
+
+@dataclass
+class QAResult:
+    """Findings plus the summaries the report shows."""
+
+    source: str
+    crs: Any  # the CRS findings are in (metres)
+    n_features: int
+    findings: list[Finding]
+    by_class: dict[str, dict[str, float]]
+    by_team: dict[str, dict[str, float]]
+    by_labeler: dict[str, dict[str, float]]
+    region_area_m2: float | None = None
+    gap_area_m2: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    labels: Any = None  # valid label geometries in ``crs`` (for thumbnails)
+    label_codes: Any = None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == WARNING)
+
+    @property
+    def completeness(self) -> float | None:
+        if not self.region_area_m2:
+            return None
+        return 1.0 - (self.gap_area_m2 or 0.0) / self.region_area_m2
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for f in self.findings:
+            out.setdefault(f.type, {ERROR: 0, WARNING: 0})[f.severity] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        from geolabel.crs import crs_label
+
+        return {
+            "source": self.source,
+            "crs": crs_label(self.crs) if self.crs is not None else None,
+            "features": self.n_features,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "counts": self.counts(),
+            "completeness": self.completeness,
+            "region_area_m2": self.region_area_m2,
+            "gap_area_m2": self.gap_area_m2,
+            "settings": self.settings,
+            "by_class": self.by_class,
+            "by_team": self.by_team,
+            "by_labeler": self.by_labeler,
+            "findings": [f.to_dict() for f in self.findings],
+        }

@@ -271,7 +271,7 @@ def _load_side(
     import shapely
 
     from geolabel.errors import CRSError
-    from geolabel.labels.edit import repair
+    from geolabel.labels.repair import repair
     from geolabel.qa import load_delivery
 
     d = load_delivery(path, schema=schema, class_field=class_field, layer=layer, single_class=single_class)

@@ -246,12 +246,10 @@ def _leaking_pairs(
     """Pairs (i < j) of different groups that overlap, or come closer than ``guard``."""
     import shapely
 
-    tree = shapely.STRtree(geoms)
-    if guard > 0:
-        left, right = tree.query(geoms, predicate="dwithin", distance=guard)
-    else:
-        left, right = tree.query(geoms, predicate="intersects")
-    keep = (left < right) & (group[left] != group[right])
+    from geolabel.geom import intersecting_pairs
+
+    left, right = intersecting_pairs(geoms, distance=guard)
+    keep = group[left] != group[right]
     left, right = left[keep], right[keep]
     if not len(left):
         return left, right

@@ -111,3 +111,23 @@ def intersecting_pairs(
         pairs = np.unique(np.column_stack([left, right]), axis=0) if len(left) else np.zeros((0, 2), dtype=np.int64)
         left, right = pairs[:, 0], pairs[:, 1]
     return left, right
+
+
+def to_pixels(geoms: Any, transform: tuple[float, ...]) -> Any:
+    """Geometries in pixel coordinates (column, row; y grows downwards) of the raster
+    with geotransform ``transform``.
+
+    >>> import shapely
+    >>> to_pixels(np.array([shapely.Point(105, 195)]), (10.0, 0.0, 100.0, 0.0, -10.0, 200.0))[0].wkt
+    'POINT (0.5 0.5)'
+    """
+    import shapely
+    from affine import Affine
+
+    inv = ~Affine(*transform[:6])
+    a, b, c, d, e, f = inv.a, inv.b, inv.c, inv.d, inv.e, inv.f
+
+    def apply(xy: Any) -> Any:
+        return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f])
+
+    return shapely.transform(geoms, apply)

@@ -92,7 +92,7 @@ def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
     import shapely
 
     from geolabel.crs import compact_crs
-    from geolabel.labels.edit import polygonal_parts
+    from geolabel.geom import polygonal_parts
 
     polys, points, table = [], [], []
     for k, f in enumerate(result.findings, start=1):

@@ -272,7 +272,7 @@ def _load_side(
 
     from geolabel.errors import CRSError
     from geolabel.labels.delivery import load_delivery
-    from geolabel.labels.edit import repair
+    from geolabel.labels.repair import repair
 
     d = load_delivery(path, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
     if d.crs is None:

@@ -38,7 +38,7 @@ def clip_to_tiles(
     ``tree`` is an STRtree over ``label_geoms`` to reuse across calls (built if None)."""
     import shapely
 
-    from geolabel.labels.edit import polygonal_parts, threaded
+    from geolabel.geom import polygonal_parts, threaded
 
     footprints = np.array([c.footprint for c in chips], dtype=object)
     empty = [TileObjects(np.zeros(0, int), np.zeros(0, object), np.zeros(0, bool), np.zeros(0)) for _ in chips]

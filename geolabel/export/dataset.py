@@ -4,39 +4,29 @@
 index, assigns chips to leak-free spatial splits, and writes all requested formats in
 one pass per tile (in parallel). The dataset is built in a temporary folder next to the
 destination and renamed into place when complete, so a failed export never leaves a
-folder that looks complete.
-
-Dataset layout::
-
-    DATASET/images/<split>/<tile_id>.tif             the chips (hard links, else copies)
-    DATASET/labels/geojson/<split>/<tile_id>.geojson     RFC 7946 (WGS 84 lon/lat)
-    DATASET/labels/geojson_px/<split>/<tile_id>.geojson  same objects in chip pixels
-    DATASET/labels/masks/<split>/<tile_id>.tif       uint8 class codes, 255 = unlabelled/nodata
-    DATASET/coco/<split>.json                        COCO instance segmentation
-    DATASET/stac/catalog.json                        STAC catalog with the label extension
-    DATASET/summary.json                             per split and class: tiles, objects, mask pixels, area
-    DATASET/manifest.json                            sha256 and size of every file
+folder that looks complete. The files and where they go: :mod:`geolabel.export.layout`;
+the formats: :mod:`geolabel.export.formats`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from geolabel.errors import InputError, check_choice
-from geolabel.files import child_path, make_temp_dir, prepare_output_dir, replace_dir, writing
+from geolabel.export import layout
+from geolabel.export.formats import FORMATS as FORMATS
+from geolabel.export.jobs import TileJob, TileResult
+from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir, writing
 
-FORMATS = ("geojson", "coco", "masks", "stac")
 #: Chips clipped per step: workers start writing after the first step, not after all.
 CLIP_CHUNK = 16
 
@@ -95,8 +85,8 @@ def _labels_for_export(
     """Valid polygons of known classes from the store (reporting what is left out)."""
     import shapely
 
-    from geolabel.labels.edit import FAR, has_far_coords
-    from geolabel.labels.edit import repair as repair_geoms
+    from geolabel.labels.repair import FAR, has_far_coords
+    from geolabel.labels.repair import repair as repair_geoms
 
     arrays = store.read(status=status, fields=("label_id", "class_code"))
     geoms = arrays.geoms
@@ -227,14 +217,10 @@ def export_dataset(
             returns True the export stops with :class:`~geolabel.errors.CancelledError`
             and leaves nothing behind.
     """
-    import shapely
-
-    from geolabel.crs import area_m2, reproject_geometries, same_crs
-    from geolabel.export.clip import clip_to_tiles, load_chips
-    from geolabel.export.splits import spatial_split
-    from geolabel.export.writers import MASK_NODATA, TileJob, write_tile
-    from geolabel.labels.store import open_store
-    from geolabel.parallel import local_executor, run_tasks, worker_count
+    from geolabel.export.formats import write_dataset_files
+    from geolabel.export.jobs import DatasetParts
+    from geolabel.export.manifest import write_manifest, write_summary
+    from geolabel.parallel import worker_count
 
     fmts, fractions = _check_options(
         formats, split, min_overlap=min_overlap, guard=guard, block_size=block_size, seed=seed, status=status
@@ -242,179 +228,26 @@ def export_dataset(
     if executor is None:
         worker_count(workers)
     out = Path(out_dir)
-    prepare_output_dir(out, marker="manifest.json", what="training set", overwrite=overwrite)
-    owns_store = not hasattr(store, "read")
-    if owns_store:
-        store = open_store(store)
+    prepare_output_dir(out, marker=layout.MANIFEST, what="training set", overwrite=overwrite)
     result = ExportResult(out_dir=out, formats=fmts)
-    try:
-        chips = load_chips(Path(tiles))
-        geoms, columns = _labels_for_export(store, status=status, repair=repair, result=result)
-        schema = store.schema
-        store_crs = store.crs
-    finally:
-        if owns_store:
-            store.close()
-
-    crs_groups: dict[str, list[int]] = {}
-    for i, chip in enumerate(chips):
-        crs_groups.setdefault(chip.crs, []).append(i)
-
-    # splits, computed on footprints in one CRS (the first chip's)
-    base_crs = chips[0].crs
-    footprints: list[tuple[int, Any]] = []
-    for crs, members in crs_groups.items():
-        fp = np.array([chips[i].footprint for i in members], dtype=object)
-        if not same_crs(crs, base_crs):
-            fp = reproject_geometries(fp, crs, base_crs, densify=chips[members[0]].edge_step)
-        footprints.extend(zip(members, fp))
-    footprints.sort(key=lambda t: t[0])
-    fp_arr: Any = np.array([f for _, f in footprints], dtype=object)
-    if block_size is None:  # blocks of 2 x 2 chips (median chip extent)
-        extents = [max(abs(c.transform[0]) * c.width, abs(c.transform[4]) * c.height) for c in chips]
-        block_size = 2 * float(np.median(extents))
-    split_result = spatial_split(
-        fp_arr,
-        fractions=fractions,
-        block_size=block_size,
-        seed=seed,
-        guard=guard,
-        pixel_boxes=[c.pixel_box for c in chips],
-    )
-    result.excluded_tiles = [chips[i].tile_id for i in split_result.excluded]
-
-    # build into a temporary sibling folder, rename at the end
-    tmp = make_temp_dir(out)
-    prio = {c.code: c.priority for c in schema}
-    label_ids = columns["label_id"]
-    codes_all = columns["class_code"]
-    kept = [i for i in range(len(chips)) if split_result.splits[i] is not None]
-    image_ids = {i: k + 1 for k, i in enumerate(kept)}
-
-    def make_jobs() -> Iterator[TileJob]:
-        """Clip chunk by chunk, so workers start writing while later chunks are clipped."""
-        for crs, members in crs_groups.items():
-            members = [i for i in members if split_result.splits[i] is not None]
-            if not members:
-                continue
-            local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
-            tree = shapely.STRtree(local) if len(local) else None
-            for start in range(0, len(members), CLIP_CHUNK):
-                chunk = members[start : start + CLIP_CHUNK]
-                clipped = clip_to_tiles(local, [chips[i] for i in chunk], min_overlap=min_overlap, tree=tree)
-                for i, objs in zip(chunk, clipped):
-                    yield _tile_job(chips[i], objs, i)
-
-    def _tile_job(chip: Any, objs: Any, i: int) -> TileJob:
-        rows = objs.rows.tolist()
-        areas = area_m2(objs.geoms, chip.crs) if len(rows) else np.zeros(0)
-        return TileJob(
-            tile_id=chip.tile_id,
-            split=str(split_result.splits[i]),
-            chip_path=chip.path,
-            crs=chip.crs,
-            transform=chip.transform,
-            width=chip.width,
-            height=chip.height,
-            nodata_fraction=chip.nodata_fraction,
-            out_dir=str(tmp),
-            formats=fmts,
-            wkb=tuple(shapely.to_wkb(objs.geoms, output_dimension=2).tolist()) if len(rows) else (),
-            codes=tuple(int(codes_all[r]) for r in rows),
-            priorities=tuple(prio[int(codes_all[r])] for r in rows),
-            label_ids=tuple(str(label_ids[r]) for r in rows),
-            class_names=tuple(schema.get(int(codes_all[r])).name for r in rows),
-            truncated=tuple(bool(t) for t in objs.truncated.tolist()),
-            area_m2=tuple(float(a) for a in areas),
-            image_id=image_ids[i],
-            skip_empty=skip_empty,
-        )
-
-    results: list[Any] = []
-    total = len(kept)
-
-    def on_result(job: TileJob, res: Any) -> None:
-        results.append(res)
-        if progress is not None and total:
-            progress(0.95 * len(results) / total)
-
+    inputs = _read_inputs(store, Path(tiles), status=status, repair=repair, result=result)
+    if block_size is None:
+        block_size = _default_block_size(inputs.chips)
+    splits = _split_chips(inputs.chips, fractions=fractions, block_size=block_size, seed=seed, guard=guard)
+    result.excluded_tiles = [inputs.chips[i].tile_id for i in splits.excluded]
+    tmp = make_temp_dir(out)  # built here, renamed to `out` when complete
     try:
         with writing(out, "training set"):  # a full disk names the dataset, not the chip being copied
-            if executor is not None:
-                run_tasks(write_tile, make_jobs(), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
-            else:
-                with local_executor(workers) as pool:
-                    n = getattr(pool, "_max_workers", 1)
-                    run_tasks(
-                        write_tile,
-                        make_jobs(),
-                        executor=pool,
-                        on_result=on_result,
-                        max_in_flight=max(2, 4 * n),
-                        is_cancelled=is_cancelled,
-                    )
-            results.sort(key=lambda r: r.tile_id)
-            checksums: dict[str, tuple[str, int]] = {}
-            for r in results:
-                checksums.update(r.checksums)
-            name_of = {c.code: c.name for c in schema}
-            name_of[MASK_NODATA] = "unlabelled"
-            for r in results:
-                result.tiles[r.split] = result.tiles.get(r.split, 0) + 1
-                objs_split = result.objects.setdefault(r.split, {})
-                for code, n in r.object_counts.items():
-                    objs_split[name_of[code]] = objs_split.get(name_of[code], 0) + n
-                if "masks" in fmts:
-                    pix_split = result.pixels.setdefault(r.split, {})
-                    for code, n in r.pixel_counts.items():
-                        pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
-                area_split = result.area_px.setdefault(r.split, {})
-                for code, a in r.area_px.items():
-                    area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
-            extra_files: list[str] = []
-            if "coco" in fmts:
-                extra_files += _write_coco(tmp, results, schema)
-            if "stac" in fmts:
-                from geolabel.export.stac import write_stac
-
-                chip_of = {c.tile_id: c for c in chips}
-                stac_tiles = []
-                for r in results:
-                    chip = chip_of[r.tile_id]
-                    stac_tiles.append(
-                        {
-                            "tile_id": r.tile_id,
-                            "split": r.split,
-                            "crs": chip.crs,
-                            "transform": chip.transform,
-                            "width": chip.width,
-                            "height": chip.height,
-                            "footprint": reproject_geometries(
-                                chip.footprint, chip.crs, "EPSG:4326", densify=chip.edge_step
-                            ),
-                            "image": f"images/{r.split}/{r.tile_id}.tif",
-                            "geojson": f"labels/geojson/{r.split}/{r.tile_id}.geojson"
-                            if f"labels/geojson/{r.split}/{r.tile_id}.geojson" in r.files
-                            else None,
-                            "mask": f"labels/masks/{r.split}/{r.tile_id}.tif",
-                            "object_counts": r.object_counts,
-                        }
-                    )
-                extra_files += write_stac(tmp, stac_tiles, schema=schema, formats=fmts, title=out.name)
-            summary = _summary(result, split_result, fractions, seed, block_size, guard, min_overlap, store_crs, chips)
-            (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-            extra_files.append("summary.json")
-            for rel in extra_files:
-                from geolabel.export.writers import _sha256
-
-                checksums[rel] = _sha256(tmp / rel)
-            manifest = {
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "generator": "geolabel",
-                "files": {rel: {"sha256": h, "bytes": n} for rel, (h, n) in sorted(checksums.items())},
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-            result.files = len(checksums) + 1
+            jobs = _TileJobs(inputs, splits.splits, tmp, fmts, min_overlap=min_overlap, skip_empty=skip_empty)
+            written = _write_tiles(
+                jobs, workers=workers, executor=executor, progress=progress, is_cancelled=is_cancelled
+            )
+            _tally(result, written, inputs.schema)
+            chips = {c.tile_id: c for c in inputs.chips}
+            files = write_dataset_files(DatasetParts(tmp, out.name, fmts, inputs.schema, written, chips))
+            summary = _summary(result, fractions, inputs, seed, block_size, guard, min_overlap)
+            files.append(write_summary(tmp, summary))
+            result.files = write_manifest(tmp, (r.checksums for r in written), files)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -424,50 +257,214 @@ def export_dataset(
     return result
 
 
-def _write_coco(tmp: Path, results: Sequence[Any], schema: Any) -> list[str]:
-    categories = [
-        {"id": c.code, "name": c.name, "supercategory": "land_cover", "color": c.color} for c in schema if c.code != 0
-    ]
-    written = []
-    by_split: dict[str, list[Any]] = {}
-    for r in results:
-        by_split.setdefault(r.split, []).append(r)
-    for split_name, items in sorted(by_split.items()):
-        images, annotations = [], []
-        next_id = 1
-        for r in items:
-            images.append(r.coco_image)
-            for ann in r.coco_annotations:
-                annotations.append({"id": next_id, **ann})
-                next_id += 1
-        doc = {
-            "info": {
-                "description": f"geolabel export, split {split_name}",
-                "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            },
-            "licenses": [],
-            "images": images,
-            "annotations": annotations,
-            "categories": categories,
-        }
-        rel = f"coco/{split_name}.json"
-        (tmp / "coco").mkdir(exist_ok=True)
-        child_path(tmp, rel).write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
-        written.append(rel)
-    return written
+@dataclass
+class _Inputs:
+    """What an export reads: the chips of the tile index and the labels to export."""
+
+    chips: list[Any]  # ChipInfo
+    geoms: Any  # label polygons in the store's CRS
+    columns: dict[str, list[Any]]  # label_id, class_code
+    schema: Any
+    store_crs: Any
+
+
+def _read_inputs(
+    store: Any, tiles: Path, *, status: Sequence[str] | None, repair: bool, result: ExportResult
+) -> _Inputs:
+    """The chips and the labels (a store given by its path is opened and closed here)."""
+    from geolabel.export.clip import load_chips
+    from geolabel.labels.store import open_store
+
+    owns_store = not hasattr(store, "read")
+    if owns_store:
+        store = open_store(store)
+    try:
+        chips = load_chips(tiles)
+        geoms, columns = _labels_for_export(store, status=status, repair=repair, result=result)
+        return _Inputs(chips, geoms, columns, store.schema, store.crs)
+    finally:
+        if owns_store:
+            store.close()
+
+
+def _crs_groups(chips: Sequence[Any]) -> dict[str, list[int]]:
+    """Chip indices by CRS."""
+    found: dict[str, list[int]] = {}
+    for i, chip in enumerate(chips):
+        found.setdefault(chip.crs, []).append(i)
+    return found
+
+
+def _default_block_size(chips: Sequence[Any]) -> float:
+    """Split blocks of 2 x 2 chips (median chip extent)."""
+    extents = [max(abs(c.transform[0]) * c.width, abs(c.transform[4]) * c.height) for c in chips]
+    return 2 * float(np.median(extents))
+
+
+def _split_chips(
+    chips: Sequence[Any], *, fractions: dict[str, float], block_size: float, seed: int, guard: float
+) -> Any:
+    """The chips' splits (a ``SplitResult``), computed on footprints in one CRS (the first chip's)."""
+    from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.export.splits import spatial_split
+
+    base_crs = chips[0].crs
+    footprints: list[tuple[int, Any]] = []
+    for crs, members in _crs_groups(chips).items():
+        fp = np.array([chips[i].footprint for i in members], dtype=object)
+        if not same_crs(crs, base_crs):
+            fp = reproject_geometries(fp, crs, base_crs, densify=chips[members[0]].edge_step)
+        footprints.extend(zip(members, fp))
+    footprints.sort(key=lambda t: t[0])
+    fp_arr: Any = np.array([f for _, f in footprints], dtype=object)
+    pixel_boxes = [c.pixel_box for c in chips]
+    return spatial_split(
+        fp_arr, fractions=fractions, block_size=block_size, seed=seed, guard=guard, pixel_boxes=pixel_boxes
+    )
+
+
+@dataclass
+class _TileJobs:
+    """The jobs of the chips that are in a split, clipped chunk by chunk, so workers start
+    writing while later chunks are clipped."""
+
+    inputs: _Inputs
+    splits: list[str | None]  # per chip; None: left out by the split guard
+    out_dir: Path
+    formats: tuple[str, ...]
+    min_overlap: float
+    skip_empty: bool
+    image_ids: dict[int, int] = field(init=False)  # chip index -> COCO image id
+    priorities: dict[int, int] = field(init=False)  # class code -> overlap priority
+
+    def __post_init__(self) -> None:
+        kept = [i for i, s in enumerate(self.splits) if s is not None]
+        self.image_ids = {i: k + 1 for k, i in enumerate(kept)}
+        self.priorities = {c.code: c.priority for c in self.inputs.schema}
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __iter__(self) -> Iterator[TileJob]:
+        import shapely
+
+        from geolabel.crs import reproject_geometries, same_crs
+        from geolabel.export.clip import clip_to_tiles
+
+        chips, geoms, store_crs = self.inputs.chips, self.inputs.geoms, self.inputs.store_crs
+        for crs, members in _crs_groups(chips).items():
+            members = [i for i in members if self.splits[i] is not None]
+            if not members:
+                continue
+            local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
+            tree = shapely.STRtree(local) if len(local) else None
+            for start in range(0, len(members), CLIP_CHUNK):
+                chunk = members[start : start + CLIP_CHUNK]
+                clipped = clip_to_tiles(local, [chips[i] for i in chunk], min_overlap=self.min_overlap, tree=tree)
+                for i, objs in zip(chunk, clipped):
+                    yield self._job(i, objs)
+
+    def _job(self, i: int, objs: Any) -> TileJob:
+        """The job of chip ``i`` with its clipped objects (``TileObjects``)."""
+        import shapely
+
+        from geolabel.crs import area_m2
+
+        chip, schema = self.inputs.chips[i], self.inputs.schema
+        label_ids, codes = self.inputs.columns["label_id"], self.inputs.columns["class_code"]
+        rows = objs.rows.tolist()
+        areas = area_m2(objs.geoms, chip.crs) if len(rows) else np.zeros(0)
+        return TileJob(
+            tile_id=chip.tile_id,
+            split=str(self.splits[i]),
+            chip_path=chip.path,
+            crs=chip.crs,
+            transform=chip.transform,
+            width=chip.width,
+            height=chip.height,
+            nodata_fraction=chip.nodata_fraction,
+            out_dir=str(self.out_dir),
+            formats=self.formats,
+            wkb=tuple(shapely.to_wkb(objs.geoms, output_dimension=2).tolist()) if len(rows) else (),
+            codes=tuple(int(codes[r]) for r in rows),
+            priorities=tuple(self.priorities[int(codes[r])] for r in rows),
+            label_ids=tuple(str(label_ids[r]) for r in rows),
+            class_names=tuple(schema.get(int(codes[r])).name for r in rows),
+            truncated=tuple(bool(t) for t in objs.truncated.tolist()),
+            area_m2=tuple(float(a) for a in areas),
+            image_id=self.image_ids[i],
+            skip_empty=self.skip_empty,
+        )
+
+
+def _write_tiles(
+    jobs: _TileJobs,
+    workers: int | None,
+    executor: Executor | None,
+    *,
+    progress: Callable[[float], None] | None,
+    is_cancelled: Callable[[], bool] | None,
+) -> list[TileResult]:
+    """Write every tile (in ``executor``, else local worker processes); the results sorted
+    by tile id. ``progress`` goes to 0.95: the dataset files come after the tiles."""
+    from geolabel.export import writers
+    from geolabel.parallel import local_executor, run_tasks
+
+    results: list[TileResult] = []
+    total = len(jobs)
+
+    def on_result(job: TileJob, res: TileResult) -> None:
+        results.append(res)
+        if progress is not None and total:
+            progress(0.95 * len(results) / total)
+
+    if executor is not None:
+        run_tasks(writers.write_tile, iter(jobs), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
+    else:
+        with local_executor(workers) as pool:
+            n = getattr(pool, "_max_workers", 1)
+            run_tasks(
+                writers.write_tile,
+                iter(jobs),
+                executor=pool,
+                on_result=on_result,
+                max_in_flight=max(2, 4 * n),
+                is_cancelled=is_cancelled,
+            )
+    results.sort(key=lambda r: r.tile_id)
+    return results
+
+
+def _tally(result: ExportResult, tiles: Sequence[TileResult], schema: Any) -> None:
+    """Per split and class: tiles, objects, mask pixels (masks only) and objects' area in pixels."""
+    from geolabel.export.masks import MASK_NODATA
+
+    name_of = {c.code: c.name for c in schema}
+    name_of[MASK_NODATA] = "unlabelled"
+    for r in tiles:
+        result.tiles[r.split] = result.tiles.get(r.split, 0) + 1
+        objs_split = result.objects.setdefault(r.split, {})
+        for code, n in r.object_counts.items():
+            objs_split[name_of[code]] = objs_split.get(name_of[code], 0) + n
+        if "masks" in result.formats:
+            pix_split = result.pixels.setdefault(r.split, {})
+            for code, n in r.pixel_counts.items():
+                pix_split[name_of.get(code, str(code))] = pix_split.get(name_of.get(code, str(code)), 0) + n
+        area_split = result.area_px.setdefault(r.split, {})
+        for code, a in r.area_px.items():
+            area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
 
 
 def _summary(
     result: ExportResult,
-    split_result: Any,
     fractions: dict[str, float],
+    inputs: _Inputs,
     seed: int,
     block_size: float,
     guard: float,
     min_overlap: float,
-    store_crs: Any,
-    chips: Sequence[Any],
 ) -> dict[str, Any]:
+    """The content of ``summary.json``."""
     from geolabel.crs import crs_label
 
     return {
@@ -481,8 +478,8 @@ def _summary(
             "excluded_tiles": result.excluded_tiles,
         },
         "min_overlap": min_overlap,
-        "store_crs": crs_label(store_crs),
-        "chips": len(chips),
+        "store_crs": crs_label(inputs.store_crs),
+        "chips": len(inputs.chips),
         "objects": result.objects,
         "pixels": result.pixels if "masks" in result.formats else None,
         "label_area_px": {k: {c: round(a, 3) for c, a in v.items()} for k, v in result.area_px.items()},

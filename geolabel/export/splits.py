@@ -161,19 +161,8 @@ def spatial_split(
     cells = np.floor((centres - origin) / block_size).astype(np.int64)
     keys, block_of = np.unique(cells, axis=0, return_inverse=True)
     block_of = block_of.ravel()
-    sizes = np.bincount(block_of, minlength=len(keys))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(keys))
     targets = np.array([fractions[s] for s in names]) * n
-    assigned = np.zeros(len(names))
-    block_split = np.empty(len(keys), dtype=np.int64)
-    for b in order:
-        # give the block to the split furthest below its target (relative), ties by order
-        need = (targets - assigned) / np.maximum(targets, 1e-9)
-        k = int(np.argmax(need))
-        block_split[b] = k
-        assigned[k] += sizes[b]
-    split_idx = block_split[block_of]
+    split_idx = _deal_blocks(np.bincount(block_of, minlength=len(keys)), targets, seed)[block_of]
 
     # guard: tiles in different splits must not overlap or come closer than `guard`
     left, right = _leaking_pairs(geoms, pixel_boxes, split_idx, guard)
@@ -190,6 +179,22 @@ def spatial_split(
     dealt = np.bincount(split_idx, minlength=len(names))
     _warn_empty_splits(result, {name: int(dealt[k]) for k, name in enumerate(names)}, blocks=len(keys))
     return result
+
+
+def _deal_blocks(sizes: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
+    """The split of each block (``sizes``: tiles per block), blocks shuffled with ``seed``
+    and each given to the split furthest below its target number of tiles."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(sizes))
+    assigned = np.zeros(len(targets))
+    block_split = np.empty(len(sizes), dtype=np.int64)
+    for b in order:
+        # give the block to the split furthest below its target (relative), ties by order
+        need = (targets - assigned) / np.maximum(targets, 1e-9)
+        k = int(np.argmax(need))
+        block_split[b] = k
+        assigned[k] += sizes[b]
+    return block_split
 
 
 def _warn_empty_splits(result: SplitResult, dealt: Mapping[str, int], *, blocks: int) -> None:
@@ -246,12 +251,10 @@ def _leaking_pairs(
     """Pairs (i < j) of different groups that overlap, or come closer than ``guard``."""
     import shapely
 
-    tree = shapely.STRtree(geoms)
-    if guard > 0:
-        left, right = tree.query(geoms, predicate="dwithin", distance=guard)
-    else:
-        left, right = tree.query(geoms, predicate="intersects")
-    keep = (left < right) & (group[left] != group[right])
+    from geolabel.geom import intersecting_pairs
+
+    left, right = intersecting_pairs(geoms, distance=guard)
+    keep = group[left] != group[right]
     left, right = left[keep], right[keep]
     if not len(left):
         return left, right

@@ -16,13 +16,42 @@ schema, ``label:tasks`` = segmentation and classification, the object counts per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from geolabel.export import layout
+from geolabel.export.jobs import DatasetParts
+
 LABEL_EXTENSION = "https://stac-extensions.github.io/label/v1.0.1/schema.json"
 PROJECTION_EXTENSION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+
+
+def write_catalog(parts: DatasetParts) -> list[str]:
+    """Format ``stac``: the catalog of the dataset's tiles; returns the written files."""
+    from geolabel.crs import reproject_geometries
+
+    tiles = []
+    for r in parts.tiles:
+        chip = parts.chips[r.tile_id]
+        geojson = layout.geojson(r.split, r.tile_id)
+        tiles.append(
+            {
+                "tile_id": r.tile_id,
+                "split": r.split,
+                "crs": chip.crs,
+                "transform": chip.transform,
+                "width": chip.width,
+                "height": chip.height,
+                "footprint": reproject_geometries(chip.footprint, chip.crs, "EPSG:4326", densify=chip.edge_step),
+                "image": layout.image(r.split, r.tile_id),
+                "geojson": geojson if geojson in r.files else None,
+                "mask": layout.mask(r.split, r.tile_id),
+                "object_counts": r.object_counts,
+            }
+        )
+    return write_stac(parts.folder, tiles, schema=parts.schema, formats=parts.formats, title=parts.title)
 
 
 def write_stac(
@@ -35,8 +64,6 @@ def write_stac(
 ) -> list[str]:
     """Write the catalog under ``out_dir/stac``; returns the written files (relative)."""
     import pystac
-
-    from geolabel.export.writers import geometry_dict
 
     now = datetime.now(timezone.utc)
     catalog = pystac.Catalog(id="geolabel-dataset", description=f"{title}: chips and land-cover labels")
@@ -56,79 +83,117 @@ def write_stac(
     )
     labels.summaries.add("label:classes", [{"name": "class_name", "classes": class_names}])
     for tile in tiles:
-        footprint = tile["footprint"]
-        geometry = geometry_dict(footprint, 10, rfc7946=True)
-        bbox = list(footprint.bounds)
-        code = tile["crs"] if tile["crs"].startswith("EPSG:") else None
-        image_item = pystac.Item(
-            id=tile["tile_id"],
-            geometry=geometry,
-            bbox=bbox,
-            datetime=now,
-            properties={
-                "split": tile["split"],
-                "proj:code": code or None,
-                "proj:shape": [tile["height"], tile["width"]],
-                "proj:transform": list(tile["transform"]),
-            },
-            stac_extensions=[PROJECTION_EXTENSION],
-        )
-        image_item.add_asset(
-            "image",
-            pystac.Asset(href=f"../../../{tile['image']}", media_type=pystac.MediaType.GEOTIFF, roles=["data"]),
-        )
+        shape = _geometry(tile)
+        image_item = _image_item(tile, shape, now)
         images.add_item(image_item)
-        counts = tile["object_counts"]
-        props = {
-            "split": tile["split"],
-            "label:type": "vector",
-            "label:properties": ["class_name"],
-            "label:description": "land-cover polygons clipped to the chip",
-            "label:classes": [{"name": "class_name", "classes": class_names}],
-            "label:tasks": ["segmentation", "classification"],
-            "label:methods": ["manual"],
-            "label:overviews": [
-                {
-                    "property_key": "class_name",
-                    "counts": [{"name": schema.get(c).name, "count": int(n)} for c, n in sorted(counts.items())],
-                }
-            ],
-        }
-        label_item = pystac.Item(
-            id=tile["tile_id"],
-            geometry=geometry,
-            bbox=bbox,
-            datetime=now,
-            properties=props,
-            stac_extensions=[LABEL_EXTENSION],
-        )
-        if "geojson" in formats and tile.get("geojson"):
-            label_item.add_asset(
-                "labels",
-                pystac.Asset(href=f"../../../{tile['geojson']}", media_type=pystac.MediaType.GEOJSON, roles=["labels"]),
-            )
-        if "masks" in formats:
-            label_item.add_asset(
-                "mask",
-                pystac.Asset(
-                    href=f"../../../{tile['mask']}",
-                    media_type=pystac.MediaType.GEOTIFF,
-                    roles=["labels", "labels-raster"],
-                    extra_fields={"description": "class codes; 255 = unlabelled or nodata"},
-                ),
-            )
-        link = pystac.Link(
-            rel="source", target=image_item, media_type=pystac.MediaType.JSON, extra_fields={"label:assets": ["image"]}
-        )
-        label_item.add_link(link)
-        labels.add_item(label_item)
+        labels.add_item(_label_item(tile, shape, image_item, now, schema=schema, formats=formats))
     catalog.add_child(images)
     catalog.add_child(labels)
-    root = out_dir / "stac"
+    root = out_dir / layout.STAC
     catalog.normalize_hrefs(str(root))
     catalog.make_all_asset_hrefs_relative()
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return sorted(str(p.relative_to(out_dir)) for p in root.rglob("*.json"))
+
+
+def _geometry(tile: Mapping[str, Any]) -> tuple[dict[str, Any], list[float]]:
+    """The item geometry and bbox of a tile (its footprint in longitude/latitude)."""
+    from geolabel.export.geojson import geometry_dict
+
+    footprint = tile["footprint"]
+    return geometry_dict(footprint, 10, rfc7946=True), list(footprint.bounds)
+
+
+def _image_item(tile: Mapping[str, Any], shape: tuple[dict[str, Any], list[float]], now: datetime) -> Any:
+    """The image item of a tile (``shape``: its geometry and bbox): projection properties
+    and the chip as its asset."""
+    import pystac
+
+    geometry, bbox = shape
+    code = tile["crs"] if tile["crs"].startswith("EPSG:") else None
+    item = pystac.Item(
+        id=tile["tile_id"],
+        geometry=geometry,
+        bbox=bbox,
+        datetime=now,
+        properties={
+            "split": tile["split"],
+            "proj:code": code or None,
+            "proj:shape": [tile["height"], tile["width"]],
+            "proj:transform": list(tile["transform"]),
+        },
+        stac_extensions=[PROJECTION_EXTENSION],
+    )
+    item.add_asset(
+        "image",
+        pystac.Asset(href=f"../../../{tile['image']}", media_type=pystac.MediaType.GEOTIFF, roles=["data"]),
+    )
+    return item
+
+
+def _label_item(
+    tile: Mapping[str, Any],
+    shape: tuple[dict[str, Any], list[float]],
+    image_item: Any,
+    now: datetime,
+    *,
+    schema: Any,
+    formats: Sequence[str],
+) -> Any:
+    """The label item of a tile: label extension properties, GeoJSON and mask assets, and
+    a ``source`` link to its image item."""
+    import pystac
+
+    geometry, bbox = shape
+    item = pystac.Item(
+        id=tile["tile_id"],
+        geometry=geometry,
+        bbox=bbox,
+        datetime=now,
+        properties=_label_properties(tile, schema),
+        stac_extensions=[LABEL_EXTENSION],
+    )
+    if "geojson" in formats and tile.get("geojson"):
+        item.add_asset(
+            "labels",
+            pystac.Asset(href=f"../../../{tile['geojson']}", media_type=pystac.MediaType.GEOJSON, roles=["labels"]),
+        )
+    if "masks" in formats:
+        item.add_asset(
+            "mask",
+            pystac.Asset(
+                href=f"../../../{tile['mask']}",
+                media_type=pystac.MediaType.GEOTIFF,
+                roles=["labels", "labels-raster"],
+                extra_fields={"description": "class codes; 255 = unlabelled or nodata"},
+            ),
+        )
+    link = pystac.Link(
+        rel="source", target=image_item, media_type=pystac.MediaType.JSON, extra_fields={"label:assets": ["image"]}
+    )
+    item.add_link(link)
+    return item
+
+
+def _label_properties(tile: Mapping[str, Any], schema: Any) -> dict[str, Any]:
+    """The label extension's properties of a tile, with its object counts per class."""
+    class_names = [c.name for c in schema]
+    counts = tile["object_counts"]
+    return {
+        "split": tile["split"],
+        "label:type": "vector",
+        "label:properties": ["class_name"],
+        "label:description": "land-cover polygons clipped to the chip",
+        "label:classes": [{"name": "class_name", "classes": class_names}],
+        "label:tasks": ["segmentation", "classification"],
+        "label:methods": ["manual"],
+        "label:overviews": [
+            {
+                "property_key": "class_name",
+                "counts": [{"name": schema.get(c).name, "count": int(n)} for c, n in sorted(counts.items())],
+            }
+        ],
+    }
 
 
 def _extent(tiles: Sequence[dict[str, Any]], now: datetime) -> Any:

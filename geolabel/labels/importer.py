@@ -384,7 +384,8 @@ def _store_polygons(geoms: Any, crs: Any, store_crs: Any, report: ImportReport) 
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
-    from geolabel.labels.edit import polygonal_parts, repair
+    from geolabel.geom import polygonal_parts
+    from geolabel.labels.repair import repair
 
     work = shapely.force_2d(geoms)
     if not same_crs(crs, store_crs):

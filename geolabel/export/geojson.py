@@ -1,0 +1,133 @@
+"""GeoJSON per tile: RFC 7946 (WGS 84 longitude/latitude) and the same objects in chip pixels.
+
+Format ``geojson``: ``labels/geojson/<split>/<tile_id>.geojson`` and
+``labels/geojson_px/<split>/<tile_id>.geojson``, one Feature per object with its label
+id, class, truncation and area.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from geolabel.export import layout
+from geolabel.export.jobs import TileData, TileResult
+from geolabel.export.manifest import write_json
+
+#: Decimal places of exported coordinates: lon/lat 1e-8 deg (~1 mm), pixels 1e-3 px.
+LONLAT_DECIMALS = 8
+PIXEL_DECIMALS = 3
+
+
+def write_tile_geojson(tile: TileData, result: TileResult) -> None:
+    """Write the tile's two GeoJSON files (none for a tile without objects with ``skip_empty``)."""
+    job = tile.job
+    if job.skip_empty and not len(tile.geoms):
+        return
+    world, pixel = _features(tile)
+    rel = layout.geojson(job.split, job.tile_id)
+    result.checksums[rel] = write_json(layout.target(tile.out, rel), world)
+    result.files.append(rel)
+    rel_px = layout.geojson_px(job.split, job.tile_id)
+    result.checksums[rel_px] = write_json(layout.target(tile.out, rel_px), pixel)
+    result.files.append(rel_px)
+
+
+def _features(tile: TileData) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tile's FeatureCollections: in longitude/latitude (with a bbox), and in pixels."""
+    import shapely
+
+    from geolabel.crs import reproject_geometries
+
+    job, geoms = tile.job, tile.geoms
+    lonlat = reproject_geometries(geoms, job.crs, "EPSG:4326") if len(geoms) else geoms
+    world = geojson_geometries(lonlat, LONLAT_DECIMALS, rfc7946=True)
+    pixel = geojson_geometries(tile.pixel_geoms, PIXEL_DECIMALS)
+    features = []
+    px_features = []
+    for k in range(len(geoms)):
+        props = {
+            "label_id": job.label_ids[k],
+            "class_code": int(tile.codes[k]),
+            "class_name": job.class_names[k],
+            "truncated": bool(job.truncated[k]),
+            "area_m2": round(float(job.area_m2[k]), 4),
+        }
+        features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": world[k]})
+        px_features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": pixel[k]})
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if len(lonlat):
+        b = shapely.total_bounds(lonlat)
+        collection["bbox"] = [round(float(v), LONLAT_DECIMALS) for v in b]
+    px = {
+        "type": "FeatureCollection",
+        "geolabel:pixel_coordinates": {"image": tile.image, "width": job.width, "height": job.height},
+        "features": px_features,
+    }
+    return collection, px
+
+
+def signed_area(coords: Any) -> float:
+    """Shoelace signed area of a closed ring (positive = counterclockwise, x right, y up)."""
+    xy = np.asarray(coords, dtype=float)[:, :2]
+    x = xy[:, 0] - xy[0, 0]
+    y = xy[:, 1] - xy[0, 1]
+    return float(0.5 * np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
+
+
+def geojson_geometries(geoms: Any, decimals: int, *, rfc7946: bool = False) -> list[dict[str, Any]]:
+    """GeoJSON geometry dicts of an array of (Multi)Polygons, with rounded coordinates.
+
+    Vectorised: parts, rings and coordinates are pulled out of all geometries at once.
+    With ``rfc7946`` the right-hand rule holds (RFC 7946, 3.1.6): exterior rings
+    counterclockwise, holes clockwise, decided by signed area on the rounded coordinates
+    (GEOS's local orientation test can be fooled by nearly flat ring tops after
+    reprojection to longitude/latitude).
+    """
+    import shapely
+
+    arr = np.asarray(geoms, dtype=object)
+    if not len(arr):
+        return []
+    parts, part_of = shapely.get_parts(arr, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    exterior = np.r_[True, ring_part[1:] != ring_part[:-1]]
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    coords = np.round(coords, decimals)
+    starts = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
+    flip = np.zeros(len(rings), dtype=bool)
+    if rfc7946 and len(coords):
+        counts = np.diff(np.r_[starts, len(coords)])
+        xs = coords[:, 0] - np.repeat(coords[starts, 0], counts)
+        ys = coords[:, 1] - np.repeat(coords[starts, 1], counts)
+        same = ring_of[:-1] == ring_of[1:]
+        terms = (xs[:-1] * ys[1:] - xs[1:] * ys[:-1])[same]
+        area = np.bincount(ring_of[:-1][same], weights=terms, minlength=len(rings))
+        flip = (exterior & (area < 0)) | (~exterior & (area > 0))
+    ends = np.r_[starts[1:], len(coords)]
+    # C-contiguous row blocks: orjson writes them directly
+    ring_lists = [coords[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
+    for k in np.flatnonzero(flip):
+        ring_lists[k] = np.ascontiguousarray(ring_lists[k][::-1])
+    part_rings: list[list[Any]] = [[] for _ in range(len(parts))]
+    for k, p in enumerate(ring_part.tolist()):
+        part_rings[p].append(ring_lists[k])
+    geom_parts: list[list[Any]] = [[] for _ in range(len(arr))]
+    for p, g in enumerate(part_of.tolist()):
+        geom_parts[g].append(part_rings[p])
+    kinds = shapely.get_type_id(arr)
+    return [
+        {"type": "Polygon", "coordinates": gp[0]} if kind == 3 else {"type": "MultiPolygon", "coordinates": gp}
+        for gp, kind in zip(geom_parts, kinds.tolist())
+    ]
+
+
+def geometry_dict(geom: Any, decimals: int, *, rfc7946: bool = False) -> dict[str, Any]:
+    """GeoJSON geometry of one (Multi)Polygon as plain lists (see :func:`geojson_geometries`)."""
+    out = geojson_geometries(np.array([geom], dtype=object), decimals, rfc7946=rfc7946)[0]
+
+    def plain(x: Any) -> Any:
+        return x.tolist() if isinstance(x, np.ndarray) else [plain(v) for v in x]
+
+    return {"type": out["type"], "coordinates": plain(out["coordinates"])}

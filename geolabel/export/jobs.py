@@ -1,0 +1,100 @@
+"""The values passed between the export driver and the format writers.
+
+A :class:`TileJob` (plain, picklable values) goes to a worker; the worker decodes it once
+into a :class:`TileData`, each requested format's tile writer adds its files and counts to
+the :class:`TileResult`, which comes back. After the last tile, the dataset-level writers
+(COCO, STAC) get a :class:`DatasetParts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geolabel.export import layout
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """Everything a worker needs to write one tile's files (plain, picklable values)."""
+
+    tile_id: str
+    split: str
+    chip_path: str
+    crs: str  # the chip's CRS: EPSG:xxxx when GDAL identifies it exactly, else WKT
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    nodata_fraction: float
+    out_dir: str
+    formats: tuple[str, ...]
+    wkb: tuple[bytes, ...]  # clipped objects in the tile CRS
+    codes: tuple[int, ...]
+    priorities: tuple[int, ...]
+    label_ids: tuple[str, ...]
+    class_names: tuple[str, ...]
+    truncated: tuple[bool, ...]
+    area_m2: tuple[float, ...]
+    image_id: int
+    link_images: bool = True
+    skip_empty: bool = False
+
+
+@dataclass
+class TileResult:
+    """What a worker wrote for one tile, and the counts the summary and COCO need."""
+
+    tile_id: str
+    split: str
+    files: list[str] = field(default_factory=list)  # relative to the dataset folder
+    pixel_counts: dict[int, int] = field(
+        default_factory=dict
+    )  # class code -> mask pixels (255 = unlabelled/nodata); masks only
+    area_px: dict[int, float] = field(default_factory=dict)  # class code -> area of the objects in pixels
+    object_counts: dict[int, int] = field(default_factory=dict)
+    coco_image: dict[str, Any] | None = None
+    coco_annotations: list[dict[str, Any]] = field(default_factory=list)
+    checksums: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TileData:
+    """One tile's job decoded once for all formats: its objects as geometries in the tile
+    CRS and in chip pixels."""
+
+    job: TileJob
+    out: Path  # the dataset folder being built
+    geoms: Any
+    pixel_geoms: Any
+    codes: Any
+
+    @classmethod
+    def decode(cls, job: TileJob) -> TileData:
+        import shapely
+
+        from geolabel.geom import to_pixels
+
+        geoms = shapely.from_wkb(np.array(job.wkb, dtype=object)) if job.wkb else np.zeros(0, dtype=object)
+        pixel_geoms = to_pixels(geoms, job.transform) if len(geoms) else geoms
+        return cls(job, Path(job.out_dir), geoms, pixel_geoms, np.asarray(job.codes, dtype=np.int64))
+
+    @property
+    def image(self) -> str:
+        """The chip's image, relative to the dataset folder."""
+        return layout.image(self.job.split, self.job.tile_id)
+
+
+@dataclass(frozen=True)
+class DatasetParts:
+    """What the dataset-level writers get once every tile is written."""
+
+    folder: Path  # the dataset folder being built
+    title: str
+    formats: tuple[str, ...]
+    schema: Any
+    tiles: Sequence[TileResult]  # sorted by tile id
+    chips: Mapping[str, Any]  # tile id -> ChipInfo

@@ -6,7 +6,7 @@ and forest patches; every kind of overlap the resolver handles, on a 2 x 2 km vi
 landscape repeated over a larger area.
 
 Contenders, all producing "higher priority cut out of lower priority":
-- ``geolabel``: :func:`geolabel.labels.edit.resolve_overlaps` (vectorised shapely 2 +
+- ``geolabel``: :func:`geolabel.labels.resolve.resolve_overlaps` (vectorised shapely 2 +
   STRtree), in process; and the whole ``geolabel labels resolve`` command on a
   GeoPackage store holding the same polygons (reading and writing included);
 - ``naive per pair``: what a user writes with geopandas: for each polygon, query the
@@ -121,7 +121,7 @@ def main() -> None:
     import geopandas as gpd
     import shapely
 
-    from geolabel.labels.edit import resolve_overlaps
+    from geolabel.labels.resolve import resolve_overlaps
     from geolabel.labels.schema import default_schema
     from geolabel.labels.store import create_store
 

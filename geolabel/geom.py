@@ -105,12 +105,20 @@ def intersecting_pairs(
         other = q_idx != o_idx
         left, right = np.minimum(q_idx[other], o_idx[other]), np.maximum(q_idx[other], o_idx[other])
     if interiors and len(left):
-        inner = threaded(lambda a, b: shapely.relate_pattern(a, b, INTERIORS_INTERSECT), geoms[left], geoms[right])
+        inner = interiors_intersect(geoms[left], geoms[right])
         left, right = left[inner], right[inner]
     if of is not None:
         pairs = np.unique(np.column_stack([left, right]), axis=0) if len(left) else np.zeros((0, 2), dtype=np.int64)
         left, right = pairs[:, 0], pairs[:, 1]
     return left, right
+
+
+def interiors_intersect(a: Any, b: Any) -> Any:
+    """Whether the interiors of ``a[k]`` and ``b[k]`` intersect (area shared, not just an
+    edge or a corner), over all cores."""
+    import shapely
+
+    return threaded(lambda x, y: shapely.relate_pattern(x, y, INTERIORS_INTERSECT), a, b)
 
 
 def to_pixels(geoms: Any, transform: tuple[float, ...]) -> Any:

@@ -324,8 +324,8 @@ def test_resolve_holds_the_write_lock_while_it_reads(tmp_path, inputs):
     """An edit another program commits while resolve computes would be overwritten by a
     result made without it: resolve reads inside its write transaction, so such a writer
     waits (here: is refused at once) instead."""
-    from geolabel.labels.edit import resolve_store
     from geolabel.labels.gpkg import register_functions
+    from geolabel.labels.resolve import resolve_store
     from geolabel.labels.store import open_store
 
     shutil.copy(inputs.store, tmp_path / "s.gpkg")

@@ -258,8 +258,8 @@ def test_cli_exit_codes(tmp_path):
 
 
 def test_a_resolved_store_passes_while_the_raw_delivery_fails(tmp_path):
-    from geolabel.labels.edit import resolve_store
     from geolabel.labels.importer import import_labels
+    from geolabel.labels.resolve import resolve_store
     from geolabel.labels.store import create_store
 
     raw = check_labels(load_delivery(SAMPLE / "village_labels.gpkg"))

@@ -78,8 +78,8 @@ def test_object_matching_is_one_to_one_with_deterministic_ties():
 
 def resolved_village(tmp_path):
     """The village labels as a clean partition (ponds cut out of their fields)."""
-    from geolabel.labels.edit import resolve_store
     from geolabel.labels.importer import import_labels
+    from geolabel.labels.resolve import resolve_store
     from geolabel.labels.store import create_store
 
     store = create_store(tmp_path / "store.gpkg", crs="EPSG:32649")

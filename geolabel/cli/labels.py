@@ -146,7 +146,7 @@ def resolve(store: str, min_area: float, min_width: float, same_class: str, prec
     Example:
       geolabel labels resolve out/labels.gpkg --min-area 2
     """
-    from geolabel.labels.edit import resolve_store
+    from geolabel.labels.resolve import resolve_store
     from geolabel.labels.store import open_store
 
     with open_store(store) as st:

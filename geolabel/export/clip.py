@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from geolabel.tileindex import ChipInfo
+
 # moved to geolabel.tileindex; importable from here as before
-from geolabel.tileindex import NODATA_MIN_PIXELS as NODATA_MIN_PIXELS
-from geolabel.tileindex import ChipInfo as ChipInfo
-from geolabel.tileindex import load_chips as load_chips
 
 
 @dataclass

@@ -272,8 +272,8 @@ def _read_inputs(
     store: Any, tiles: Path, *, status: Sequence[str] | None, repair: bool, result: ExportResult
 ) -> _Inputs:
     """The chips and the labels (a store given by its path is opened and closed here)."""
-    from geolabel.export.clip import load_chips
     from geolabel.labels.store import open_store
+    from geolabel.tileindex import load_chips
 
     owns_store = not hasattr(store, "read")
     if owns_store:

@@ -129,8 +129,8 @@ def read_region(path: Any, crs: Any) -> Any:
 
     from geolabel.crs import reproject_geometries, same_crs
     from geolabel.errors import CRSError
-    from geolabel.labels.edit import has_nonfinite_coords
     from geolabel.labels.importer import declared_crs, read_source, source_and_layer
+    from geolabel.labels.repair import has_nonfinite_coords
 
     p, layer = source_and_layer(path)
     frame = read_source(p, layer=layer)

@@ -97,7 +97,7 @@ def _enclosed_gaps(coverage: Any) -> Any:
     """Areas enclosed by labels but not labelled themselves."""
     import shapely
 
-    from geolabel.labels.edit import polygonal_parts
+    from geolabel.geom import polygonal_parts
 
     filled = shapely.polygons(shapely.get_exterior_ring(polygonal_parts(np.array([coverage]))[0]))
     if not len(filled):
@@ -109,7 +109,7 @@ def _gaps(gaps: Any, where: str, *, min_area: float, tolerance: float) -> tuple[
     """(one finding per part of ``gaps`` larger than ``tolerance`` m², their total area)."""
     import shapely
 
-    from geolabel.labels.edit import polygonal_parts
+    from geolabel.geom import polygonal_parts
 
     gap_parts, _ = polygonal_parts(np.array([gaps], dtype=object))
     gap_areas = shapely.area(gap_parts)
@@ -137,9 +137,8 @@ def _tiles_regions(index: str | Path, crs: Any, done: set[str] | None) -> tuple[
     import shapely
 
     from geolabel.crs import reproject_geometries, same_crs
-    from geolabel.export.clip import load_chips
     from geolabel.files import folder_lock
-    from geolabel.tileindex import CHIPS_BUSY
+    from geolabel.tileindex import CHIPS_BUSY, load_chips
 
     data, cover, pixel = [], [], 0.0
     with folder_lock(Path(index).parent, shared=True, busy=CHIPS_BUSY):

@@ -15,19 +15,16 @@ def check_duplicates_and_overlaps(labels: Measured, features: Features, *, toler
     ``tolerance`` m² (within a class or across classes)."""
     import shapely
 
-    from geolabel.labels.edit import threaded
+    from geolabel.geom import interiors_intersect, intersecting_pairs, threaded
 
     fixed = labels.geoms
-    tree = shapely.STRtree(fixed)
-    left, right = tree.query(fixed, predicate="intersects")
-    keep = left < right
-    left, right = left[keep], right[keep]
+    left, right = intersecting_pairs(fixed)
     if not len(left):
         return []
     same = threaded(shapely.equals, fixed[left], fixed[right])
     findings = _duplicates(labels, features, left[same], right[same])
     left, right = left[~same], right[~same]
-    inner = threaded(lambda x, y: shapely.relate_pattern(x, y, "T********"), fixed[left], fixed[right])
+    inner = interiors_intersect(fixed[left], fixed[right])
     return findings + _overlaps(labels, features, left[inner], right[inner], tolerance=tolerance)
 
 
@@ -55,7 +52,7 @@ def _overlaps(labels: Measured, features: Features, left: Any, right: Any, *, to
     """One finding per pair whose interiors overlap by more than ``tolerance`` m²."""
     import shapely
 
-    from geolabel.labels.edit import threaded
+    from geolabel.geom import threaded
 
     ids, names = features.ids, features.names
     fixed = labels.geoms

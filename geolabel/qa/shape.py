@@ -15,7 +15,7 @@ def check_size_and_shape(
     labels: Measured, features: Features, *, min_area: float, min_width: float, spike_angle: float
 ) -> list[Finding]:
     """Every size and shape finding, in this order: below_mmu, sliver, small_hole, spike."""
-    from geolabel.labels.edit import polygonal_parts
+    from geolabel.geom import polygonal_parts
 
     parts, part_of = polygonal_parts(labels.geoms)
     return [
@@ -115,7 +115,7 @@ def spike_vertices(geoms: Any, max_angle: float) -> tuple[Any, Any]:
     """(polygon index, vertex point) of every vertex whose angle is below ``max_angle`` degrees."""
     import shapely
 
-    from geolabel.labels.edit import groups
+    from geolabel.geom import groups
 
     rings, ring_of = shapely.get_rings(geoms, return_index=True)
     coords, idx = shapely.get_coordinates(rings, return_index=True)

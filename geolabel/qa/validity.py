@@ -31,8 +31,8 @@ def check_geometry(delivery: Delivery, features: Features) -> tuple[list[Finding
     remaining checks."""
     import shapely
 
-    from geolabel.labels.edit import repair
     from geolabel.labels.importer import TYPE_NAMES
+    from geolabel.labels.repair import repair
 
     ids = features.ids
     geoms = np.asarray(delivery.geoms, dtype=object)
@@ -61,11 +61,11 @@ def check_geometry(delivery: Delivery, features: Features) -> tuple[list[Finding
 
 def _invalid_polygons(work: Any, polygonal: Any) -> list[tuple[int, str, Any]]:
     """(index, GEOS's reason, where) of every polygon of ``work`` that is invalid or has
-    coordinates no CRS can hold (:data:`~geolabel.labels.edit.MAX_COORDINATE`; those get
+    coordinates no CRS can hold (:data:`~geolabel.labels.repair.MAX_COORDINATE`; those get
     no location: no map shows it)."""
     import shapely
 
-    from geolabel.labels.edit import FAR, has_far_coords
+    from geolabel.labels.repair import FAR, has_far_coords
 
     far = np.zeros(len(work), dtype=bool)
     far[polygonal] = has_far_coords(work[polygonal])

@@ -439,7 +439,7 @@ class LabelingDock(QDockWidget):
             self.open_tiles(path)
 
     def open_tiles(self, path):
-        from geolabel.export.clip import load_chips
+        from geolabel.tileindex import load_chips
 
         try:
             self.chips = load_chips(path)

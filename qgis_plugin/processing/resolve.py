@@ -1,4 +1,4 @@
-"""geolabel:resolve: resolve overlaps by class priority, clean slivers (geolabel.labels.edit)."""
+"""geolabel:resolve: resolve overlaps by class priority, clean slivers (geolabel.labels.resolve)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class ResolveOverlaps(GeolabelAlgorithm):
         self.addOutput(QgsProcessingOutputVectorLayer("LABELS", "Labels"))
 
     def processAlgorithm(self, parameters, context, feedback):
-        from geolabel.labels.edit import resolve_store
+        from geolabel.labels.resolve import resolve_store
         from geolabel.labels.store import open_store
 
         path = self.parameterAsFile(parameters, "STORE", context)

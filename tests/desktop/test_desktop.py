@@ -129,9 +129,9 @@ def prepare_data(work: Path):
     import shapely
 
     from geolabel import tile_raster
-    from geolabel.export.clip import load_chips
     from geolabel.labels.importer import import_labels
     from geolabel.labels.store import create_store
+    from geolabel.tileindex import load_chips
 
     raster = work / "village.tif"
     shutil.copyfile(SAMPLE / "village.tif", raster)

@@ -18,8 +18,8 @@ from geolabel.export import export_dataset
 from geolabel.export.dataset import InvalidLabelsError
 from geolabel.export.splits import leaks
 from geolabel.export.writers import signed_area
-from geolabel.labels.edit import resolve_store
 from geolabel.labels.importer import import_labels
+from geolabel.labels.resolve import resolve_store
 from geolabel.labels.store import create_store, open_store
 
 from ..conftest import REAL, SAMPLE

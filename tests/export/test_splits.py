@@ -9,9 +9,9 @@ import shapely
 
 from geolabel import tile_raster
 from geolabel.export import export_dataset
-from geolabel.export.clip import load_chips
 from geolabel.export.splits import PixelBox, leaks, spatial_split
 from geolabel.labels.store import create_store
+from geolabel.tileindex import load_chips
 
 from ..conftest import REAL
 

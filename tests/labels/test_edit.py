@@ -9,8 +9,9 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geolabel.labels.edit import OVERLAP_TOLERANCE, repair, resolve_overlaps, resolve_store
 from geolabel.labels.importer import import_labels
+from geolabel.labels.repair import repair
+from geolabel.labels.resolve import OVERLAP_TOLERANCE, resolve_overlaps, resolve_store
 from geolabel.labels.schema import default_schema
 
 from ..conftest import SAMPLE

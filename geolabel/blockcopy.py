@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from numpy.typing import NDArray
+
 if TYPE_CHECKING:
-    import numpy as np
     from typing_extensions import Buffer
 
     from geolabel.geo import GeoGrid
@@ -214,7 +215,7 @@ def prepare_block_copy(
     return template, tables, None
 
 
-def block_table(src: Any) -> tuple[np.ndarray, np.ndarray]:
+def block_table(src: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     """(offsets, sizes) of every internal block of band 1, shaped (block rows, block cols)."""
     import numpy as np
 
@@ -298,7 +299,7 @@ def write_assembled_chip(
         raise
 
 
-def band_tiles(data: np.ndarray, block: int) -> list[Buffer]:
+def band_tiles(data: NDArray[Any], block: int) -> list[Buffer]:
     """The tiles of a band-interleaved chip from a C-contiguous ``(bands, rows, cols)`` array."""
     import numpy as np
 
@@ -313,7 +314,7 @@ def band_tiles(data: np.ndarray, block: int) -> list[Buffer]:
     return out
 
 
-def read_blocks(fd: int, offsets: np.ndarray, sizes: np.ndarray) -> list[bytes]:
+def read_blocks(fd: int, offsets: NDArray[Any], sizes: NDArray[Any]) -> list[bytes]:
     """Read the compressed blocks at ``offsets``/``sizes`` (row-major) from an open file."""
     out = []
     for off, size in zip(offsets.ravel().tolist(), sizes.ravel().tolist()):

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from numpy.typing import NDArray
+
 from geolabel import vocabulary
 from geolabel.errors import CRSError, InputError, first_line
 from geolabel.files import temp_path, temp_pattern
 
 if TYPE_CHECKING:
-    import numpy as np
     from affine import Affine
 
     from geolabel.geo import GeoGrid
@@ -418,11 +419,11 @@ CHIP_TEMP = temp_pattern(r".+\.tif", r"\.tif")
 
 def write_chip(
     path: Path,
-    data: np.ndarray,
+    data: NDArray[Any],
     *,
     profile: dict[str, Any],
     meta: BandMeta,
-    valid: np.ndarray | None = None,
+    valid: NDArray[Any] | None = None,
 ) -> None:
     """Write ``data`` (bands, rows, cols) as a chip, atomically (temp file, then rename).
 
@@ -519,7 +520,7 @@ def nodata_fill(nodata: float | None) -> float:
     return 0 if nodata is None else nodata
 
 
-def invalid_pixels(data: np.ndarray, nodata: float | None) -> np.ndarray:
+def invalid_pixels(data: NDArray[Any], nodata: float | None) -> NDArray[Any]:
     """Boolean (rows, cols): True where every band equals ``nodata`` (NaN-aware)."""
     import numpy as np
 

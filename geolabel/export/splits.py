@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from geolabel.errors import InputError
 
@@ -181,7 +182,7 @@ def spatial_split(
     return result
 
 
-def _deal_blocks(sizes: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
+def _deal_blocks(sizes: NDArray[Any], targets: NDArray[Any], seed: int) -> NDArray[Any]:
     """The split of each block (``sizes``: tiles per block), blocks shuffled with ``seed``
     and each given to the split furthest below its target number of tiles."""
     rng = np.random.default_rng(seed)
@@ -233,21 +234,21 @@ def leaks(
     return sorted(zip(left[keep].tolist(), right[keep].tolist()))
 
 
-def _tolerances(geoms: np.ndarray, pixel_boxes: Sequence[PixelBox] | None) -> np.ndarray:
+def _tolerances(geoms: NDArray[Any], pixel_boxes: Sequence[PixelBox] | None) -> NDArray[Any]:
     """Per tile: overlaps and gaps thinner than this (map units) are noise."""
     import shapely
 
     if pixel_boxes is not None:
         pixels = np.array([b.width * b.height for b in pixel_boxes], dtype=float)
-        pixel_size: np.ndarray = np.sqrt(shapely.area(geoms) / np.maximum(pixels, 1.0))
+        pixel_size: NDArray[Any] = np.sqrt(shapely.area(geoms) / np.maximum(pixels, 1.0))
         return EDGE_TOLERANCE_PX * pixel_size
-    scale: np.ndarray = np.abs(shapely.bounds(geoms)).max(axis=1)
+    scale: NDArray[Any] = np.abs(shapely.bounds(geoms)).max(axis=1)
     return RELATIVE_TOLERANCE * np.maximum(scale, 1.0)
 
 
 def _leaking_pairs(
-    geoms: np.ndarray, pixel_boxes: Sequence[PixelBox] | None, group: np.ndarray, guard: float
-) -> tuple[np.ndarray, np.ndarray]:
+    geoms: NDArray[Any], pixel_boxes: Sequence[PixelBox] | None, group: NDArray[Any], guard: float
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """Pairs (i < j) of different groups that overlap, or come closer than ``guard``."""
     import shapely
 
@@ -285,7 +286,7 @@ def _leaking_pairs(
 class _Boxes:
     """Pixel box fields as arrays (vectorised :func:`_interval_overlap`)."""
 
-    row_off: np.ndarray
-    col_off: np.ndarray
-    width: np.ndarray
-    height: np.ndarray
+    row_off: NDArray[Any]
+    col_off: NDArray[Any]
+    width: NDArray[Any]
+    height: NDArray[Any]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from geolabel.labels.gpkg_store import GeoPackageStore
 from geolabel.labels.schema import ClassSchema, LandCoverClass, default_schema, load_schema
 from geolabel.labels.store import (
     LABEL_FIELDS,
     SOURCES,
     STATUSES,
     ConflictError,
-    GeoPackageStore,
     LabelStore,
     create_store,
     open_store,

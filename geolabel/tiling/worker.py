@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from numpy.typing import NDArray
+
 from geolabel.errors import InputError, TaskError, TaskInputError, TaskOutputError, first_line
 from geolabel.tileindex import TileRecord
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from geolabel.geo import GeoGrid
     from geolabel.grid import Tile
     from geolabel.tiling.plan import ChipTask
@@ -166,7 +166,7 @@ class _SceneReader:
             add_alpha=scene.nodata is None and "alpha" not in scene.colorinterp,
         )
 
-    def read(self, tile: Tile) -> tuple[np.ndarray, np.ndarray | None]:
+    def read(self, tile: Tile) -> tuple[NDArray[Any], NDArray[Any] | None]:
         """Chip pixels (bands, size, size), padded with nodata, and the invalid-pixel mask.
 
         The mask is ``None`` when every pixel is valid (the common case, no allocation).

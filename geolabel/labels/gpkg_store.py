@@ -1,0 +1,429 @@
+"""The GeoPackage backend of the label store: the file's tables and triggers, and
+:class:`GeoPackageStore` (sqlite3 on the file QGIS edits natively)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geolabel.errors import (
+    InputError,
+    check_choice,
+)
+from geolabel.labels.store import (
+    CLASSES_TABLE,
+    LABEL_FIELDS,
+    LABELS_TABLE,
+    META_TABLE,
+    SOURCES,
+    STATUSES,
+    TILE_STATUSES,
+    TILES_TABLE,
+    ConflictError,
+    DamagedStoreError,
+    LabelArrays,
+    LabelStore,
+    NotAStoreError,
+    busy_timeout,
+    now_iso,
+)
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+from geolabel.labels.gpkg_file import (
+    TRIGGERS,
+    StoreConnection,
+    connect,
+    connect_read_only,
+    read_meta,
+    register_attributes_table,
+    table_names,
+)
+
+
+class GeoPackageStore(LabelStore):
+    """A label store in one GeoPackage file, written through SQLite transactions."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float | None = None) -> None:
+        from geolabel.files import check_input_file
+
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"{p}: no such label store; create one with `create_store()`", params=("create_store()",))
+        check_input_file(p, "label store")
+        self.path = p
+        self.uri = str(p)
+        self._conn = self._open(p, busy_timeout() if timeout is None else timeout)
+        try:
+            self.crs, self.schema, self.srs_id = read_meta(self._conn, p)
+        except BaseException:
+            self.close()
+            raise
+        self._depth = 0
+        self._labels_changed = False  # the labels table was written in this transaction
+        self._triggers_checked = False  # missing triggers are added by the first write
+
+    @staticmethod
+    def _open(p: Path, timeout: float) -> StoreConnection:
+        """A connection to a file that holds a label store."""
+        from geolabel.labels.gpkg import register_functions
+
+        conn = connect(p, timeout)
+        try:
+            tables = table_names(conn)
+        except InputError as exc:  # "unable to open": a WAL store in a read-only folder?
+            conn.close()
+            if "unable to open" not in str(exc):
+                raise
+            conn = connect_read_only(p, timeout)
+            try:
+                tables = table_names(conn)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        if META_TABLE not in tables or LABELS_TABLE not in tables:
+            conn.close()
+            raise NotAStoreError(
+                f"{p}: not a geolabel label store; create one with `create_store()` and import this file "
+                "with `import_labels()`",
+                params=("create_store()", "import_labels()"),
+            )
+        if CLASSES_TABLE not in tables:
+            conn.close()
+            raise DamagedStoreError(f"{p}: the store's metadata is damaged (no {CLASSES_TABLE} table)")
+        register_functions(conn)
+        return conn
+
+    def restore_triggers(self) -> None:
+        """Add the triggers the store lacks now rather than with its next write: a front end
+        that lets QGIS edit the store calls it, so those edits are versioned too."""
+        with self.transaction():
+            pass  # the outermost transaction restores them
+
+    def _restore_triggers(self) -> None:
+        """Add the triggers a store lacks (made before one existed, or dropped by another
+        tool), inside the first write transaction: reading a store never changes it."""
+        if self._triggers_checked:
+            return
+        present = {name for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        for name, sql in TRIGGERS.items():
+            if name not in present:
+                self._conn.execute(sql)
+        self._triggers_checked = True
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Nested calls join the outer transaction; the outermost commits or rolls back."""
+        if self._depth == 0:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._restore_triggers()
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._labels_changed = False
+                self._conn.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            if self._labels_changed:  # tile progress alone leaves the layer's extent as it is
+                self._touch_contents()
+                self._labels_changed = False
+            self._conn.execute("COMMIT")
+
+    def _touch_contents(self) -> None:
+        """Keep gpkg_contents' extent and change time current, as GDAL does (one scan of the
+        spatial index, so only after the labels changed)."""
+        ext = self._conn.execute(
+            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM rtree_{LABELS_TABLE}_geom"
+        ).fetchone()
+        self._conn.execute(
+            "UPDATE gpkg_contents SET last_change = ?, min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
+            (now_iso(), *ext, LABELS_TABLE),
+        )
+
+    # -- writes -------------------------------------------------------------------
+
+    def _prepare(self, frame: gpd.GeoDataFrame) -> tuple[Any, list[dict[str, Any]]]:
+        """Validate a frame for insertion: geometries in store CRS and complete attribute rows."""
+        import shapely
+
+        from geolabel.crs import reproject_geometries, same_crs
+
+        if frame.crs is not None and not same_crs(frame.crs, self.crs):
+            geoms = reproject_geometries(frame.geometry.values.to_numpy(), frame.crs, self.crs)
+        else:
+            geoms = frame.geometry.values.to_numpy()
+        types = shapely.get_type_id(geoms)
+        if (types != 3).any():
+            i = int((types != 3).argmax())
+            raise InputError(f"label {i}: geometry must be a Polygon, got {shapely.get_type_id(geoms[i])!r}")
+        bad = shapely.is_empty(geoms) | ~shapely.is_valid(geoms)
+        if bad.any():
+            i = int(bad.argmax())
+            reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
+            raise InputError(f"label {i}: invalid polygon ({reason}); repair it first (geolabel.labels.repair)")
+        now = now_iso()
+        rows = []
+        records = frame.drop(columns=frame.geometry.name).to_dict("records")
+        for i, rec in enumerate(records):
+            code = rec.get("class_code")
+            if code is None or (isinstance(code, float) and code != code):
+                if rec.get("class_name") is None:
+                    raise InputError(f"label {i}: needs class_code or class_name")
+                code = self.schema.resolve(rec["class_name"]).code
+            cls = self.schema.get(int(code))
+            status = check_choice(rec.get("status") or "draft", STATUSES, f"label {i}: status")
+            source = check_choice(rec.get("source") or "manual", SOURCES, f"label {i}: source")
+            rows.append(
+                {
+                    "label_id": _clean(rec.get("label_id")) or str(uuid.uuid4()),
+                    "class_code": cls.code,
+                    "class_name": cls.name,
+                    "labeler": _clean(rec.get("labeler")),
+                    "team": _clean(rec.get("team")),
+                    "status": status,
+                    "source": source,
+                    "tile_id": _clean(rec.get("tile_id")),
+                    "created": _clean(rec.get("created")) or now,
+                    "modified": now,
+                    "comment": _clean(rec.get("comment")),
+                    "version": 1,
+                }
+            )
+        return geoms, rows
+
+    def add(self, frame: gpd.GeoDataFrame) -> list[str]:
+        from geolabel.labels.gpkg import to_blobs
+
+        if len(frame) == 0:
+            return []
+        geoms, rows = self._prepare(frame)
+        blobs = to_blobs(geoms, self.srs_id)
+        cols = ", ".join(("geom", *LABEL_FIELDS))
+        marks = ", ".join("?" * (len(LABEL_FIELDS) + 1))
+        with self.transaction():
+            self._labels_changed = True
+            try:
+                self._conn.executemany(
+                    f"INSERT INTO {LABELS_TABLE} ({cols}) VALUES ({marks})",
+                    ([blob, *(row[f] for f in LABEL_FIELDS)] for blob, row in zip(blobs, rows)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise InputError(f"{self.path}: a label id is already in the store ({exc})") from None
+        return [row["label_id"] for row in rows]
+
+    def update(self, label_id: str, *, expected_version: int | None = None, geometry: Any = None, **fields: Any) -> int:
+        import shapely
+
+        from geolabel.labels.gpkg import to_blobs
+
+        allowed = {"class_code", "labeler", "team", "status", "tile_id", "comment", "source"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InputError(f"cannot update field(s) {sorted(unknown)}; updatable: {sorted(allowed)}")
+        sets: dict[str, Any] = {}
+        if "class_code" in fields:
+            cls = self.schema.get(int(fields["class_code"]))
+            sets.update(class_code=cls.code, class_name=cls.name)
+        if "status" in fields:
+            check_choice(fields["status"], STATUSES, "status")
+        if "source" in fields:
+            check_choice(fields["source"], SOURCES, "source")
+        sets.update({k: v for k, v in fields.items() if k != "class_code"})
+        if geometry is not None:
+            if geometry.geom_type != "Polygon" or not shapely.is_valid(geometry) or geometry.is_empty:
+                raise InputError(f"label {label_id}: new geometry must be a valid, non-empty Polygon")
+            sets["geom"] = to_blobs([geometry], self.srs_id)[0]
+        sets["modified"] = now_iso()
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        with self.transaction():
+            self._labels_changed = True
+            row = self._conn.execute(f"SELECT version FROM {LABELS_TABLE} WHERE label_id = ?", (label_id,)).fetchone()
+            if row is None:
+                raise InputError(f"{self.path}: no label with id {label_id}")
+            current = int(row[0] or 0)
+            if expected_version is not None and current != expected_version:
+                raise ConflictError(
+                    f"label {label_id} was changed by someone else (now version {current}, "
+                    f"you edited version {expected_version}); reload it and apply your change again"
+                )
+            self._conn.execute(
+                f"UPDATE {LABELS_TABLE} SET {assignments}, version = ? WHERE label_id = ? AND version IS ?",
+                (*sets.values(), current + 1, label_id, row[0]),
+            )
+        return current + 1
+
+    def delete(self, label_ids: Iterable[str]) -> int:
+        ids = list(label_ids)
+        with self.transaction():
+            self._labels_changed = True
+            cur = self._conn.executemany(f"DELETE FROM {LABELS_TABLE} WHERE label_id = ?", ((i,) for i in ids))
+            return max(cur.rowcount, 0)
+
+    def replace_geometries(self, changes: Sequence[tuple[str, Any]]) -> None:
+        """Set new geometries for many labels at once (bumping versions); used by resolve."""
+        from geolabel.labels.gpkg import to_blobs
+
+        if not changes:
+            return
+        import numpy as np
+
+        blobs = to_blobs(np.array([g for _, g in changes], dtype=object), self.srs_id)
+        now = now_iso()
+        with self.transaction():
+            self._labels_changed = True
+            self._conn.executemany(
+                f"UPDATE {LABELS_TABLE} SET geom = ?, modified = ?, version = COALESCE(version, 0) + 1 "
+                "WHERE label_id = ?",
+                ((blob, now, label_id) for blob, (label_id, _) in zip(blobs, changes)),
+            )
+
+    # -- reads --------------------------------------------------------------------
+
+    def read(
+        self,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        tile_id: str | None = None,
+        classes: Iterable[int] | None = None,
+        status: Iterable[str] | None = None,
+        labeler: str | None = None,
+        team: str | None = None,
+        label_ids: Iterable[str] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> LabelArrays:
+        from geolabel.labels.gpkg import BadBlobError, from_blobs
+
+        names = list(fields) if fields is not None else list(LABEL_FIELDS)
+        unknown = set(names) - set(LABEL_FIELDS)
+        if unknown:
+            raise InputError(f"unknown label field(s) {sorted(unknown)}; fields: {', '.join(LABEL_FIELDS)}")
+        where: list[str] = []
+        args: list[Any] = []
+        if bbox is not None:
+            minx, miny, maxx, maxy = bbox
+            where.append(
+                f"fid IN (SELECT id FROM rtree_{LABELS_TABLE}_geom WHERE minx <= ? AND maxx >= ? "
+                "AND miny <= ? AND maxy >= ?)"
+            )
+            args += [maxx, minx, maxy, miny]
+        for column, values in (("class_code", classes), ("status", status), ("label_id", label_ids)):
+            if values is not None:
+                vals = list(values)
+                where.append(f"{column} IN ({', '.join('?' * len(vals))})" if vals else "0")
+                args += vals
+        for column, value in (("tile_id", tile_id), ("labeler", labeler), ("team", team)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        # CAST: a geometry another tool stored as text or a number reaches the blob check
+        sql = f"SELECT {', '.join(['CAST(geom AS BLOB)', *names])} FROM {LABELS_TABLE}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._fetch(sql + " ORDER BY fid", args)
+        try:
+            geoms = from_blobs([r[0] for r in rows])
+        except BadBlobError as exc:
+            which = f"label {rows[exc.index][1 + names.index('label_id')]}" if "label_id" in names else "a label"
+            raise DamagedStoreError(
+                f"{self.path}: the geometry of {which} is damaged ({exc.reason}); delete or redraw it in QGIS"
+            ) from None
+        columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
+        if "class_code" in columns:
+            columns["class_code"] = [_class_code(v) for v in columns["class_code"]]
+        arrays = LabelArrays(geoms=geoms, columns=columns)
+        if bbox is not None and len(rows):
+            import shapely
+
+            arrays = arrays.take(shapely.intersects(geoms, shapely.box(*bbox)))
+        return arrays
+
+    def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """All rows of a query; SQLite failures while stepping through them (a text value
+        that is not UTF-8) are said as for :meth:`StoreConnection.execute`."""
+        cursor = self._conn.execute(sql, args)
+        try:
+            return cursor.fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._conn.explain(exc) from None
+
+    def count(self) -> int:
+        return int(self._conn.execute(f"SELECT count(*) FROM {LABELS_TABLE}").fetchone()[0])
+
+    def _has_tiles_table(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self._conn.execute(query, (TILES_TABLE,)).fetchone() is not None
+
+    def _ensure_tiles_table(self) -> None:
+        if not self._has_tiles_table():
+            with self.transaction():
+                self._conn.execute(
+                    f"CREATE TABLE {TILES_TABLE} (tile_id TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, "
+                    "labeler TEXT, modified DATETIME)"
+                )
+                register_attributes_table(self._conn, TILES_TABLE, "labeling progress per tile")
+
+    def set_tile_status(self, tile_id: str, status: str, *, labeler: str | None = None) -> None:
+        check_choice(status, TILE_STATUSES, "tile status")
+        self._ensure_tiles_table()
+        with self.transaction():
+            self._conn.execute(
+                f"INSERT INTO {TILES_TABLE} VALUES (?, ?, ?, ?) ON CONFLICT(tile_id) DO UPDATE SET "
+                "status = excluded.status, labeler = excluded.labeler, modified = excluded.modified",
+                (tile_id, status, labeler, now_iso()),
+            )
+
+    def tile_statuses(self) -> dict[str, str]:
+        if not self._has_tiles_table():
+            return {}
+        return dict(self._conn.execute(f"SELECT tile_id, status FROM {TILES_TABLE}").fetchall())
+
+    def close(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"GeoPackageStore({str(self.path)!r}, crs={self.crs.to_string()!r}, labels={self.count()})"
+
+
+def _class_code(value: Any) -> int | None:
+    """A label's class code as read: an integer, or None when the row holds none (NULL) or
+    something no class code can be (text, a fraction: SQLite keeps whatever a tool wrote)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _clean(value: Any) -> Any:
+    """None for missing values (None, NaN, empty strings); strings stripped."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -13,13 +13,16 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir, writing
 from geolabel.qa import QAResult
 from geolabel.stop import deferred
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
 
 SEVERITY_COLORS = {"error": "#e31a1c", "warning": "#ff7f00"}
 THUMBNAILS = 12
@@ -152,7 +155,7 @@ def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
     return counts
 
 
-def render_thumbnail(result: QAResult, finding: Any, path: Path, schema: Any, *, tree: Any = None) -> None:
+def render_thumbnail(result: QAResult, finding: Any, path: Path, schema: ClassSchema, *, tree: Any = None) -> None:
     """A PNG map of one finding (red) over the labels around it (class colours); ``tree``:
     an STRtree of ``result.labels`` shared by several thumbnails."""
     import shapely
@@ -212,7 +215,9 @@ def check_report_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
     prepare_output_dir(Path(out_dir), marker="findings.json", what="QA report", overwrite=overwrite)
 
 
-def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: Any, overwrite: bool = False) -> Path:
+def write_report(
+    result: QAResult, out_dir: str | os.PathLike[str], *, schema: ClassSchema, overwrite: bool = False
+) -> Path:
     """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
     out = Path(out_dir)
     check_report_folder(out, overwrite=overwrite)
@@ -227,7 +232,7 @@ def write_report(result: QAResult, out_dir: str | os.PathLike[str], *, schema: A
     return out
 
 
-def _build_report(result: QAResult, tmp: Path, schema: Any) -> None:
+def _build_report(result: QAResult, tmp: Path, schema: ClassSchema) -> None:
     """The report's files, written into the folder ``tmp``."""
     import shapely
 

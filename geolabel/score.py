@@ -31,11 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from geolabel.crs import OVERLAY_GRID_M
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
 
 UNLABELLED = "unlabelled"
 
@@ -139,7 +142,7 @@ def _boundary_f(sub_region: Any, ref_region: Any, tolerance: float) -> dict[str,
 def score_polygons(
     submission: tuple[Sequence[Any], Sequence[int]],
     reference: tuple[Sequence[Any], Sequence[int]],
-    schema: Any,
+    schema: ClassSchema,
     *,
     classes: Sequence[int] | None = None,
     iou: float = 0.5,
@@ -265,7 +268,7 @@ class _Side:
 
 
 def _load_side(
-    path: Any, *, schema: Any, class_field: str | None, layer: str | None, single_class: str | None = None
+    path: Any, *, schema: ClassSchema, class_field: str | None, layer: str | None, single_class: str | None = None
 ) -> _Side:
     """The polygons of a store or vector file with their classes, repaired."""
     import shapely
@@ -289,7 +292,7 @@ def _load_sides(
     submission: Any,
     reference: Any,
     *,
-    schema: Any,
+    schema: ClassSchema,
     class_field: str | None,
     reference_class_field: str | None,
     single_class: str | None,
@@ -354,7 +357,7 @@ def score_files(
     submission: Any,
     reference: Any,
     *,
-    schema: Any = None,
+    schema: ClassSchema | None = None,
     classes: Sequence[Any] | None = None,
     iou: float = 0.5,
     tolerance: float = 1.0,
@@ -423,7 +426,7 @@ def _clip_side(side: _Side, region: Any) -> None:
     side.geoms, side.codes = geoms[keep], side.codes[keep]
 
 
-def _class_code(schema: Any, value: Any) -> int:
+def _class_code(schema: ClassSchema, value: Any) -> int:
     from geolabel.errors import InputError
 
     try:

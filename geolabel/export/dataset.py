@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from geolabel.export import layout
 from geolabel.export.formats import FORMATS as FORMATS
 from geolabel.export.jobs import TileJob, TileResult
 from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir, writing
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
+    from geolabel.labels.store import LabelStore, StoreLike
 
 #: Chips clipped per step: workers start writing after the first step, not after all.
 CLIP_CHUNK = 16
@@ -80,7 +84,7 @@ def parse_formats(value: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def _labels_for_export(
-    store: Any, *, status: Sequence[str] | None, repair: bool, result: ExportResult
+    store: LabelStore, *, status: Sequence[str] | None, repair: bool, result: ExportResult
 ) -> tuple[Any, dict[str, list[Any]]]:
     """Valid polygons of known classes from the store (reporting what is left out)."""
     import shapely
@@ -162,7 +166,7 @@ def _holding_chips(export: Callable[..., ExportResult]) -> Callable[..., ExportR
     linked into the dataset) while no ``tile`` run may replace them."""
 
     @functools.wraps(export)
-    def held(store: Any, tiles: str | os.PathLike[str], *args: Any, **kwargs: Any) -> ExportResult:
+    def held(store: StoreLike, tiles: str | os.PathLike[str], *args: Any, **kwargs: Any) -> ExportResult:
         from geolabel.files import folder_lock
         from geolabel.tileindex import CHIPS_BUSY
 
@@ -174,7 +178,7 @@ def _holding_chips(export: Callable[..., ExportResult]) -> Callable[..., ExportR
 
 @_holding_chips
 def export_dataset(
-    store: Any,
+    store: StoreLike,
     tiles: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
@@ -264,27 +268,25 @@ class _Inputs:
     chips: list[Any]  # ChipInfo
     geoms: Any  # label polygons in the store's CRS
     columns: dict[str, list[Any]]  # label_id, class_code
-    schema: Any
+    schema: ClassSchema
     store_crs: Any
 
 
 def _read_inputs(
-    store: Any, tiles: Path, *, status: Sequence[str] | None, repair: bool, result: ExportResult
+    store: StoreLike, tiles: Path, *, status: Sequence[str] | None, repair: bool, result: ExportResult
 ) -> _Inputs:
     """The chips and the labels (a store given by its path is opened and closed here)."""
-    from geolabel.labels.store import open_store
+    from geolabel.labels.store import LabelStore, open_store
     from geolabel.tileindex import load_chips
 
-    owns_store = not hasattr(store, "read")
-    if owns_store:
-        store = open_store(store)
+    opened = store if isinstance(store, LabelStore) else open_store(store)
     try:
         chips = load_chips(tiles)
-        geoms, columns = _labels_for_export(store, status=status, repair=repair, result=result)
-        return _Inputs(chips, geoms, columns, store.schema, store.crs)
+        geoms, columns = _labels_for_export(opened, status=status, repair=repair, result=result)
+        return _Inputs(chips, geoms, columns, opened.schema, opened.crs)
     finally:
-        if owns_store:
-            store.close()
+        if opened is not store:
+            opened.close()
 
 
 def _crs_groups(chips: Sequence[Any]) -> dict[str, list[int]]:
@@ -435,7 +437,7 @@ def _write_tiles(
     return results
 
 
-def _tally(result: ExportResult, tiles: Sequence[TileResult], schema: Any) -> None:
+def _tally(result: ExportResult, tiles: Sequence[TileResult], schema: ClassSchema) -> None:
     """Per split and class: tiles, objects, mask pixels (masks only) and objects' area in pixels."""
     from geolabel.export.masks import MASK_NODATA
 
@@ -489,21 +491,21 @@ def _summary(
     }
 
 
-def export_geojson(store: Any, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_geojson(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
     """GeoJSON per tile (RFC 7946 and pixel coordinates); same options as export_dataset."""
     return export_dataset(store, tiles, out_dir, formats=("geojson",), **options)
 
 
-def export_coco(store: Any, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_coco(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
     """COCO instance segmentation per split; same options as export_dataset."""
     return export_dataset(store, tiles, out_dir, formats=("coco",), **options)
 
 
-def export_masks(store: Any, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_masks(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
     """Class masks aligned to the chips; same options as export_dataset."""
     return export_dataset(store, tiles, out_dir, formats=("masks",), **options)
 
 
-def export_stac(store: Any, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_stac(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
     """STAC catalog with label items (and the GeoJSON and masks it points to)."""
     return export_dataset(store, tiles, out_dir, formats=("geojson", "masks", "stac"), **options)

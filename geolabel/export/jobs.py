@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from geolabel.export import layout
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,6 @@ class DatasetParts:
     folder: Path  # the dataset folder being built
     title: str
     formats: tuple[str, ...]
-    schema: Any
+    schema: ClassSchema
     tiles: Sequence[TileResult]  # sorted by tile id
     chips: Mapping[str, Any]  # tile id -> ChipInfo

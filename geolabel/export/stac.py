@@ -19,10 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geolabel.export import layout
 from geolabel.export.jobs import DatasetParts
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
 
 LABEL_EXTENSION = "https://stac-extensions.github.io/label/v1.0.1/schema.json"
 PROJECTION_EXTENSION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
@@ -58,7 +61,7 @@ def write_stac(
     out_dir: Path,
     tiles: Sequence[dict[str, Any]],
     *,
-    schema: Any,
+    schema: ClassSchema,
     formats: Sequence[str],
     title: str,
 ) -> list[str]:
@@ -137,7 +140,7 @@ def _label_item(
     image_item: Any,
     now: datetime,
     *,
-    schema: Any,
+    schema: ClassSchema,
     formats: Sequence[str],
 ) -> Any:
     """The label item of a tile: label extension properties, GeoJSON and mask assets, and
@@ -175,7 +178,7 @@ def _label_item(
     return item
 
 
-def _label_properties(tile: Mapping[str, Any], schema: Any) -> dict[str, Any]:
+def _label_properties(tile: Mapping[str, Any], schema: ClassSchema) -> dict[str, Any]:
     """The label extension's properties of a tile, with its object counts per class."""
     class_names = [c.name for c in schema]
     counts = tile["object_counts"]

@@ -15,11 +15,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from geolabel.errors import CRSError, InputError, check_choice, first_line
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
+    from geolabel.labels.store import LabelStore
 
 #: How many class values an import report spells out.
 MAX_CLASS_VALUES_SHOWN = 12
@@ -106,7 +110,7 @@ def parse_class_map(text: str | Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def check_class_map(mapping: Mapping[str, str], schema: Any) -> None:
+def check_class_map(mapping: Mapping[str, str], schema: ClassSchema) -> None:
     """Refuse a class map whose target is no class of ``schema`` (a typo would reject every
     feature it was meant to save)."""
     for key, target in mapping.items():
@@ -269,7 +273,7 @@ def source_crs(frame: Any, path: Path, src_crs: Any) -> Any:
 def prepare_source(
     path: str | os.PathLike[str],
     *,
-    schema: Any,
+    schema: ClassSchema,
     store_crs: Any,
     class_field: str | None = None,
     class_map: Mapping[str, str] | None = None,
@@ -301,7 +305,7 @@ def source_classes(
     frame: Any,
     path: Path,
     *,
-    schema: Any,
+    schema: ClassSchema,
     class_field: str | None = None,
     class_map: Mapping[str, str] | None = None,
     single_class: str | None = None,
@@ -330,7 +334,7 @@ def source_classes(
     return codes.astype(np.int64)
 
 
-def single_class_code(schema: Any, name: str) -> int:
+def single_class_code(schema: ClassSchema, name: str) -> int:
     """The code of the class ``single_class`` names (an error names the argument)."""
     try:
         return int(schema.resolve(name).code)
@@ -338,7 +342,7 @@ def single_class_code(schema: Any, name: str) -> int:
         raise InputError(f"`single_class`: {exc}", params=("single_class",)) from None
 
 
-def _class_of(value: Any, schema: Any, mapping: Mapping[str, str], report: ImportReport) -> int:
+def _class_of(value: Any, schema: ClassSchema, mapping: Mapping[str, str], report: ImportReport) -> int:
     """The code of one source value (-1: none), recording in ``report`` how it was read."""
     key = str(value).strip().casefold() if value is not None else ""
     target: Any = mapping.get(key, value) if key else value
@@ -456,7 +460,7 @@ def _reason_kind(reason: str | None) -> str:
 
 
 def import_labels(
-    store: Any,
+    store: LabelStore,
     sources: Sequence[Source],
     *,
     class_field: str | None = None,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geolabel.crs import M2_PER_MU, area_m2
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
 
 #: The code under which labels without a class code are counted.
 NO_CODE = -1
@@ -37,7 +40,7 @@ class ClassStats:
         }
 
 
-def class_stats(frame: Any, schema: Any, crs: Any, *, ellipsoidal: bool = False) -> list[ClassStats]:
+def class_stats(frame: Any, schema: ClassSchema, crs: Any, *, ellipsoidal: bool = False) -> list[ClassStats]:
     """Count and area per class code present in ``frame`` (GeoDataFrame with ``class_code``).
 
     Codes not in the schema are listed under the name ``unknown``, labels without a class

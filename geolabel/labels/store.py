@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from geolabel import vocabulary
 from geolabel.errors import (
@@ -38,6 +38,9 @@ from geolabel.labels.schema import ClassSchema, default_schema
 if TYPE_CHECKING:
     import geopandas as gpd
     import pyproj
+
+#: A label store, or the path of one (functions that take it open and close it themselves).
+StoreLike: TypeAlias = "LabelStore | str | os.PathLike[str]"
 
 #: Attribute fields of every label, in store order (the geometry is separate).
 LABEL_FIELDS = (

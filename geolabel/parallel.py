@@ -151,6 +151,36 @@ def run_tasks(
         raise
 
 
+def run_batch(
+    fn: Callable[[T], R],
+    tasks: Iterable[T],
+    *,
+    on_result: Callable[[T, R], None],
+    executor: Executor | None = None,
+    workers: int | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    on_started: Callable[[], None] | None = None,
+    queued_per_worker: int = 2,
+) -> None:
+    """:func:`run_tasks` on the caller's ``executor`` (a Dask client's, a thread pool),
+    else on local worker processes (:func:`local_executor`), with ``queued_per_worker``
+    tasks queued per local worker: every batch command runs its tasks through here."""
+    if executor is not None:
+        run_tasks(fn, tasks, executor=executor, on_result=on_result, is_cancelled=is_cancelled, on_started=on_started)
+        return
+    with local_executor(workers) as pool:
+        n = getattr(pool, "_max_workers", 1)
+        run_tasks(
+            fn,
+            tasks,
+            executor=pool,
+            on_result=on_result,
+            is_cancelled=is_cancelled,
+            on_started=on_started,
+            max_in_flight=max(2, queued_per_worker * n),
+        )
+
+
 def _run(
     fn: Callable[[T], R],
     it: Iterator[T],

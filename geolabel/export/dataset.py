@@ -410,7 +410,7 @@ def _write_tiles(
     """Write every tile (in ``executor``, else local worker processes); the results sorted
     by tile id. ``progress`` goes to 0.95: the dataset files come after the tiles."""
     from geolabel.export import writers
-    from geolabel.parallel import local_executor, run_tasks
+    from geolabel.parallel import run_batch
 
     results: list[TileResult] = []
     total = len(jobs)
@@ -420,19 +420,15 @@ def _write_tiles(
         if progress is not None and total:
             progress(0.95 * len(results) / total)
 
-    if executor is not None:
-        run_tasks(writers.write_tile, iter(jobs), executor=executor, on_result=on_result, is_cancelled=is_cancelled)
-    else:
-        with local_executor(workers) as pool:
-            n = getattr(pool, "_max_workers", 1)
-            run_tasks(
-                writers.write_tile,
-                iter(jobs),
-                executor=pool,
-                on_result=on_result,
-                max_in_flight=max(2, 4 * n),
-                is_cancelled=is_cancelled,
-            )
+    run_batch(
+        writers.write_tile,  # looked up here: tests replace it
+        iter(jobs),
+        on_result=on_result,
+        executor=executor,
+        workers=workers,
+        is_cancelled=is_cancelled,
+        queued_per_worker=4,
+    )
     results.sort(key=lambda r: r.tile_id)
     return results
 

@@ -230,7 +230,7 @@ def _run_chip_tasks(
 ) -> None:
     """Run the tasks on the executor (a local process pool by default), listing each
     result in the index, checkpointing it and reporting progress."""
-    from geolabel.parallel import local_executor, run_tasks
+    from geolabel.parallel import run_batch
 
     total = sum(len(t.tiles) for t in tasks)
     finished = 0
@@ -248,27 +248,15 @@ def _run_chip_tasks(
     def on_started() -> None:  # the index exists (incomplete) from the first chips on
         index.write(complete=False)
 
-    if run.executor is not None:
-        run_tasks(
-            process_chips,
-            tasks,
-            executor=run.executor,
-            on_result=on_result,
-            on_started=on_started,
-            is_cancelled=run.is_cancelled,
-        )
-        return
-    with local_executor(run.workers) as pool:
-        n = getattr(pool, "_max_workers", 1)
-        run_tasks(
-            process_chips,
-            tasks,
-            executor=pool,
-            on_result=on_result,
-            on_started=on_started,
-            is_cancelled=run.is_cancelled,
-            max_in_flight=max(2, 2 * n),
-        )
+    run_batch(
+        process_chips,
+        tasks,
+        on_result=on_result,
+        executor=run.executor,
+        workers=run.workers,
+        is_cancelled=run.is_cancelled,
+        on_started=on_started,
+    )
 
 
 def _leave_unfinished(index: IndexWriter, out: Path, infos: Sequence[SceneInfo], created: Sequence[Path]) -> None:

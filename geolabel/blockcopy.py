@@ -274,12 +274,11 @@ def write_assembled_chip(
     path: Path, template: ChipTemplate, origin_xy: tuple[float, float], tiles: Sequence[Buffer]
 ) -> None:
     """Write header + ``tiles`` to ``path`` atomically (temporary name, then rename)."""
-    from geolabel.raster import temp_path_for
+    from geolabel.files import atomic_file
 
     views = [memoryview(t).cast("B") for t in tiles]
     header = assemble_chip(template, origin_xy, [v.nbytes for v in views])
-    tmp = temp_path_for(path)
-    try:
+    with atomic_file(path, path.suffix) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             parts: list[Buffer] = [header, *views]
@@ -293,10 +292,6 @@ def write_assembled_chip(
                         rest = rest[os.write(fd, rest) :]
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def band_tiles(data: NDArray[Any], block: int) -> list[Buffer]:

@@ -54,6 +54,29 @@ def temp_path(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{_writer()}.tmp{suffix}")
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path, suffix: str = "") -> Iterator[Path]:
+    """Write-then-rename: yields the :func:`temp_path` to write; renamed to ``path`` when
+    the block ends, removed if it fails or is interrupted (nothing partial is left).
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_file(out) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> out.read_text(), [p.name for p in out.parent.iterdir()]
+    ('done', ['a.txt'])
+    """
+    tmp = temp_path(path, suffix)
+    tmp.unlink(missing_ok=True)  # a link planted at the name is removed, never written through
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
 def temp_pattern(name_pattern: str, suffix_pattern: str = "") -> re.Pattern[str]:
     """Regex of the :func:`temp_path` names for file names matching ``name_pattern``."""
     return re.compile(rf"\.(?:{name_pattern})\.{_WRITER}\.tmp{suffix_pattern}")
@@ -306,6 +329,20 @@ def folder_lock(folder: Path, *, shared: bool, busy: str) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def atomic_dir(out: Path) -> Iterator[Path]:
+    """:func:`atomic_file` for a folder: yields an empty temporary sibling to build ``out``
+    in; it replaces ``out`` when the block ends (:func:`replace_dir`) or is removed if the
+    block fails or is interrupted."""
+    tmp = make_temp_dir(out)
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def make_temp_dir(out: Path) -> Path:
     """An empty temporary sibling folder of ``out`` to build it in (see :func:`replace_dir`)."""
     tmp = temp_path(out)
@@ -384,14 +421,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     for a file by the rename."""
     out = Path(path)
     check_output_file(out)
-    tmp = temp_path(out)
     try:
-        tmp.unlink(missing_ok=True)  # a link planted at the name is removed, never written through
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
+        with atomic_file(out) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise OutputError(f"{out}: cannot write ({exc.strerror or exc})") from None

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from geolabel import vocabulary
 from geolabel.errors import CRSError, InputError, first_line
-from geolabel.files import temp_path, temp_pattern
+from geolabel.files import atomic_file, temp_pattern
 
 if TYPE_CHECKING:
     from affine import Affine
@@ -408,12 +408,7 @@ def apply_band_meta(dst: Any, meta: BandMeta) -> None:
         dst.write_colormap(1, meta.colormap)
 
 
-def temp_path_for(path: Path) -> Path:
-    """Hidden temporary sibling of ``path`` for write-then-rename."""
-    return temp_path(path, path.suffix)
-
-
-#: Names of chip temporaries (:func:`temp_path_for`), swept when their process is gone.
+#: Names of chip temporaries (``atomic_file(path, path.suffix)``), swept when their process is gone.
 CHIP_TEMP = temp_pattern(r".+\.tif", r"\.tif")
 
 
@@ -451,17 +446,11 @@ def write_raster_file(path: Path, profile: dict[str, Any], fill: Callable[[Any],
     """
     from rasterio.io import MemoryFile
 
-    tmp = temp_path_for(path)
-    try:
-        with MemoryFile() as memory:
-            with gdal_env(GDAL_TIFF_INTERNAL_MASK=True, **NO_SIDECARS), memory.open(**profile) as dst:
-                fill(dst)
-            with open(tmp, "wb") as fh:
-                fh.write(memory.getbuffer())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, path.suffix) as tmp, MemoryFile() as memory:
+        with gdal_env(GDAL_TIFF_INTERNAL_MASK=True, **NO_SIDECARS), memory.open(**profile) as dst:
+            fill(dst)
+        with open(tmp, "wb") as fh:
+            fh.write(memory.getbuffer())
 
 
 def complete_chip_fraction(path: Path, profile: dict[str, Any]) -> float | None:

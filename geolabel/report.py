@@ -10,14 +10,13 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir, writing
+from geolabel.files import atomic_dir, prepare_output_dir, writing
 from geolabel.qa import QAResult
 from geolabel.stop import deferred
 
@@ -221,14 +220,8 @@ def write_report(
     """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
     out = Path(out_dir)
     check_report_folder(out, overwrite=overwrite)
-    tmp = make_temp_dir(out)
-    try:
-        with writing(out, "QA report"):
-            _build_report(result, tmp, schema)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_dir(out) as tmp, writing(out, "QA report"):
+        _build_report(result, tmp, schema)
     return out
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from geolabel.crs import stored_crs_problem
 from geolabel.errors import InputError, OutputError, first_line
-from geolabel.files import leads_outside, temp_path, temp_pattern, writing
+from geolabel.files import atomic_file, leads_outside, temp_pattern, writing
 from geolabel.grid import safe_name, tile_id
 from geolabel.stop import deferred
 
@@ -149,32 +149,26 @@ def write_index(
     """Write ``tiles.gpkg`` atomically: both layers, the parameters and whether the run ended."""
     import fiona
 
-    tmp = temp_path(path, ".gpkg")
-    tmp.unlink(missing_ok=True)
     tags = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
-    try:
-        # a Ctrl-C waits for the end of the write: cut inside fiona, the half-closed file
-        # fails again (printed) when Python collects it
-        with deferred(), writing(path, "tile index"):  # said while the temporary file still fills the disk
-            for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
-                with fiona.open(
-                    tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
-                ) as dst:
-                    dst.update_tags(tags)
-                    dst.writerecords(
-                        {
-                            "geometry": geom,
-                            "properties": {
-                                name: _format_transform(r.transform) if name == "transform" else getattr(r, name)
-                                for name in _FIELDS
-                            },
-                        }
-                        for r, geom in zip(records, _footprints(records, crs))
-                    )
-            os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # a Ctrl-C waits for the end of the write and the rename: cut inside fiona, the
+    # half-closed file fails again (printed) when Python collects it. The full disk is said
+    # while the temporary file still fills it.
+    with deferred(), writing(path, "tile index"), atomic_file(path, ".gpkg") as tmp:
+        for layer, records in ((TILES_LAYER, chips), (SKIPPED_LAYER, skipped)):
+            with fiona.open(
+                tmp, "w", driver="GPKG", layer=layer, schema=_SCHEMA, crs=crs or None, **GPKG_OPTIONS
+            ) as dst:
+                dst.update_tags(tags)
+                dst.writerecords(
+                    {
+                        "geometry": geom,
+                        "properties": {
+                            name: _format_transform(r.transform) if name == "transform" else getattr(r, name)
+                            for name in _FIELDS
+                        },
+                    }
+                    for r, geom in zip(records, _footprints(records, crs))
+                )
 
 
 def index_crs(path: Path) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from geolabel.errors import InputError, check_choice
 from geolabel.export import layout
 from geolabel.export.formats import FORMATS as FORMATS
 from geolabel.export.jobs import TileJob, TileResult
-from geolabel.files import make_temp_dir, prepare_output_dir, replace_dir, writing
+from geolabel.files import atomic_dir, prepare_output_dir, writing
 
 if TYPE_CHECKING:
     from geolabel.labels.schema import ClassSchema
@@ -239,23 +238,17 @@ def export_dataset(
         block_size = _default_block_size(inputs.chips)
     splits = _split_chips(inputs.chips, fractions=fractions, block_size=block_size, seed=seed, guard=guard)
     result.excluded_tiles = [inputs.chips[i].tile_id for i in splits.excluded]
-    tmp = make_temp_dir(out)  # built here, renamed to `out` when complete
-    try:
-        with writing(out, "training set"):  # a full disk names the dataset, not the chip being copied
-            jobs = _TileJobs(inputs, splits.splits, tmp, fmts, min_overlap=min_overlap, skip_empty=skip_empty)
-            written = _write_tiles(
-                jobs, workers=workers, executor=executor, progress=progress, is_cancelled=is_cancelled
-            )
-            _tally(result, written, inputs.schema)
-            chips = {c.tile_id: c for c in inputs.chips}
-            files = write_dataset_files(DatasetParts(tmp, out.name, fmts, inputs.schema, written, chips))
-            summary = _summary(result, fractions, inputs, seed, block_size, guard, min_overlap)
-            files.append(write_summary(tmp, summary))
-            result.files = write_manifest(tmp, (r.checksums for r in written), files)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # built in a temporary sibling, renamed to `out` when complete; a full disk names the
+    # dataset, not the chip being copied
+    with atomic_dir(out) as tmp, writing(out, "training set"):
+        jobs = _TileJobs(inputs, splits.splits, tmp, fmts, min_overlap=min_overlap, skip_empty=skip_empty)
+        written = _write_tiles(jobs, workers=workers, executor=executor, progress=progress, is_cancelled=is_cancelled)
+        _tally(result, written, inputs.schema)
+        chips = {c.tile_id: c for c in inputs.chips}
+        files = write_dataset_files(DatasetParts(tmp, out.name, fmts, inputs.schema, written, chips))
+        summary = _summary(result, fractions, inputs, seed, block_size, guard, min_overlap)
+        files.append(write_summary(tmp, summary))
+        result.files = write_manifest(tmp, (r.checksums for r in written), files)
     if progress is not None:
         progress(1.0)
     return result

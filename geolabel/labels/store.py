@@ -236,7 +236,7 @@ def create_store(
     tile index or a project GeoPackage given by mistake is left alone.
     """
     from geolabel.crs import parse_crs
-    from geolabel.files import check_output_folder, temp_path, writing
+    from geolabel.files import atomic_file, check_output_folder, writing
     from geolabel.labels.gpkg_file import build_store_file, check_replaceable_store
     from geolabel.labels.gpkg_store import GeoPackageStore
 
@@ -249,15 +249,8 @@ def create_store(
     if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
         raise InputError(f"{p}: store CRS {store_crs.name} has no linear unit")
     schema = schema or default_schema()
-    tmp = temp_path(p, ".gpkg")
-    tmp.unlink(missing_ok=True)
-    try:
-        with writing(p, "label store"):
-            build_store_file(tmp, store_crs, schema or default_schema())
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(p, ".gpkg") as tmp, writing(p, "label store"):
+        build_store_file(tmp, store_crs, schema or default_schema())
     return GeoPackageStore(p)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from qgis.core import (
     QgsProcessing,
@@ -48,6 +47,7 @@ class ScoreLabels(GeolabelAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, label))
 
     def processAlgorithm(self, parameters, context, feedback):
+        from geolabel.files import write_text_atomic
         from geolabel.score import score_files
 
         submission = self.parameterAsVectorLayer(parameters, "SUBMISSION", context)
@@ -65,10 +65,7 @@ class ScoreLabels(GeolabelAlgorithm):
             iou=self.parameterAsDouble(parameters, "IOU", context),
             tolerance=self.parameterAsDouble(parameters, "TOLERANCE", context),
         )
-        tmp = f"{out}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(s.to_dict(), fh, indent=1, ensure_ascii=False)
-        os.replace(tmp, out)
+        self.run_engine(feedback, write_text_atomic, out, json.dumps(s.to_dict(), indent=1, ensure_ascii=False))
         o = s.overall
         feedback.pushInfo(
             f"quality {o['quality']:.4f}, correctness {o['correctness']:.4f}, completeness {o['completeness']:.4f}"

@@ -103,7 +103,7 @@ def score(
     if json_out:
         check_output_file(json_out, inputs=[*submissions, reference, aoi, schema_path])
     schema = load_schema(schema_path) if schema_path else None
-    wanted = [c.strip() for c in classes.split(",") if c.strip()] if classes is not None else None
+    wanted = v.parse_list(classes) if classes is not None else None
     results = {}
     for sub in submissions:
         results[sub] = score_files(

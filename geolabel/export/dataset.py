@@ -25,6 +25,7 @@ from geolabel.export import layout
 from geolabel.export.formats import FORMATS as FORMATS
 from geolabel.export.jobs import TileJob, TileResult
 from geolabel.files import atomic_dir, prepare_output_dir, writing
+from geolabel.vocabulary import parse_list
 
 if TYPE_CHECKING:
     from geolabel.labels.schema import ClassSchema
@@ -74,7 +75,7 @@ class ExportResult:
 
 def parse_formats(value: str | Iterable[str]) -> tuple[str, ...]:
     """``'geojson,masks'`` -> ('geojson', 'masks'), checking each name."""
-    items = [v.strip().lower() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    items = [v.strip().lower() for v in (parse_list(value) if isinstance(value, str) else value) if v.strip()]
     for item in items:
         check_choice(item, FORMATS, param="formats")
     if not items:

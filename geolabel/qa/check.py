@@ -15,6 +15,7 @@ from geolabel.qa.overlaps import check_duplicates_and_overlaps
 from geolabel.qa.shape import check_size_and_shape
 from geolabel.qa.summaries import summarize
 from geolabel.qa.validity import check_geometry, measure
+from geolabel.vocabulary import parse_list
 
 
 def check_labels(
@@ -80,7 +81,7 @@ def check_labels(
 def _attribute_names(require: str | Sequence[str]) -> Sequence[str]:
     """The attributes ``require`` names ("labeler,team" or a list)."""
     if isinstance(require, str):
-        return [r.strip() for r in require.split(",") if r.strip()]
+        return parse_list(require)
     return require
 
 

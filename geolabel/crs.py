@@ -116,6 +116,27 @@ def _crs_from_text(text: str) -> pyproj.CRS:
     return pyproj.CRS.from_user_input(text)
 
 
+def as_crs(value: Any) -> pyproj.CRS:
+    """A CRS the engine already holds (a pyproj CRS, or the WKT/EPSG text it stores), as
+    pyproj, without :func:`parse_crs`'s user-input work: text is parsed once (cached) and
+    never looked up as a file. Anything else, or text pyproj refuses, goes through
+    :func:`parse_crs` (and its one-line errors).
+
+    >>> as_crs("EPSG:32649") is as_crs("EPSG:32649")
+    True
+    """
+    import pyproj
+
+    if isinstance(value, pyproj.CRS):
+        return value
+    if isinstance(value, str) and _STORED_CRS.fullmatch(value.strip()):  # what geolabel writes, not user text
+        try:
+            return _crs_from_text(value)
+        except pyproj.exceptions.CRSError:
+            pass
+    return parse_crs(value)
+
+
 def _looks_like_path(value: str) -> bool:
     import os
 
@@ -152,12 +173,12 @@ def to_rasterio_crs(crs: Any) -> Any:
     """The rasterio CRS for any CRS input (through WKT, so custom CRSs survive)."""
     from rasterio.crs import CRS as RioCRS
 
-    return RioCRS.from_wkt(parse_crs(crs).to_wkt())
+    return RioCRS.from_wkt(as_crs(crs).to_wkt())
 
 
 def crs_label(crs: Any) -> str:
     """Short human name: ``EPSG:32649`` when there is an authority code, else the CRS name."""
-    parsed = parse_crs(crs)
+    parsed = as_crs(crs)
     auth = parsed.to_authority(min_confidence=90)
     if auth:
         return f"{auth[0]}:{auth[1]}"
@@ -166,7 +187,7 @@ def crs_label(crs: Any) -> str:
 
 def same_crs(a: Any, b: Any) -> bool:
     """True when two CRSs describe the same coordinate system (ignoring naming differences)."""
-    return bool(parse_crs(a).equals(parse_crs(b), ignore_axis_order=True))
+    return bool(as_crs(a).equals(as_crs(b), ignore_axis_order=True))
 
 
 def compact_crs(crs: Any) -> str:
@@ -188,14 +209,14 @@ def compact_crs(crs: Any) -> str:
 
 
 def _key(crs: Any) -> str:
-    return crs if isinstance(crs, str) else parse_crs(crs).to_wkt()
+    return crs if isinstance(crs, str) else as_crs(crs).to_wkt()
 
 
 @functools.lru_cache(maxsize=64)
 def _transformer(src: str, dst: str) -> Any:
     import pyproj
 
-    return pyproj.Transformer.from_crs(parse_crs(src), parse_crs(dst), always_xy=True)
+    return pyproj.Transformer.from_crs(as_crs(src), as_crs(dst), always_xy=True)
 
 
 def reproject_geometries(geoms: Any, src: Any, dst: Any, *, densify: float | str | None = None) -> Any:
@@ -247,7 +268,7 @@ def area_m2(geoms: Any, crs: Any, *, ellipsoidal: bool = False) -> Any:
     import pyproj
     import shapely
 
-    parsed = parse_crs(crs)
+    parsed = as_crs(crs)
     arr = np.asarray(geoms, dtype=object)
     if not parsed.is_geographic and not ellipsoidal:
         unit = parsed.axis_info[0].unit_conversion_factor if parsed.axis_info else 1.0
@@ -290,7 +311,7 @@ def metric_crs_for(crs: Any, bounds: tuple[float, float, float, float]) -> Any:
     from pyproj.aoi import AreaOfInterest
     from pyproj.database import query_utm_crs_info
 
-    parsed = parse_crs(crs)
+    parsed = as_crs(crs)
     if not parsed.is_geographic and parsed.axis_info and parsed.axis_info[0].unit_conversion_factor == 1.0:
         return parsed
     to_lonlat = pyproj.Transformer.from_crs(parsed, "EPSG:4326", always_xy=True)

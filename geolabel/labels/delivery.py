@@ -10,11 +10,15 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from geolabel.errors import InputError
+
+if TYPE_CHECKING:
+    from geolabel.labels.schema import ClassSchema
+    from geolabel.labels.store import LabelStore
 
 
 @dataclass
@@ -29,7 +33,7 @@ class Delivery:
     labelers: list[str | None]
     teams: list[str | None]
     crs: Any  # pyproj CRS or None
-    schema: Any
+    schema: ClassSchema
     extra: dict[str, list[Any]] = field(default_factory=dict)
     done_tiles: list[str] | None = None  # a store's tiles marked done (None: not a store)
     crs_problem: str = "declares no CRS"  # why ``crs`` is None
@@ -38,7 +42,7 @@ class Delivery:
 def load_delivery(
     path: str | Path,
     *,
-    schema: Any = None,
+    schema: ClassSchema | None = None,
     class_field: str | None = None,
     layer: str | None = None,
     single_class: str | None = None,
@@ -61,7 +65,7 @@ def load_delivery(
     return _file_delivery(p, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
 
 
-def _store_delivery(store: Any, p: Path, *, schema: Any, single_class: str | None) -> Delivery:
+def _store_delivery(store: LabelStore, p: Path, *, schema: ClassSchema | None, single_class: str | None) -> Delivery:
     """The labels of an open label store, with its tiles marked done."""
     from geolabel.labels.importer import single_class_code
 
@@ -86,7 +90,7 @@ def _store_delivery(store: Any, p: Path, *, schema: Any, single_class: str | Non
 
 
 def _file_delivery(
-    p: Path, *, schema: Any, class_field: str | None, layer: str | None, single_class: str | None
+    p: Path, *, schema: ClassSchema | None, class_field: str | None, layer: str | None, single_class: str | None
 ) -> Delivery:
     """The features of a delivered vector file; its CRS by the importer's rules."""
     from geolabel.labels.importer import clean_text, declared_crs, find_class_field, read_source, single_class_code

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from geolabel.geom import groups, intersecting_pairs, polygonal_parts, threaded
 from geolabel.labels.repair import repair
 from geolabel.labels.schema import ClassSchema
+
+if TYPE_CHECKING:
+    from geolabel.labels.store import LabelStore
 
 #: Overlaps smaller than this (m², or CRS units²) count as touching, not overlapping.
 OVERLAP_TOLERANCE = 1e-4
@@ -432,7 +435,7 @@ def check_resolve_options(*, min_area: float, min_width: float, same_class: str,
 
 
 def resolve_store(
-    store: Any,
+    store: LabelStore,
     *,
     min_area: float = 0.0,
     min_width: float = 0.0,
@@ -467,7 +470,7 @@ def resolve_store(
     return result.report
 
 
-def _check_resolvable(frame: Any, store: Any) -> None:
+def _check_resolvable(frame: Any, store: LabelStore) -> None:
     """Resolve rewrites labels by id and cuts them by class priority: refuse labels without
     an id of their own or without a class of the store's schema (written by a tool that
     bypassed the store's triggers)."""
@@ -496,7 +499,7 @@ def _check_resolvable(frame: Any, store: Any) -> None:
             )
 
 
-def _write_resolved(store: Any, frame: Any, result: Resolved) -> None:
+def _write_resolved(store: LabelStore, frame: Any, result: Resolved) -> None:
     """Write a resolve result over the labels it was computed from (``frame``)."""
     import geopandas as gpd
     import shapely

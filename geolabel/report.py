@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geolabel.files import atomic_dir, prepare_output_dir, writing
-from geolabel.qa import QAResult
+from geolabel.qa import Finding, QAResult
 from geolabel.stop import deferred
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
     return counts
 
 
-def render_thumbnail(result: QAResult, finding: Any, path: Path, schema: ClassSchema, *, tree: Any = None) -> None:
+def render_thumbnail(result: QAResult, finding: Finding, path: Path, schema: ClassSchema, *, tree: Any = None) -> None:
     """A PNG map of one finding (red) over the labels around it (class colours); ``tree``:
     an STRtree of ``result.labels`` shared by several thumbnails."""
     import shapely

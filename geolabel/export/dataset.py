@@ -481,21 +481,29 @@ def _summary(
     }
 
 
-def export_geojson(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_geojson(
+    store: StoreLike, tiles: str | os.PathLike[str], out_dir: str | os.PathLike[str], **options: Any
+) -> ExportResult:
     """GeoJSON per tile (RFC 7946 and pixel coordinates); same options as export_dataset."""
     return export_dataset(store, tiles, out_dir, formats=("geojson",), **options)
 
 
-def export_coco(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_coco(
+    store: StoreLike, tiles: str | os.PathLike[str], out_dir: str | os.PathLike[str], **options: Any
+) -> ExportResult:
     """COCO instance segmentation per split; same options as export_dataset."""
     return export_dataset(store, tiles, out_dir, formats=("coco",), **options)
 
 
-def export_masks(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_masks(
+    store: StoreLike, tiles: str | os.PathLike[str], out_dir: str | os.PathLike[str], **options: Any
+) -> ExportResult:
     """Class masks aligned to the chips; same options as export_dataset."""
     return export_dataset(store, tiles, out_dir, formats=("masks",), **options)
 
 
-def export_stac(store: StoreLike, tiles: Any, out_dir: Any, **options: Any) -> ExportResult:
+def export_stac(
+    store: StoreLike, tiles: str | os.PathLike[str], out_dir: str | os.PathLike[str], **options: Any
+) -> ExportResult:
     """STAC catalog with label items (and the GeoJSON and masks it points to)."""
     return export_dataset(store, tiles, out_dir, formats=("geojson", "masks", "stac"), **options)

@@ -40,18 +40,19 @@ NAME_MAX = 255
 HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 #: Temporaries of another machine are swept only when untouched for this long (seconds).
 FOREIGN_STALE_SECONDS = 24 * 3600
-#: ``<pid>-<host>`` in a temporary name, as :func:`temp_pattern` matches it.
-_WRITER = r"(?P<pid>\d+)-(?P<host>[0-9a-f]{8})"
+#: ``<pid>-<host>``, the writer (process and machine) in a temporary name: :func:`writer_tag`.
+WRITER = r"(?P<pid>\d+)-(?P<host>[0-9a-f]{8})"
 
 
-def _writer() -> str:
+def writer_tag() -> str:
+    """``<pid>-<host>`` of this process (matched by :data:`WRITER`, judged by :func:`is_abandoned`)."""
     return f"{os.getpid()}-{HOST_TAG}"  # at call time: pool workers have their own pid
 
 
 def temp_path(path: Path, suffix: str = "") -> Path:
     """Hidden temporary sibling of ``path`` for write-then-rename:
     ``.<name>.<pid>-<host>.tmp<suffix>``."""
-    return path.with_name(f".{path.name}.{_writer()}.tmp{suffix}")
+    return path.with_name(f".{path.name}.{writer_tag()}.tmp{suffix}")
 
 
 @contextlib.contextmanager
@@ -79,7 +80,7 @@ def atomic_file(path: Path, suffix: str = "") -> Iterator[Path]:
 
 def temp_pattern(name_pattern: str, suffix_pattern: str = "") -> re.Pattern[str]:
     """Regex of the :func:`temp_path` names for file names matching ``name_pattern``."""
-    return re.compile(rf"\.(?:{name_pattern})\.{_WRITER}\.tmp{suffix_pattern}")
+    return re.compile(rf"\.(?:{name_pattern})\.{WRITER}\.tmp{suffix_pattern}")
 
 
 def is_abandoned(match: re.Match[str], path: str) -> bool:
@@ -156,12 +157,12 @@ def check_replaceable(out: Path, *, marker: str, what: str, overwrite: bool) -> 
 
 
 def _old_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}.{_writer()}.old")
+    return out.with_name(f".{out.name}.{writer_tag()}.old")
 
 
 def _dir_pattern(out: Path) -> re.Pattern[str]:
     """The names :func:`temp_path` and :func:`replace_dir` give to siblings of ``out``."""
-    return re.compile(rf"\.{re.escape(out.name)}\.{_WRITER}\.(?P<kind>tmp|old)")
+    return re.compile(rf"\.{re.escape(out.name)}\.{WRITER}\.(?P<kind>tmp|old)")
 
 
 def recover_replaced(out: Path) -> Path | None:

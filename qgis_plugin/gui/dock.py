@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from qgis.core import (
@@ -64,10 +63,9 @@ CLASS_KEYS = 9
 #: Fields the store and its triggers fill: hidden, or shown read-only in the attribute form.
 HIDDEN_FIELDS = ("fid", "version")
 READ_ONLY_FIELDS = ("label_id", "class_name", "created", "modified")
-#: Each check's findings file, in a folder next to the store (``<store>_findings``).
-FINDINGS_FILE = re.compile(r"check_(\d+)_(\d+)\.gpkg")
-#: Findings files of other QGIS sessions older than this are removed by the next check.
-FINDINGS_STALE_SECONDS = 600
+#: Each check's findings file, in a folder next to the store (``<store>_findings``):
+#: ``check_<pid>-<host>_<n>.gpkg``, the writer as in the engine's temporary names.
+FINDINGS_NAME = "check_{writer}_{n}.gpkg"
 
 
 def style_labels_layer(layer, schema):
@@ -352,7 +350,7 @@ class LabelingDock(QDockWidget):
         return layer
 
     def _show_count(self, *args):
-        """ "labels.gpkg: 137 labels (EPSG:32649)", kept live by the layer's signals."""
+        """ "labels.gpkg: 137 labels (WGS 84 / UTM zone 49N)", kept live by the layer's signals."""
         layer, store = self.layer, self.store
         if store is None:
             return
@@ -564,6 +562,8 @@ class LabelingDock(QDockWidget):
         """A new findings file in ``<store>_findings/`` next to the store, so the project
         keeps no layer in the temporary folder (QGIS would ask about it on quit); in a
         temporary folder only when the store's folder cannot be written."""
+        from geolabel.files import writer_tag
+
         if self.qa_dir is None:
             store = Path(self.store_path)
             folder = store.with_name(f"{store.stem}_findings")
@@ -575,21 +575,23 @@ class LabelingDock(QDockWidget):
             except OSError:
                 self.qa_dir = tempfile.mkdtemp(prefix="geolabel-check-")
         self.checks += 1
-        return Path(self.qa_dir) / f"check_{os.getpid()}_{self.checks}.gpkg"
+        return Path(self.qa_dir) / FINDINGS_NAME.format(writer=writer_tag(), n=self.checks)
 
     def _remove_old_findings(self, keep):
-        """This session's earlier findings files, and other sessions' files no layer of this
-        project shows and older than FINDINGS_STALE_SECONDS (only files named as we name
-        them, in our folder)."""
+        """This session's earlier findings files, and those of QGIS sessions that have ended
+        (the engine's rule for temporary files), unless a layer of this project shows them;
+        only files named as we name them, in our folder."""
+        from geolabel.files import WRITER, is_abandoned, writer_tag
+
+        pattern = re.compile(FINDINGS_NAME.format(writer=WRITER, n=r"\d+").replace(".gpkg", r"\.gpkg"))
         shown = {layer.source().split("|")[0] for layer in QgsProject.instance().mapLayers().values()}
-        now = time.time()
         for path in Path(self.qa_dir).iterdir():
-            match = FINDINGS_FILE.fullmatch(path.name)
-            if match is None or str(path) == str(keep) or str(path) in shown or path.is_symlink():
+            match = pattern.fullmatch(path.name)
+            if match is None or str(path) in (str(keep), *shown) or path.is_symlink():
                 continue
-            with contextlib.suppress(OSError):
-                own = int(match.group(1)) == os.getpid()
-                if own or now - path.stat().st_mtime > FINDINGS_STALE_SECONDS:
+            own = f"{match['pid']}-{match['host']}" == writer_tag()
+            if own or is_abandoned(match, str(path)):
+                with contextlib.suppress(OSError):
                     path.unlink()
 
     def _show_findings(self, result, out_path):

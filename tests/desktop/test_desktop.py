@@ -284,3 +284,8 @@ def test_message_log_has_no_python_errors(desktop):
         if m["tag"] == "Python error" or "Traceback" in m["message"] or (m["level"] == 2 and m["tag"] == "GeoLabel")
     ]
     assert not errors, "QGIS message log:\n" + "\n".join(f"[{m['tag']}] {m['message']}" for m in errors)
+
+
+def test_every_check_the_driver_records_is_asserted(desktop):
+    """The driver and CHECKS name the checks apart: a check missing here would go unasserted."""
+    assert sorted(set(desktop["records"]) - set(CHECKS)) == []

@@ -388,3 +388,20 @@ def test_findings_say_whose_label_is_newest(plugin_dir):
     assert words.describe(2, gap, {}, "li", False, "village_r000_c000").text.startswith("Unlabelled gap · 2.54 ha")
     order = words.ordered([other, words.describe(3, finding, labels, "li", False, None), shown])
     assert [s.index for s in order] == [0, 3, 1]  # mine and new, mine, the rest
+
+
+def test_findings_of_ended_qgis_sessions_are_removed_and_running_ones_kept(dock, tmp_path):
+    from geolabel.files import HOST_TAG
+
+    dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    folder = tmp_path / "labels_findings"
+    folder.mkdir()
+    ended = folder / f"check_999999999-{HOST_TAG}_3.gpkg"  # no such process
+    running = folder / f"check_1-{HOST_TAG}_2.gpkg"  # pid 1 runs: another QGIS still shows it
+    other = folder / "notes.gpkg"  # not ours
+    for path in (ended, running, other):
+        path.write_bytes(b"x")
+    dock.check_now()
+    names = sorted(p.name for p in folder.iterdir())
+    assert ended.name not in names and running.name in names and other.name in names
+    assert len(names) == 3  # and this check's own file

@@ -88,6 +88,21 @@ class StoreBusyError(BusyError):
     """Another program held the label store's write lock for longer than the busy timeout."""
 
 
+class AccessDeniedError(GeolabelError, PermissionError):
+    """The database refused: the caller's role may not do this (another team's label, a
+    status only a reviewer gives, a project the caller is not a member of)."""
+
+    #: sysexits' EX_NOPERM
+    exit_code = 77
+
+
+class UnreachableError(GeolabelError, ConnectionError):
+    """A database server cannot be reached or refused the login: not the input's fault."""
+
+    #: sysexits' EX_UNAVAILABLE
+    exit_code = 69
+
+
 class CancelledError(GeolabelError):
     """The caller's ``is_cancelled`` callback asked to stop."""
 

@@ -149,3 +149,67 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
         import_labels(store, [SAMPLE / "village_labels.gpkg"])
     create_store(root / "empty.gpkg", crs="EPSG:32649").close()
     return Inputs(root, scene, tiles, root / "labels.gpkg", root / "empty.gpkg")
+
+
+# -- PostgreSQL/PostGIS: a real server on loopback (tests/pgserver.py) ------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The superuser URL of the test server: tests/run.sh's (``GEOLABEL_TEST_PG``), or one
+    started for this session. A server that cannot start fails the tests that need it."""
+    url = os.environ.get("GEOLABEL_TEST_PG")
+    if url:
+        yield url
+        return
+    from tests.pgserver import start, stop
+
+    folder, url = start()
+    yield url
+    stop(folder)
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server):
+    """URL of the ``geolabel_test`` database (with PostGIS) on the test server."""
+    import psycopg
+
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'geolabel_test'").fetchone():
+            conn.execute("CREATE DATABASE geolabel_test")
+    url = pg_server.rsplit("/", 1)[0] + "/geolabel_test"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return url
+
+
+def new_pg_location(database_url: str, name: str = "t") -> str:
+    """A PostGIS store location in a schema no test used before."""
+    import uuid
+
+    return f"{database_url}?schema={name}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pg_location(pg_database):
+    """A fresh PostGIS store location (its schema does not exist yet)."""
+    return new_pg_location(pg_database)
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def backend(request):
+    """Each store test runs on both backends, so the two cannot drift."""
+    return request.param
+
+
+@pytest.fixture
+def store_location(backend, tmp_path, request):
+    """``store_location(name)``: where to create a new store on this test's backend: a
+    ``.gpkg`` path in tmp_path, or a fresh schema on the test server."""
+
+    def make(name: str = "labels"):
+        if backend == "gpkg":
+            return tmp_path / f"{name}.gpkg"
+        return new_pg_location(request.getfixturevalue("pg_database"), name.replace("-", "_")[:40])
+
+    return make

@@ -21,6 +21,7 @@ from geolabel.labels.schema import ClassSchema
 from geolabel.labels.store import (
     CLASSES_TABLE,
     DEFAULT_BUSY_TIMEOUT,
+    HISTORY_TABLE,
     LABELS_TABLE,
     META_TABLE,
     STORE_FORMAT,
@@ -38,6 +39,42 @@ _UUID_SQL = (
     "substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))"
 )
 _NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+_COMPLETE = " AND ".join(  # every field the fill trigger fills is set (class_name may stay NULL)
+    f"{{r}}.{f} IS NOT NULL" for f in ("label_id", "status", "source", "created", "modified", "version")
+)
+_CHANGED = " OR ".join(
+    f"NEW.{f} IS NOT OLD.{f}"
+    for f in ("geom", "label_id", "class_code", "labeler", "team", "status", "source", "tile_id", "comment")
+)
+_OLD_FIELDS = (
+    "json_object("
+    + ", ".join(
+        f"'{f}', OLD.{f}"
+        for f in (
+            "label_id",
+            "class_code",
+            "class_name",
+            "labeler",
+            "team",
+            "status",
+            "source",
+            "tile_id",
+            "created",
+            "modified",
+            "comment",
+            "version",
+        )
+    )
+    + ")"
+)
+_HISTORY_COLUMNS = "label_id, action, labeler, changed_at, old_version, new_version, old_geom, old_fields"
+
+#: The change history: one row per insert, update and delete, whoever makes it.
+HISTORY_TABLE_SQL = f"""
+CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (history_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  label_id TEXT, action TEXT NOT NULL, db_role TEXT, labeler TEXT, changed_at DATETIME NOT NULL,
+  old_version INTEGER, new_version INTEGER, old_geom BLOB, old_fields TEXT)"""
 
 #: Triggers keep rows complete whoever inserts them (QGIS, ogr2ogr, geolabel), by name.
 #: ``geolabel_labels_touch``: edits by other tools bump the version and the modification
@@ -76,7 +113,46 @@ BEGIN
   UPDATE {LABELS_TABLE} SET version = COALESCE(OLD.version, 0) + 1, modified = {_NOW_SQL}
   WHERE fid = NEW.fid;
 END""",
+    # history: a complete insert (geolabel's), an insert the fill trigger completes (QGIS's),
+    # an update of any field but the bookkeeping ones (QGIS's edit counts once, not again
+    # for the touch trigger's version bump), and a delete
+    "geolabel_history_insert": f"""
+CREATE TRIGGER IF NOT EXISTS geolabel_history_insert AFTER INSERT ON {LABELS_TABLE}
+WHEN {_COMPLETE.format(r="NEW")}
+BEGIN
+  INSERT INTO {HISTORY_TABLE} ({_HISTORY_COLUMNS})
+  VALUES (NEW.label_id, 'insert', NEW.labeler, {_NOW_SQL}, NULL, NEW.version, NULL, NULL);
+END""",
+    "geolabel_history_filled": f"""
+CREATE TRIGGER IF NOT EXISTS geolabel_history_filled AFTER UPDATE ON {LABELS_TABLE}
+WHEN NOT ({_COMPLETE.format(r="OLD")}) AND {_COMPLETE.format(r="NEW")}
+BEGIN
+  INSERT INTO {HISTORY_TABLE} ({_HISTORY_COLUMNS})
+  VALUES (NEW.label_id, 'insert', NEW.labeler, {_NOW_SQL}, NULL, NEW.version, NULL, NULL);
+END""",
+    "geolabel_history_update": f"""
+CREATE TRIGGER IF NOT EXISTS geolabel_history_update AFTER UPDATE ON {LABELS_TABLE}
+WHEN {_COMPLETE.format(r="OLD")} AND ({_CHANGED})
+BEGIN
+  INSERT INTO {HISTORY_TABLE} ({_HISTORY_COLUMNS})
+  VALUES (NEW.label_id, 'update', NEW.labeler, {_NOW_SQL}, OLD.version,
+    CASE WHEN NEW.version IS OLD.version THEN OLD.version + 1 ELSE NEW.version END, OLD.geom, {_OLD_FIELDS});
+END""",
+    "geolabel_history_delete": f"""
+CREATE TRIGGER IF NOT EXISTS geolabel_history_delete AFTER DELETE ON {LABELS_TABLE}
+BEGIN
+  INSERT INTO {HISTORY_TABLE} ({_HISTORY_COLUMNS})
+  VALUES (OLD.label_id, 'delete', OLD.labeler, {_NOW_SQL}, OLD.version, NULL, OLD.geom, {_OLD_FIELDS});
+END""",
 }
+
+
+def ensure_history_table(conn: sqlite3.Connection) -> None:
+    """Add the history table to a store made before it existed (inside a write transaction)."""
+    if HISTORY_TABLE not in table_names(conn):
+        conn.execute(HISTORY_TABLE_SQL)
+        register_attributes_table(conn, HISTORY_TABLE, "every change of a label: who, when, what it was")
+
 
 _FIONA_SCHEMA = {
     "geometry": "Polygon",
@@ -169,6 +245,7 @@ def build_store_file(tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema) -> N
             conn.execute(f"CREATE UNIQUE INDEX geolabel_labels_label_id ON {LABELS_TABLE} (label_id)")
             conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
             conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
+            ensure_history_table(conn)
             for sql in TRIGGERS.values():
                 conn.execute(sql)
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from geolabel.errors import (
 )
 from geolabel.labels.store import (
     CLASSES_TABLE,
+    HISTORY_TABLE,
     LABEL_FIELDS,
     LABELS_TABLE,
     META_TABLE,
@@ -26,21 +26,24 @@ from geolabel.labels.store import (
     TILES_TABLE,
     ConflictError,
     DamagedStoreError,
+    HistoryEntry,
     LabelArrays,
     LabelStore,
     NotAStoreError,
     busy_timeout,
+    class_code_value,
     now_iso,
 )
 
 if TYPE_CHECKING:
-    import geopandas as gpd
+    pass
 
 from geolabel.labels.gpkg_file import (
     TRIGGERS,
     StoreConnection,
     connect,
     connect_read_only,
+    ensure_history_table,
     read_meta,
     register_attributes_table,
     table_names,
@@ -115,6 +118,7 @@ class GeoPackageStore(LabelStore):
         if self._triggers_checked:
             return
         present = {name for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        ensure_history_table(self._conn)
         for name, sql in TRIGGERS.items():
             if name not in present:
                 self._conn.execute(sql)
@@ -161,61 +165,11 @@ class GeoPackageStore(LabelStore):
 
     # -- writes -------------------------------------------------------------------
 
-    def _prepare(self, frame: gpd.GeoDataFrame) -> tuple[Any, list[dict[str, Any]]]:
-        """Validate a frame for insertion: geometries in store CRS and complete attribute rows."""
-        import shapely
-
-        from geolabel.crs import reproject_geometries, same_crs
-
-        if frame.crs is not None and not same_crs(frame.crs, self.crs):
-            geoms = reproject_geometries(frame.geometry.values.to_numpy(), frame.crs, self.crs)
-        else:
-            geoms = frame.geometry.values.to_numpy()
-        types = shapely.get_type_id(geoms)
-        if (types != 3).any():
-            i = int((types != 3).argmax())
-            raise InputError(f"label {i}: geometry must be a Polygon, got {shapely.get_type_id(geoms[i])!r}")
-        bad = shapely.is_empty(geoms) | ~shapely.is_valid(geoms)
-        if bad.any():
-            i = int(bad.argmax())
-            reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
-            raise InputError(f"label {i}: invalid polygon ({reason}); repair it first (geolabel.labels.repair)")
-        now = now_iso()
-        rows = []
-        records = frame.drop(columns=frame.geometry.name).to_dict("records")
-        for i, rec in enumerate(records):
-            code = rec.get("class_code")
-            if code is None or (isinstance(code, float) and code != code):
-                if rec.get("class_name") is None:
-                    raise InputError(f"label {i}: needs class_code or class_name")
-                code = self.schema.resolve(rec["class_name"]).code
-            cls = self.schema.get(int(code))
-            status = check_choice(rec.get("status") or "draft", STATUSES, f"label {i}: status")
-            source = check_choice(rec.get("source") or "manual", SOURCES, f"label {i}: source")
-            rows.append(
-                {
-                    "label_id": _clean(rec.get("label_id")) or str(uuid.uuid4()),
-                    "class_code": cls.code,
-                    "class_name": cls.name,
-                    "labeler": _clean(rec.get("labeler")),
-                    "team": _clean(rec.get("team")),
-                    "status": status,
-                    "source": source,
-                    "tile_id": _clean(rec.get("tile_id")),
-                    "created": _clean(rec.get("created")) or now,
-                    "modified": now,
-                    "comment": _clean(rec.get("comment")),
-                    "version": 1,
-                }
-            )
-        return geoms, rows
-
-    def add(self, frame: gpd.GeoDataFrame) -> list[str]:
+    def insert_rows(self, geoms: Any, rows: Sequence[dict[str, Any]]) -> None:
         from geolabel.labels.gpkg import to_blobs
 
-        if len(frame) == 0:
-            return []
-        geoms, rows = self._prepare(frame)
+        if not len(rows):
+            return
         blobs = to_blobs(geoms, self.srs_id)
         cols = ", ".join(("geom", *LABEL_FIELDS))
         marks = ", ".join("?" * (len(LABEL_FIELDS) + 1))
@@ -228,7 +182,6 @@ class GeoPackageStore(LabelStore):
                 )
             except sqlite3.IntegrityError as exc:
                 raise InputError(f"{self.path}: a label id is already in the store ({exc})") from None
-        return [row["label_id"] for row in rows]
 
     def update(self, label_id: str, *, expected_version: int | None = None, geometry: Any = None, **fields: Any) -> int:
         import shapely
@@ -348,7 +301,7 @@ class GeoPackageStore(LabelStore):
             ) from None
         columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
         if "class_code" in columns:
-            columns["class_code"] = [_class_code(v) for v in columns["class_code"]]
+            columns["class_code"] = [class_code_value(v) for v in columns["class_code"]]
         arrays = LabelArrays(geoms=geoms, columns=columns)
         if bbox is not None and len(rows):
             import shapely
@@ -396,6 +349,77 @@ class GeoPackageStore(LabelStore):
             return {}
         return dict(self._conn.execute(f"SELECT tile_id, status FROM {TILES_TABLE}").fetchall())
 
+    def tile_rows(self) -> list[tuple[str, str, str | None, str | None]]:
+        if not self._has_tiles_table():
+            return []
+        return [tuple(r) for r in self._conn.execute(f"SELECT tile_id, status, labeler, modified FROM {TILES_TABLE}")]
+
+    # -- history ------------------------------------------------------------------
+
+    def history(
+        self, *, label_id: str | None = None, labeler: str | None = None, since: str | None = None
+    ) -> list[HistoryEntry]:
+        import json
+
+        from geolabel.labels.gpkg import from_blobs
+
+        if HISTORY_TABLE not in table_names(self._conn):
+            return []
+        where, args = [], []
+        for column, value in (("label_id", label_id), ("labeler", labeler)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            where.append("julianday(changed_at) >= julianday(?)")
+            args.append(since)
+        sql = (
+            "SELECT history_id, label_id, action, db_role, labeler, changed_at, old_version, new_version, "
+            f"CAST(old_geom AS BLOB), old_fields FROM {HISTORY_TABLE}"
+        )
+        rows = self._fetch(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY history_id", args)
+        geoms = from_blobs([r[8] for r in rows])
+        return [HistoryEntry.from_row(r, g, json.loads(r[9]) if r[9] else None) for r, g in zip(rows, geoms)]
+
+    def load_copy(
+        self,
+        geoms: Any,
+        rows: Sequence[dict[str, Any]],
+        history: Sequence[HistoryEntry],
+        tiles: Sequence[tuple[str, str, str | None, str | None]],
+    ) -> None:
+        import json
+
+        from geolabel.labels.gpkg import to_blobs
+
+        if self.count() or self.tile_rows():
+            raise InputError(f"{self.path}: a copy goes into an empty store; this one has labels")
+        old = [None if e.old_geom is None else to_blobs([e.old_geom], self.srs_id)[0] for e in history]
+        with self.transaction():
+            self.insert_rows(geoms, rows)
+            self._conn.execute(f"DELETE FROM {HISTORY_TABLE}")
+            self._conn.executemany(
+                f"INSERT INTO {HISTORY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        e.history_id,
+                        e.label_id,
+                        e.action,
+                        e.db_role,
+                        e.labeler,
+                        e.changed_at,
+                        e.old_version,
+                        e.new_version,
+                        blob,
+                        json.dumps(e.old_fields, ensure_ascii=False) if e.old_fields is not None else None,
+                    )
+                    for e, blob in zip(history, old)
+                ),
+            )
+            if tiles:
+                self._ensure_tiles_table()
+                self._conn.executemany(f"INSERT INTO {TILES_TABLE} VALUES (?, ?, ?, ?)", tiles)
+
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
             self._conn.close()
@@ -403,27 +427,3 @@ class GeoPackageStore(LabelStore):
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r}, crs={self.crs.to_string()!r}, labels={self.count()})"
-
-
-def _class_code(value: Any) -> int | None:
-    """A label's class code as read: an integer, or None when the row holds none (NULL) or
-    something no class code can be (text, a fraction: SQLite keeps whatever a tool wrote)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _clean(value: Any) -> Any:
-    """None for missing values (None, NaN, empty strings); strings stripped."""
-    if value is None:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value

@@ -21,6 +21,7 @@ and refuses the change if somebody else changed the label meanwhile (optimistic 
 from __future__ import annotations
 
 import os
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from geolabel import vocabulary
 from geolabel.errors import (
     GeolabelError,
     InputError,
+    check_choice,
 )
 from geolabel.labels.schema import ClassSchema, default_schema
 
@@ -64,6 +66,7 @@ SOURCES = ("manual", "imported", "suggested")
 LABELS_TABLE = "labels"
 META_TABLE = "geolabel_meta"
 CLASSES_TABLE = "geolabel_classes"
+HISTORY_TABLE = "geolabel_history"
 STORE_FORMAT = 1
 #: Environment variable: seconds to wait for another program's write lock (QGIS saving
 #: edits, a second import) before saying the store is busy.
@@ -105,6 +108,30 @@ class LabelArrays:
         )
 
 
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One recorded change of a label. ``old_*`` hold the label as it was before an update
+    or delete (None for an insert); ``db_role`` is the database role that made it (None in a
+    GeoPackage, which has no roles)."""
+
+    history_id: int
+    label_id: str
+    action: str  # "insert", "update", "delete"
+    db_role: str | None
+    labeler: str | None
+    changed_at: str
+    old_version: int | None
+    new_version: int | None
+    old_geom: Any = None
+    old_fields: dict[str, Any] | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], old_geom: Any, old_fields: dict[str, Any] | None) -> HistoryEntry:
+        """From the first eight history columns as stored (history_id ... new_version)."""
+        hid, label_id, action, role, labeler, at, old_version, new_version = row[:8]
+        return cls(int(hid), label_id, action, role, labeler, at, old_version, new_version, old_geom, old_fields)
+
+
 def now_iso() -> str:
     """UTC time as GeoPackage stores DATETIME values."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -121,12 +148,21 @@ class LabelStore(ABC):
     def transaction(self) -> Any:
         """Context manager: everything inside commits together or not at all."""
 
-    @abstractmethod
     def add(self, frame: gpd.GeoDataFrame) -> list[str]:
         """Add labels from a GeoDataFrame (geometry + ``class_code`` and any of LABEL_FIELDS).
 
         Geometries in another CRS are reprojected to the store's. Returns the label ids.
         """
+        if len(frame) == 0:
+            return []
+        geoms, rows = prepare_labels(frame, self.crs, self.schema)
+        self.insert_rows(geoms, rows)
+        return [row["label_id"] for row in rows]
+
+    @abstractmethod
+    def insert_rows(self, geoms: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert complete label rows as they are (every field of LABEL_FIELDS, versions and
+        times kept): :meth:`add` after validation, and copies between stores."""
 
     @abstractmethod
     def update(self, label_id: str, *, expected_version: int | None = None, geometry: Any = None, **fields: Any) -> int:
@@ -180,6 +216,28 @@ class LabelStore(ABC):
         """Set new geometries for many labels at once, bumping their versions (resolve)."""
 
     @abstractmethod
+    def history(
+        self, *, label_id: str | None = None, labeler: str | None = None, since: str | None = None
+    ) -> list[HistoryEntry]:
+        """Recorded changes, oldest first: every insert, update and delete, whoever made it
+        (geolabel, QGIS, SQL). ``since``: an ISO time (UTC unless it says otherwise)."""
+
+    @abstractmethod
+    def tile_rows(self) -> list[tuple[str, str, str | None, str | None]]:
+        """Tile progress as rows: ``(tile_id, status, labeler, modified)``."""
+
+    @abstractmethod
+    def load_copy(
+        self,
+        geoms: Any,
+        rows: Sequence[dict[str, Any]],
+        history: Sequence[HistoryEntry],
+        tiles: Sequence[tuple[str, str, str | None, str | None]],
+    ) -> None:
+        """Fill an empty store with another store's labels, history and tile progress, as
+        they are (ids, versions, times), in one transaction (:func:`geolabel.labels.copy.copy_store`)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the connection."""
 
@@ -222,35 +280,123 @@ class LabelStore(ABC):
         return self.add(gpd.GeoDataFrame(data, geometry=list(geoms), crs=crs or self.crs))
 
 
+def prepare_labels(frame: gpd.GeoDataFrame, crs: pyproj.CRS, schema: ClassSchema) -> tuple[Any, list[dict[str, Any]]]:
+    """Validate a frame for insertion: geometries in the store's ``crs`` and complete attribute rows."""
+    import shapely
+
+    from geolabel.crs import reproject_geometries, same_crs
+
+    if frame.crs is not None and not same_crs(frame.crs, crs):
+        geoms = reproject_geometries(frame.geometry.values.to_numpy(), frame.crs, crs)
+    else:
+        geoms = frame.geometry.values.to_numpy()
+    types = shapely.get_type_id(geoms)
+    if (types != 3).any():
+        i = int((types != 3).argmax())
+        raise InputError(f"label {i}: geometry must be a Polygon, got {shapely.get_type_id(geoms[i])!r}")
+    bad = shapely.is_empty(geoms) | ~shapely.is_valid(geoms)
+    if bad.any():
+        i = int(bad.argmax())
+        reason = "empty" if shapely.is_empty(geoms[i]) else shapely.is_valid_reason(geoms[i])
+        raise InputError(f"label {i}: invalid polygon ({reason}); repair it first (geolabel.labels.repair)")
+    now = now_iso()
+    rows = []
+    records = frame.drop(columns=frame.geometry.name).to_dict("records")
+    for i, rec in enumerate(records):
+        code = rec.get("class_code")
+        if code is None or (isinstance(code, float) and code != code):
+            if rec.get("class_name") is None:
+                raise InputError(f"label {i}: needs class_code or class_name")
+            code = schema.resolve(rec["class_name"]).code
+        cls = schema.get(int(code))
+        status = check_choice(rec.get("status") or "draft", STATUSES, f"label {i}: status")
+        source = check_choice(rec.get("source") or "manual", SOURCES, f"label {i}: source")
+        rows.append(
+            {
+                "label_id": clean_value(rec.get("label_id")) or str(uuid.uuid4()),
+                "class_code": cls.code,
+                "class_name": cls.name,
+                "labeler": clean_value(rec.get("labeler")),
+                "team": clean_value(rec.get("team")),
+                "status": status,
+                "source": source,
+                "tile_id": clean_value(rec.get("tile_id")),
+                "created": clean_value(rec.get("created")) or now,
+                "modified": now,
+                "comment": clean_value(rec.get("comment")),
+                "version": 1,
+            }
+        )
+    return geoms, rows
+
+
+def class_code_value(value: Any) -> int | None:
+    """A label's class code as read: an integer, or None when the row holds none (NULL) or
+    something no class code can be (text, a fraction: SQLite keeps whatever a tool wrote)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def clean_value(value: Any) -> Any:
+    """None for missing values (None, NaN, empty strings); strings stripped."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
 def create_store(
-    path: str | os.PathLike[str],
+    location: str | os.PathLike[str],
     *,
     crs: Any,
     schema: ClassSchema | None = None,
     overwrite: bool = False,
 ) -> LabelStore:
-    """Create an empty GeoPackage label store in ``crs`` and open it.
+    """Create an empty label store in ``crs`` and open it: a ``.gpkg`` file, or a project
+    schema in PostgreSQL/PostGIS (``postgresql://user@host/db?schema=project_a``).
 
-    The file is built under a temporary name and renamed when complete. An existing
-    file is only replaced with ``overwrite=True``, and only if it is a label store: a
-    tile index or a project GeoPackage given by mistake is left alone.
+    A GeoPackage is built under a temporary name and renamed when complete; a PostGIS
+    project is created in one transaction. An existing store is only replaced with
+    ``overwrite=True``, and only if it is a label store: a tile index, a project GeoPackage
+    or a schema given by mistake is left alone.
     """
     from geolabel.crs import parse_crs
+    from geolabel.labels.pg_location import is_postgres_location
+
+    text = os.fspath(location)
+    if not is_postgres_location(text) and Path(text).suffix.lower() != ".gpkg":
+        raise InputError(
+            f"{text}: a GeoPackage label store needs the .gpkg extension "
+            "(a team store is a PostgreSQL location: postgresql://host/db?schema=NAME)"
+        )
+    store_crs = parse_crs(crs, what="store CRS")
+    if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
+        raise InputError(f"{text}: store CRS {store_crs.name} has no linear unit")
+    if is_postgres_location(text):
+        from geolabel.labels.pg_store import create_postgis_store
+
+        return create_postgis_store(text, crs=store_crs, schema=schema or default_schema(), overwrite=overwrite)
+    return _create_geopackage(Path(text), store_crs, schema or default_schema(), overwrite)
+
+
+def _create_geopackage(p: Path, store_crs: pyproj.CRS, schema: ClassSchema, overwrite: bool) -> LabelStore:
     from geolabel.files import atomic_file, check_output_folder, writing
     from geolabel.labels.gpkg_file import build_store_file, check_replaceable_store
     from geolabel.labels.gpkg_store import GeoPackageStore
 
-    p = Path(path)
-    if p.suffix.lower() != ".gpkg":
-        raise InputError(f"{p}: a GeoPackage label store needs the .gpkg extension")
     check_replaceable_store(p, overwrite=overwrite)
     check_output_folder(p)
-    store_crs = parse_crs(crs, what="store CRS")
-    if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
-        raise InputError(f"{p}: store CRS {store_crs.name} has no linear unit")
-    schema = schema or default_schema()
     with atomic_file(p, ".gpkg") as tmp, writing(p, "label store"):
-        build_store_file(tmp, store_crs, schema or default_schema())
+        build_store_file(tmp, store_crs, schema)
     return GeoPackageStore(p)
 
 
@@ -269,13 +415,17 @@ def busy_timeout() -> float:
 
 
 def open_store(location: str | os.PathLike[str], *, timeout: float | None = None) -> LabelStore:
-    """Open an existing label store: a ``.gpkg`` path (PostGIS URLs come with that backend).
+    """Open an existing label store: a ``.gpkg`` path or a PostgreSQL location.
 
     ``timeout``: seconds to wait for another writer (QGIS saving edits) before raising
     :class:`~geolabel.errors.StoreBusyError` (default: :func:`busy_timeout`)."""
-    text = str(location)
-    if text.startswith(("postgresql://", "postgres://", "PG:")):
-        raise InputError(f"{text}: PostGIS label stores are not supported by this version of geolabel")
+    from geolabel.labels.pg_location import is_postgres_location
+
+    text = os.fspath(location)
+    if is_postgres_location(text):
+        from geolabel.labels.pg_store import PostGISStore
+
+        return PostGISStore(text, timeout=timeout)
     from geolabel.labels.gpkg_store import GeoPackageStore
 
     return GeoPackageStore(Path(text), timeout=timeout)

@@ -6,7 +6,8 @@ from geolabel.labels.store import create_store
 
 
 @pytest.fixture
-def store(tmp_path):
-    st = create_store(tmp_path / "labels.gpkg", crs="EPSG:32649")
+def store(store_location):
+    """An empty store in EPSG:32649 on each backend."""
+    st = create_store(store_location(), crs="EPSG:32649")
     yield st
     st.close()

@@ -17,7 +17,7 @@ from ..conftest import SAMPLE
 def test_init_creates_a_geopackage_with_labels_layer_schema_and_crs(tmp_path):
     path = tmp_path / "s.gpkg"
     create_store(path, crs="EPSG:32649").close()
-    assert fiona.listlayers(path) == ["labels", "geolabel_meta", "geolabel_classes"]
+    assert fiona.listlayers(path) == ["labels", "geolabel_meta", "geolabel_classes", "geolabel_history"]
     with fiona.open(path, layer="labels") as layer:
         assert layer.crs.to_epsg() == 32649
         assert layer.schema["geometry"] == "Polygon"
@@ -41,7 +41,7 @@ def test_init_creates_a_geopackage_with_labels_layer_schema_and_crs(tmp_path):
         kinds = dict(conn.execute("SELECT table_name, data_type FROM gpkg_contents"))
     assert "UTM zone 49N" in meta["crs"] and '"name": "water"' in meta["schema"]
     assert classes[1] == (1, "water", 80) and len(classes) == 8
-    assert kinds == {"labels": "features", "geolabel_meta": "attributes", "geolabel_classes": "attributes"}
+    assert kinds == {"labels": "features", "geolabel_meta": "attributes", "geolabel_classes": "attributes", "geolabel_history": "attributes"}
     reopened = open_store(path)
     assert reopened.crs.to_epsg() == 32649 and reopened.schema.resolve("water").priority == 80
     reopened.close()

@@ -1,0 +1,569 @@
+"""The PostGIS backend of the label store, for teams: :class:`PostGISStore` (psycopg 3).
+
+Same interface and behaviour as the GeoPackage store; the rules (versions, history, who
+may change what) are the database's own, see :mod:`geolabel.labels.pg_sql`. Bulk inserts
+use binary COPY, large reads a server-side cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from geolabel.errors import (
+    AccessDeniedError,
+    GeolabelError,
+    InputError,
+    OutputExistsError,
+    StoreBusyError,
+    UnreachableError,
+    check_choice,
+    first_line,
+)
+from geolabel.labels.pg_location import PgLocation, application_name, parse_location
+from geolabel.labels.pg_sql import CONFLICT_SQLSTATE, ROLES, create_sql, group_role, time_text
+from geolabel.labels.store import (
+    LABEL_FIELDS,
+    SOURCES,
+    STATUSES,
+    STORE_FORMAT,
+    TILE_STATUSES,
+    ConflictError,
+    DamagedStoreError,
+    HistoryEntry,
+    LabelArrays,
+    LabelStore,
+    NotAStoreError,
+    busy_timeout,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    import pyproj
+
+    from geolabel.labels.schema import ClassSchema
+
+#: Rows per round trip of a server-side cursor.
+FETCH_ROWS = 20_000
+UPDATABLE = ("class_code", "labeler", "team", "status", "tile_id", "comment", "source")
+_TIMES = ("created", "modified")
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise InputError(
+            "PostGIS label stores need psycopg 3: pip install 'geolabel[postgis]' (see the README, Teams)"
+        ) from None
+    return psycopg
+
+
+def connect(location: PgLocation, timeout: float) -> psycopg.Connection[Any]:
+    """An autocommit connection (transactions are explicit) that waits ``timeout`` s for locks."""
+    pg = _psycopg()
+    try:
+        conn: psycopg.Connection[Any] = pg.connect(
+            location.conninfo, autocommit=True, application_name=application_name()
+        )
+    except pg.OperationalError as exc:
+        raise UnreachableError(f"{location}: cannot connect ({_message(exc)})") from None
+    except pg.ProgrammingError as exc:  # an unknown keyword in the URL
+        raise InputError(f"{location}: not a usable PostgreSQL location ({_message(exc)})") from None
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(timeout * 1000)}ms",))
+    return conn
+
+
+def _message(exc: BaseException) -> str:
+    """The server's one-line message (libpq never repeats a password in it)."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    return primary or first_line(exc).strip()
+
+
+class PostGISStore(LabelStore):
+    """A label store in one schema of a PostgreSQL/PostGIS database."""
+
+    def __init__(self, location: str | PgLocation, *, timeout: float | None = None) -> None:
+        self.location = parse_location(location)
+        self.uri = self.location.display
+        self.timeout = busy_timeout() if timeout is None else timeout
+        self._conn = connect(self.location, self.timeout)
+        self._depth = 0
+        try:
+            self._read_meta()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def s(self) -> str:
+        """The project's schema (a checked identifier, safe to put into SQL)."""
+        return self.location.schema
+
+    def _read_meta(self) -> None:
+        from geolabel.crs import parse_stored_crs
+        from geolabel.labels.schema import ClassSchema
+
+        try:
+            meta = dict(self._execute(f"SELECT key, value FROM {self.s}.geolabel_meta").fetchall())
+        except NotAStoreError:
+            raise NotAStoreError(
+                f"{self}: no geolabel project in schema {self.s!r}; create one with `create_store()`",
+                params=("create_store()",),
+            ) from None
+        for key in ("store_format", "crs", "schema", "srid"):
+            if not meta.get(key):
+                raise DamagedStoreError(f"{self}: the store's metadata is damaged (geolabel_meta has no {key!r})")
+        if int(meta["store_format"]) > STORE_FORMAT:
+            raise NotAStoreError(f"{self}: made by a newer geolabel (store format {meta['store_format']})")
+        self.crs: pyproj.CRS = parse_stored_crs(meta["crs"], what="geolabel_meta 'crs'")
+        self.schema: ClassSchema = ClassSchema.from_json(meta["schema"])
+        self.srid = int(meta["srid"])
+        self.groups = {role: meta.get(f"role_{role}", "") for role in ROLES}
+
+    def __str__(self) -> str:
+        return self.uri
+
+    # -- SQL with failures in the store's words -------------------------------------
+
+    def _execute(self, sql: Any, args: Any = None) -> psycopg.Cursor[Any]:
+        pg = _psycopg()
+        try:
+            return self._conn.execute(sql, args)
+        except pg.Error as exc:
+            raise self._explain(exc) from None
+
+    def _explain(self, exc: Exception) -> Exception:
+        """The geolabel error for a database failure."""
+        code = getattr(exc, "sqlstate", None) or ""
+        text = _message(exc)
+        if code == CONFLICT_SQLSTATE:
+            return ConflictError(f"{self}: {text}; reload it and apply your change again")
+        if code == "42501" or "row-level security" in text:
+            return AccessDeniedError(f"{self}: refused by the database: {text}")
+        if code == "42P01" or code == "3F000":  # undefined table / schema
+            return NotAStoreError(f"{self}: {text}")
+        if code in ("55P03", "40P01"):  # lock_not_available, deadlock
+            return StoreBusyError(
+                f"{self}: store busy (another writer holds the rows; gave up after {self.timeout:g} s)"
+            )
+        if code == "23505":
+            return InputError(f"{self}: a label id is already in the store ({text})")
+        if code.startswith(("08", "57")):
+            return UnreachableError(f"{self}: lost the connection to the server ({text})")
+        if code.startswith(("22", "23")):
+            return InputError(f"{self}: the database refused a value ({text})")
+        return exc
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Nested calls join the outer transaction; the outermost commits or rolls back."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        pg = _psycopg()
+        self._depth = 1
+        try:
+            with self._conn.transaction():
+                yield
+        except pg.Error as exc:
+            raise self._explain(exc) from None
+        finally:
+            self._depth = 0
+
+    # -- writes -----------------------------------------------------------------------
+
+    def insert_rows(self, geoms: Any, rows: Sequence[dict[str, Any]]) -> None:
+        import shapely
+
+        if not len(rows):
+            return
+        ewkbs = shapely.to_wkb(
+            shapely.set_srid(geoms, self.srid), flavor="extended", output_dimension=2, include_srid=True
+        )
+        cols = ", ".join(("geom", *LABEL_FIELDS))
+        self._register_geometry()
+        sql = f"COPY {self.s}.labels ({cols}) FROM STDIN (FORMAT BINARY)"
+        with self.transaction(), self._conn.cursor() as cur, cur.copy(sql) as copy:
+            copy.set_types(["geometry", "text", "int4", "text", "text", "text", "text", "text", "text",
+                            "timestamptz", "timestamptz", "text", "int4"])  # fmt: skip
+            for ewkb, row in zip(ewkbs, rows):
+                copy.write_row([ewkb, *(_to_db(f, row[f]) for f in LABEL_FIELDS)])
+        self._analyze_after(len(rows))
+
+    def _register_geometry(self) -> None:
+        """Let binary COPY send geometries as EWKB bytes (PostGIS's binary input)."""
+        if getattr(self, "_geometry_ready", False):
+            return
+        from psycopg.adapt import Dumper
+        from psycopg.pq import Format
+        from psycopg.types import TypeInfo
+
+        info = TypeInfo.fetch(self._conn, "geometry")
+        if info is None:
+            raise DamagedStoreError(f"{self}: the database has no PostGIS geometry type")
+        info.register(self._conn)
+
+        geometry_oid = info.oid
+
+        class EwkbDumper(Dumper):
+            format = Format.BINARY
+            oid = geometry_oid
+
+            def dump(self, obj: Any) -> bytes:
+                return bytes(obj)
+
+        self._conn.adapters.register_dumper(None, EwkbDumper)
+        self._geometry_ready = True
+
+    def _analyze_after(self, n: int) -> None:
+        if n >= 10_000:
+            self._execute(f"ANALYZE {self.s}.labels")
+
+    def update(self, label_id: str, *, expected_version: int | None = None, geometry: Any = None, **fields: Any) -> int:
+        sets, args = self._assignments(label_id, geometry, fields)
+        if expected_version is not None:
+            sets.append("base_version = %s")
+            args.append(int(expected_version))
+        sql = f"UPDATE {self.s}.labels SET {', '.join(sets)} WHERE label_id = %s"
+        args.append(label_id)
+        if expected_version is not None:
+            sql += " AND version = %s"
+            args.append(int(expected_version))
+        with self.transaction():
+            row = self._execute(sql + " RETURNING version", args).fetchone()
+            if row is not None:
+                return int(row[0])
+            current = self._execute(f"SELECT version FROM {self.s}.labels WHERE label_id = %s", (label_id,)).fetchone()
+        if current is None:
+            raise InputError(f"{self}: no label with id {label_id}")
+        if expected_version is not None and current[0] != expected_version:
+            raise ConflictError(
+                f"label {label_id} was changed by someone else (now version {current[0]}, "
+                f"you edited version {expected_version}); reload it and apply your change again"
+            )
+        raise AccessDeniedError(f"{self}: label {label_id}: your role may not change it (another team's, or reviewed)")
+
+    def _assignments(self, label_id: str, geometry: Any, fields: dict[str, Any]) -> tuple[list[str], list[Any]]:
+        import shapely
+
+        unknown = set(fields) - set(UPDATABLE)
+        if unknown:
+            raise InputError(f"cannot update field(s) {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
+        if "class_code" in fields:
+            cls = self.schema.get(int(fields["class_code"]))
+            fields = {**fields, "class_code": cls.code, "class_name": cls.name}
+        if "status" in fields:
+            check_choice(fields["status"], STATUSES, "status")
+        if "source" in fields:
+            check_choice(fields["source"], SOURCES, "source")
+        sets = [f"{k} = %s" for k in fields]
+        args: list[Any] = list(fields.values())
+        if geometry is not None:
+            if geometry.geom_type != "Polygon" or not shapely.is_valid(geometry) or geometry.is_empty:
+                raise InputError(f"label {label_id}: new geometry must be a valid, non-empty Polygon")
+            sets.append(f"geom = ST_GeomFromWKB(%s, {self.srid})")
+            args.append(shapely.to_wkb(geometry, flavor="iso", output_dimension=2))
+        if not sets:
+            sets.append("version = version")  # a change with nothing in it still counts as one
+        return sets, args
+
+    def delete(self, label_ids: Iterable[str]) -> int:
+        ids = list(dict.fromkeys(label_ids))
+        with self.transaction():
+            gone = self._execute(
+                f"DELETE FROM {self.s}.labels WHERE label_id = ANY(%s) RETURNING label_id", (ids,)
+            ).fetchall()
+            if len(gone) < len(ids):
+                left = {r[0] for r in self._execute(
+                    f"SELECT label_id FROM {self.s}.labels WHERE label_id = ANY(%s)", (ids,)
+                )}  # fmt: skip
+                if left:
+                    raise AccessDeniedError(
+                        f"{self}: label {sorted(left)[0]}: your role may not delete it (another team's, or reviewed); "
+                        "nothing was deleted"
+                    )
+        return len(gone)
+
+    def replace_geometries(self, changes: Sequence[tuple[str, Any]]) -> None:
+        import shapely
+
+        if not changes:
+            return
+        wkbs = shapely.to_wkb([g for _, g in changes], flavor="iso", output_dimension=2)
+        with self.transaction(), self._conn.cursor() as cur:
+            try:
+                cur.executemany(
+                    f"UPDATE {self.s}.labels SET geom = ST_GeomFromWKB(%s, {self.srid}) WHERE label_id = %s",
+                    [(w, label_id) for w, (label_id, _) in zip(wkbs, changes)],
+                )
+            except _psycopg().Error as exc:
+                raise self._explain(exc) from None
+
+    # -- reads ------------------------------------------------------------------------
+
+    def read(
+        self,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        tile_id: str | None = None,
+        classes: Iterable[int] | None = None,
+        status: Iterable[str] | None = None,
+        labeler: str | None = None,
+        team: str | None = None,
+        label_ids: Iterable[str] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> LabelArrays:
+        import numpy as np
+        import shapely
+
+        names = list(fields) if fields is not None else list(LABEL_FIELDS)
+        unknown = set(names) - set(LABEL_FIELDS)
+        if unknown:
+            raise InputError(f"unknown label field(s) {sorted(unknown)}; fields: {', '.join(LABEL_FIELDS)}")
+        where: list[str] = []
+        args: list[Any] = []
+        if bbox is not None:
+            where.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {self.srid})")
+            args += [float(v) for v in bbox]
+        for column, values in (("class_code", classes), ("status", status), ("label_id", label_ids)):
+            if values is not None:
+                where.append(f"{column} = ANY(%s)")
+                args.append([int(v) for v in values] if column == "class_code" else [str(v) for v in values])
+        for column, value in (("tile_id", tile_id), ("labeler", labeler), ("team", team)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                args.append(value)
+        selected = ["ST_AsBinary(geom)", *(time_text(n) if n in _TIMES else n for n in names)]
+        sql = f"SELECT {', '.join(selected)} FROM {self.s}.labels"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._fetch_all(sql + " ORDER BY fid", args)
+        geoms = shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object)) if rows else np.array([])
+        columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
+        arrays = LabelArrays(geoms=geoms, columns=columns)
+        if bbox is not None and len(rows):
+            arrays = arrays.take(shapely.intersects(geoms, shapely.box(*bbox)))
+        return arrays
+
+    def _fetch_all(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """All rows through a server-side cursor (``FETCH_ROWS`` per round trip, binary)."""
+        rows: list[Any] = []
+        pg = _psycopg()
+        try:
+            with self._conn.transaction(), self._conn.cursor(name="geolabel_read", binary=True) as cur:
+                cur.itersize = FETCH_ROWS
+                cur.execute(sql, args)
+                while batch := cur.fetchmany(FETCH_ROWS):
+                    rows += batch
+        except pg.Error as exc:
+            raise self._explain(exc) from None
+        return rows
+
+    def count(self) -> int:
+        (n,) = self._execute(f"SELECT count(*) FROM {self.s}.labels").fetchall()[0]
+        return int(n)
+
+    def set_tile_status(self, tile_id: str, status: str, *, labeler: str | None = None) -> None:
+        check_choice(status, TILE_STATUSES, "tile status")
+        with self.transaction():
+            self._execute(
+                f"INSERT INTO {self.s}.geolabel_tiles VALUES (%s, %s, %s, now()) ON CONFLICT (tile_id) DO UPDATE "
+                "SET status = excluded.status, labeler = excluded.labeler, modified = excluded.modified",
+                (tile_id, status, labeler),
+            )
+
+    def tile_statuses(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.tile_rows()}
+
+    def tile_rows(self) -> list[tuple[str, str, str | None, str | None]]:
+        sql = f"SELECT tile_id, status, labeler, {time_text('modified')} FROM {self.s}.geolabel_tiles ORDER BY tile_id"
+        return [tuple(r) for r in self._execute(sql).fetchall()]
+
+    # -- history ----------------------------------------------------------------------
+
+    def history(
+        self, *, label_id: str | None = None, labeler: str | None = None, since: str | None = None
+    ) -> list[HistoryEntry]:
+        import shapely
+
+        where, args = [], []
+        for column, value in (("label_id", label_id), ("labeler", labeler)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                args.append(value)
+        if since is not None:
+            where.append("changed_at >= %s::timestamptz")
+            args.append(since)
+        sql = (
+            f"SELECT history_id, label_id, action, db_role, labeler, {time_text('changed_at')}, old_version, "
+            f"new_version, ST_AsBinary(old_geom), old_fields FROM {self.s}.geolabel_history"
+        )
+        rows = self._fetch_all(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY history_id", args)
+        return [
+            HistoryEntry.from_row(r, shapely.from_wkb(bytes(r[8])) if r[8] is not None else None, r[9]) for r in rows
+        ]
+
+    def load_copy(
+        self,
+        geoms: Any,
+        rows: Sequence[dict[str, Any]],
+        history: Sequence[HistoryEntry],
+        tiles: Sequence[tuple[str, str, str | None, str | None]],
+    ) -> None:
+        import shapely
+        from psycopg.types.json import Jsonb
+
+        if self.count() or self.tile_rows():
+            raise OutputExistsError(f"{self}: a copy goes into an empty store; this one has labels")
+        with self.transaction():
+            self.insert_rows(geoms, rows)
+            self._execute(f"DELETE FROM {self.s}.geolabel_history")
+            with self._conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self.s}.geolabel_history VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                    f"ST_GeomFromWKB(%s, {self.srid}), %s)",
+                    [
+                        (e.history_id, e.label_id, e.action, e.db_role, e.labeler, e.changed_at, e.old_version,
+                         e.new_version, None if e.old_geom is None else shapely.to_wkb(e.old_geom, output_dimension=2),
+                         None if e.old_fields is None else Jsonb(e.old_fields))
+                        for e in history
+                    ],
+                )  # fmt: skip
+                cur.executemany(f"INSERT INTO {self.s}.geolabel_tiles VALUES (%s, %s, %s, %s)", list(tiles))
+            self._execute(
+                f"SELECT setval(pg_get_serial_sequence('{self.s}.geolabel_history', 'history_id'), "
+                f"GREATEST((SELECT max(history_id) FROM {self.s}.geolabel_history), 1))"
+            )
+
+    def close(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PostGISStore({self.uri!r}, crs={self.crs.to_string()!r}, labels={self.count()})"
+
+
+def _to_db(field: str, value: Any) -> Any:
+    """A label field's value as COPY takes it (times as datetimes)."""
+    if value is None or field not in _TIMES:
+        return value
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def srid_of(crs: pyproj.CRS, where: str) -> int:
+    """The EPSG code PostGIS knows a store CRS by."""
+    code = crs.to_epsg(min_confidence=90)
+    if code is None:
+        raise InputError(
+            f"{where}: a PostGIS store needs a CRS with an EPSG code ({crs.name} has none); "
+            "use a GeoPackage store for this CRS"
+        )
+    return int(code)
+
+
+def create_postgis_store(
+    location: str | PgLocation, *, crs: pyproj.CRS, schema: ClassSchema, overwrite: bool = False
+) -> PostGISStore:
+    """Create project schema and group roles in one transaction (all or nothing).
+
+    ``overwrite`` drops an existing geolabel project in that schema first; any other schema
+    of that name is left alone."""
+    import json
+
+    from geolabel.labels.store import now_iso
+
+    loc = parse_location(location)
+    srid = srid_of(crs, loc.display)
+    conn = connect(loc, busy_timeout())
+    pg = _psycopg()
+    try:
+        database = conn.info.dbname
+        groups = {role: group_role(database, loc.schema, role) for role in ROLES}
+        with conn.transaction():
+            _drop_existing(conn, loc, overwrite)
+            _ensure_postgis(conn, loc)
+            _ensure_groups(conn, loc, groups, database)
+            for sql in create_sql(loc.schema, srid, groups):
+                conn.execute(sql)
+            meta = {
+                "store_format": str(STORE_FORMAT),
+                "crs": crs.to_wkt(),
+                "srid": str(srid),
+                "schema": schema.to_json(),
+                "created": now_iso(),
+                **{f"role_{role}": name for role, name in groups.items()},
+            }
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {loc.schema}.geolabel_meta VALUES (%s, %s)", sorted(meta.items()))
+                cur.executemany(
+                    f"INSERT INTO {loc.schema}.geolabel_classes VALUES (%s, %s, %s, %s, %s)",
+                    [
+                        (c.code, c.name, c.color, c.priority, json.dumps(dict(c.names), ensure_ascii=False))
+                        for c in schema
+                    ],
+                )
+    except pg.Error as exc:
+        code = exc.sqlstate or ""
+        if code == "42501":
+            raise AccessDeniedError(
+                f"{loc}: cannot create the project ({_message(exc)}); it needs a role that may create schemas "
+                "and roles in this database (CREATEROLE), such as the checking center's admin"
+            ) from None
+        raise UnreachableError(f"{loc}: cannot create the project ({_message(exc)})") from None
+    finally:
+        conn.close()
+    return PostGISStore(loc)
+
+
+def _drop_existing(conn: Any, loc: PgLocation, overwrite: bool) -> None:
+    exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (loc.schema,)).fetchone()
+    if not exists:
+        return
+    is_store = conn.execute(
+        "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'geolabel_meta'", (loc.schema,)
+    ).fetchone()
+    if not is_store:
+        raise OutputExistsError(f"{loc}: schema {loc.schema!r} exists and is not a geolabel project; it is left alone")
+    if not overwrite:
+        raise OutputExistsError(
+            f"{loc}: project {loc.schema!r} already exists; pass `overwrite=True` to replace it "
+            "(its labels would be lost)",
+            params=("overwrite",),
+        )
+    conn.execute(f"DROP SCHEMA {loc.schema} CASCADE")
+
+
+def _ensure_postgis(conn: Any, loc: PgLocation) -> None:
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
+        return
+    try:
+        conn.execute("CREATE EXTENSION postgis")
+    except Exception as exc:
+        raise GeolabelError(
+            f"{loc}: the database has no PostGIS and this role cannot add it ({_message(exc)}); "
+            "ask its owner to run CREATE EXTENSION postgis"
+        ) from None
+
+
+def _ensure_groups(conn: Any, loc: PgLocation, groups: dict[str, str], database: str) -> None:
+    from psycopg import sql
+
+    for role, name in groups.items():
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("COMMENT ON ROLE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(f"geolabel {role}s of {database}.{loc.schema}")
+            )
+        )

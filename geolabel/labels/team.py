@@ -170,8 +170,8 @@ def _explain(exc: Exception, loc: PgLocation) -> Exception:
     text = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
     if getattr(exc, "sqlstate", None) == "42501":
         return AccessDeniedError(
-            f"{loc}: refused by the database ({text}); managing members needs a role that may create roles "
-            "(CREATEROLE), such as the checking center's admin"
+            f"{loc}: refused by the database ({text}); managing members needs the project's owner or an admin "
+            "whose role may create roles (CREATEROLE)"
         )
     return exc
 

@@ -62,6 +62,7 @@ FLAGS: dict[str, str] = {
     "repair": "--repair",
     # team
     "team": "--team",
+    "role": "--role",
     "password": "--password-file",
     # check
     "aoi": "--aoi",

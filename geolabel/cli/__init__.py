@@ -158,6 +158,7 @@ def _register() -> None:
     from geolabel.cli.export import export
     from geolabel.cli.labels import labels
     from geolabel.cli.score import score
+    from geolabel.cli.team import team
     from geolabel.cli.tile import tile
 
     main.add_command(tile)
@@ -165,6 +166,7 @@ def _register() -> None:
     main.add_command(export)
     main.add_command(check)
     main.add_command(score)
+    main.add_command(team)
 
 
 _register()

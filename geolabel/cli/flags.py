@@ -60,6 +60,10 @@ FLAGS: dict[str, str] = {
     "guard": "--guard",
     "seed": "--seed",
     "repair": "--repair",
+    # team
+    "team": "--team",
+    "role": "--role",
+    "password": "--password-file",
     # check
     "aoi": "--aoi",
     "done_only": "--done-only",
@@ -75,6 +79,7 @@ FLAGS: dict[str, str] = {
     "create_store()": "`geolabel labels init`",
     "import_labels()": "`geolabel labels import`",
     "resolve_store()": "`geolabel labels resolve`",
+    "add_member()": "`geolabel team add`",
 }
 
 

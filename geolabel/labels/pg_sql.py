@@ -11,9 +11,18 @@ database, so they hold for geolabel, QGIS, psql and scripts alike:
   ``modified`` on every accepted change, whoever makes it.
 - AFTER INSERT/UPDATE/DELETE records the change in ``geolabel_history`` (owner's rights:
   the history is read-only to everybody else).
-- Row-level security: a labeler inserts, edits and deletes only their team's labels while
-  they are ``draft`` or ``submitted``; a reviewer changes ``status`` and ``comment`` of their
-  team's labels; an admin (the checking center) everything. Everybody in the project reads.
+- Row-level security: a labeler inserts, edits and deletes only their team's labels, never
+  an accepted or reviewed one, and gives only ``draft`` or ``submitted`` (a rejected label
+  goes back to them for rework); a reviewer changes ``status`` and ``comment`` of their
+  team's labels; an admin (the checking center) everything. Everybody in the project reads;
+  classes, metadata, members and history are read-only to labelers and reviewers, tile
+  progress is everybody's.
+
+A member's team is their row in ``geolabel_members`` for ``current_user``: a group role
+(``SET ROLE`` to it) has no row, so it is in no team and may write no label. Nobody but the
+project's owner writes the history: the trigger function that does is ``SECURITY DEFINER``,
+refuses any table but ``labels`` and may not be attached to other tables (no EXECUTE for
+PUBLIC), and ``db_role`` is ``session_user``, which ``SET ROLE`` does not change.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ CONFLICT_SQLSTATE = "GL409"
 ROLES = ("labeler", "reviewer", "admin")
 #: Statuses a labeler may give their labels (the rest is a reviewer's decision).
 LABELER_STATUSES = ("draft", "submitted")
+#: Statuses of the labels a labeler may still change or delete (rejected: back for rework).
+LABELER_EDITABLE = ("draft", "submitted", "rejected")
 #: ``created``/``modified`` as the GeoPackage store writes them.
 TIME_FORMAT = """'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"""
 
@@ -53,6 +64,7 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
     statuses, sources = _quoted(vocabulary.STATUSES), _quoted(("manual", "imported", "suggested"))
     my_team = f"(SELECT m.team FROM {s}.geolabel_members m WHERE m.role_name = current_user)"
     own = f"team = {my_team} AND status IN ({_quoted(LABELER_STATUSES)})"
+    editable = f"team = {my_team} AND status IN ({_quoted(LABELER_EDITABLE)})"
     lab, rev, adm = groups["labeler"], groups["reviewer"], groups["admin"]
     everyone = f"{lab}, {rev}, {adm}"
     old_fields = ", ".join(
@@ -99,8 +111,8 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
           NEW.label_id := COALESCE(NULLIF(NEW.label_id, ''), gen_random_uuid()::text);
           NEW.class_name := COALESCE((SELECT c.name FROM {s}.geolabel_classes c WHERE c.code = NEW.class_code),
                                      NEW.class_name);
-          NEW.team := COALESCE(NEW.team, {my_team});
-          NEW.labeler := COALESCE(NEW.labeler,
+          NEW.team := COALESCE(NULLIF(NEW.team, ''), {my_team});
+          NEW.labeler := COALESCE(NULLIF(NEW.labeler, ''),
             (SELECT m.role_name FROM {s}.geolabel_members m WHERE m.role_name = current_user));
           NEW.status := COALESCE(NEW.status, 'draft');
           NEW.source := COALESCE(NEW.source, 'manual');
@@ -133,6 +145,9 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
         f"""CREATE FUNCTION {s}.geolabel_record() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
         SET search_path = pg_catalog, public AS $$
         BEGIN
+          IF TG_RELID IS DISTINCT FROM '{s}.labels'::regclass THEN
+            RAISE EXCEPTION 'geolabel_record records changes of {s}.labels only';
+          END IF;
           IF TG_OP = 'INSERT' THEN
             INSERT INTO {s}.geolabel_history (label_id, action, db_role, labeler, changed_at, new_version)
             VALUES (NEW.label_id, 'insert', session_user, NEW.labeler, now(), NEW.version);
@@ -156,6 +171,7 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
         f"CREATE TRIGGER geolabel_record AFTER INSERT OR UPDATE OR DELETE ON {s}.labels "
         f"FOR EACH ROW EXECUTE FUNCTION {s}.geolabel_record()",
         # who may do what
+        f"REVOKE EXECUTE ON FUNCTION {s}.geolabel_record() FROM PUBLIC",
         f"GRANT USAGE ON SCHEMA {s} TO {everyone}",
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {everyone}",
         f"GRANT INSERT, UPDATE, DELETE ON {s}.labels TO {lab}, {adm}",
@@ -167,8 +183,8 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
         f"ALTER TABLE {s}.labels ENABLE ROW LEVEL SECURITY",
         f"CREATE POLICY everyone_reads ON {s}.labels FOR SELECT TO {everyone} USING (true)",
         f"CREATE POLICY labeler_inserts ON {s}.labels FOR INSERT TO {lab} WITH CHECK ({own})",
-        f"CREATE POLICY labeler_updates ON {s}.labels FOR UPDATE TO {lab} USING ({own}) WITH CHECK ({own})",
-        f"CREATE POLICY labeler_deletes ON {s}.labels FOR DELETE TO {lab} USING ({own})",
+        f"CREATE POLICY labeler_updates ON {s}.labels FOR UPDATE TO {lab} USING ({editable}) WITH CHECK ({own})",
+        f"CREATE POLICY labeler_deletes ON {s}.labels FOR DELETE TO {lab} USING ({editable})",
         f"CREATE POLICY reviewer_updates ON {s}.labels FOR UPDATE TO {rev} "
         f"USING (team = {my_team}) WITH CHECK (team = {my_team})",
         f"CREATE POLICY admin_all ON {s}.labels FOR ALL TO {adm} USING (true) WITH CHECK (true)",

@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 #: Rows per round trip of a server-side cursor.
 FETCH_ROWS = 20_000
 UPDATABLE = ("class_code", "labeler", "team", "status", "tile_id", "comment", "source")
+#: What the database lets each role do with labels (said when it refuses).
+RULES = (
+    "labelers add and change their own team's labels, not accepted or reviewed ones, and give only status "
+    "draft or submitted; reviewers change only status and comment of their own team's labels"
+)
 _TIMES = ("created", "modified")
 
 
@@ -113,6 +118,12 @@ class PostGISStore(LabelStore):
             raise NotAStoreError(
                 f"{self}: no geolabel project in schema {self.s!r}; create one with `create_store()`",
                 params=("create_store()",),
+            ) from None
+        except AccessDeniedError:
+            raise AccessDeniedError(
+                f"{self}: {self._conn.info.user} is not a member of project {self.s}; "
+                "ask the project's admin to add you with `add_member()`",
+                params=("add_member()",),
             ) from None
         for key in ("store_format", "crs", "schema", "srid"):
             if not meta.get(key):
@@ -190,15 +201,40 @@ class PostGISStore(LabelStore):
         ewkbs = shapely.to_wkb(
             shapely.set_srid(geoms, self.srid), flavor="extended", output_dimension=2, include_srid=True
         )
+        values = [[ewkb, *(_to_db(f, row[f]) for f in LABEL_FIELDS)] for ewkb, row in zip(ewkbs, rows)]
+        try:
+            if self._row_security():
+                self._insert_each(values)
+            else:
+                self._copy_in(values)
+        except AccessDeniedError:
+            raise AccessDeniedError(f"{self}: your role may not add these labels ({RULES})") from None
+        self._analyze_after(len(rows))
+
+    def _row_security(self) -> bool:
+        """True when row-level security applies to this login (members; not the owner or
+        a superuser). PostgreSQL refuses COPY into such a table: inserts go one by one."""
+        row = self._execute("SELECT row_security_active(%s::regclass)", (f"{self.s}.labels",)).fetchone()
+        return bool(row and row[0])
+
+    def _copy_in(self, values: list[list[Any]]) -> None:
         cols = ", ".join(("geom", *LABEL_FIELDS))
         self._register_geometry()
         sql = f"COPY {self.s}.labels ({cols}) FROM STDIN (FORMAT BINARY)"
         with self.transaction(), self._conn.cursor() as cur, cur.copy(sql) as copy:
             copy.set_types(["geometry", "text", "int4", "text", "text", "text", "text", "text", "text",
                             "timestamptz", "timestamptz", "text", "int4"])  # fmt: skip
-            for ewkb, row in zip(ewkbs, rows):
-                copy.write_row([ewkb, *(_to_db(f, row[f]) for f in LABEL_FIELDS)])
-        self._analyze_after(len(rows))
+            for row in values:
+                copy.write_row(row)
+
+    def _insert_each(self, values: list[list[Any]]) -> None:
+        cols = ", ".join(("geom", *LABEL_FIELDS))
+        marks = ", ".join(["ST_GeomFromEWKB(%s)", *["%s"] * len(LABEL_FIELDS)])
+        with self.transaction(), self._conn.cursor() as cur:
+            try:
+                cur.executemany(f"INSERT INTO {self.s}.labels ({cols}) VALUES ({marks})", values)
+            except _psycopg().Error as exc:
+                raise self._explain(exc) from None
 
     def _register_geometry(self) -> None:
         """Let binary COPY send geometries as EWKB bytes (PostGIS's binary input)."""
@@ -239,8 +275,12 @@ class PostGISStore(LabelStore):
         if expected_version is not None:
             sql += " AND version = %s"
             args.append(int(expected_version))
+        denied = f"{self}: label {label_id}: your role may not make this change ({RULES})"
         with self.transaction():
-            row = self._execute(sql + " RETURNING version", args).fetchone()
+            try:
+                row = self._execute(sql + " RETURNING version", args).fetchone()
+            except AccessDeniedError:
+                raise AccessDeniedError(denied) from None
             if row is not None:
                 return int(row[0])
             current = self._execute(f"SELECT version FROM {self.s}.labels WHERE label_id = %s", (label_id,)).fetchone()
@@ -251,7 +291,7 @@ class PostGISStore(LabelStore):
                 f"label {label_id} was changed by someone else (now version {current[0]}, "
                 f"you edited version {expected_version}); reload it and apply your change again"
             )
-        raise AccessDeniedError(f"{self}: label {label_id}: your role may not change it (another team's, or reviewed)")
+        raise AccessDeniedError(denied)
 
     def _assignments(self, label_id: str, geometry: Any, fields: dict[str, Any]) -> tuple[list[str], list[Any]]:
         import shapely
@@ -280,18 +320,20 @@ class PostGISStore(LabelStore):
     def delete(self, label_ids: Iterable[str]) -> int:
         ids = list(dict.fromkeys(label_ids))
         with self.transaction():
-            gone = self._execute(
-                f"DELETE FROM {self.s}.labels WHERE label_id = ANY(%s) RETURNING label_id", (ids,)
-            ).fetchall()
-            if len(gone) < len(ids):
-                left = {r[0] for r in self._execute(
+            try:
+                gone = self._execute(
+                    f"DELETE FROM {self.s}.labels WHERE label_id = ANY(%s) RETURNING label_id", (ids,)
+                ).fetchall()
+            except AccessDeniedError:  # no DELETE right at all (a reviewer)
+                gone, left = [], set(ids)
+            else:  # rows row-level security hid from the DELETE
+                left = set() if len(gone) == len(ids) else {r[0] for r in self._execute(
                     f"SELECT label_id FROM {self.s}.labels WHERE label_id = ANY(%s)", (ids,)
                 )}  # fmt: skip
-                if left:
-                    raise AccessDeniedError(
-                        f"{self}: label {sorted(left)[0]}: your role may not delete it (another team's, or reviewed); "
-                        "nothing was deleted"
-                    )
+            if left:
+                raise AccessDeniedError(
+                    f"{self}: label {sorted(left)[0]}: your role may not delete it ({RULES}); nothing was deleted"
+                )
         return len(gone)
 
     def replace_geometries(self, changes: Sequence[tuple[str, Any]]) -> None:
@@ -303,11 +345,33 @@ class PostGISStore(LabelStore):
         with self.transaction(), self._conn.cursor() as cur:
             try:
                 cur.executemany(
-                    f"UPDATE {self.s}.labels SET geom = ST_GeomFromWKB(%s, {self.srid}) WHERE label_id = %s",
+                    f"UPDATE {self.s}.labels SET geom = ST_GeomFromWKB(%s, {self.srid}) WHERE label_id = %s "
+                    "RETURNING label_id",
                     [(w, label_id) for w, (label_id, _) in zip(wkbs, changes)],
+                    returning=True,
                 )
+                changed: set[str] = set()
+                while True:
+                    changed.update(r[0] for r in cur.fetchall())
+                    if not cur.nextset():
+                        break
             except _psycopg().Error as exc:
                 raise self._explain(exc) from None
+            self._check_all_changed([label_id for label_id, _ in changes], changed)
+
+    def _check_all_changed(self, label_ids: list[str], changed: set[str]) -> None:
+        """Row-level security skips rows a role may not change without an error: say so
+        (the caller's transaction then rolls back, nothing is half done)."""
+        missed = [i for i in label_ids if i not in changed]
+        if not missed:
+            return
+        there = {
+            r[0] for r in self._execute(f"SELECT label_id FROM {self.s}.labels WHERE label_id = ANY(%s)", (missed,))
+        }
+        if there:
+            raise AccessDeniedError(
+                f"{self}: label {sorted(there)[0]}: your role may not change it ({RULES}); nothing was changed"
+            )
 
     # -- reads ------------------------------------------------------------------------
 

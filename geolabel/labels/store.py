@@ -391,11 +391,12 @@ def create_store(
 
 def _create_geopackage(p: Path, store_crs: pyproj.CRS, schema: ClassSchema, overwrite: bool) -> LabelStore:
     from geolabel.files import atomic_file, check_output_folder, writing
-    from geolabel.labels.gpkg_file import build_store_file, check_replaceable_store
+    from geolabel.labels.gpkg_file import build_store_file, check_local_folder, check_replaceable_store
     from geolabel.labels.gpkg_store import GeoPackageStore
 
     check_replaceable_store(p, overwrite=overwrite)
     check_output_folder(p)
+    check_local_folder(p)
     with atomic_file(p, ".gpkg") as tmp, writing(p, "label store"):
         build_store_file(tmp, store_crs, schema)
     return GeoPackageStore(p)

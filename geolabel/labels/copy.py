@@ -106,10 +106,11 @@ def _load(store: LabelStore, project: _Project) -> None:
 def _copy_to_geopackage(p: Path, project: _Project, *, overwrite: bool) -> str:
     """Build the copy under a temporary name; the rename at the end replaces ``p``."""
     from geolabel.files import atomic_file, check_output_folder
-    from geolabel.labels.gpkg_file import check_replaceable_store
+    from geolabel.labels.gpkg_file import check_local_folder, check_replaceable_store
 
     check_replaceable_store(p, overwrite=overwrite)
     check_output_folder(p)
+    check_local_folder(p)  # said of ``p``, not of the temporary name create_store would see
     with atomic_file(p, ".gpkg") as tmp, create_store(tmp, crs=project.crs, schema=project.schema) as store:
         _load(store, project)
     return str(p)

@@ -62,3 +62,14 @@ def test_mount_points_with_spaces_are_read():
         "40 22 0:50 / /mnt/team\\040share rw,relatime shared:7 - cifs //srv/share rw\n"
     )
     assert table == [("/", "ext4"), ("/mnt/team share", "cifs")]
+
+
+def test_a_copy_into_a_network_folder_is_refused_naming_the_destination(mounted, tmp_path):
+    from geolabel.labels.copy import copy_store
+
+    (tmp_path / "local").mkdir()
+    create_store(tmp_path / "local" / "labels.gpkg", crs="EPSG:32649").close()
+    mounted("nfs4", inner="local")
+    with pytest.raises(InputError, match=rf"^{tmp_path / 'copy.gpkg'}: is on a network file system"):
+        copy_store(tmp_path / "local" / "labels.gpkg", tmp_path / "copy.gpkg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local"]

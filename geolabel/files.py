@@ -429,3 +429,48 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
                 fh.write(text)
     except OSError as exc:
         raise OutputError(f"{out}: cannot write ({exc.strerror or exc})") from None
+
+
+#: File systems on other machines: SQLite's locks (and so a GeoPackage's) are unreliable there.
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p")
+
+
+def read_mount_table() -> list[tuple[str, str]]:
+    """``(mount point, file system type)`` of this process's mounts, in mount order (Linux's
+    ``/proc/self/mountinfo``); empty where there is none (macOS, Windows)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+            return parse_mountinfo(fh.read())
+    except OSError:
+        return []
+
+
+def parse_mountinfo(text: str) -> list[tuple[str, str]]:
+    r"""``(mount point, file system type)`` per line of a ``mountinfo`` table (``\040`` is a space).
+
+    >>> parse_mountinfo("36 25 0:32 / /mnt/team\\040share rw,relatime shared:1 - nfs4 srv:/x rw,vers=4.2")
+    [('/mnt/team share', 'nfs4')]
+    """
+    mounts = []
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if sep and len(fields) >= 5 and tail:
+            mounts.append((re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]), tail[0]))
+    return mounts
+
+
+def filesystem_type(path: str | os.PathLike[str]) -> str | None:
+    """Type of the file system ``path`` (which need not exist yet) is on: that of the longest
+    mount point above it (the last mounted one if several share it); None when unknown.
+
+    >>> filesystem_type("/") is not None or not read_mount_table()
+    True
+    """
+    target = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    for point, fstype in read_mount_table():
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):
+            best = (len(point), fstype)
+    return best[1] if best else None

@@ -378,6 +378,7 @@ def score_files(
     from geolabel.crs import crs_label, reproject_geometries, same_crs
     from geolabel.labels.delivery import read_region
     from geolabel.labels.importer import source_label
+    from geolabel.labels.pg_location import shown_location
     from geolabel.labels.schema import default_schema
 
     check_score_options(iou=iou, tolerance=tolerance)
@@ -395,7 +396,7 @@ def score_files(
         layer=layer,
         reference_layer=reference_layer,
     )
-    metric = _metric_crs(sub, ref, (submission, reference))
+    metric = _metric_crs(sub, ref, (shown_location(submission), shown_location(reference)))
     for side in (ref, sub):
         if not same_crs(side.crs, metric):
             side.geoms = reproject_geometries(side.geoms, side.crs, metric)
@@ -409,8 +410,8 @@ def score_files(
     )
     result.repaired = {"submission": sub.repaired, "reference": ref.repaired}
     result.settings.update(
-        submission=str(submission),
-        reference=str(reference),
+        submission=shown_location(submission),
+        reference=shown_location(reference),
         crs=crs_label(metric),
         aoi=source_label(aoi) if aoi else None,
     )

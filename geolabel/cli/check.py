@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from geolabel import vocabulary as v
+from geolabel.cli.options import STORE
 
 
 @click.command(short_help="Quality control of a delivery (validity, overlaps, gaps, slivers, schema).")
-@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("source", type=STORE)
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema (.toml/.json).")
 @click.option("--class-field", help="Class field of a delivered file (default: class_code, class_name, class ...).")
 @click.option("--class", "single_class", help="Give every feature this class (single-class deliveries, e.g. building).")
@@ -56,7 +57,7 @@ def check(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Check SOURCE (a label store or a GeoPackage/GeoJSON/Shapefile delivery).
+    """Check SOURCE (a label store, .gpkg or PostgreSQL location, or a GeoPackage/GeoJSON/Shapefile delivery).
 
     Exit code 0: no errors (warnings allowed); 1: findings of severity error;
     2: unusable input.
@@ -100,7 +101,7 @@ def check(
     verdict = "FAILED" if result.errors else "passed"
     where = f"; report: {out_dir}/report.html, findings: {out_dir}/findings.gpkg" if out_dir else ""
     click.echo(
-        f"{source}: {verdict}: {result.errors} errors, {result.warnings} warnings "
+        f"{delivery.source}: {verdict}: {result.errors} errors, {result.warnings} warnings "
         f"on {result.n_features} features{where}"
     )
     click.get_current_context().exit(1 if result.errors else 0)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from geolabel import vocabulary as v
-from geolabel.cli.options import Progress
+from geolabel.cli.options import STORE, Progress
 
 
 @click.command("export", short_help="Export a training set (GeoJSON, COCO, masks, STAC).")
-@click.argument("store", type=click.Path(dir_okay=False))
+@click.argument("store", type=STORE)
 @click.option("--tiles", required=True, type=click.Path(dir_okay=False), help="Tile index (DIR/tiles.gpkg).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dataset folder to create.")
 @click.option(
@@ -48,7 +48,8 @@ def export(
     workers: int | None,
     quiet: bool,
 ) -> None:
-    """Clip STORE's labels to the chips of --tiles and write a dataset to --out.
+    """Clip STORE's labels (a .gpkg store or a PostgreSQL location) to the chips of --tiles
+    and write a dataset to --out.
 
     \b
     Examples:

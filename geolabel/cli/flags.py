@@ -51,6 +51,8 @@ FLAGS: dict[str, str] = {
     "min_width": "--min-width",
     "precision": "--precision",
     "same_class": "--same-class",
+    "since": "--since",
+    "dst": "DST",
     # export
     "tiles": "--tiles",
     "formats": "--format",

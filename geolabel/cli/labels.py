@@ -7,24 +7,31 @@ import json
 import click
 
 from geolabel import vocabulary as v
+from geolabel.cli.options import STORE
 
 
-@click.group(short_help="Label store: init, import, resolve, stats.")
+@click.group(short_help="Label store: init, import, resolve, stats, history, restore, copy.")
 def labels() -> None:
-    """Keep land-cover labels in a label store (a GeoPackage QGIS edits natively)."""
+    """Keep land-cover labels in a label store: a GeoPackage QGIS edits natively, or a
+    PostGIS project a team shares (postgresql://user@host/db?schema=NAME)."""
 
 
 @labels.command(short_help="Create an empty label store.")
-@click.argument("store", type=click.Path(dir_okay=False))
+@click.argument("store", type=STORE)
 @click.option("--crs", "crs", required=True, help="Store CRS, e.g. EPSG:32649 (metric CRSs recommended).")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema file (.toml or .json).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store (its labels are lost).")
 def init(store: str, crs: str, schema_path: str | None, overwrite: bool) -> None:
-    """Create STORE (.gpkg) with an empty `labels` layer in CRS and the class schema.
+    """Create STORE with an empty `labels` layer in CRS and the class schema.
+
+    STORE is a GeoPackage file (.gpkg) or, for a team, a project schema in PostgreSQL with
+    PostGIS: postgresql://user@host:port/db?schema=NAME (or PG:service=NAME schema=NAME);
+    a password is best kept in ~/.pgpass or a service file, not on the command line.
 
     \b
-    Example:
+    Examples:
       geolabel labels init out/labels.gpkg --crs EPSG:32649
+      geolabel labels init "postgresql://admin@db.center/labels?schema=village" --crs EPSG:32649
     """
     from geolabel.crs import crs_label
     from geolabel.labels.schema import load_schema
@@ -32,7 +39,7 @@ def init(store: str, crs: str, schema_path: str | None, overwrite: bool) -> None
 
     schema = load_schema(schema_path)
     st = create_store(store, crs=crs, schema=schema, overwrite=overwrite)
-    click.echo(f"created {store}: CRS {crs_label(st.crs)}, {len(schema)} classes ({schema.name} schema)")
+    click.echo(f"created {st.uri}: CRS {crs_label(st.crs)}, {len(schema)} classes ({schema.name} schema)")
     for cls in schema:
         zh = f" / {cls.names['zh']}" if "zh" in cls.names else ""
         click.echo(f"  {cls.code:3d}  {cls.name}{zh}  priority {cls.priority}  {cls.color}")
@@ -40,7 +47,7 @@ def init(store: str, crs: str, schema_path: str | None, overwrite: bool) -> None
 
 
 @labels.command("import", short_help="Import polygons from vector files.")
-@click.argument("store", type=click.Path(dir_okay=False))
+@click.argument("store", type=STORE)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--class-field", help="Field holding the class (default: the first of class_code, class_name, class ...)."
@@ -104,11 +111,11 @@ def import_(
                 click.echo("  classes: " + report.class_line())
             if report.repairs:
                 click.echo("  repairs: " + "; ".join(f"{n} {kind}" for kind, n in report.repairs.most_common()))
-        click.echo(f"{store}: {st.count()} labels")
+        click.echo(f"{st.uri}: {st.count()} labels")
 
 
 @labels.command(short_help="Resolve overlaps by class priority, clean slivers.")
-@click.argument("store", type=click.Path(dir_okay=False))
+@click.argument("store", type=STORE)
 @click.option(
     "--min-area",
     default=v.RESOLVE_MIN_AREA_M2,
@@ -160,7 +167,7 @@ def resolve(store: str, min_area: float, min_width: float, same_class: str, prec
 
 
 @labels.command(short_help="Per-class counts and areas.")
-@click.argument("store", type=click.Path(dir_okay=False))
+@click.argument("store", type=STORE)
 @click.option(
     "--units", type=click.Choice(v.AREA_UNITS), default=None, help="Only this area unit (default: all three)."
 )
@@ -195,3 +202,15 @@ def stats(store: str, units: str | None, ellipsoidal: bool, lang: str | None, as
         for u in v.AREA_UNITS:
             total[u] += values[u]
     click.echo(f"{'':>4}  {'total':<16} {int(total['count']):>7}" + "".join(f" {total[u]:>14,.2f}" for u in cols))
+
+
+def _register() -> None:
+    from geolabel.cli.copy import copy
+    from geolabel.cli.history import history, restore
+
+    labels.add_command(history)
+    labels.add_command(restore)
+    labels.add_command(copy)
+
+
+_register()

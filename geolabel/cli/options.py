@@ -21,6 +21,25 @@ class IntList(click.ParamType):
             self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
 
 
+class StoreLocation(click.ParamType):
+    """A label store: a ``.gpkg`` path, or a PostgreSQL location passed on as it is (never
+    echoed: messages show ``store.uri``, which has no password)."""
+
+    name = "STORE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from geolabel.labels.pg_location import is_postgres_location
+
+        text = str(value)
+        if is_postgres_location(text):
+            return text
+        return str(click.Path(dir_okay=False).convert(text, param, ctx))
+
+
+#: The STORE argument of every command that reads or writes a label store.
+STORE = StoreLocation()
+
+
 class Progress:
     """A tqdm bar fed with fractions (0..1), as the engine reports them."""
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from geolabel import vocabulary as v
+from geolabel.cli.options import STORE
 
 
 def _print_score(s: Any, *, agreement: bool) -> None:
@@ -52,8 +53,8 @@ def _print_score(s: Any, *, agreement: bool) -> None:
 
 
 @click.command(short_help="Score submissions against a reference (or agreement of two labelers).")
-@click.argument("submissions", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--reference", required=True, type=click.Path(dir_okay=False), help="Reference labels.")
+@click.argument("submissions", nargs=-1, required=True, type=STORE)
+@click.option("--reference", required=True, type=STORE, help="Reference labels (a file or a label store).")
 @click.option("--classes", default=None, help="Only these classes, e.g. water,farmland.")
 @click.option("--iou", default=v.SCORE_IOU, show_default=True, help="IoU threshold for object matching.")
 @click.option(
@@ -96,6 +97,7 @@ def score(
     Files without any class field (building footprints) are scored as one class.
     """
     from geolabel.files import check_output_file
+    from geolabel.labels.pg_location import shown_location
     from geolabel.labels.schema import load_schema
     from geolabel.score import check_score_options, score_files
 
@@ -106,7 +108,7 @@ def score(
     wanted = v.parse_list(classes) if classes is not None else None
     results = {}
     for sub in submissions:
-        results[sub] = score_files(
+        results[shown_location(sub)] = score_files(
             sub,
             reference,
             schema=schema,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from geolabel.labels.copy import copy_store
 from geolabel.labels.gpkg_store import GeoPackageStore
+from geolabel.labels.history import label_history, restore_label
 from geolabel.labels.schema import ClassSchema, LandCoverClass, default_schema, load_schema
 from geolabel.labels.store import (
     LABEL_FIELDS,
@@ -23,8 +25,11 @@ __all__ = [
     "GeoPackageStore",
     "LabelStore",
     "LandCoverClass",
+    "copy_store",
     "create_store",
     "default_schema",
+    "label_history",
     "load_schema",
     "open_store",
+    "restore_label",
 ]

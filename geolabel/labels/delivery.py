@@ -47,25 +47,29 @@ def load_delivery(
     layer: str | None = None,
     single_class: str | None = None,
 ) -> Delivery:
-    """Read a label store or a delivered vector file without repairing anything.
+    """Read a label store (a ``.gpkg`` file or a PostgreSQL location) or a delivered vector
+    file without repairing anything.
 
     ``single_class`` gives every feature that class (single-class deliveries such as
-    building footprints); an empty file needs no class field.
+    building footprints); an empty file needs no class field. A store's delivery is named by
+    its ``uri`` (a PostgreSQL location without its password).
     """
-    p = Path(path)
-    store = None
-    if p.suffix.lower() == ".gpkg" and p.is_file():
-        from geolabel.labels.store import NotAStoreError, open_store
+    from geolabel.labels.pg_location import is_postgres_location
+    from geolabel.labels.store import NotAStoreError, open_store
 
+    store = None
+    if is_postgres_location(path):
+        store = open_store(path)
+    elif Path(path).suffix.lower() == ".gpkg" and Path(path).is_file():
         with contextlib.suppress(NotAStoreError):  # any other GeoPackage is a delivered file
-            store = open_store(p)
+            store = open_store(path)
     if store is not None:
         with store:
-            return _store_delivery(store, p, schema=schema, single_class=single_class)
-    return _file_delivery(p, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
+            return _store_delivery(store, schema=schema, single_class=single_class)
+    return _file_delivery(Path(path), schema=schema, class_field=class_field, layer=layer, single_class=single_class)
 
 
-def _store_delivery(store: LabelStore, p: Path, *, schema: ClassSchema | None, single_class: str | None) -> Delivery:
+def _store_delivery(store: LabelStore, *, schema: ClassSchema | None, single_class: str | None) -> Delivery:
     """The labels of an open label store, with its tiles marked done."""
     from geolabel.labels.importer import single_class_code
 
@@ -75,7 +79,7 @@ def _store_delivery(store: LabelStore, p: Path, *, schema: ClassSchema | None, s
     if single_class is not None:
         codes = np.full(len(codes), single_class_code(schema, single_class))
     return Delivery(
-        source=str(p),
+        source=store.uri,
         geoms=arrays.geoms,
         ids=[str(i) for i in arrays.columns["label_id"]],
         codes=codes,

@@ -180,6 +180,27 @@ def register_attributes_table(conn: sqlite3.Connection, table: str, description:
     )
 
 
+#: Environment variable: ``1`` lets GeoPackage stores live on a network file system anyway.
+ALLOW_NETWORK_VARIABLE = "GEOLABEL_ALLOW_NETWORK_GPKG"
+
+
+def check_local_folder(p: Path) -> None:
+    """Refuse a store on a network file system (NFS, SMB, sshfs, 9p): SQLite's locks do not
+    hold there, so two writers (QGIS and an import) can corrupt the file. Allowed anyway
+    with ``GEOLABEL_ALLOW_NETWORK_GPKG=1``."""
+    from geolabel.files import NETWORK_FILESYSTEMS, filesystem_type
+
+    if os.environ.get(ALLOW_NETWORK_VARIABLE, "").strip() == "1":
+        return
+    fstype = filesystem_type(p.parent)
+    if fstype in NETWORK_FILESYSTEMS:
+        raise InputError(
+            f"{p}: is on a network file system ({fstype}), where a GeoPackage store can be corrupted by "
+            "two writers; keep it on a local disk or share a PostGIS store (postgresql://host/db?schema=NAME) "
+            f"(or set {ALLOW_NETWORK_VARIABLE}=1 to use it anyway)"
+        )
+
+
 def check_replaceable_store(p: Path, *, overwrite: bool) -> None:
     """Refuse to replace ``p`` unless asked to (``overwrite``) and it is a label store."""
     if not (p.exists() or p.is_symlink()):

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 from geolabel.labels.gpkg_file import (
     TRIGGERS,
     StoreConnection,
+    check_local_folder,
     connect,
     connect_read_only,
     ensure_history_table,
@@ -60,6 +61,7 @@ class GeoPackageStore(LabelStore):
         if not p.exists():
             raise InputError(f"{p}: no such label store; create one with `create_store()`", params=("create_store()",))
         check_input_file(p, "label store")
+        check_local_folder(p)
         self.path = p
         self.uri = str(p)
         self._conn = self._open(p, busy_timeout() if timeout is None else timeout)

@@ -96,3 +96,21 @@ def _check_schema(schema: str | None, display: str) -> str:
 def application_name() -> str:
     """What the server's activity view shows for geolabel's connections."""
     return f"geolabel-{os.getpid()}"
+
+
+def shown_location(location: object) -> str:
+    """How messages name a store or file: a PostgreSQL location as :attr:`PgLocation.display`
+    (no password), anything else as it was given.
+
+    >>> shown_location("postgresql://li:secret@db/labels?schema=p1"), shown_location("a/labels.gpkg")
+    ('postgresql://li@db/labels?schema=p1', 'a/labels.gpkg')
+    """
+    if isinstance(location, PgLocation):
+        return location.display
+    text = os.fspath(location) if isinstance(location, str | os.PathLike) else str(location)
+    if not is_postgres_location(text):
+        return str(text)
+    try:
+        return parse_location(text).display
+    except InputError:  # no usable schema: the URL without anything secret
+        return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1@", re.sub(r"password=[^&\s]*&?", "", text))

@@ -24,6 +24,7 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -390,14 +391,26 @@ def create_store(
 
 def _create_geopackage(p: Path, store_crs: pyproj.CRS, schema: ClassSchema, overwrite: bool) -> LabelStore:
     from geolabel.files import atomic_file, check_output_folder, writing
-    from geolabel.labels.gpkg_file import build_store_file, check_replaceable_store
+    from geolabel.labels.gpkg_file import build_store_file, check_local_folder, check_replaceable_store
     from geolabel.labels.gpkg_store import GeoPackageStore
 
     check_replaceable_store(p, overwrite=overwrite)
     check_output_folder(p)
+    check_local_folder(p)
     with atomic_file(p, ".gpkg") as tmp, writing(p, "label store"):
         build_store_file(tmp, store_crs, schema)
     return GeoPackageStore(p)
+
+
+@contextmanager
+def opened_store(store: StoreLike) -> Iterator[LabelStore]:
+    """``store`` itself if it is open (left open), else the store at that location, opened
+    for the block and closed after it: how functions taking :data:`StoreLike` get a store."""
+    if isinstance(store, LabelStore):
+        yield store
+        return
+    with open_store(store) as opened:
+        yield opened
 
 
 def busy_timeout() -> float:

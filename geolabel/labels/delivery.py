@@ -47,11 +47,19 @@ def load_delivery(
     layer: str | None = None,
     single_class: str | None = None,
 ) -> Delivery:
-    """Read a label store or a delivered vector file without repairing anything.
+    """Read a label store (a ``.gpkg`` or a PostgreSQL location) or a delivered vector file
+    without repairing anything.
 
     ``single_class`` gives every feature that class (single-class deliveries such as
     building footprints); an empty file needs no class field.
     """
+    from geolabel.labels.pg_location import is_postgres_location
+
+    if is_postgres_location(str(path)):  # a PostGIS store (the source says it without its password)
+        from geolabel.labels.store import open_store
+
+        with open_store(str(path)) as pg_store:
+            return _store_delivery(pg_store, str(pg_store), schema=schema, single_class=single_class)
     p = Path(path)
     store = None
     if p.suffix.lower() == ".gpkg" and p.is_file():
@@ -65,7 +73,9 @@ def load_delivery(
     return _file_delivery(p, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
 
 
-def _store_delivery(store: LabelStore, p: Path, *, schema: ClassSchema | None, single_class: str | None) -> Delivery:
+def _store_delivery(
+    store: LabelStore, p: Path | str, *, schema: ClassSchema | None, single_class: str | None
+) -> Delivery:
     """The labels of an open label store, with its tiles marked done."""
     from geolabel.labels.importer import single_class_code
 

@@ -365,13 +365,16 @@ class LabelingDock(QDockWidget):
 
     def _show_count(self, *args):
         """ "labels.gpkg: 137 labels (WGS 84 / UTM zone 49N)", kept live by the layer's signals
-        (a PostGIS store is named by its location, without a password)."""
+        (a PostGIS store is named by its schema and database, never with a password)."""
         layer, store = self.layer, self.store
         if store is None:
             return
         count = layer.featureCount() if layer is not None else store.count()
-        name = str(store) if stores.is_postgres(self.store_path) else os.path.basename(self.store_path)
+        name = os.path.basename(self.store_path)
+        if stores.is_postgres(self.store_path):  # "project_a · postgresql://li@db:5432/labels"
+            name = f"{store.location.schema} · {str(store).split('?')[0]}"
         self.store_label.setText(f"{name}: {count} labels ({store.crs.name})")
+        self.store_label.setToolTip(stores.shown(self.store_path))
 
     @property
     def layer(self):

@@ -65,6 +65,10 @@ class OpenStoreDialog(QDialog):
         layout.addWidget(buttons)
         self.kind.button(FILE).setChecked(True)
         self.list_projects(self.connection_box.currentText())
+        # typing or picking in a row chooses that row
+        self.file_edit.textEdited.connect(lambda: self.kind.button(FILE).setChecked(True))
+        self.schema_box.activated.connect(lambda: self.kind.button(CONNECTION).setChecked(True))
+        self.location_edit.textEdited.connect(lambda: self.kind.button(LOCATION).setChecked(True))
 
     def _choice(self, kind, text):
         button = QRadioButton(text)

@@ -72,7 +72,9 @@ def test_dock_opens_a_postgis_store_through_the_postgres_provider(dock, sample_s
     assert layer is not None and layer.providerType() == "postgres"
     assert layer.featureCount() == count == 136 and layer.crs().authid() == "EPSG:32649"
     assert layer.customProperty(STORE_PROPERTY) == shown
-    assert dock.store_label.text() == f"{shown}: 136 labels (WGS 84 / UTM zone 49N)"
+    schema, database = dock.store.location.schema, shown.split("?")[0]
+    assert dock.store_label.text() == f"{schema} · {database}: 136 labels (WGS 84 / UTM zone 49N)"
+    assert dock.store_label.toolTip() == shown
     assert [b.text() for b in dock.palette.buttons()][:2] == ["water 水体", "farmland 耕地"]
     # stale-save protection: every edit carries the version it started from, hidden in the form
     fields = layer.fields()
@@ -189,8 +191,9 @@ def test_a_labeler_drawing_in_qgis_gets_id_team_and_times_from_the_database(dock
 
 
 def test_open_dialog_lists_the_projects_of_a_saved_qgis_connection(dock, pg_store, pg_database):
-    from geolabel_qgis.gui.open_store import CONNECTION, OpenStoreDialog
+    from geolabel_qgis.gui.open_store import CONNECTION, LOCATION, OpenStoreDialog
     from qgis.core import QgsDataSourceUri, QgsProviderRegistry
+    from qgis.PyQt.QtTest import QTest
 
     location, _ = pg_store
     role, _, password = labeler_login(pg_database, location)
@@ -211,6 +214,8 @@ def test_open_dialog_lists_the_projects_of_a_saved_qgis_connection(dock, pg_stor
         layer = dock.open_store(dialog.location())
         assert layer is not None and layer.providerType() == "postgres" and layer.featureCount() == 1
         assert dock.store.location.schema == schema and password not in dock.store_label.text()
+        QTest.keyClicks(dialog.location_edit, location)  # typing a location chooses that row
+        assert dialog.kind.checkedId() == LOCATION and dialog.location() == location
     finally:
         metadata.deleteConnection(name)
 

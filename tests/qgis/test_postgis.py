@@ -125,7 +125,8 @@ def test_an_edit_session_keeps_the_version_it_started_from(dock, pg_store):
     layer = dock.open_store(location)
     fid = feature_of(layer, label_id).id()
     assert layer.startEditing()
-    layer.changeAttributeValue(fid, layer.fields().indexOf("comment"), "check the edge")
+    # the attribute form saves through changeAttributeValues
+    assert layer.changeAttributeValues(fid, {layer.fields().indexOf("comment"): "check the edge"})
     with open_store(location) as engine:
         engine.update(label_id, class_code=1)
     layer.changeGeometry(fid, QgsGeometry.fromWkt(WIDER))

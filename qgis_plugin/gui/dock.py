@@ -9,6 +9,7 @@ working) creates features of the chosen class, and shows findings on the map.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from qgis.core import (
+    QgsApplication,
     QgsCategorizedSymbolRenderer,
     QgsCoordinateTransform,
     QgsDefaultValue,
@@ -48,9 +50,11 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from .. import stores
 from ..processing.common import engine_message
 from ..styles import STORE_PROPERTY, style_tile_index
 from . import findings as words
+from .open_store import OpenStoreDialog
 
 CLASS_VARIABLE = "geolabel_class"
 LABELER_VARIABLE = "geolabel_labeler"
@@ -61,8 +65,13 @@ STORE_TIMEOUT = 3.0
 SHORTCUTS = {"previous_tile": ",", "next_tile": ".", "mark_done": "M", "check_now": "Q"}
 CLASS_KEYS = 9
 #: Fields the store and its triggers fill: hidden, or shown read-only in the attribute form.
-HIDDEN_FIELDS = ("fid", "version")
+HIDDEN_FIELDS = ("fid", "version", "base_version")
 READ_ONLY_FIELDS = ("label_id", "class_name", "created", "modified")
+#: A PostGIS store's edits carry the version they started from; the database refuses a save
+#: whose row changed since (someone else's edit). QGIS re-evaluates this default on every
+#: edit of a feature (geometry or attributes) and sends it in the same UPDATE; the first
+#: edit of an editing session fixes it (the database keeps base_version NULL).
+BASE_VERSION = 'coalesce("base_version", "version")'
 #: Each check's findings file, in a folder next to the store (``<store>_findings``):
 #: ``check_<pid>-<host>_<n>.gpkg``, the writer as in the engine's temporary names.
 FINDINGS_NAME = "check_{writer}_{n}.gpkg"
@@ -92,7 +101,8 @@ def style_labels_layer(layer, schema):
     # QGIS has only the searched CASE form (CASE WHEN cond THEN ...)
     cases = " ".join(f"""WHEN "class_code" = {cls.code} THEN '{cls.name.replace("'", "''")}'""" for cls in schema)
     default("class_name", f"CASE {cases} END", True)
-    default("labeler", f"@{LABELER_VARIABLE}")
+    default("labeler", f"nullif(@{LABELER_VARIABLE}, '')")  # none typed: a PostGIS store names the login
+    default("base_version", BASE_VERSION, True)
     default("tile_id", f"@{TILE_VARIABLE}")
     default("status", "'draft'")
     default("source", "'manual'")
@@ -274,9 +284,10 @@ class LabelingDock(QDockWidget):
             w.setEnabled(on and bool(self.chips))
 
     def _ask_open(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Open label store", "", "GeoPackage (*.gpkg)")
-        if path:
-            self.open_store(path)
+        dialog = OpenStoreDialog(self)
+        location = dialog.location() if dialog.exec_() else None
+        if location:
+            self.open_store(location)
 
     def _ask_new(self):
         path, _ = QFileDialog.getSaveFileName(self, "New label store", "", "GeoPackage (*.gpkg)")
@@ -300,12 +311,14 @@ class LabelingDock(QDockWidget):
             return None
         return self.open_store(path)
 
-    def open_store(self, path):
-        """Open a store, add its labels layer styled by class, build the palette."""
+    def open_store(self, location):
+        """Open a store (a ``.gpkg`` path or a PostgreSQL location), add its labels layer
+        styled by class, build the palette."""
         from geolabel.labels.store import open_store
 
+        location = str(location)
         try:
-            store = open_store(path, timeout=STORE_TIMEOUT)
+            store = open_store(location, timeout=STORE_TIMEOUT)
         except Exception as exc:
             self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
             return None
@@ -314,10 +327,10 @@ class LabelingDock(QDockWidget):
         with contextlib.suppress(Exception):
             store.restore_triggers()
         self.close_store()
-        self.store, self.store_path = store, path
+        self.store, self.store_path = store, location
         layer = self.labels_layer()
         if layer is None:
-            self.iface.messageBar().pushCritical("GeoLabel", f"{path}: QGIS cannot open the labels layer")
+            self.iface.messageBar().pushCritical("GeoLabel", f"{store}: QGIS cannot open the labels layer")
             self.close_store()
             return None
         self.iface.setActiveLayer(layer)
@@ -333,11 +346,12 @@ class LabelingDock(QDockWidget):
         project = QgsProject.instance()
         layer = project.mapLayer(self.layer_id) if self.layer_id else None
         if layer is None:
-            layer = QgsVectorLayer(f"{self.store_path}|layername=labels", "labels", "ogr")
+            layer = stores.labels_layer(self.store_path)
             if not layer.isValid():
                 return None
             style_labels_layer(layer, self.store.schema)
-            layer.setCustomProperty(STORE_PROPERTY, True)  # Processing dialogs default to it
+            # Processing dialogs default to it; the project keeps no password
+            layer.setCustomProperty(STORE_PROPERTY, stores.shown(self.store_path))
             for signal in (
                 layer.featureAdded,
                 layer.featuresDeleted,
@@ -350,12 +364,17 @@ class LabelingDock(QDockWidget):
         return layer
 
     def _show_count(self, *args):
-        """ "labels.gpkg: 137 labels (WGS 84 / UTM zone 49N)", kept live by the layer's signals."""
+        """ "labels.gpkg: 137 labels (WGS 84 / UTM zone 49N)", kept live by the layer's signals
+        (a PostGIS store is named by its schema and database, never with a password)."""
         layer, store = self.layer, self.store
         if store is None:
             return
         count = layer.featureCount() if layer is not None else store.count()
-        self.store_label.setText(f"{os.path.basename(self.store_path)}: {count} labels ({store.crs.name})")
+        name = os.path.basename(self.store_path)
+        if stores.is_postgres(self.store_path):  # "project_a · postgresql://li@db:5432/labels"
+            name = f"{store.location.schema} · {str(store).split('?')[0]}"
+        self.store_label.setText(f"{name}: {count} labels ({store.crs.name})")
+        self.store_label.setToolTip(stores.shown(self.store_path))
 
     @property
     def layer(self):
@@ -380,7 +399,7 @@ class LabelingDock(QDockWidget):
         try:
             return func(*args, **kwargs)
         except Exception as exc:  # engine errors name the store; anything else gets its name
-            text = engine_message(exc) if isinstance(exc, GeolabelError) else f"{self.store_path}: {exc}"
+            text = engine_message(exc) if isinstance(exc, GeolabelError) else f"{self.store}: {exc}"
             self.iface.messageBar().pushWarning(
                 "GeoLabel", f"{text} (save or stop editing the labels layer, then try again)"
             )
@@ -565,10 +584,9 @@ class LabelingDock(QDockWidget):
         from geolabel.files import writer_tag
 
         if self.qa_dir is None:
-            store = Path(self.store_path)
-            folder = store.with_name(f"{store.stem}_findings")
+            folder = self._findings_folder()
             try:
-                folder.mkdir(exist_ok=True)
+                folder.mkdir(parents=True, exist_ok=True)
                 if folder.is_symlink() or not os.access(folder, os.W_OK):
                     raise PermissionError(f"{folder}: not writable")
                 self.qa_dir = str(folder)
@@ -576,6 +594,17 @@ class LabelingDock(QDockWidget):
                 self.qa_dir = tempfile.mkdtemp(prefix="geolabel-check-")
         self.checks += 1
         return Path(self.qa_dir) / FINDINGS_NAME.format(writer=writer_tag(), n=self.checks)
+
+    def _findings_folder(self):
+        """``<store>_findings`` next to a GeoPackage; for a PostGIS store, ``<schema>_<digest
+        of the location>_findings`` in the project's folder (QGIS's profile folder while the
+        project is unsaved)."""
+        if not stores.is_postgres(self.store_path):
+            store = Path(self.store_path)
+            return store.with_name(f"{store.stem}_findings")
+        home = QgsProject.instance().homePath() or str(Path(QgsApplication.qgisSettingsDirPath()) / "geolabel")
+        digest = hashlib.sha256(str(self.store).encode()).hexdigest()[:8]
+        return Path(home) / f"{self.store.location.schema}_{digest}_findings"
 
     def _remove_old_findings(self, keep):
         """This session's earlier findings files, and those of QGIS sessions that have ended

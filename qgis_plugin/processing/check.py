@@ -24,11 +24,11 @@ class CheckLabels(GeolabelAlgorithm):
     GROUP = "quality"
     TITLE = "Check labels (QA)"
     HELP = (
-        "Checks a label store or any delivered polygon layer: validity, empty and non-polygon features, "
-        "duplicates, overlaps within and across classes, gaps inside an AOI, slivers, spikes, small holes, "
-        "unknown classes, missing attributes, CRS. With a tile index, labels must lie on the chips' image "
-        "data, which (or only the tiles marked done in the store) must be covered wall to wall; nodata "
-        "needs no labels. Writes findings.gpkg (styled by severity), findings.json "
+        "Checks a label store (GeoPackage or PostGIS) or any delivered polygon layer: validity, empty and "
+        "non-polygon features, duplicates, overlaps within and across classes, gaps inside an AOI, slivers, "
+        "spikes, small holes, unknown classes, missing attributes, CRS. With a tile index, labels must lie "
+        "on the chips' image data, which (or only the tiles marked done in the store) must be covered wall "
+        "to wall; nodata needs no labels. Writes findings.gpkg (styled by severity), findings.json "
         "and report.html to the output folder and loads the findings."
     )
 
@@ -74,7 +74,8 @@ class CheckLabels(GeolabelAlgorithm):
         from geolabel.qa import check_labels, load_delivery
         from geolabel.report import write_report
 
-        path, name = vector_source(self.parameterAsVectorLayer(parameters, "INPUT", context), context, feedback)
+        labels = self.parameterAsVectorLayer(parameters, "INPUT", context)
+        path, name = self.run_engine(feedback, vector_source, labels, context, feedback)  # PostGIS: its location
         aoi = vector_source(self.parameterAsVectorLayer(parameters, "AOI", context), context, feedback)
         out = self.parameterAsString(parameters, "OUTPUT", context)
         tiles = self.parameterAsFile(parameters, "TILES", context) or None

@@ -11,8 +11,16 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
 )
+
+from .. import stores
+from ..styles import STORE_PROPERTY
+
+#: How a store parameter is described: a GeoPackage or a PostgreSQL location, as the CLI's STORE.
+STORE_DESCRIPTION = "Label store (.gpkg, or postgresql://user@host/db?schema=NAME)"
+STORE_FILTER = "GeoPackage (*.gpkg);;All files (*)"
 
 #: Inside QGIS the engine runs its tasks on threads (forking the QGIS process is unsafe);
 #: GDAL, GEOS and file I/O release the GIL, so both cores still work.
@@ -25,6 +33,14 @@ def number(name, description, default, *, minimum=0.0, maximum=None):
     return QgsProcessingParameterNumber(
         name, description, QgsProcessingParameterNumber.Double, defaultValue=default, minValue=minimum, **extra
     )
+
+
+def store_parameter(name="STORE", description=STORE_DESCRIPTION):
+    """A label store: a GeoPackage file (the dialog browses for one) or a PostgreSQL
+    location typed or pasted into the same field. The filter ends in "All files (*)":
+    with only GeoPackage (or QGIS's default "*.*") Processing refuses a location for
+    lacking the extension; the engine says what a store location looks like."""
+    return QgsProcessingParameterFile(name, description, fileFilter=STORE_FILTER, defaultValue=open_store_path())
 
 
 def layer_path(layer):
@@ -48,6 +64,9 @@ def vector_source(layer, context, feedback):
     """
     if layer is None:
         return None
+    location = stores.layer_location(layer) if layer.providerType() == stores.PG_PROVIDER else None
+    if location and not layer.subsetString():  # a PostGIS store's labels: the store itself
+        return location, None
     path, name = layer_path(layer)
     plain = layer.providerType() == "ogr" and not layer.subsetString() and os.path.isfile(path)
     if plain and ("|layerid=" not in layer.source() or name):  # a layer id alone does not name the layer
@@ -102,18 +121,23 @@ def open_store_layer():
     project), or None: dialogs default to it rather than to whatever layer is active."""
     from qgis.core import QgsProject, QgsVectorLayer
 
-    from ..styles import STORE_PROPERTY
-
     layers = [layer for layer in QgsProject.instance().mapLayers().values() if isinstance(layer, QgsVectorLayer)]
     marked = [layer for layer in layers if layer.customProperty(STORE_PROPERTY)]
-    stores = [layer for layer in layers if layer.source().endswith("|layername=labels")]
-    return next(iter(marked + stores), None)
+    files = [layer for layer in layers if layer.source().endswith("|layername=labels")]
+    return next(iter(marked + files), None)
 
 
 def open_store_path():
-    """The file of :func:`open_store_layer` (None without one)."""
+    """The store of :func:`open_store_layer`, as shown (a PostgreSQL location without its
+    password), or None without one."""
     layer = open_store_layer()
-    return layer_path(layer)[0] if layer is not None else None
+    if layer is None:
+        return None
+    marked = layer.customProperty(STORE_PROPERTY)
+    if isinstance(marked, str) and marked:
+        return marked
+    location = stores.layer_location(layer)
+    return stores.shown(location) if location else None
 
 
 def open_tile_index_path():
@@ -181,6 +205,22 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"unexpected {type(exc).__name__} in geolabel: {first_line(exc)} (please report it, with the log)"
             ) from exc
+
+    def store_location(self, parameters, context, feedback, name="STORE"):
+        """(location the engine opens, location as shown) of a store parameter."""
+        text = self.parameterAsFile(parameters, name, context)
+        return self.run_engine(feedback, stores.engine_location, text), self.run_engine(feedback, stores.shown, text)
+
+    def load_store_labels(self, context, location, output_name):
+        """Load a store's labels layer when the algorithm ends; returns its source."""
+        if not stores.is_postgres(location):
+            source = f"{location}|layername=labels"
+            self.load_on_completion(context, source, "Labels", output_name)
+            return source
+        layer = stores.labels_layer(location, "Labels")
+        context.temporaryLayerStore().addMapLayer(layer)
+        self.load_on_completion(context, layer.id(), "Labels", output_name)
+        return layer.source()
 
     def executor(self):
         return ThreadPoolExecutor(THREADS)

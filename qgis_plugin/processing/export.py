@@ -15,7 +15,7 @@ from qgis.core import (
 
 from geolabel import vocabulary as v  # the provider loads only once the engine imports
 
-from .common import GeolabelAlgorithm, number, open_store_path, open_tile_index_path
+from .common import GeolabelAlgorithm, number, open_tile_index_path, store_parameter
 
 FORMATS = list(v.EXPORT_FORMATS)
 
@@ -31,11 +31,7 @@ class ExportTrainingSet(GeolabelAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "STORE", "Label store", fileFilter="GeoPackage (*.gpkg)", defaultValue=open_store_path()
-            )
-        )
+        self.addParameter(store_parameter())
         self.addParameter(
             QgsProcessingParameterFile(
                 "TILES",
@@ -75,11 +71,12 @@ class ExportTrainingSet(GeolabelAlgorithm):
         formats = [FORMATS[i] for i in self.parameterAsEnums(parameters, "FORMATS", context)]
         status = [s for s in self.parameterAsEnumStrings(parameters, "STATUS", context) if s]  # none: [""]
         out = self.parameterAsString(parameters, "OUTPUT", context)
+        store, _ = self.store_location(parameters, context, feedback)
         with self.executor() as pool:
             result = self.run_engine(
                 feedback,
                 export_dataset,
-                self.parameterAsFile(parameters, "STORE", context),
+                store,
                 self.parameterAsFile(parameters, "TILES", context),
                 out,
                 formats=formats,

@@ -6,12 +6,11 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
     QgsProcessingOutputVectorLayer,
-    QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterString,
 )
 
-from .common import GeolabelAlgorithm, open_store_path, vector_source
+from .common import GeolabelAlgorithm, store_parameter, vector_source
 
 
 class ImportLabels(GeolabelAlgorithm):
@@ -26,11 +25,7 @@ class ImportLabels(GeolabelAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "STORE", "Label store", fileFilter="GeoPackage (*.gpkg)", defaultValue=open_store_path()
-            )
-        )
+        self.addParameter(store_parameter())
         self.addParameter(
             QgsProcessingParameterMultipleLayers("INPUT", "Layers to import", QgsProcessing.TypeVectorPolygon)
         )
@@ -46,7 +41,7 @@ class ImportLabels(GeolabelAlgorithm):
         from geolabel.labels.importer import import_labels
         from geolabel.labels.store import open_store
 
-        store_path = self.parameterAsFile(parameters, "STORE", context)
+        location, shown = self.store_location(parameters, context, feedback)
         sources = [
             vector_source(layer, context, feedback) for layer in self.parameterAsLayerList(parameters, "INPUT", context)
         ]
@@ -57,7 +52,7 @@ class ImportLabels(GeolabelAlgorithm):
 
         if feedback.isCanceled():
             return {}
-        store = self.run_engine(feedback, open_store, store_path)
+        store = self.run_engine(feedback, open_store, location)
         try:  # every layer in one transaction: a failure leaves the store as it was
             reports = self.run_engine(
                 feedback,
@@ -73,11 +68,11 @@ class ImportLabels(GeolabelAlgorithm):
             store.close()
         for report in reports:
             feedback.pushInfo(report.line())
-        self.load_on_completion(context, f"{store_path}|layername=labels", "Labels", "LABELS")
+        labels = self.load_store_labels(context, location, "LABELS")
         feedback.setProgress(100)  # also when nothing was left to do
         return {
-            "STORE": store_path,
+            "STORE": shown,
             "IMPORTED": sum(r.imported for r in reports),
             "REJECTED": sum(r.n_rejected for r in reports),
-            "LABELS": f"{store_path}|layername=labels",
+            "LABELS": labels,
         }

@@ -6,12 +6,11 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
 )
 
 from geolabel import vocabulary as v  # the provider loads only once the engine imports
 
-from .common import GeolabelAlgorithm, number, open_store_path
+from .common import GeolabelAlgorithm, number, store_parameter
 
 SAME_CLASS = list(v.SAME_CLASS_RULES)
 
@@ -27,11 +26,7 @@ class ResolveOverlaps(GeolabelAlgorithm):
     )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "STORE", "Label store", fileFilter="GeoPackage (*.gpkg)", defaultValue=open_store_path()
-            )
-        )
+        self.addParameter(store_parameter())
         self.addParameter(number("MIN_AREA", "Minimum mapping unit (m²)", v.RESOLVE_MIN_AREA_M2))
         self.addParameter(number("MIN_WIDTH", "Remove spikes narrower than (m)", v.RESOLVE_MIN_WIDTH_M))
         self.addParameter(
@@ -45,8 +40,8 @@ class ResolveOverlaps(GeolabelAlgorithm):
         from geolabel.labels.resolve import resolve_store
         from geolabel.labels.store import open_store
 
-        path = self.parameterAsFile(parameters, "STORE", context)
-        store = self.run_engine(feedback, open_store, path)
+        location, shown = self.store_location(parameters, context, feedback)
+        store = self.run_engine(feedback, open_store, location)
         try:
             feedback.setProgress(10)
             report = self.run_engine(
@@ -62,5 +57,5 @@ class ResolveOverlaps(GeolabelAlgorithm):
         for line in report.lines():
             feedback.pushInfo(line)
         feedback.setProgress(100)
-        self.load_on_completion(context, f"{path}|layername=labels", "Labels", "LABELS")
-        return {"STORE": path, "CUT": report.cut, "LABELS_OUT": report.labels_out, "LABELS": f"{path}|layername=labels"}
+        labels = self.load_store_labels(context, location, "LABELS")
+        return {"STORE": shown, "CUT": report.cut, "LABELS_OUT": report.labels_out, "LABELS": labels}

@@ -48,6 +48,31 @@ def processing(qgis_app, plugin_dir):
 
 
 @pytest.fixture
+def dock(qgis_app, qgis_iface, plugin_dir, qgis_new_project):
+    """The labeling dock on pytest-qgis's iface, in a new project; its store closed after."""
+    import importlib
+
+    module = importlib.import_module("geolabel_qgis.gui.dock")
+    widget = module.LabelingDock(qgis_iface)
+    yield widget
+    widget.remove_shortcuts()
+    widget.close_store()
+    from qgis.core import QgsProject
+
+    QgsProject.instance().removeAllMapLayers()
+    widget.deleteLater()
+
+
+def add_polygon(layer, wkt):
+    """Digitize like QGIS's tools do: a feature made by QgsVectorLayerUtils (defaults applied)."""
+    from qgis.core import QgsGeometry, QgsVectorLayerUtils
+
+    feature = QgsVectorLayerUtils.createFeature(layer, QgsGeometry.fromWkt(wkt), {}, layer.createExpressionContext())
+    assert layer.addFeature(feature)
+    return feature
+
+
+@pytest.fixture
 def unloaded_plugin(qgis_app, qgis_iface, plugin_dir):
     """The plugin unloaded for a lifecycle test, and restarted afterwards if it was active
     (the session's ``processing`` fixture may have started it)."""

@@ -11,19 +11,7 @@ import pytest
 from geolabel import tile_raster
 from geolabel.labels.store import open_store
 from tests.conftest import SAMPLE
-
-
-@pytest.fixture
-def dock(qgis_app, qgis_iface, plugin_dir, qgis_new_project):
-    module = importlib.import_module("geolabel_qgis.gui.dock")
-    widget = module.LabelingDock(qgis_iface)
-    yield widget
-    widget.remove_shortcuts()
-    widget.close_store()
-    from qgis.core import QgsProject
-
-    QgsProject.instance().removeAllMapLayers()
-    widget.deleteLater()
+from tests.qgis.conftest import add_polygon
 
 
 def bar_messages(dock, level):
@@ -31,15 +19,6 @@ def bar_messages(dock, level):
     from qgis.core import Qgis
 
     return dock.iface.messageBar().get_messages(getattr(Qgis.MessageLevel, level))
-
-
-def add_polygon(layer, wkt):
-    """Digitize like QGIS's tools do: a feature made by QgsVectorLayerUtils (defaults applied)."""
-    from qgis.core import QgsGeometry, QgsVectorLayerUtils
-
-    feature = QgsVectorLayerUtils.createFeature(layer, QgsGeometry.fromWkt(wkt), {}, layer.createExpressionContext())
-    assert layer.addFeature(feature)
-    return feature
 
 
 def test_palette_sets_the_class_of_new_polygons_and_the_store_stays_valid(dock, tmp_path):

@@ -47,11 +47,19 @@ def load_delivery(
     layer: str | None = None,
     single_class: str | None = None,
 ) -> Delivery:
-    """Read a label store or a delivered vector file without repairing anything.
+    """Read a label store (a ``.gpkg`` path or a PostgreSQL location) or a delivered vector
+    file without repairing anything.
 
     ``single_class`` gives every feature that class (single-class deliveries such as
     building footprints); an empty file needs no class field.
     """
+    from geolabel.labels.pg_location import is_postgres_location
+
+    if is_postgres_location(path):  # a team's store (never a delivered file)
+        from geolabel.labels.store import open_store
+
+        with open_store(path) as team_store:
+            return _store_delivery(team_store, team_store.uri, schema=schema, single_class=single_class)
     p = Path(path)
     store = None
     if p.suffix.lower() == ".gpkg" and p.is_file():
@@ -61,11 +69,13 @@ def load_delivery(
             store = open_store(p)
     if store is not None:
         with store:
-            return _store_delivery(store, p, schema=schema, single_class=single_class)
+            return _store_delivery(store, str(p), schema=schema, single_class=single_class)
     return _file_delivery(p, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
 
 
-def _store_delivery(store: LabelStore, p: Path, *, schema: ClassSchema | None, single_class: str | None) -> Delivery:
+def _store_delivery(
+    store: LabelStore, source: str, *, schema: ClassSchema | None, single_class: str | None
+) -> Delivery:
     """The labels of an open label store, with its tiles marked done."""
     from geolabel.labels.importer import single_class_code
 
@@ -75,7 +85,7 @@ def _store_delivery(store: LabelStore, p: Path, *, schema: ClassSchema | None, s
     if single_class is not None:
         codes = np.full(len(codes), single_class_code(schema, single_class))
     return Delivery(
-        source=str(p),
+        source=source,
         geoms=arrays.geoms,
         ids=[str(i) for i in arrays.columns["label_id"]],
         codes=codes,

@@ -28,7 +28,9 @@ from ..conftest import BACKENDS, REAL, SAMPLE, location_on
 @pytest.fixture(scope="module")
 def village_tiles(tmp_path_factory):
     """The village sample tiled (256 px), once for both backends."""
-    return tile_raster(SAMPLE / "village.tif", tmp_path_factory.mktemp("chips") / "chips", size=256, max_nodata=0.9, workers=2)
+    return tile_raster(
+        SAMPLE / "village.tif", tmp_path_factory.mktemp("chips") / "chips", size=256, max_nodata=0.9, workers=2
+    )
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -153,3 +153,21 @@ def test_export_command_end_to_end(tmp_path, store_location):
         ],
     )
     assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
+
+
+def test_stats_counts_labels_whose_class_code_sql_broke_in_a_postgis_store(pg_location):
+    """The PostGIS counterpart of test_bad_input_more's broken class codes (no text in an integer column)."""
+    import psycopg
+
+    from geolabel.labels.pg_location import parse_location
+
+    run("labels", "init", pg_location, "--crs", "EPSG:32649")
+    run("labels", "import", pg_location, SAMPLE / "village_labels.gpkg")
+    where = parse_location(pg_location)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f"UPDATE {where.schema}.labels SET class_code = NULL WHERE fid = 2")
+        conn.execute(f"UPDATE {where.schema}.labels SET class_code = 99 WHERE fid = 3")
+    res = run("labels", "stats", pg_location, "--json")
+    assert res.exit_code == 0, res.output
+    rows = {r["code"]: (r["name"], r["count"]) for r in json.loads(res.output)}
+    assert rows[-1] == ("(no class)", 1) and rows[99] == ("unknown", 1) and sum(n for _, n in rows.values()) == 136

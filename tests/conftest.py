@@ -196,10 +196,22 @@ def pg_location(pg_database):
     return new_pg_location(pg_database)
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
+#: The label store backends every store test runs on.
+BACKENDS = ("gpkg", "postgis")
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request):
     """Each store test runs on both backends, so the two cannot drift."""
     return request.param
+
+
+def location_on(backend: str, folder: Path, request: pytest.FixtureRequest, name: str = "labels") -> Path | str:
+    """Where to create a new store on ``backend``: ``folder/name.gpkg``, or a fresh schema on
+    the test server (for module-scoped fixtures, which cannot use ``store_location``)."""
+    if backend == "gpkg":
+        return folder / f"{name}.gpkg"
+    return new_pg_location(request.getfixturevalue("pg_database"), name.replace("-", "_")[:40])
 
 
 @pytest.fixture
@@ -208,8 +220,6 @@ def store_location(backend, tmp_path, request):
     ``.gpkg`` path in tmp_path, or a fresh schema on the test server."""
 
     def make(name: str = "labels"):
-        if backend == "gpkg":
-            return tmp_path / f"{name}.gpkg"
-        return new_pg_location(request.getfixturevalue("pg_database"), name.replace("-", "_")[:40])
+        return location_on(backend, tmp_path, request, name)
 
     return make

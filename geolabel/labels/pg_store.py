@@ -196,8 +196,9 @@ class PostGISStore(LabelStore):
         with self.transaction(), self._conn.cursor() as cur, cur.copy(sql) as copy:
             copy.set_types(["geometry", "text", "int4", "text", "text", "text", "text", "text", "text",
                             "timestamptz", "timestamptz", "text", "int4"])  # fmt: skip
-            for ewkb, row in zip(ewkbs, rows):
-                copy.write_row([ewkb, *(_to_db(f, row[f]) for f in LABEL_FIELDS)])
+            columns = [_column_to_db(f, [row[f] for row in rows]) for f in LABEL_FIELDS]
+            for record in zip(ewkbs, *columns):
+                copy.write_row(record)
         self._analyze_after(len(rows))
 
     def _register_geometry(self) -> None:
@@ -220,7 +221,7 @@ class PostGISStore(LabelStore):
             oid = geometry_oid
 
             def dump(self, obj: Any) -> bytes:
-                return bytes(obj)
+                return obj if isinstance(obj, bytes) else bytes(obj)
 
         self._conn.adapters.register_dumper(None, EwkbDumper)
         self._geometry_ready = True
@@ -239,11 +240,11 @@ class PostGISStore(LabelStore):
         if expected_version is not None:
             sql += " AND version = %s"
             args.append(int(expected_version))
-        with self.transaction():
-            row = self._execute(sql + " RETURNING version", args).fetchone()
-            if row is not None:
-                return int(row[0])
-            current = self._execute(f"SELECT version FROM {self.s}.labels WHERE label_id = %s", (label_id,)).fetchone()
+        # One statement, atomic on its own: one round trip outside a transaction (not three).
+        row = self._execute(sql + " RETURNING version", args).fetchone()
+        if row is not None:
+            return int(row[0])
+        current = self._execute(f"SELECT version FROM {self.s}.labels WHERE label_id = %s", (label_id,)).fetchone()
         if current is None:
             raise InputError(f"{self}: no label with id {label_id}")
         if expected_version is not None and current[0] != expected_version:
@@ -347,7 +348,8 @@ class PostGISStore(LabelStore):
         sql = f"SELECT {', '.join(selected)} FROM {self.s}.labels"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._fetch_all(sql + " ORDER BY fid", args)
+        small = bbox is not None or tile_id is not None or label_ids is not None
+        rows = self._fetch_all(sql + " ORDER BY fid", args, small=small)
         geoms = shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object)) if rows else np.array([])
         columns = {name: [r[k + 1] for r in rows] for k, name in enumerate(names)}
         arrays = LabelArrays(geoms=geoms, columns=columns)
@@ -355,19 +357,24 @@ class PostGISStore(LabelStore):
             arrays = arrays.take(shapely.intersects(geoms, shapely.box(*bbox)))
         return arrays
 
-    def _fetch_all(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        """All rows through a server-side cursor (``FETCH_ROWS`` per round trip, binary)."""
-        rows: list[Any] = []
+    def _fetch_all(self, sql: str, args: Sequence[Any], *, small: bool = False) -> list[Any]:
+        """All rows, binary. A ``small`` read (a window, a tile, given ids) takes one round
+        trip; others go through a server-side cursor (``FETCH_ROWS`` per round trip), so
+        the whole result never sits in libpq's buffer as well."""
         pg = _psycopg()
         try:
+            if small:
+                with self._conn.cursor(binary=True) as cur:
+                    return cur.execute(sql, args).fetchall()
+            rows: list[Any] = []
             with self._conn.transaction(), self._conn.cursor(name="geolabel_read", binary=True) as cur:
                 cur.itersize = FETCH_ROWS
                 cur.execute(sql, args)
                 while batch := cur.fetchmany(FETCH_ROWS):
                     rows += batch
+            return rows
         except pg.Error as exc:
             raise self._explain(exc) from None
-        return rows
 
     def count(self) -> int:
         (n,) = self._execute(f"SELECT count(*) FROM {self.s}.labels").fetchall()[0]
@@ -454,11 +461,18 @@ class PostGISStore(LabelStore):
         return f"PostGISStore({self.uri!r}, crs={self.crs.to_string()!r}, labels={self.count()})"
 
 
-def _to_db(field: str, value: Any) -> Any:
-    """A label field's value as COPY takes it (times as datetimes)."""
-    if value is None or field not in _TIMES:
-        return value
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def _column_to_db(field: str, values: list[Any]) -> list[Any]:
+    """A label field's values as COPY takes them: times as datetimes (parsed once per distinct
+    text: a bulk insert shares one time), everything else as it is."""
+    if field not in _TIMES:
+        return values
+    parsed: dict[Any, Any] = {None: None}
+    for value in values:
+        if value not in parsed:
+            parsed[value] = (
+                value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            )
+    return [parsed[v] for v in values]
 
 
 def srid_of(crs: pyproj.CRS, where: str) -> int:

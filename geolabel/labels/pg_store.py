@@ -201,7 +201,8 @@ class PostGISStore(LabelStore):
         ewkbs = shapely.to_wkb(
             shapely.set_srid(geoms, self.srid), flavor="extended", output_dimension=2, include_srid=True
         )
-        values = [[ewkb, *(_to_db(f, row[f]) for f in LABEL_FIELDS)] for ewkb, row in zip(ewkbs, rows)]
+        columns = [_column_to_db(f, [row[f] for row in rows]) for f in LABEL_FIELDS]
+        values = [list(record) for record in zip(ewkbs, *columns)]
         try:
             if self._row_security():
                 self._insert_each(values)
@@ -256,7 +257,7 @@ class PostGISStore(LabelStore):
             oid = geometry_oid
 
             def dump(self, obj: Any) -> bytes:
-                return bytes(obj)
+                return obj if isinstance(obj, bytes) else bytes(obj)
 
         self._conn.adapters.register_dumper(None, EwkbDumper)
         self._geometry_ready = True
@@ -276,14 +277,14 @@ class PostGISStore(LabelStore):
             sql += " AND version = %s"
             args.append(int(expected_version))
         denied = f"{self}: label {label_id}: your role may not make this change ({RULES})"
-        with self.transaction():
-            try:
-                row = self._execute(sql + " RETURNING version", args).fetchone()
-            except AccessDeniedError:
-                raise AccessDeniedError(denied) from None
-            if row is not None:
-                return int(row[0])
-            current = self._execute(f"SELECT version FROM {self.s}.labels WHERE label_id = %s", (label_id,)).fetchone()
+        # One statement, atomic on its own: one round trip outside a transaction (not three).
+        try:
+            row = self._execute(sql + " RETURNING version", args).fetchone()
+        except AccessDeniedError:
+            raise AccessDeniedError(denied) from None
+        if row is not None:
+            return int(row[0])
+        current = self._execute(f"SELECT version FROM {self.s}.labels WHERE label_id = %s", (label_id,)).fetchone()
         if current is None:
             raise InputError(f"{self}: no label with id {label_id}")
         if expected_version is not None and current[0] != expected_version:
@@ -411,7 +412,8 @@ class PostGISStore(LabelStore):
         sql = f"SELECT {', '.join(selected)} FROM {self.s}.labels"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._fetch_all(sql + " ORDER BY fid", args)
+        small = bbox is not None or tile_id is not None or label_ids is not None
+        rows = self._fetch_all(sql + " ORDER BY fid", args, small=small)
         geoms = (
             shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object))
             if rows
@@ -423,19 +425,24 @@ class PostGISStore(LabelStore):
             arrays = arrays.take(shapely.intersects(geoms, shapely.box(*bbox)))
         return arrays
 
-    def _fetch_all(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        """All rows through a server-side cursor (``FETCH_ROWS`` per round trip, binary)."""
-        rows: list[Any] = []
+    def _fetch_all(self, sql: str, args: Sequence[Any], *, small: bool = False) -> list[Any]:
+        """All rows, binary. A ``small`` read (a window, a tile, given ids) takes one round
+        trip; others go through a server-side cursor (``FETCH_ROWS`` per round trip), so
+        the whole result never sits in libpq's buffer as well."""
         pg = _psycopg()
         try:
+            if small:
+                with self._conn.cursor(binary=True) as cur:
+                    return cur.execute(sql, args).fetchall()
+            rows: list[Any] = []
             with self._conn.transaction(), self._conn.cursor(name="geolabel_read", binary=True) as cur:
                 cur.itersize = FETCH_ROWS
                 cur.execute(sql, args)
                 while batch := cur.fetchmany(FETCH_ROWS):
                     rows += batch
+            return rows
         except pg.Error as exc:
             raise self._explain(exc) from None
-        return rows
 
     def count(self) -> int:
         (n,) = self._execute(f"SELECT count(*) FROM {self.s}.labels").fetchall()[0]
@@ -522,11 +529,18 @@ class PostGISStore(LabelStore):
         return f"PostGISStore({self.uri!r}, crs={self.crs.to_string()!r}, labels={self.count()})"
 
 
-def _to_db(field: str, value: Any) -> Any:
-    """A label field's value as COPY takes it (times as datetimes)."""
-    if value is None or field not in _TIMES:
-        return value
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def _column_to_db(field: str, values: list[Any]) -> list[Any]:
+    """A label field's values as COPY takes them: times as datetimes (parsed once per distinct
+    text: a bulk insert shares one time), everything else as it is."""
+    if field not in _TIMES:
+        return values
+    parsed: dict[Any, Any] = {None: None}
+    for value in values:
+        if value not in parsed:
+            parsed[value] = (
+                value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            )
+    return [parsed[v] for v in values]
 
 
 def srid_of(crs: pyproj.CRS, where: str) -> int:

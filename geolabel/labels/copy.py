@@ -132,7 +132,7 @@ def _copy_to_postgis(location: str, project: _Project, *, overwrite: bool) -> st
 
 def _drop_project(location: str) -> None:
     """Drop a project schema this copy created (best effort: the first error is the news)."""
-    from geolabel.labels.pg_store import connect
+    from geolabel.labels.pg_connect import connect
     from geolabel.labels.store import busy_timeout
 
     loc = parse_location(location)

@@ -14,16 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import (
     AccessDeniedError,
-    GeolabelError,
     InputError,
-    OutputExistsError,
     StoreBusyError,
     UnreachableError,
     check_choice,
-    first_line,
 )
-from geolabel.labels.pg_location import PgLocation, application_name, parse_location
-from geolabel.labels.pg_sql import CONFLICT_SQLSTATE, ROLES, create_sql, group_role, time_text
+from geolabel.labels.pg_connect import connect, psycopg_module, server_message
+from geolabel.labels.pg_location import PgLocation, parse_location
+from geolabel.labels.pg_sql import CONFLICT_SQLSTATE, ROLES, time_text
 from geolabel.labels.store import (
     LABEL_FIELDS,
     SOURCES,
@@ -54,38 +52,6 @@ RULES = (
     "draft or submitted; reviewers change only status and comment of their own team's labels"
 )
 _TIMES = ("created", "modified")
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise InputError(
-            "PostGIS label stores need psycopg 3: pip install 'geolabel[postgis]' (see the README, Teams)"
-        ) from None
-    return psycopg
-
-
-def connect(location: PgLocation, timeout: float) -> psycopg.Connection[Any]:
-    """An autocommit connection (transactions are explicit) that waits ``timeout`` s for locks."""
-    pg = _psycopg()
-    try:
-        conn: psycopg.Connection[Any] = pg.connect(
-            location.conninfo, autocommit=True, application_name=application_name()
-        )
-    except pg.OperationalError as exc:
-        raise UnreachableError(f"{location}: cannot connect ({_message(exc)})") from None
-    except pg.ProgrammingError as exc:  # an unknown keyword in the URL
-        raise InputError(f"{location}: not a usable PostgreSQL location ({_message(exc)})") from None
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(timeout * 1000)}ms",))
-    return conn
-
-
-def _message(exc: BaseException) -> str:
-    """The server's one-line message (libpq never repeats a password in it)."""
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None)
-    return primary or first_line(exc).strip()
 
 
 class PostGISStore(LabelStore):
@@ -141,7 +107,7 @@ class PostGISStore(LabelStore):
     # -- SQL with failures in the store's words -------------------------------------
 
     def _execute(self, sql: Any, args: Any = None) -> psycopg.Cursor[Any]:
-        pg = _psycopg()
+        pg = psycopg_module()
         try:
             return self._conn.execute(sql, args)
         except pg.Error as exc:
@@ -150,7 +116,7 @@ class PostGISStore(LabelStore):
     def _explain(self, exc: Exception) -> Exception:
         """The geolabel error for a database failure."""
         code = getattr(exc, "sqlstate", None) or ""
-        text = _message(exc)
+        text = server_message(exc)
         if code == CONFLICT_SQLSTATE:
             return ConflictError(f"{self}: {text}; reload it and apply your change again")
         if code == "42501" or "row-level security" in text:
@@ -181,7 +147,7 @@ class PostGISStore(LabelStore):
             finally:
                 self._depth -= 1
             return
-        pg = _psycopg()
+        pg = psycopg_module()
         self._depth = 1
         try:
             with self._conn.transaction():
@@ -234,7 +200,7 @@ class PostGISStore(LabelStore):
         with self.transaction(), self._conn.cursor() as cur:
             try:
                 cur.executemany(f"INSERT INTO {self.s}.labels ({cols}) VALUES ({marks})", values)
-            except _psycopg().Error as exc:
+            except psycopg_module().Error as exc:
                 raise self._explain(exc) from None
 
     def _register_geometry(self) -> None:
@@ -356,7 +322,7 @@ class PostGISStore(LabelStore):
                     changed.update(r[0] for r in cur.fetchall())
                     if not cur.nextset():
                         break
-            except _psycopg().Error as exc:
+            except psycopg_module().Error as exc:
                 raise self._explain(exc) from None
             self._check_all_changed([label_id for label_id, _ in changes], changed)
 
@@ -429,7 +395,7 @@ class PostGISStore(LabelStore):
         """All rows, binary. A ``small`` read (a window, a tile, given ids) takes one round
         trip; others go through a server-side cursor (``FETCH_ROWS`` per round trip), so
         the whole result never sits in libpq's buffer as well."""
-        pg = _psycopg()
+        pg = psycopg_module()
         try:
             if small:
                 with self._conn.cursor(binary=True) as cur:
@@ -541,111 +507,3 @@ def _column_to_db(field: str, values: list[Any]) -> list[Any]:
                 value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             )
     return [parsed[v] for v in values]
-
-
-def srid_of(crs: pyproj.CRS, where: str) -> int:
-    """The EPSG code PostGIS knows a store CRS by."""
-    code = crs.to_epsg(min_confidence=90)
-    if code is None:
-        raise InputError(
-            f"{where}: a PostGIS store needs a CRS with an EPSG code ({crs.name} has none); "
-            "use a GeoPackage store for this CRS"
-        )
-    return int(code)
-
-
-def create_postgis_store(
-    location: str | PgLocation, *, crs: pyproj.CRS, schema: ClassSchema, overwrite: bool = False
-) -> PostGISStore:
-    """Create project schema and group roles in one transaction (all or nothing).
-
-    ``overwrite`` drops an existing geolabel project in that schema first; any other schema
-    of that name is left alone."""
-    import json
-
-    from geolabel.labels.store import now_iso
-
-    loc = parse_location(location)
-    srid = srid_of(crs, loc.display)
-    conn = connect(loc, busy_timeout())
-    pg = _psycopg()
-    try:
-        database = conn.info.dbname
-        groups = {role: group_role(database, loc.schema, role) for role in ROLES}
-        with conn.transaction():
-            _drop_existing(conn, loc, overwrite)
-            _ensure_postgis(conn, loc)
-            _ensure_groups(conn, loc, groups, database)
-            for sql in create_sql(loc.schema, srid, groups):
-                conn.execute(sql)
-            meta = {
-                "store_format": str(STORE_FORMAT),
-                "crs": crs.to_wkt(),
-                "srid": str(srid),
-                "schema": schema.to_json(),
-                "created": now_iso(),
-                **{f"role_{role}": name for role, name in groups.items()},
-            }
-            with conn.cursor() as cur:
-                cur.executemany(f"INSERT INTO {loc.schema}.geolabel_meta VALUES (%s, %s)", sorted(meta.items()))
-                cur.executemany(
-                    f"INSERT INTO {loc.schema}.geolabel_classes VALUES (%s, %s, %s, %s, %s)",
-                    [
-                        (c.code, c.name, c.color, c.priority, json.dumps(dict(c.names), ensure_ascii=False))
-                        for c in schema
-                    ],
-                )
-    except pg.Error as exc:
-        code = exc.sqlstate or ""
-        if code == "42501":
-            raise AccessDeniedError(
-                f"{loc}: cannot create the project ({_message(exc)}); it needs a role that may create schemas "
-                "and roles in this database (CREATEROLE), such as the checking center's admin"
-            ) from None
-        raise UnreachableError(f"{loc}: cannot create the project ({_message(exc)})") from None
-    finally:
-        conn.close()
-    return PostGISStore(loc)
-
-
-def _drop_existing(conn: Any, loc: PgLocation, overwrite: bool) -> None:
-    exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (loc.schema,)).fetchone()
-    if not exists:
-        return
-    is_store = conn.execute(
-        "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'geolabel_meta'", (loc.schema,)
-    ).fetchone()
-    if not is_store:
-        raise OutputExistsError(f"{loc}: schema {loc.schema!r} exists and is not a geolabel project; it is left alone")
-    if not overwrite:
-        raise OutputExistsError(
-            f"{loc}: project {loc.schema!r} already exists; pass `overwrite=True` to replace it "
-            "(its labels would be lost)",
-            params=("overwrite",),
-        )
-    conn.execute(f"DROP SCHEMA {loc.schema} CASCADE")
-
-
-def _ensure_postgis(conn: Any, loc: PgLocation) -> None:
-    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
-        return
-    try:
-        conn.execute("CREATE EXTENSION postgis")
-    except Exception as exc:
-        raise GeolabelError(
-            f"{loc}: the database has no PostGIS and this role cannot add it ({_message(exc)}); "
-            "ask its owner to run CREATE EXTENSION postgis"
-        ) from None
-
-
-def _ensure_groups(conn: Any, loc: PgLocation, groups: dict[str, str], database: str) -> None:
-    from psycopg import sql
-
-    for role, name in groups.items():
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
-        conn.execute(
-            sql.SQL("COMMENT ON ROLE {} IS {}").format(
-                sql.Identifier(name), sql.Literal(f"geolabel {role}s of {database}.{loc.schema}")
-            )
-        )

@@ -433,7 +433,7 @@ def create_store(
     if store_crs.is_geographic is False and store_crs.axis_info and store_crs.axis_info[0].unit_name in ("", None):
         raise InputError(f"{text}: store CRS {store_crs.name} has no linear unit")
     if is_postgres_location(text):
-        from geolabel.labels.pg_store import create_postgis_store
+        from geolabel.labels.pg_create import create_postgis_store
 
         return create_postgis_store(text, crs=store_crs, schema=schema or default_schema(), overwrite=overwrite)
     return _create_geopackage(Path(text), store_crs, schema or default_schema(), overwrite)

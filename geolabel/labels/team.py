@@ -124,7 +124,7 @@ def _project(
     """A connection to the project of ``store`` and its group roles (role -> group role name)."""
     import psycopg
 
-    from geolabel.labels.pg_store import connect
+    from geolabel.labels.pg_connect import connect
 
     loc = _location(store)
     conn = connect(loc, busy_timeout())

@@ -462,10 +462,11 @@ def parse_mountinfo(text: str) -> list[tuple[str, str]]:
 
 def filesystem_type(path: str | os.PathLike[str]) -> str | None:
     """Type of the file system ``path`` (which need not exist yet) is on: that of the longest
-    mount point above it (the last mounted one if several share it); None when unknown.
+    mount point above it (the last mounted one if several share it); None when unknown (in
+    a chroot, whose root is no mount point, for paths on no mount inside it).
 
-    >>> filesystem_type("/") is not None or not read_mount_table()
-    True
+    >>> filesystem_type("/proc/self")
+    'proc'
     """
     target = os.path.realpath(path)
     best: tuple[int, str] | None = None

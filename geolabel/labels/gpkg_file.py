@@ -22,6 +22,7 @@ from geolabel.labels.store import (
     CLASSES_TABLE,
     DEFAULT_BUSY_TIMEOUT,
     HISTORY_TABLE,
+    LABEL_FIELDS,
     LABELS_TABLE,
     META_TABLE,
     STORE_FORMAT,
@@ -47,27 +48,7 @@ _CHANGED = " OR ".join(
     f"NEW.{f} IS NOT OLD.{f}"
     for f in ("geom", "label_id", "class_code", "labeler", "team", "status", "source", "tile_id", "comment")
 )
-_OLD_FIELDS = (
-    "json_object("
-    + ", ".join(
-        f"'{f}', OLD.{f}"
-        for f in (
-            "label_id",
-            "class_code",
-            "class_name",
-            "labeler",
-            "team",
-            "status",
-            "source",
-            "tile_id",
-            "created",
-            "modified",
-            "comment",
-            "version",
-        )
-    )
-    + ")"
-)
+_OLD_FIELDS = "json_object(" + ", ".join(f"'{f}', OLD.{f}" for f in LABEL_FIELDS) + ")"
 _HISTORY_COLUMNS = "label_id, action, labeler, changed_at, old_version, new_version, old_geom, old_fields"
 
 #: The change history: one row per insert, update and delete, whoever makes it.

@@ -32,6 +32,7 @@ from geolabel.labels.store import (
     NotAStoreError,
     busy_timeout,
     class_code_value,
+    field_names,
     now_iso,
 )
 
@@ -267,10 +268,7 @@ class GeoPackageStore(LabelStore):
     ) -> LabelArrays:
         from geolabel.labels.gpkg import BadBlobError, from_blobs
 
-        names = list(fields) if fields is not None else list(LABEL_FIELDS)
-        unknown = set(names) - set(LABEL_FIELDS)
-        if unknown:
-            raise InputError(f"unknown label field(s) {sorted(unknown)}; fields: {', '.join(LABEL_FIELDS)}")
+        names = field_names(fields)
         where: list[str] = []
         args: list[Any] = []
         if bbox is not None:

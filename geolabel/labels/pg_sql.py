@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 
 from geolabel import vocabulary
+from geolabel.labels.store import LABEL_FIELDS
 
 #: SQLSTATE of a refused stale save (a custom class, so clients can tell it apart).
 CONFLICT_SQLSTATE = "GL409"
@@ -69,12 +70,8 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
     lab, rev, adm = groups["labeler"], groups["reviewer"], groups["admin"]
     everyone = f"{lab}, {rev}, {adm}"
     old_fields = ", ".join(
-        f"'{f}', {time_text('OLD.' + f) if f in ('created', 'modified') else 'OLD.' + f}"
-        for f in (
-            "label_id", "class_code", "class_name", "labeler", "team", "status", "source", "tile_id",
-            "created", "modified", "comment", "version",
-        )
-    )  # fmt: skip
+        f"'{f}', {time_text('OLD.' + f) if f in ('created', 'modified') else 'OLD.' + f}" for f in LABEL_FIELDS
+    )
     return [
         f"CREATE SCHEMA {s}",
         f"CREATE TABLE {s}.geolabel_meta (key text PRIMARY KEY, value text NOT NULL)",

@@ -35,6 +35,7 @@ from geolabel.labels.store import (
     LabelStore,
     NotAStoreError,
     busy_timeout,
+    field_names,
 )
 
 if TYPE_CHECKING:
@@ -357,10 +358,7 @@ class PostGISStore(LabelStore):
         import numpy as np
         import shapely
 
-        names = list(fields) if fields is not None else list(LABEL_FIELDS)
-        unknown = set(names) - set(LABEL_FIELDS)
-        if unknown:
-            raise InputError(f"unknown label field(s) {sorted(unknown)}; fields: {', '.join(LABEL_FIELDS)}")
+        names = field_names(fields)
         where: list[str] = []
         args: list[Any] = []
         if bbox is not None:

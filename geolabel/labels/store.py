@@ -132,6 +132,15 @@ class HistoryEntry:
         return cls(int(hid), label_id, action, role, labeler, at, old_version, new_version, old_geom, old_fields)
 
 
+def field_names(fields: Sequence[str] | None) -> list[str]:
+    """The attribute fields a read asks for (default: all of LABEL_FIELDS); unknown ones are refused."""
+    names = list(fields) if fields is not None else list(LABEL_FIELDS)
+    unknown = set(names) - set(LABEL_FIELDS)
+    if unknown:
+        raise InputError(f"unknown label field(s) {sorted(unknown)}; fields: {', '.join(LABEL_FIELDS)}")
+    return names
+
+
 def now_iso() -> str:
     """UTC time as GeoPackage stores DATETIME values."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -10,14 +10,10 @@ where the provider looks first.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode, urlunsplit
-
 from qgis.core import QgsApplication, QgsCredentials, QgsDataSourceUri, QgsProviderRegistry, QgsVectorLayer
 
 PG_PROVIDER = "postgres"
 LABELS_TABLE = "labels"
-#: libpq keywords a location URL has before its query (the rest, e.g. sslmode, go into it).
-IN_URL = ("host", "port", "user", "password", "dbname")
 #: Passwords typed into a location, by connection (QGIS's realm): a property of the running
 #: QgsApplication, so in memory for this session only, and the same for the dock and the
 #: Processing algorithms even after the plugin is reloaded.
@@ -59,7 +55,9 @@ def _labels_uri(location):
     from geolabel.labels.pg_location import parse_location
 
     loc = parse_location(location)
-    params = _keywords(loc.conninfo)
+    from geolabel.labels.pg_location import conninfo_keywords
+
+    params = conninfo_keywords(loc.conninfo)
     ssl = QgsDataSourceUri.decodeSslMode(params.get("sslmode", "prefer"))
     uri = QgsDataSourceUri()
     database, user = params.get("dbname", ""), params.get("user", "")
@@ -76,8 +74,10 @@ def location_of(uri, schema):
     QgsDataSourceUri connects to. An auth configuration is expanded for the engine, and
     a password QGIS knows for it (saved connection, typed this session) comes along: the
     location is for the engine's connection, screens get :func:`shown`."""
-    params = _keywords(uri.connectionInfo(True))
-    return _url({**_cached_password(uri), **params}, schema)
+    from geolabel.labels.pg_location import conninfo_keywords, location_url
+
+    params = conninfo_keywords(uri.connectionInfo(True))
+    return location_url({**_cached_password(uri), **params}, schema)
 
 
 def engine_location(location):
@@ -86,39 +86,14 @@ def engine_location(location):
     its log only ever show locations without one)."""
     if not is_postgres(location):
         return location
-    from geolabel.labels.pg_location import parse_location
+    from geolabel.labels.pg_location import conninfo_keywords, location_url, parse_location
 
     uri, password = _labels_uri(str(location))
     known = _cached_password(uri)
     if password or not known:
         return location
-    params = _keywords(parse_location(str(location)).conninfo)
-    return _url({**params, **known}, uri.schema())
-
-
-def _keywords(conninfo):
-    """libpq's keywords and values of a connection string or URL (libpq's own parser)."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-    except ImportError:
-        from geolabel.errors import InputError
-
-        raise InputError(
-            "PostGIS label stores need psycopg 3 in QGIS's Python: pip install 'geolabel[postgis]'"
-        ) from None
-    return {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
-
-
-def _url(params, schema):
-    """A location URL from libpq keywords (``params``) and a project schema."""
-    netloc = quote(params.get("host", ""), safe="")
-    if params.get("port"):
-        netloc += f":{params['port']}"
-    if params.get("user"):
-        secret = f":{quote(params['password'], safe='')}" if params.get("password") else ""
-        netloc = f"{quote(params['user'], safe='')}{secret}@{netloc}"
-    query = [(k, v) for k, v in params.items() if k not in IN_URL and v] + [("schema", schema)]
-    return urlunsplit(("postgresql", netloc, "/" + quote(params.get("dbname", "")), urlencode(query), ""))
+    params = conninfo_keywords(parse_location(str(location)).conninfo)
+    return location_url({**params, **known}, uri.schema())
 
 
 def _remember_password(realm, password):

@@ -28,6 +28,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from geolabel.errors import InputError
 
+#: libpq keywords a location URL has before its query (the rest, e.g. sslmode, go into it).
+IN_URL = ("host", "port", "user", "password", "dbname")
 PREFIXES = ("postgresql://", "postgres://", "PG:")
 #: A project schema: a plain lower-case SQL identifier (no quoting games across sites).
 SCHEMA_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -91,6 +93,31 @@ def _check_schema(schema: str | None, display: str) -> str:
             "not starting with a digit"
         )
     return schema
+
+
+def conninfo_keywords(conninfo: str) -> dict[str, str]:
+    """libpq's keywords and values of a connection string or URL (libpq's own parser)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        raise InputError("PostGIS label stores need psycopg 3: pip install 'geolabel[postgis]'") from None
+    return {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
+
+
+def location_url(params: dict[str, str], schema: str) -> str:
+    """A location URL from libpq keywords (``params``) and a project schema.
+
+    >>> location_url({"host": "db", "port": "5433", "user": "li", "dbname": "labels", "sslmode": "require"}, "p1")
+    'postgresql://li@db:5433/labels?sslmode=require&schema=p1'
+    """
+    netloc = quote(params.get("host", ""), safe="")
+    if params.get("port"):
+        netloc += f":{params['port']}"
+    if params.get("user"):
+        secret = f":{quote(params['password'], safe='')}" if params.get("password") else ""
+        netloc = f"{quote(params['user'], safe='')}{secret}@{netloc}"
+    query = [(k, v) for k, v in params.items() if k not in IN_URL and v] + [("schema", schema)]
+    return urlunsplit(("postgresql", netloc, "/" + quote(params.get("dbname", "")), urlencode(query), ""))
 
 
 def application_name() -> str:

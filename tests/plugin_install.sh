@@ -2,7 +2,9 @@
 # The README's "Use in QGIS -> Install" steps for Debian 12, run exactly as a QGIS user
 # runs them (keep the two in step), then the plugin from its zip in a fresh QGIS profile:
 # qgis_process runs geolabel:tile and geolabel:check on the sample data and the outputs
-# are read back. `tests/fresh_machine.sh --plugin` runs this as root in a fresh Debian root
+# are read back. Then the README's Teams install (psycopg for QGIS's Python, built against
+# Debian's libpq) and a PostGIS server: qgis_process imports the sample labels into a
+# PostGIS store, read back through the engine. `tests/fresh_machine.sh --plugin` runs this as root in a fresh Debian root
 # that has nothing but what this script installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,4 +59,30 @@ with fiona.open(out / "qa" / "findings.gpkg", layer="findings_polygons") as laye
     overlaps = sum(f.properties["type"] == "overlap" for f in layer)
 assert (out / "qa" / "report.html").exists() and overlaps == 4, (check, overlaps)
 print(f"plugin install: OK: {len(chips)} chips in EPSG:32649, check found the {overlaps} pond/field overlaps")
+EOF
+
+echo "== README Teams -> Install: psycopg for QGIS's Python, against Debian's libpq"
+apt-get install -y -qq libpq-dev gcc python3-dev >/dev/null
+python3 -m pip install --user --break-system-packages --no-binary psycopg-c "psycopg[c]==3.3.9"
+
+echo "== a PostGIS server (Debian's packages) and a project on it"
+apt-get install -y -qq --no-install-recommends postgresql-15-postgis-3 >/dev/null
+pg=$(mktemp -d /tmp/plugin-pg.XXXXXX)
+trap 'python3 -m tests.pgserver stop "$pg"' EXIT
+url=$(python3 -m tests.pgserver start "$pg")
+store="$url?schema=plugin_check"
+python3 -m geolabel labels init "$store" --crs EPSG:32649
+qgis_process.bin --json run geolabel:import_labels -- STORE="$store" \
+  INPUT="$repo/sample_data/village_labels.gpkg" >"$out.pg.json"
+python3 - "$store" <<'EOF'
+import sys
+
+import psycopg
+
+from geolabel.labels import open_store
+
+with open_store(sys.argv[1]) as store:
+    n, history = store.count(), len(store.history())
+assert psycopg.pq.__impl__ == "c" and n == history == 136, (psycopg.pq.__impl__, n, history)
+print(f"plugin install: OK: qgis_process imported {n} labels into PostGIS (psycopg {psycopg.pq.__impl__}, libpq {psycopg.pq.version()})")
 EOF

@@ -17,7 +17,8 @@ def copy(src: str, dst: str, overwrite: bool) -> None:
     a .gpkg file or a PostgreSQL location (postgresql://user@host/db?schema=NAME).
 
     Nothing partial is left: a GeoPackage is written under a temporary name and renamed
-    when complete, a PostGIS project that fails part-way is dropped.
+    when complete, a PostGIS project is created and filled in one transaction (a project
+    replaced with --overwrite stays as it was if the copy fails).
 
     \b
     Examples:

@@ -3,7 +3,7 @@
 :func:`copy_store` moves a project between a GeoPackage and PostGIS (either way, or
 between two of a kind) as it is: label ids, versions and times, the change history and the
 tiles' labeling progress. Nothing partial is left behind: a GeoPackage is built under a
-temporary name and renamed when complete; a PostGIS project that fails part-way is dropped.
+temporary name and renamed when complete; a PostGIS project is created and filled in one transaction.
 
 >>> import tempfile, shapely
 >>> from geolabel.labels.store import create_store, open_store
@@ -16,7 +16,6 @@ temporary name and renamed when complete; a PostGIS project that fails part-way 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,28 +116,14 @@ def _copy_to_geopackage(p: Path, project: _Project, *, overwrite: bool) -> str:
 
 
 def _copy_to_postgis(location: str, project: _Project, *, overwrite: bool) -> str:
-    """Create the project (replacing an old one with ``overwrite``), fill it; a failure
-    while filling drops what was created."""
-    store = create_store(location, crs=project.crs, schema=project.schema, overwrite=overwrite)
-    uri = store.uri
-    try:
-        with store:
-            _load(store, project)
-    except BaseException:
-        _drop_project(location)
-        raise
-    return uri
+    """Create the project and fill it in one transaction: a failure leaves nothing behind,
+    and an old project being replaced (``overwrite``) stays as it was."""
+    from geolabel.labels.pg_create import create_postgis_store
 
+    def fill(store: LabelStore) -> None:
+        _load(store, project)
 
-def _drop_project(location: str) -> None:
-    """Drop a project schema this copy created (best effort: the first error is the news)."""
-    from geolabel.labels.pg_connect import connect
-    from geolabel.labels.store import busy_timeout
-
-    loc = parse_location(location)
-    with contextlib.suppress(Exception):
-        conn = connect(loc, busy_timeout())
-        try:
-            conn.execute(f"DROP SCHEMA IF EXISTS {loc.schema} CASCADE")
-        finally:
-            conn.close()
+    with create_postgis_store(
+        location, crs=project.crs, schema=project.schema, overwrite=overwrite, fill=fill
+    ) as store:
+        return store.uri

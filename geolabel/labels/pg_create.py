@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import AccessDeniedError, GeolabelError, InputError, OutputExistsError, UnreachableError
@@ -29,12 +30,19 @@ def srid_of(crs: pyproj.CRS, where: str) -> int:
 
 
 def create_postgis_store(
-    location: str | PgLocation, *, crs: pyproj.CRS, schema: ClassSchema, overwrite: bool = False
+    location: str | PgLocation,
+    *,
+    crs: pyproj.CRS,
+    schema: ClassSchema,
+    overwrite: bool = False,
+    fill: Callable[[PostGISStore], None] | None = None,
 ) -> PostGISStore:
     """Create project schema and group roles in one transaction (all or nothing).
 
     ``overwrite`` drops an existing geolabel project in that schema first; any other schema
-    of that name is left alone."""
+    of that name is left alone. ``fill`` is called with the new store inside the same
+    transaction (a copy loads the project there): if it fails, nothing was created and an
+    old project replaced with ``overwrite`` is still there."""
     import json
 
     from geolabel.labels.store import now_iso
@@ -69,6 +77,12 @@ def create_postgis_store(
                         for c in schema
                     ],
                 )
+            if fill is not None:
+                store = PostGISStore(loc, connection=conn)
+                try:
+                    fill(store)
+                finally:
+                    store.close()
     except pg.Error as exc:
         code = exc.sqlstate or ""
         if code == "42501":

@@ -58,11 +58,14 @@ _TIMES = ("created", "modified")
 class PostGISStore(LabelStore):
     """A label store in one schema of a PostgreSQL/PostGIS database."""
 
-    def __init__(self, location: str | PgLocation, *, timeout: float | None = None) -> None:
+    def __init__(self, location: str | PgLocation, *, timeout: float | None = None, connection: Any = None) -> None:
+        """``connection``: work on the caller's connection (and inside its transaction: a
+        copy fills a project in the transaction that creates it); closing leaves it open."""
         self.location = parse_location(location)
         self.uri = self.location.display
         self.timeout = busy_timeout() if timeout is None else timeout
-        self._conn = connect(self.location, self.timeout)
+        self._borrowed = connection is not None
+        self._conn: psycopg.Connection[Any] = connection or connect(self.location, self.timeout)
         self._depth = 0
         try:
             self._read_meta()
@@ -486,7 +489,8 @@ class PostGISStore(LabelStore):
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:
-            self._conn.close()
+            if not self._borrowed:
+                self._conn.close()
             self._conn = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

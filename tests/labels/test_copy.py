@@ -144,3 +144,21 @@ def test_a_failed_copy_to_postgis_drops_the_new_project(tmp_path, pg_database, m
     with psycopg.connect(pg_database) as conn:
         schema = parse_location(dst).schema
         assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None
+
+
+def test_a_failed_overwrite_of_a_postgis_project_leaves_the_old_one(tmp_path, pg_database, monkeypatch):
+    """Replacing a project and filling it are one transaction: a failure while filling
+    leaves the project that was to be replaced exactly as it was."""
+    dst = new_pg_location(pg_database, "kept")
+    with create_store(dst, crs="EPSG:32649") as old:
+        old.add_geometries([shapely.box(0, 0, 5, 5)], class_codes=[1], labeler="old")
+    before = _content(dst)
+    source = _project(tmp_path / "source.gpkg")
+    monkeypatch.setattr(PostGISStore, "load_copy", _failing_load(PostGISStore.load_copy))
+    with pytest.raises(OSError, match="No space left"):
+        copy_store(source, dst, overwrite=True)
+    after = _content(dst)
+    assert len(after[0]) == 1 and after[0].keys() == before[0].keys()
+    monkeypatch.undo()
+    copy_store(source, dst, overwrite=True)
+    assert _content(dst)[0].keys() == _content(source)[0].keys()

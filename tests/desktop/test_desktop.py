@@ -123,9 +123,10 @@ def install_plugin(home: Path, dist: Path):
     )
 
 
-def prepare_data(work: Path):
-    """The sample scene, its 512 px tile index, a store with the sample labels, and a pond
-    to draw on a field of the first tile (inside it, in map coordinates)."""
+def prepare_data(work: Path, store_at):
+    """The sample scene, its 512 px tile index, a store with the sample labels (at
+    ``store_at``: a .gpkg path or a PostGIS location), and a pond to draw on a field of the
+    first tile (inside it, in map coordinates)."""
     import shapely
 
     from geolabel import tile_raster
@@ -136,7 +137,7 @@ def prepare_data(work: Path):
     raster = work / "village.tif"
     shutil.copyfile(SAMPLE / "village.tif", raster)
     tiles = tile_raster(raster, work / "chips", size=512, workers=1)
-    with create_store(work / "labels.gpkg", crs="EPSG:32649") as store:
+    with create_store(store_at, crs="EPSG:32649") as store:
         import_labels(store, [SAMPLE / "village_labels.gpkg"], labeler="sample", team="demo")
         labels = store.query()
     first = shapely.box(*load_chips(tiles.index_path)[0].footprint.bounds).buffer(-20)
@@ -157,25 +158,35 @@ def prepare_data(work: Path):
             break
     else:
         raise AssertionError("no room for a pond in the field")
-    return raster, tiles.index_path, work / "labels.gpkg", [list(p) for p in pond.exterior.coords[:-1]]
+    return raster, tiles.index_path, store_at, [list(p) for p in pond.exterior.coords[:-1]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["gpkg", "postgis"])
 def desktop(request):
-    """Run the driver in real QGIS once; returns {check name: [records]}, the log and timings."""
+    """Run the driver in real QGIS once per store backend (a GeoPackage, then a PostGIS
+    store on the test server, read by QGIS's postgres provider); returns {check name:
+    [records]}, the log and timings. The README's screenshots come from the GeoPackage run."""
+    postgis = request.param == "postgis"
     # Not under /tmp or QGIS's TMPDIR: QGIS calls layers there temporary and asks on quit.
     scratch = Path(tempfile.mkdtemp(prefix="geolabel-desktop-", dir="/var/tmp"))
     work, home, tmp, runtime, run = (scratch / d for d in ("work", "home", "tmp", "runtime", "run"))
     for d in (work, home, tmp, runtime, run):
         d.mkdir(mode=0o700)
-    docs_shots = os.environ.get("GEOLABEL_SCREENSHOTS")
+    docs_shots = None if postgis else os.environ.get("GEOLABEL_SCREENSHOTS")
+    last_run = LAST_RUN.with_name(LAST_RUN.name + "-postgis") if postgis else LAST_RUN
     if docs_shots:
         Path(docs_shots).mkdir(parents=True, exist_ok=True)
     xvfb = qgis = None
     t0 = time.monotonic()
     try:
         install_plugin(home, scratch / "dist")
-        raster, tiles, store, pond = prepare_data(work)
+        if postgis:
+            from tests.conftest import new_pg_location
+
+            store_at = new_pg_location(request.getfixturevalue("pg_database"), "desktop")
+        else:
+            store_at = work / "labels.gpkg"
+        raster, tiles, store, pond = prepare_data(work, store_at)
         results, log = run / "results.json", run / "messages.jsonl"
         config = {
             "results": str(results),
@@ -219,7 +230,7 @@ def desktop(request):
                 stop(qgis)
             ended = time.time()
         stop(xvfb)
-        keep_last_run(run)  # concurrent runs write to scratch folders of their own
+        keep_last_run(run, last_run)  # concurrent runs write to scratch folders of their own
         data = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {"checks": []}
         messages = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
         records = {}
@@ -231,24 +242,25 @@ def desktop(request):
             "current": data.get("current"),
             "quit_seconds": ended - data["quit_started"] if "quit_started" in data else None,
             "messages": messages,
+            "last_run": last_run,
         }
     finally:
         stop(qgis)
         stop(xvfb)
         if not os.environ.get("GEOLABEL_DESKTOP_KEEP"):
             shutil.rmtree(scratch, ignore_errors=True)
-        shots = ", ".join(sorted(p.name for p in LAST_RUN.glob("*.png")))
+        shots = ", ".join(sorted(p.name for p in last_run.glob("*.png")))
         say(
             request,
-            f"QGIS desktop run: {time.monotonic() - t0:.0f} s; screenshots in {LAST_RUN}/ ({shots})"
+            f"QGIS desktop run ({request.param}): {time.monotonic() - t0:.0f} s; screenshots in {last_run}/ ({shots})"
             + (f"; README screenshots in {docs_shots}" if docs_shots else ""),
         )
 
 
-def keep_last_run(run: Path):
-    """The screenshots, results, message log and QGIS output of this run in out/desktop/."""
-    shutil.rmtree(LAST_RUN, ignore_errors=True)
-    shutil.copytree(run, LAST_RUN)
+def keep_last_run(run: Path, last_run: Path):
+    """The screenshots, results, message log and QGIS output of this run in out/desktop[-postgis]/."""
+    shutil.rmtree(last_run, ignore_errors=True)
+    shutil.copytree(run, last_run)
 
 
 def say(request, line):
@@ -265,7 +277,7 @@ def test_labeler_path(desktop, name):
     records = desktop["records"].get(name)
     assert records, (
         f"{name}: not recorded (the driver was in step {desktop['current']!r}; QGIS exit code {desktop['rc']}, "
-        f"see {LAST_RUN}/qgis-output.txt)"
+        f"see {desktop['last_run']}/qgis-output.txt)"
     )
     failed = [r["details"] for r in records if not r["ok"]]
     assert not failed, f"{name}:\n" + "\n".join(failed)

@@ -66,9 +66,10 @@ def list_(store: str) -> None:
     if not members:
         click.echo("no members yet; add one with `geolabel team add`")
         return
-    width = max(len(m.user) for m in members)
-    for m in members:
-        click.echo(f"{m.user:<{width}}  {m.team or '-':<16} {m.role}")
+    rows = [("user", "team", "role"), *((m.user, m.team or "-", m.role) for m in members)]
+    widths = [max(len(r[k]) for r in rows) for k in range(2)]
+    for user, team_name, role in rows:
+        click.echo(f"{user:<{widths[0]}}  {team_name:<{widths[1]}}  {role}")
 
 
 @team.command(short_help="Remove a member (their login role stays).")

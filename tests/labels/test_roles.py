@@ -373,7 +373,9 @@ def test_team_add_with_a_password_file_then_login_works_and_a_wrong_password_fai
     with pytest.raises(UnreachableError, match="cannot connect") as wrong:
         open_store(login(location, user, password + "x"))
     listed = run("team", "list", location)
-    assert listed.exit_code == 0 and user in listed.output and "hunan" in listed.output
+    assert listed.exit_code == 0
+    header, row = listed.output.splitlines()
+    assert header.split() == ["user", "team", "role"] and row.split() == [user, "hunan", "labeler"]
     removed = run("team", "remove", location, "--user", user)
     assert removed.exit_code == 0 and "removed (was labeler of team hunan)" in removed.output
     for text in (added.output, listed.output, removed.output, str(wrong.value)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 import shapely
 from click.testing import CliRunner
@@ -238,3 +239,72 @@ def test_cli_bad_input_is_one_line(village, tiles, args, message):
     lines = res.output.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("geolabel: error: ")
     assert message in lines[0]
+
+
+def test_a_store_made_before_tasks_gets_its_tables_with_the_first_write(tmp_path, tiles):
+    import sqlite3
+
+    path = tmp_path / "old.gpkg"
+    create_store(path, crs="EPSG:32649").close()
+    with sqlite3.connect(path) as conn:  # as stores were before tasks existed
+        conn.execute("DROP TABLE geolabel_tasks")
+        conn.execute("DROP TABLE geolabel_reviews")
+        conn.execute("DELETE FROM gpkg_contents WHERE table_name IN ('geolabel_tasks', 'geolabel_reviews')")
+    with open_store(path) as store:
+        assert store.tasks() == [] and store.reviews() == []
+    assert assign_tiles(path, tiles, team="hunan", count=2).tiles == 2
+    with sqlite3.connect(path) as conn:
+        listed = conn.execute("SELECT table_name FROM gpkg_contents WHERE data_type = 'attributes'").fetchall()
+    assert {("geolabel_tasks",), ("geolabel_reviews",)} <= set(listed)
+
+
+# -- PostGIS: what the database lets each member do -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def project(pg_database):
+    from geolabel.labels.importer import import_labels
+
+    from .labels.test_roles import make_project
+
+    project = make_project(pg_database)
+    with project.owner() as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"], team="A")
+    return project
+
+
+def test_members_work_on_their_own_teams_tasks_only(project, tiles):
+    from geolabel.errors import AccessDeniedError
+
+    a_tile, b_tile = "village_r001_c000", "village_r001_c001"
+    with project.open("labeler_a") as store, pytest.raises(AccessDeniedError, match="only the project's admin"):
+        assign_tiles(store, tiles, team="A", where=f"tile_id = '{a_tile}'")
+    with project.open("admin") as store:
+        assign_tiles(store, tiles, team="A", where=f"tile_id = '{a_tile}'")
+        assign_tiles(store, tiles, team="B", labeler=project.users["labeler_b"], where=f"tile_id = '{b_tile}'")
+    with project.open("labeler_a") as store:
+        assert [t.tile_id for t in store.tasks()] == [a_tile]  # team B's task is not visible
+        with pytest.raises(InputError, match=f"no task for tile {b_tile}"):
+            submit_tile(store, b_tile)
+        done = submit_tile(store, a_tile)  # the database role is the labeler
+        assert done.submitted and done.task.labeler == project.users["labeler_a"]
+        with pytest.raises(AccessDeniedError, match="your role may not make this change"):
+            review_tiles(store, [a_tile], accept=True)
+    with project.open("labeler_b") as store:
+        assert submit_tile(store, b_tile).submitted
+    with project.open("reviewer_a") as store:
+        with pytest.raises(InputError, match=f"no task for tile {b_tile}"):
+            review_tiles(store, [b_tile], accept=False, comment="not mine to judge")
+        (result,) = review_tiles(store, [a_tile], accept=False, comment="fix the pond")
+        assert (result.task.status, result.task.reviewer) == ("rejected", project.users["reviewer_a"])
+    with project.sql("labeler_a") as conn:  # not around geolabel either
+        s = project.schema
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(f"UPDATE {s}.geolabel_tasks SET status = 'accepted' WHERE tile_id = %s", (a_tile,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute(f"UPDATE {s}.geolabel_tasks SET reviewer = 'me' WHERE tile_id = %s", (a_tile,))
+    with project.owner() as store:
+        assert {t.tile_id: t.status for t in store.tasks()} == {a_tile: "rejected", b_tile: "submitted"}
+        decisions = [(r.tile_id, r.decision, r.reviewer) for r in store.reviews()]
+    assert decisions == [(a_tile, "submitted", None), (b_tile, "submitted", None),
+                         (a_tile, "rejected", project.users["reviewer_a"])]  # fmt: skip

@@ -41,6 +41,18 @@ SAME_CLASS_RULES: tuple[SameClass, ...] = get_args(SameClass)
 AreaUnit = Literal["m2", "ha", "mu"]
 AREA_UNITS: tuple[AreaUnit, ...] = get_args(AreaUnit)
 RESOLVE_MIN_AREA_M2 = 1.0
+
+# -- tasks and review ---------------------------------------------------------------------
+
+#: A task's life: assigned -> in_progress -> submitted -> accepted, or rejected (back to
+#: its labeler, who submits again).
+TaskStatus = Literal["assigned", "in_progress", "submitted", "accepted", "rejected"]
+TASK_STATUSES: tuple[TaskStatus, ...] = get_args(TaskStatus)
+#: Statuses from which a labeler may (re)submit a task.
+OPEN_TASK_STATUSES: tuple[TaskStatus, ...] = ("assigned", "in_progress", "rejected")
+ReviewDecision = Literal["submitted", "accepted", "rejected", "reopened"]
+REVIEW_DECISIONS: tuple[ReviewDecision, ...] = get_args(ReviewDecision)
+OVERLAP_FRACTION = 0.0
 RESOLVE_MIN_WIDTH_M = 0.0
 
 # -- quality and scoring ------------------------------------------------------------------

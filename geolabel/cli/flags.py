@@ -76,6 +76,13 @@ FLAGS: dict[str, str] = {
     "classes": "--classes",
     "iou": "--iou",
     "tolerance": "--tolerance-m",
+    # tasks and review
+    "labeler": "--labeler",
+    "reviewer": "--reviewer",
+    "where": "--where",
+    "count": "--count",
+    "overlap_fraction": "--overlap-fraction",
+    "comment": "--comment",
     # functions -> commands
     "tile_raster()": "`geolabel tile`",
     "create_store()": "`geolabel labels init`",

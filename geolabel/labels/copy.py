@@ -2,7 +2,7 @@
 
 :func:`copy_store` moves a project between a GeoPackage and PostGIS (either way, or
 between two of a kind) as it is: label ids, versions and times, the change history and the
-tiles' labeling progress. Nothing partial is left behind: a GeoPackage is built under a
+tiles' labeling progress, tasks and review decisions. Nothing partial is left behind: a GeoPackage is built under a
 temporary name and renamed when complete; a PostGIS project is created and filled in one transaction.
 
 >>> import tempfile, shapely
@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import InputError
 from geolabel.labels.pg_location import is_postgres_location, parse_location
-from geolabel.labels.store import LABEL_FIELDS, HistoryEntry, LabelArrays, StoreLike, create_store, opened_store
+from geolabel.labels.store import (
+    LABEL_FIELDS,
+    HistoryEntry,
+    LabelArrays,
+    Review,
+    StoreLike,
+    Task,
+    create_store,
+    opened_store,
+)
 
 if TYPE_CHECKING:
     import pyproj
@@ -58,6 +67,8 @@ class _Project:
     labels: LabelArrays
     history: list[HistoryEntry]
     tiles: list[tuple[str, str, str | None, str | None]]
+    tasks: list[Task]
+    reviews: list[Review]
 
     def rows(self) -> list[dict[str, Any]]:
         columns = self.labels.columns
@@ -95,11 +106,36 @@ def _check_not_same(source: LabelStore, dst: str | os.PathLike[str]) -> None:
 
 
 def _read_project(source: LabelStore) -> _Project:
-    return _Project(source.crs, source.schema, source.read(), source.history(), source.tile_rows())
+    return _Project(
+        source.crs,
+        source.schema,
+        source.read(),
+        source.history(),
+        source.tile_rows(),
+        _or_none(source.tasks),
+        _or_none(source.reviews),
+    )
+
+
+def _or_none(read: Any) -> list[Any]:
+    """Tasks or reviews of the source; none from a PostGIS project made before they existed."""
+    from geolabel.labels.store import NotAStoreError
+
+    try:
+        return list(read())
+    except NotAStoreError:
+        return []
 
 
 def _load(store: LabelStore, project: _Project) -> None:
-    store.load_copy(project.labels.geoms, project.rows(), project.history, project.tiles)
+    store.load_copy(
+        project.labels.geoms,
+        project.rows(),
+        project.history,
+        project.tiles,
+        tasks=project.tasks,
+        reviews=project.reviews,
+    )
 
 
 def _copy_to_geopackage(p: Path, project: _Project, *, overwrite: bool) -> str:

@@ -69,11 +69,23 @@ def load_delivery(
     return _file_delivery(Path(path), schema=schema, class_field=class_field, layer=layer, single_class=single_class)
 
 
-def _store_delivery(store: LabelStore, *, schema: ClassSchema | None, single_class: str | None) -> Delivery:
+def store_delivery(store: LabelStore, *, bbox: tuple[float, float, float, float] | None = None) -> Delivery:
+    """The labels of an open label store as a delivery to check; ``bbox`` (store CRS): only
+    the labels touching it (one tile's work, as a submission is checked)."""
+    return _store_delivery(store, schema=None, single_class=None, bbox=bbox)
+
+
+def _store_delivery(
+    store: LabelStore,
+    *,
+    schema: ClassSchema | None,
+    single_class: str | None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> Delivery:
     """The labels of an open label store, with its tiles marked done."""
     from geolabel.labels.importer import single_class_code
 
-    arrays = store.read()
+    arrays = store.read(bbox=bbox)
     schema = schema or store.schema
     codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
     if single_class is not None:

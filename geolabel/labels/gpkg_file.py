@@ -25,7 +25,9 @@ from geolabel.labels.store import (
     LABEL_FIELDS,
     LABELS_TABLE,
     META_TABLE,
+    REVIEWS_TABLE,
     STORE_FORMAT,
+    TASKS_TABLE,
     DamagedStoreError,
     NotAStoreError,
     now_iso,
@@ -56,6 +58,17 @@ HISTORY_TABLE_SQL = f"""
 CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (history_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
   label_id TEXT, action TEXT NOT NULL, db_role TEXT, labeler TEXT, changed_at DATETIME NOT NULL,
   old_version INTEGER, new_version INTEGER, old_geom BLOB, old_fields TEXT)"""
+
+TASKS_TABLE_SQL = f"""
+CREATE TABLE IF NOT EXISTS {TASKS_TABLE} (task_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  tile_id TEXT NOT NULL, scene TEXT, minx REAL NOT NULL, miny REAL NOT NULL, maxx REAL NOT NULL, maxy REAL NOT NULL,
+  team TEXT NOT NULL, labeler TEXT, copy INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL,
+  assigned_at DATETIME, started_at DATETIME, submitted_at DATETIME, reviewed_at DATETIME, reviewer TEXT,
+  comment TEXT, UNIQUE (tile_id, copy))"""
+REVIEWS_TABLE_SQL = f"""
+CREATE TABLE IF NOT EXISTS {REVIEWS_TABLE} (review_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  task_id INTEGER NOT NULL, tile_id TEXT NOT NULL, team TEXT NOT NULL, labeler TEXT, reviewer TEXT,
+  decision TEXT NOT NULL, comment TEXT, at DATETIME NOT NULL, findings TEXT)"""
 
 #: Triggers keep rows complete whoever inserts them (QGIS, ogr2ogr, geolabel), by name.
 #: ``geolabel_labels_touch``: edits by other tools bump the version and the modification
@@ -133,6 +146,18 @@ def ensure_history_table(conn: sqlite3.Connection) -> None:
     if HISTORY_TABLE not in table_names(conn):
         conn.execute(HISTORY_TABLE_SQL)
         register_attributes_table(conn, HISTORY_TABLE, "every change of a label: who, when, what it was")
+
+
+def ensure_task_tables(conn: sqlite3.Connection) -> None:
+    """Add the tasks and reviews tables to a store made before they existed (inside a write
+    transaction)."""
+    tables = table_names(conn)
+    if TASKS_TABLE not in tables:
+        conn.execute(TASKS_TABLE_SQL)
+        register_attributes_table(conn, TASKS_TABLE, "tiles given to teams and labelers, and their review status")
+    if REVIEWS_TABLE not in tables:
+        conn.execute(REVIEWS_TABLE_SQL)
+        register_attributes_table(conn, REVIEWS_TABLE, "every submission and review decision: who, when, why")
 
 
 _FIONA_SCHEMA = {
@@ -248,6 +273,7 @@ def build_store_file(tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema) -> N
             conn.execute(f"CREATE INDEX geolabel_labels_class_code ON {LABELS_TABLE} (class_code)")
             conn.execute(f"CREATE INDEX geolabel_labels_tile_id ON {LABELS_TABLE} (tile_id)")
             ensure_history_table(conn)
+            ensure_task_tables(conn)
             for sql in TRIGGERS.values():
                 conn.execute(sql)
     finally:

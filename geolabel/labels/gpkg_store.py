@@ -20,8 +20,12 @@ from geolabel.labels.store import (
     LABEL_FIELDS,
     LABELS_TABLE,
     META_TABLE,
+    REVIEW_FIELDS,
+    REVIEWS_TABLE,
     SOURCES,
     STATUSES,
+    TASK_FIELDS,
+    TASKS_TABLE,
     TILE_STATUSES,
     TILES_TABLE,
     ConflictError,
@@ -30,7 +34,10 @@ from geolabel.labels.store import (
     LabelArrays,
     LabelStore,
     NotAStoreError,
+    Review,
+    Task,
     busy_timeout,
+    check_task_fields,
     class_code_value,
     field_names,
     now_iso,
@@ -46,6 +53,7 @@ from geolabel.labels.gpkg_file import (
     connect,
     connect_read_only,
     ensure_history_table,
+    ensure_task_tables,
     read_meta,
     register_attributes_table,
     table_names,
@@ -122,6 +130,7 @@ class GeoPackageStore(LabelStore):
             return
         present = {name for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         ensure_history_table(self._conn)
+        ensure_task_tables(self._conn)
         for name, sql in TRIGGERS.items():
             if name not in present:
                 self._conn.execute(sql)
@@ -354,6 +363,75 @@ class GeoPackageStore(LabelStore):
             return []
         return [tuple(r) for r in self._conn.execute(f"SELECT tile_id, status, labeler, modified FROM {TILES_TABLE}")]
 
+    # -- tasks and review -----------------------------------------------------------
+
+    def add_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
+        marks = ", ".join("?" * len(TASK_FIELDS))
+        with self.transaction():
+            try:
+                self._conn.executemany(
+                    f"INSERT INTO {TASKS_TABLE} ({', '.join(TASK_FIELDS)}) VALUES ({marks})",
+                    ([row.get(f) for f in TASK_FIELDS] for row in rows),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise InputError(f"{self.path}: a tile is already assigned as that copy ({exc})") from None
+
+    def tasks(
+        self,
+        *,
+        team: str | None = None,
+        tile_ids: Iterable[str] | None = None,
+        status: Iterable[str] | None = None,
+    ) -> list[Task]:
+        if TASKS_TABLE not in table_names(self._conn):
+            return []
+        where: list[str] = []
+        args: list[Any] = []
+        if team is not None:
+            where.append("team = ?")
+            args.append(team)
+        for column, values in (("tile_id", tile_ids), ("status", status)):
+            if values is not None:
+                vals = list(values)
+                where.append(f"{column} IN ({', '.join('?' * len(vals))})" if vals else "0")
+                args += vals
+        sql = f"SELECT {', '.join(TASK_FIELDS)} FROM {TASKS_TABLE}"
+        rows = self._fetch(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY task_id", args)
+        return [Task.from_row(r) for r in rows]
+
+    def update_task(self, task_id: int, *, expected_status: str, **fields: Any) -> None:
+        from geolabel.labels.store import stale_task
+
+        check_task_fields(fields)
+        with self.transaction():
+            row = self._conn.execute(f"SELECT status FROM {TASKS_TABLE} WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None:
+                raise InputError(f"{self.path}: no task {task_id}")
+            if row[0] != expected_status:
+                raise stale_task(task_id, row[0], expected_status)
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self._conn.execute(f"UPDATE {TASKS_TABLE} SET {sets} WHERE task_id = ?", (*fields.values(), task_id))
+
+    def add_review(self, row: dict[str, Any]) -> None:
+        marks = ", ".join("?" * len(REVIEW_FIELDS))
+        with self.transaction():
+            self._conn.execute(
+                f"INSERT INTO {REVIEWS_TABLE} ({', '.join(REVIEW_FIELDS)}) VALUES ({marks})",
+                [row.get(f) for f in REVIEW_FIELDS],
+            )
+
+    def reviews(self, *, tile_id: str | None = None, task_id: int | None = None) -> list[Review]:
+        if REVIEWS_TABLE not in table_names(self._conn):
+            return []
+        where, args = [], []
+        for column, value in (("tile_id", tile_id), ("task_id", task_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT {', '.join(REVIEW_FIELDS)} FROM {REVIEWS_TABLE}"
+        rows = self._fetch(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY review_id", args)
+        return [Review.from_row(r) for r in rows]
+
     # -- history ------------------------------------------------------------------
 
     def history(
@@ -387,6 +465,9 @@ class GeoPackageStore(LabelStore):
         rows: Sequence[dict[str, Any]],
         history: Sequence[HistoryEntry],
         tiles: Sequence[tuple[str, str, str | None, str | None]],
+        *,
+        tasks: Sequence[Task] = (),
+        reviews: Sequence[Review] = (),
     ) -> None:
         import json
 
@@ -419,6 +500,9 @@ class GeoPackageStore(LabelStore):
             if tiles:
                 self._ensure_tiles_table()
                 self._conn.executemany(f"INSERT INTO {TILES_TABLE} VALUES (?, ?, ?, ?)", tiles)
+            self.add_tasks([t.row() for t in tasks])
+            for review in reviews:
+                self.add_review(review.row())
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:

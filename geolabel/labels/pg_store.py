@@ -24,9 +24,12 @@ from geolabel.labels.pg_location import PgLocation, parse_location
 from geolabel.labels.pg_sql import CONFLICT_SQLSTATE, ROLES, time_text
 from geolabel.labels.store import (
     LABEL_FIELDS,
+    REVIEW_FIELDS,
     SOURCES,
     STATUSES,
     STORE_FORMAT,
+    TASK_FIELDS,
+    TASK_TIMES,
     TILE_STATUSES,
     ConflictError,
     DamagedStoreError,
@@ -34,8 +37,12 @@ from geolabel.labels.store import (
     LabelArrays,
     LabelStore,
     NotAStoreError,
+    Review,
+    Task,
     busy_timeout,
+    check_task_fields,
     field_names,
+    stale_task,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +60,11 @@ RULES = (
     "draft or submitted; reviewers change only status and comment of their own team's labels"
 )
 _TIMES = ("created", "modified")
+#: What the database lets each role do with tasks (said when it refuses).
+TASK_RULES = (
+    "labelers start and submit their own team's tasks given to them or to the team; reviewers accept or reject "
+    "their own team's submitted tasks; the admin assigns"
+)
 
 
 class PostGISStore(LabelStore):
@@ -461,6 +473,9 @@ class PostGISStore(LabelStore):
         rows: Sequence[dict[str, Any]],
         history: Sequence[HistoryEntry],
         tiles: Sequence[tuple[str, str, str | None, str | None]],
+        *,
+        tasks: Sequence[Task] = (),
+        reviews: Sequence[Review] = (),
     ) -> None:
         import shapely
         from psycopg.types.json import Jsonb
@@ -486,6 +501,121 @@ class PostGISStore(LabelStore):
                 f"SELECT setval(pg_get_serial_sequence('{self.s}.geolabel_history', 'history_id'), "
                 f"GREATEST((SELECT max(history_id) FROM {self.s}.geolabel_history), 1))"
             )
+            self.add_tasks([t.row() for t in tasks])
+            for review in reviews:
+                self.add_review(review.row())
+
+    # -- tasks and review -------------------------------------------------------------
+
+    def member_name(self) -> str | None:
+        row = self._execute("SELECT session_user").fetchone()
+        return str(row[0]) if row else None
+
+    def _task_sql(self, sql: str, args: Any = None, *, many: bool = False) -> Any:
+        """Run SQL on the tasks tables; a project made before they existed is said so."""
+        try:
+            if many:
+                with self.transaction(), self._conn.cursor() as cur:
+                    try:
+                        cur.executemany(sql, args)
+                    except psycopg_module().Error as exc:
+                        raise self._explain(exc) from None
+                return None
+            return self._execute(sql, args)
+        except NotAStoreError:
+            raise NotAStoreError(
+                f"{self}: project {self.s} was made before tasks existed; recreate it, or copy it with "
+                "`geolabel labels copy` (the copy has them)"
+            ) from None
+
+    def add_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        names = [f for f in TASK_FIELDS if f != "task_id" or rows[0].get("task_id") is not None]
+        sql = f"INSERT INTO {self.s}.geolabel_tasks ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
+        try:
+            self._task_sql(sql, [[row.get(f) for f in names] for row in rows], many=True)
+        except InputError as exc:
+            if "already in the store" not in str(exc):
+                raise
+            raise InputError(f"{self}: a tile is already assigned as that copy") from None
+        except AccessDeniedError:
+            raise AccessDeniedError(f"{self}: only the project's admin assigns tiles") from None
+        if "task_id" in names:
+            self._execute(
+                f"SELECT setval(pg_get_serial_sequence('{self.s}.geolabel_tasks', 'task_id'), "
+                f"GREATEST((SELECT max(task_id) FROM {self.s}.geolabel_tasks), 1))"
+            )
+
+    def tasks(
+        self,
+        *,
+        team: str | None = None,
+        tile_ids: Iterable[str] | None = None,
+        status: Iterable[str] | None = None,
+    ) -> list[Task]:
+        where: list[str] = []
+        args: list[Any] = []
+        if team is not None:
+            where.append("team = %s")
+            args.append(team)
+        for column, values in (("tile_id", tile_ids), ("status", status)):
+            if values is not None:
+                where.append(f"{column} = ANY(%s)")
+                args.append([str(v) for v in values])
+        selected = ", ".join(time_text(f) if f in TASK_TIMES else f for f in TASK_FIELDS)
+        sql = f"SELECT {selected} FROM {self.s}.geolabel_tasks"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY task_id"
+        return [Task.from_row(r) for r in self._task_sql(sql, args).fetchall()]
+
+    def update_task(self, task_id: int, *, expected_status: str, **fields: Any) -> None:
+        check_task_fields(fields)
+        sets = ", ".join(f"{k} = %s" for k in fields)
+        sql = f"UPDATE {self.s}.geolabel_tasks SET {sets} WHERE task_id = %s AND status = %s RETURNING task_id"
+        denied = f"{self}: task {task_id}: your role may not make this change ({TASK_RULES})"
+        with self.transaction():
+            try:
+                row = self._task_sql(sql, [*fields.values(), task_id, expected_status]).fetchone()
+            except AccessDeniedError:
+                raise AccessDeniedError(denied) from None
+            if row is not None:
+                return
+            found = self._execute(f"SELECT status FROM {self.s}.geolabel_tasks WHERE task_id = %s", (task_id,))
+            current = found.fetchone()
+        if current is None:
+            raise InputError(f"{self}: no task {task_id} (or not one of your team's)")
+        if current[0] != expected_status:
+            raise stale_task(task_id, current[0], expected_status)
+        raise AccessDeniedError(denied)
+
+    def add_review(self, row: dict[str, Any]) -> None:
+        names = [f for f in REVIEW_FIELDS if f != "review_id" or row.get("review_id") is not None]
+        marks = ", ".join("%s::jsonb" if f == "findings" else "%s" for f in names)
+        sql = f"INSERT INTO {self.s}.geolabel_reviews ({', '.join(names)}) VALUES ({marks})"
+        try:
+            self._task_sql(sql, [row.get(f) for f in names])
+        except AccessDeniedError:
+            raise AccessDeniedError(
+                f"{self}: tile {row.get('tile_id')}: your role may not record a {row.get('decision')} decision "
+                f"({TASK_RULES})"
+            ) from None
+        if "review_id" in names:
+            self._execute(
+                f"SELECT setval(pg_get_serial_sequence('{self.s}.geolabel_reviews', 'review_id'), "
+                f"GREATEST((SELECT max(review_id) FROM {self.s}.geolabel_reviews), 1))"
+            )
+
+    def reviews(self, *, tile_id: str | None = None, task_id: int | None = None) -> list[Review]:
+        where, args = [], []
+        for column, value in (("tile_id", tile_id), ("task_id", task_id)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                args.append(value)
+        selected = ", ".join(time_text(f) if f == "at" else "findings::text" if f == "findings" else f
+                             for f in REVIEW_FIELDS)  # fmt: skip
+        sql = f"SELECT {selected} FROM {self.s}.geolabel_reviews"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY review_id"
+        return [Review.from_row(r) for r in self._task_sql(sql, args).fetchall()]
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:

@@ -67,6 +67,34 @@ LABELS_TABLE = "labels"
 META_TABLE = "geolabel_meta"
 CLASSES_TABLE = "geolabel_classes"
 HISTORY_TABLE = "geolabel_history"
+TASKS_TABLE = "geolabel_tasks"
+REVIEWS_TABLE = "geolabel_reviews"
+#: Columns of a task (one tile given to a team or labeler), in store order.
+TASK_FIELDS = (
+    "task_id",
+    "tile_id",
+    "scene",
+    "minx",
+    "miny",
+    "maxx",
+    "maxy",
+    "team",
+    "labeler",
+    "copy",
+    "status",
+    "assigned_at",
+    "started_at",
+    "submitted_at",
+    "reviewed_at",
+    "reviewer",
+    "comment",
+)
+#: Task fields the workflow changes after assignment.
+TASK_UPDATABLE = ("status", "labeler", "started_at", "submitted_at", "reviewed_at", "reviewer", "comment")
+#: Columns of a recorded decision (submission, acceptance, rejection), in store order.
+REVIEW_FIELDS = ("review_id", "task_id", "tile_id", "team", "labeler", "reviewer", "decision", "comment", "at",
+                 "findings")  # fmt: skip
+TASK_TIMES = ("assigned_at", "started_at", "submitted_at", "reviewed_at")
 STORE_FORMAT = 1
 #: Environment variable: seconds to wait for another program's write lock (QGIS saving
 #: edits, a second import) before saying the store is busy.
@@ -130,6 +158,86 @@ class HistoryEntry:
         """From the first eight history columns as stored (history_id ... new_version)."""
         hid, label_id, action, role, labeler, at, old_version, new_version = row[:8]
         return cls(int(hid), label_id, action, role, labeler, at, old_version, new_version, old_geom, old_fields)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One tile given to a team (``labeler`` None: any labeler of the team) or a labeler;
+    ``copy`` 2 is the second labeling of a consensus tile. Bounds are in the store's CRS."""
+
+    task_id: int
+    tile_id: str
+    scene: str | None
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    team: str
+    labeler: str | None
+    copy: int
+    status: str
+    assigned_at: str | None
+    started_at: str | None = None
+    submitted_at: str | None = None
+    reviewed_at: str | None = None
+    reviewer: str | None = None
+    comment: str | None = None
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (self.minx, self.miny, self.maxx, self.maxy)
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Task:
+        """From the TASK_FIELDS columns as stored."""
+        values = dict(zip(TASK_FIELDS, row))
+        values["task_id"], values["copy"] = int(values["task_id"]), int(values["copy"])
+        return cls(**values)
+
+    def row(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in TASK_FIELDS}
+
+
+@dataclass(frozen=True)
+class Review:
+    """One recorded decision on a task: ``submitted`` by its labeler, ``accepted`` or
+    ``rejected`` by a reviewer (with the tile's findings as JSON text on a rejection)."""
+
+    review_id: int
+    task_id: int
+    tile_id: str
+    team: str
+    labeler: str | None
+    reviewer: str | None
+    decision: str
+    comment: str | None
+    at: str
+    findings: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Review:
+        values = dict(zip(REVIEW_FIELDS, row))
+        values["review_id"], values["task_id"] = int(values["review_id"]), int(values["task_id"])
+        return cls(**values)
+
+    def row(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in REVIEW_FIELDS}
+
+
+def check_task_fields(fields: dict[str, Any]) -> None:
+    """Refuse task fields the workflow may not change, and unknown statuses."""
+    unknown = set(fields) - set(TASK_UPDATABLE)
+    if unknown:
+        raise InputError(f"cannot update task field(s) {sorted(unknown)}; updatable: {', '.join(TASK_UPDATABLE)}")
+    if "status" in fields:
+        check_choice(fields["status"], vocabulary.TASK_STATUSES, "task status")
+
+
+def stale_task(task_id: int, status: str, expected: str) -> ConflictError:
+    """The error for a task that moved on since it was read (optimistic locking)."""
+    return ConflictError(
+        f"task {task_id} is {status} now, not {expected} (someone else changed it); look at `geolabel tasks status`"
+    )
 
 
 def field_names(fields: Sequence[str] | None) -> list[str]:
@@ -242,9 +350,48 @@ class LabelStore(ABC):
         rows: Sequence[dict[str, Any]],
         history: Sequence[HistoryEntry],
         tiles: Sequence[tuple[str, str, str | None, str | None]],
+        *,
+        tasks: Sequence[Task] = (),
+        reviews: Sequence[Review] = (),
     ) -> None:
-        """Fill an empty store with another store's labels, history and tile progress, as
-        they are (ids, versions, times), in one transaction (:func:`geolabel.labels.copy.copy_store`)."""
+        """Fill an empty store with another store's labels, history, tile progress, tasks and
+        reviews, as they are (ids, versions, times), in one transaction
+        (:func:`geolabel.labels.copy.copy_store`)."""
+
+    # -- tasks and review (see geolabel.tasks for the workflow) ---------------------
+
+    @abstractmethod
+    def add_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert tasks (dicts with TASK_FIELDS; ``task_id`` None: a new id) in one
+        transaction; a tile already given out as the same copy is refused as a whole."""
+
+    @abstractmethod
+    def tasks(
+        self,
+        *,
+        team: str | None = None,
+        tile_ids: Iterable[str] | None = None,
+        status: Iterable[str] | None = None,
+    ) -> list[Task]:
+        """Tasks matching every given filter, in task id order (what the reader may see)."""
+
+    @abstractmethod
+    def update_task(self, task_id: int, *, expected_status: str, **fields: Any) -> None:
+        """Change a task's TASK_UPDATABLE fields if its status is still ``expected_status``;
+        raises :class:`ConflictError` if it moved on (optimistic locking)."""
+
+    @abstractmethod
+    def add_review(self, row: dict[str, Any]) -> None:
+        """Record a decision (a dict with REVIEW_FIELDS; ``review_id`` None: a new id)."""
+
+    @abstractmethod
+    def reviews(self, *, tile_id: str | None = None, task_id: int | None = None) -> list[Review]:
+        """Recorded decisions, oldest first."""
+
+    def member_name(self) -> str | None:
+        """Who is working, as the store knows them: the database role on PostGIS, None in a
+        GeoPackage (which has no logins: labeler and reviewer names are given)."""
+        return None
 
     @abstractmethod
     def close(self) -> None:

@@ -120,8 +120,8 @@ def test_a_store_is_not_copied_onto_itself(tmp_path, pg_database):
 
 
 def _failing_load(original):
-    def load_copy(self, geoms, rows, history, tiles):
-        original(self, geoms, rows, history, tiles)
+    def load_copy(self, geoms, rows, history, tiles, **tasks_and_reviews):
+        original(self, geoms, rows, history, tiles, **tasks_and_reviews)
         raise OSError(28, "No space left on device")
 
     return load_copy

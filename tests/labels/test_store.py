@@ -221,7 +221,9 @@ def test_a_copy_keeps_labels_history_and_tile_progress(store, target, tmp_path, 
 def test_init_creates_a_geopackage_with_labels_layer_schema_and_crs(tmp_path):
     path = tmp_path / "s.gpkg"
     create_store(path, crs="EPSG:32649").close()
-    assert fiona.listlayers(path) == ["labels", "geolabel_meta", "geolabel_classes", "geolabel_history"]
+    assert fiona.listlayers(path) == [
+        "labels", "geolabel_meta", "geolabel_classes", "geolabel_history", "geolabel_tasks", "geolabel_reviews"
+    ]  # fmt: skip
     with fiona.open(path, layer="labels") as layer:
         assert layer.crs.to_epsg() == 32649
         assert layer.schema["geometry"] == "Polygon"
@@ -250,6 +252,8 @@ def test_init_creates_a_geopackage_with_labels_layer_schema_and_crs(tmp_path):
         "geolabel_meta": "attributes",
         "geolabel_classes": "attributes",
         "geolabel_history": "attributes",
+        "geolabel_tasks": "attributes",
+        "geolabel_reviews": "attributes",
     }
     reopened = open_store(path)
     assert reopened.crs.to_epsg() == 32649 and reopened.schema.resolve("water").priority == 80
@@ -352,7 +356,8 @@ def test_init_creates_a_postgis_project_with_labels_table_schema_and_srid(pg_loc
     schema = pg_location.rsplit("=", 1)[1]
     tables = run_sql(pg_location, "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,))
     assert [t for (t,) in tables] == [
-        "geolabel_classes", "geolabel_history", "geolabel_members", "geolabel_meta", "geolabel_tiles", "labels",
+        "geolabel_classes", "geolabel_history", "geolabel_members", "geolabel_meta", "geolabel_reviews",
+        "geolabel_tasks", "geolabel_tiles", "labels",
     ]  # fmt: skip
     columns = run_sql(
         pg_location,

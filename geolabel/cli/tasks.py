@@ -1,0 +1,188 @@
+"""``geolabel tasks`` (assign, start, submit, status) and ``geolabel review``: the checking
+center's workflow on a label store (see :mod:`geolabel.tasks`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from geolabel import vocabulary as v
+from geolabel.cli.options import STORE
+
+if TYPE_CHECKING:
+    from geolabel.tasks import Progress
+
+
+@click.group(short_help="Assign tiles to teams and labelers, submit them, follow progress.")
+def tasks() -> None:
+    """Tiles as tasks: the center assigns them to a team or labeler, the labeler starts
+    and submits them (after the checks pass), a reviewer accepts or rejects them
+    (`geolabel review`). On a PostGIS store the database role is the labeler or reviewer."""
+
+
+@tasks.command(short_help="Give unassigned tiles to a team or labeler.")
+@click.argument("store", type=STORE)
+@click.option("--tiles", "tiles_path", required=True, type=click.Path(dir_okay=False), help="Tile index (tiles.gpkg).")
+@click.option("--team", required=True, help="Team that labels the tiles.")
+@click.option("--labeler", help="One labeler of the team (default: any labeler of the team).")
+@click.option("--where", help="Filter on the tile index's fields, e.g. \"scene='village' and row in (0, 1)\".")
+@click.option("--aoi", type=click.Path(dir_okay=False), help="Only tiles intersecting this area (vector file).")
+@click.option("--count", type=int, help="At most this many tiles, the first unassigned ones in tile order.")
+@click.option(
+    "--overlap-fraction",
+    type=float,
+    default=v.OVERLAP_FRACTION,
+    show_default=True,
+    help="This fraction of the tiles is also given to a second labeler of the team (consensus).",
+)
+def assign(
+    store: str,
+    tiles_path: str,
+    team: str,
+    labeler: str | None,
+    where: str | None,
+    aoi: str | None,
+    count: int | None,
+    overlap_fraction: float,
+) -> None:
+    """Assign tiles of the tile index to TEAM in STORE; a tile is never assigned twice.
+
+    \b
+    Example:
+      geolabel tasks assign labels.gpkg --tiles chips/tiles.gpkg --team changsha --count 12 --overlap-fraction 0.1
+    """
+    from geolabel.tasks import assign_tiles
+
+    result = assign_tiles(
+        store,
+        tiles_path,
+        team=team,
+        labeler=labeler,
+        where=where,
+        aoi=aoi,
+        count=count,
+        overlap_fraction=overlap_fraction,
+    )
+    click.echo(result.line())
+
+
+@tasks.command(short_help="Start working on a tile.")
+@click.argument("store", type=STORE)
+@click.option("--tile", "tile_id", required=True, help="Tile id.")
+@click.option("--labeler", help="Who starts it (default on PostGIS: your database role).")
+def start(store: str, tile_id: str, labeler: str | None) -> None:
+    """Mark the tile in progress (taking it when it was given to the whole team)."""
+    from geolabel.tasks import start_tile
+
+    task = start_tile(store, tile_id, labeler=labeler)
+    click.echo(f"tile {task.tile_id}: in progress ({task.labeler})")
+
+
+@tasks.command(short_help="Submit a tile for review (its labels must pass the checks).")
+@click.argument("store", type=STORE)
+@click.option("--tile", "tile_id", required=True, help="Tile id.")
+@click.option("--labeler", help="Who submits it (default on PostGIS: your database role).")
+def submit(store: str, tile_id: str, labeler: str | None) -> None:
+    """Run `geolabel check`'s checks on the labels of the tile and submit it; while errors
+    remain it is not submitted (one line per error, exit code 1)."""
+    from geolabel.tasks import submit_tile
+
+    result = submit_tile(store, tile_id, labeler=labeler)
+    if not result.submitted:
+        for finding in result.errors:
+            click.echo(f"  error: {finding.message}")
+        click.echo(f"tile {tile_id}: not submitted: {len(result.errors)} errors; fix them and submit again", err=True)
+        click.get_current_context().exit(1)
+    click.echo(f"tile {tile_id}: submitted ({result.task.labeler})")
+
+
+@tasks.command(short_help="Progress per team and labeler.")
+@click.argument("store", type=STORE)
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def status(store: str, as_json: bool) -> None:
+    """Tasks per team and labeler: assigned, in progress, submitted, accepted, rejected,
+    tiles submitted per hour and the hours left at that pace ("(team)": tiles any labeler
+    of the team may take)."""
+    import json
+
+    from geolabel.tasks import task_progress
+
+    rows = task_progress(store)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no tasks yet; assign tiles with `geolabel tasks assign`")
+        return
+    for line in _table(rows):
+        click.echo(line)
+
+
+def _table(rows: list[Progress]) -> list[str]:
+    head = ["team", "labeler", *(s.replace("_", " ") for s in v.TASK_STATUSES), "tiles/h", "hours left"]
+    body = [
+        [r.team, r.labeler, *(str(r.counts[s]) for s in v.TASK_STATUSES), _number(r.tiles_per_hour),
+         _number(r.hours_left)]
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(row[k]) for row in [head, *body]) for k in range(len(head))]
+    return [
+        "  ".join(cell.ljust(w) if k < 2 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in [head, *body]
+    ]
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+@click.command(short_help="Accept or reject submitted tiles.")
+@click.argument("store", type=STORE)
+@click.option("--tile", "tile_ids", help="Tile id, or several separated by commas.")
+@click.option("--all-submitted", is_flag=True, help="Every submitted tile of --team (a whole delivery).")
+@click.option("--team", help="With --all-submitted: whose delivery.")
+@click.option("--accept", "decision", flag_value="accept", help="Accept the tiles.")
+@click.option("--reject", "decision", flag_value="reject", help="Reject the tiles (needs --comment).")
+@click.option("--comment", help="What to fix (required with --reject); kept with the decision.")
+@click.option("--reviewer", help="Who decides (default on PostGIS: your database role).")
+def review(
+    store: str,
+    tile_ids: str | None,
+    all_submitted: bool,
+    team: str | None,
+    decision: str | None,
+    comment: str | None,
+    reviewer: str | None,
+) -> None:
+    """Accept or reject submitted tiles in STORE. A rejection returns the tile to its
+    labeler with the comment and the tile's findings; every decision is recorded with
+    reviewer and time.
+
+    \b
+    Examples:
+      geolabel review labels.gpkg --tile village_r0_c1 --accept --reviewer wang
+      geolabel review labels.gpkg --tile village_r0_c2 --reject --comment "pond edge missed" --reviewer wang
+      geolabel review labels.gpkg --all-submitted --team changsha --accept --reviewer wang
+    """
+    from geolabel.errors import InputError
+    from geolabel.tasks import review_tiles, submitted_tiles
+    from geolabel.vocabulary import parse_list
+
+    if decision is None:
+        raise click.UsageError("say --accept or --reject")
+    if all_submitted == bool(tile_ids):
+        raise click.UsageError("give --tile ID[,ID...] or --all-submitted --team T")
+    if all_submitted:
+        if not team:
+            raise click.UsageError("--all-submitted needs --team")
+        ids = submitted_tiles(store, team=team)
+        if not ids:
+            raise InputError(f"team {team} has no submitted tiles to review")
+    else:
+        ids = parse_list(tile_ids or "")
+    results = review_tiles(store, ids, accept=decision == "accept", comment=comment, reviewer=reviewer)
+    for r in results:
+        sent = f" with {r.findings} findings" if r.decision == "rejected" else ""
+        click.echo(f"tile {r.task.tile_id} (copy {r.task.copy}, {r.task.labeler}): {r.decision}{sent}")
+    click.echo(f"{len(results)} tasks {results[0].decision} by {results[0].task.reviewer}")

@@ -261,7 +261,9 @@ def who(store: LabelStore, name: str | None, what: str) -> str:
     """The labeler or reviewer acting: ``name``, else the database role (PostGIS)."""
     text = (name or "").strip() or store.member_name()
     if not text:
-        raise InputError(f"{store.uri}: say who you are: a GeoPackage store needs the `{what}`", params=(what,))
+        raise InputError(
+            f"{store.uri}: a GeoPackage store does not know who you are; give your name as `{what}`", params=(what,)
+        )
     return text
 
 

@@ -229,11 +229,11 @@ def test_cli_assign_submit_review_and_status(village, tiles):
         (["tasks", "assign", "{s}", "--tiles", "missing.gpkg", "--team", "x", "--count", "1"], "no such tile index"),
         (["tasks", "assign", "{s}", "--tiles", "{t}", "--team", "x", "--overlap-fraction", "2"], "--overlap-fraction"),
         (["tasks", "submit", "{s}", "--tile", "nope", "--labeler", "li"], "no task for tile nope"),
-        (["tasks", "submit", "{s}", "--tile", "nope"], "needs the --labeler"),
+        (["tasks", "submit", "{s}", "--tile", "nope"], "give your name as --labeler"),
     ],
 )
 def test_cli_bad_input_is_one_line(village, tiles, args, message):
-    if not village.endswith(".gpkg") and "needs the --labeler" in message:
+    if not village.endswith(".gpkg") and "give your name as --labeler" in message:
         message = "no task for tile nope"  # on PostGIS the database role is the labeler
     res = CliRunner().invoke(main, [a.format(s=village, t=tiles) for a in args])
     lines = res.output.strip().splitlines()

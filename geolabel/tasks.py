@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from geolabel import vocabulary
 from geolabel.errors import InputError
+from geolabel.gold import score_submitted
 from geolabel.labels.store import StoreLike, Task, now_iso, opened_store
 
 if TYPE_CHECKING:
@@ -342,7 +343,9 @@ def submit_tile(store: StoreLike, tile_id: str, *, labeler: str | None = None) -
             st.update_task(task.task_id, expected_status=task.status, status="submitted", labeler=name,
                            submitted_at=now)  # fmt: skip
             st.add_review(_review_row(task, "submitted", labeler=name, at=now))
-        return SubmitResult(_reread(st, task), [])
+        done = _reread(st, task)
+        score_submitted(st, done)  # a gold tile, where the reference can be read (see geolabel.gold)
+        return SubmitResult(done, [])
 
 
 def _reread(store: LabelStore, task: Task) -> Task:

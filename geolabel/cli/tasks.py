@@ -186,3 +186,63 @@ def review(
         sent = f" with {r.findings} findings" if r.decision == "rejected" else ""
         click.echo(f"tile {r.task.tile_id} (copy {r.task.copy}, {r.task.labeler}): {r.decision}{sent}")
     click.echo(f"{len(results)} tasks {results[0].decision} by {results[0].task.reviewer}")
+
+
+@tasks.command(short_help="Mark assigned tiles gold, with their reference labels.")
+@click.argument("store", type=STORE)
+@click.option("--tiles", "tile_ids", required=True, help="Gold tile ids, separated by commas (assigned tiles).")
+@click.option("--reference", required=True, type=click.Path(dir_okay=False), help="Reference labels (vector file).")
+@click.option("--class-field", help="The reference's class field (default: class_code or class_name).")
+@click.option("--layer", help="Layer of a multi-layer reference file.")
+def gold(store: str, tile_ids: str, reference: str, class_field: str | None, layer: str | None) -> None:
+    """Mark tiles of STORE gold: hidden quality control. The reference polygons are clipped
+    to each tile and kept where only the admin reads them (on PostGIS; a GeoPackage has no
+    roles). Each submission of a gold tile is scored against them (`geolabel tasks quality`).
+
+    \b
+    Example:
+      geolabel tasks gold labels.gpkg --tiles village_r002_c003,village_r005_c001 --reference truth.gpkg
+    """
+    from geolabel.gold import mark_gold
+    from geolabel.vocabulary import parse_list
+
+    click.echo(mark_gold(store, parse_list(tile_ids), reference, class_field=class_field, layer=layer).line())
+
+
+@tasks.command(short_help="Leaderboard of labelers and teams on gold tiles.")
+@click.argument("store", type=STORE)
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Also write an HTML report here.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier quality report in --report.")
+def quality(store: str, as_json: bool, report_dir: str | None, overwrite: bool) -> None:
+    """Score the gold submissions not scored yet, then rank labelers and teams by mean IoU
+    on their gold tiles (also F1, correctness, completeness, boundary F). --report writes
+    quality.html with one chart per labeler of their scores over time.
+
+    \b
+    Example:
+      geolabel tasks quality labels.gpkg --report quality/
+    """
+    import json
+
+    from geolabel.gold import quality as rank
+
+    result = rank(store)
+    if report_dir:
+        from geolabel.gold_report import write_quality_report
+
+        write_quality_report(result, report_dir, overwrite=overwrite)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if not result.labelers:
+        click.echo("no gold submissions scored yet; mark tiles with `geolabel tasks gold`")
+        return
+    for title, rows in (("labelers", result.labelers), ("teams", result.teams)):
+        click.echo(f"{title} (by mean IoU on gold tiles):")
+        click.echo("  #  team  labeler  gold tiles  IoU  F1  correctness  completeness  boundary F")
+        for r in rows:
+            numbers = "  ".join(f"{r.means[k]:.3f}" for k in ("iou", "f1", "correctness", "completeness", "boundary_f"))
+            click.echo(f"  {r.rank}  {r.team}  {r.labeler or '-'}  {r.tiles}  {numbers}")
+    if report_dir:
+        click.echo(f"report: {report_dir}/quality.html")

@@ -21,10 +21,13 @@ from geolabel.labels.schema import ClassSchema
 from geolabel.labels.store import (
     CLASSES_TABLE,
     DEFAULT_BUSY_TIMEOUT,
+    GOLD_SCORES_TABLE,
+    GOLD_TABLE,
     HISTORY_TABLE,
     LABEL_FIELDS,
     LABELS_TABLE,
     META_TABLE,
+    REFERENCE_TABLE,
     REVIEWS_TABLE,
     STORE_FORMAT,
     TASKS_TABLE,
@@ -69,6 +72,24 @@ REVIEWS_TABLE_SQL = f"""
 CREATE TABLE IF NOT EXISTS {REVIEWS_TABLE} (review_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
   task_id INTEGER NOT NULL, tile_id TEXT NOT NULL, team TEXT NOT NULL, labeler TEXT, reviewer TEXT,
   decision TEXT NOT NULL, comment TEXT, at DATETIME NOT NULL, findings TEXT)"""
+
+#: Gold tiles and their reference (polygons as WKB in the store CRS): in the file, where
+#: anybody who can open it reads them (a GeoPackage has no roles; secrecy needs PostGIS).
+GOLD_TABLES_SQL = {
+    GOLD_TABLE: f"""CREATE TABLE IF NOT EXISTS {GOLD_TABLE} (tile_id TEXT PRIMARY KEY NOT NULL,
+  marked_at DATETIME NOT NULL, source TEXT)""",
+    REFERENCE_TABLE: f"""CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
+  reference_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, tile_id TEXT NOT NULL, class_code INTEGER NOT NULL,
+  geom_wkb BLOB NOT NULL)""",
+    GOLD_SCORES_TABLE: f"""CREATE TABLE IF NOT EXISTS {GOLD_SCORES_TABLE} (
+  task_id INTEGER NOT NULL, tile_id TEXT NOT NULL, labeler TEXT, team TEXT NOT NULL, submitted_at DATETIME,
+  scored_at DATETIME NOT NULL, metrics TEXT NOT NULL, PRIMARY KEY (task_id, submitted_at))""",
+}
+_GOLD_ABOUT = {
+    GOLD_TABLE: "gold tiles (hidden quality control)",
+    REFERENCE_TABLE: "reference polygons of the gold tiles (WKB, store CRS)",
+    GOLD_SCORES_TABLE: "scores of submitted gold tiles against their reference",
+}
 
 #: Triggers keep rows complete whoever inserts them (QGIS, ogr2ogr, geolabel), by name.
 #: ``geolabel_labels_touch``: edits by other tools bump the version and the modification
@@ -158,6 +179,15 @@ def ensure_task_tables(conn: sqlite3.Connection) -> None:
     if REVIEWS_TABLE not in tables:
         conn.execute(REVIEWS_TABLE_SQL)
         register_attributes_table(conn, REVIEWS_TABLE, "every submission and review decision: who, when, why")
+
+
+def ensure_gold_tables(conn: sqlite3.Connection) -> None:
+    """Add the gold tables when a store first needs them (inside a write transaction)."""
+    tables = table_names(conn)
+    for name, sql in GOLD_TABLES_SQL.items():
+        if name not in tables:
+            conn.execute(sql)
+            register_attributes_table(conn, name, _GOLD_ABOUT[name])
 
 
 _FIONA_SCHEMA = {

@@ -16,10 +16,14 @@ from geolabel.errors import (
 )
 from geolabel.labels.store import (
     CLASSES_TABLE,
+    GOLD_SCORE_FIELDS,
+    GOLD_SCORES_TABLE,
+    GOLD_TABLE,
     HISTORY_TABLE,
     LABEL_FIELDS,
     LABELS_TABLE,
     META_TABLE,
+    REFERENCE_TABLE,
     REVIEW_FIELDS,
     REVIEWS_TABLE,
     SOURCES,
@@ -30,6 +34,7 @@ from geolabel.labels.store import (
     TILES_TABLE,
     ConflictError,
     DamagedStoreError,
+    GoldScore,
     HistoryEntry,
     LabelArrays,
     LabelStore,
@@ -52,6 +57,7 @@ from geolabel.labels.gpkg_file import (
     check_local_folder,
     connect,
     connect_read_only,
+    ensure_gold_tables,
     ensure_history_table,
     ensure_task_tables,
     read_meta,
@@ -431,6 +437,54 @@ class GeoPackageStore(LabelStore):
         sql = f"SELECT {', '.join(REVIEW_FIELDS)} FROM {REVIEWS_TABLE}"
         rows = self._fetch(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY review_id", args)
         return [Review.from_row(r) for r in rows]
+
+    # -- gold tiles -----------------------------------------------------------------
+
+    def set_gold(self, tile_ids: Sequence[str], reference: Sequence[tuple[str, Any, int]], *, source: str) -> None:
+        import shapely
+
+        ids = list(tile_ids)
+        marks = ", ".join("?" * len(ids))
+        with self.transaction():
+            ensure_gold_tables(self._conn)
+            self._conn.execute(f"DELETE FROM {REFERENCE_TABLE} WHERE tile_id IN ({marks})", ids)
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO {GOLD_TABLE} (tile_id, marked_at, source) VALUES (?, ?, ?)",
+                [(t, now_iso(), source) for t in ids],
+            )
+            self._conn.executemany(
+                f"INSERT INTO {REFERENCE_TABLE} (tile_id, class_code, geom_wkb) VALUES (?, ?, ?)",
+                [(t, int(code), shapely.to_wkb(geom)) for t, geom, code in reference],
+            )
+
+    def gold_tiles(self) -> list[str]:
+        if GOLD_TABLE not in table_names(self._conn):
+            return []
+        return [r[0] for r in self._fetch(f"SELECT tile_id FROM {GOLD_TABLE} ORDER BY marked_at, tile_id", [])]
+
+    def reference(self, tile_id: str) -> tuple[Any, list[int]]:
+        import shapely
+
+        if REFERENCE_TABLE not in table_names(self._conn):
+            return shapely.from_wkb([]), []
+        sql = f"SELECT geom_wkb, class_code FROM {REFERENCE_TABLE} WHERE tile_id = ? ORDER BY reference_id"
+        rows = self._fetch(sql, [tile_id])
+        return shapely.from_wkb([r[0] for r in rows]), [int(r[1]) for r in rows]
+
+    def add_gold_score(self, score: GoldScore) -> None:
+        marks = ", ".join("?" * len(GOLD_SCORE_FIELDS))
+        with self.transaction():
+            ensure_gold_tables(self._conn)
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO {GOLD_SCORES_TABLE} ({', '.join(GOLD_SCORE_FIELDS)}) VALUES ({marks})",
+                [score.row()[f] for f in GOLD_SCORE_FIELDS],
+            )
+
+    def gold_scores(self) -> list[GoldScore]:
+        if GOLD_SCORES_TABLE not in table_names(self._conn):
+            return []
+        sql = f"SELECT {', '.join(GOLD_SCORE_FIELDS)} FROM {GOLD_SCORES_TABLE} ORDER BY submitted_at, task_id"
+        return [GoldScore.from_row(r) for r in self._fetch(sql, [])]
 
     # -- history ------------------------------------------------------------------
 

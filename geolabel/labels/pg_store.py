@@ -23,6 +23,7 @@ from geolabel.labels.pg_connect import connect, psycopg_module, server_message
 from geolabel.labels.pg_location import PgLocation, parse_location
 from geolabel.labels.pg_sql import CONFLICT_SQLSTATE, ROLES, time_text
 from geolabel.labels.store import (
+    GOLD_SCORE_FIELDS,
     LABEL_FIELDS,
     REVIEW_FIELDS,
     SOURCES,
@@ -33,6 +34,7 @@ from geolabel.labels.store import (
     TILE_STATUSES,
     ConflictError,
     DamagedStoreError,
+    GoldScore,
     HistoryEntry,
     LabelArrays,
     LabelStore,
@@ -616,6 +618,77 @@ class PostGISStore(LabelStore):
         sql = f"SELECT {selected} FROM {self.s}.geolabel_reviews"
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY review_id"
         return [Review.from_row(r) for r in self._task_sql(sql, args).fetchall()]
+
+    # -- gold tiles: the admin's only (see pg_sql.gold_sql) ----------------------------
+
+    def _gold_sql(self, sql: str, args: Any = None) -> Any:
+        """Run SQL on the gold tables, refused to anybody but the admin in the admin's words."""
+        try:
+            return self._execute(sql, args)
+        except AccessDeniedError:
+            raise AccessDeniedError(f"{self}: only the project's admin handles gold tiles") from None
+        except NotAStoreError:
+            raise NotAStoreError(
+                f"{self}: project {self.s} was made before gold tiles existed; recreate it, or copy it with "
+                "`geolabel labels copy` (the copy has them)"
+            ) from None
+
+    def may_read_gold(self) -> bool:
+        name = f"{self.s}.geolabel_gold"
+        sql = (
+            "SELECT CASE WHEN to_regclass(%s) IS NULL THEN false "
+            "ELSE has_table_privilege(to_regclass(%s), 'SELECT') END"
+        )
+        row = self._execute(sql, (name, name)).fetchone()
+        return bool(row and row[0])
+
+    def set_gold(self, tile_ids: Sequence[str], reference: Sequence[tuple[str, Any, int]], *, source: str) -> None:
+        import shapely
+
+        ids = [str(t) for t in tile_ids]
+        with self.transaction():
+            self._gold_sql(f"DELETE FROM {self.s}.geolabel_reference WHERE tile_id = ANY(%s)", (ids,))
+            for tile_id in ids:
+                self._gold_sql(
+                    f"INSERT INTO {self.s}.geolabel_gold (tile_id, marked_at, source) VALUES (%s, now(), %s) "
+                    "ON CONFLICT (tile_id) DO UPDATE SET marked_at = now(), source = EXCLUDED.source",
+                    (tile_id, source),
+                )
+            for tile_id, geom, code in reference:
+                self._gold_sql(
+                    f"INSERT INTO {self.s}.geolabel_reference (tile_id, class_code, geom) "
+                    f"VALUES (%s, %s, ST_GeomFromWKB(%s, {self.srid}))",
+                    (tile_id, int(code), shapely.to_wkb(geom)),
+                )
+
+    def gold_tiles(self) -> list[str]:
+        rows = self._gold_sql(f"SELECT tile_id FROM {self.s}.geolabel_gold ORDER BY marked_at, tile_id").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def reference(self, tile_id: str) -> tuple[Any, list[int]]:
+        import shapely
+
+        sql = (f"SELECT ST_AsBinary(geom), class_code FROM {self.s}.geolabel_reference WHERE tile_id = %s "
+               "ORDER BY reference_id")  # fmt: skip
+        rows = self._gold_sql(sql, (tile_id,)).fetchall()
+        return shapely.from_wkb([bytes(r[0]) for r in rows]), [int(r[1]) for r in rows]
+
+    def add_gold_score(self, score: GoldScore) -> None:
+        names = ", ".join(GOLD_SCORE_FIELDS)
+        marks = ", ".join("%s::jsonb" if f == "metrics" else "%s" for f in GOLD_SCORE_FIELDS)
+        self._gold_sql(
+            f"INSERT INTO {self.s}.geolabel_gold_scores ({names}) VALUES ({marks}) ON CONFLICT (task_id, submitted_at) "
+            "DO UPDATE SET scored_at = EXCLUDED.scored_at, metrics = EXCLUDED.metrics",
+            [score.row()[f] for f in GOLD_SCORE_FIELDS],
+        )
+
+    def gold_scores(self) -> list[GoldScore]:
+        selected = ", ".join(
+            time_text(f) if f in ("submitted_at", "scored_at") else "metrics::text" if f == "metrics" else f
+            for f in GOLD_SCORE_FIELDS
+        )
+        sql = f"SELECT {selected} FROM {self.s}.geolabel_gold_scores ORDER BY submitted_at, task_id"
+        return [GoldScore.from_row(r) for r in self._gold_sql(sql).fetchall()]
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:

@@ -69,6 +69,11 @@ CLASSES_TABLE = "geolabel_classes"
 HISTORY_TABLE = "geolabel_history"
 TASKS_TABLE = "geolabel_tasks"
 REVIEWS_TABLE = "geolabel_reviews"
+#: Gold tiles (hidden quality control), their reference polygons and the scores of their submissions.
+GOLD_TABLE = "geolabel_gold"
+REFERENCE_TABLE = "geolabel_reference"
+GOLD_SCORES_TABLE = "geolabel_gold_scores"
+GOLD_SCORE_FIELDS = ("task_id", "tile_id", "labeler", "team", "submitted_at", "scored_at", "metrics")
 #: Columns of a task (one tile given to a team or labeler), in store order.
 TASK_FIELDS = (
     "task_id",
@@ -222,6 +227,29 @@ class Review:
 
     def row(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in REVIEW_FIELDS}
+
+
+@dataclass(frozen=True)
+class GoldScore:
+    """A gold tile's submission scored against its reference: ``metrics`` is JSON text
+    (see :mod:`geolabel.gold`); one score per task and submission time."""
+
+    task_id: int
+    tile_id: str
+    labeler: str | None
+    team: str
+    submitted_at: str | None
+    scored_at: str
+    metrics: str
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> GoldScore:
+        values = dict(zip(GOLD_SCORE_FIELDS, row))
+        values["task_id"] = int(values["task_id"])
+        return cls(**values)
+
+    def row(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in GOLD_SCORE_FIELDS}
 
 
 def check_task_fields(fields: dict[str, Any]) -> None:
@@ -387,6 +415,35 @@ class LabelStore(ABC):
     @abstractmethod
     def reviews(self, *, tile_id: str | None = None, task_id: int | None = None) -> list[Review]:
         """Recorded decisions, oldest first."""
+
+    # -- gold tiles (see geolabel.gold) ------------------------------------------------
+
+    @abstractmethod
+    def set_gold(self, tile_ids: Sequence[str], reference: Sequence[tuple[str, Any, int]], *, source: str) -> None:
+        """Mark ``tile_ids`` gold and replace their reference polygons with ``reference``
+        ((tile_id, polygon in the store CRS, class code) rows), in one transaction."""
+
+    @abstractmethod
+    def gold_tiles(self) -> list[str]:
+        """The gold tiles, in the order they were marked (refused to labelers and reviewers
+        on PostGIS)."""
+
+    @abstractmethod
+    def reference(self, tile_id: str) -> tuple[Any, list[int]]:
+        """A gold tile's reference: (shapely polygons in the store CRS, class codes)."""
+
+    @abstractmethod
+    def add_gold_score(self, score: GoldScore) -> None:
+        """Record a gold submission's score."""
+
+    @abstractmethod
+    def gold_scores(self) -> list[GoldScore]:
+        """Every recorded gold score, oldest submission first."""
+
+    def may_read_gold(self) -> bool:
+        """Whether this connection may read gold tiles, references and scores (always in a
+        GeoPackage, which has no roles; on PostGIS only the owner and the admin group)."""
+        return True
 
     def member_name(self) -> str | None:
         """Who is working, as the store knows them: the database role on PostGIS, None in a

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from geolabel import vocabulary as v
 from geolabel.cli.options import STORE
+
+if TYPE_CHECKING:
+    from geolabel.qa.findings import QAResult
 
 
 @click.command(short_help="Quality control of a delivery (validity, overlaps, gaps, slivers, schema).")
@@ -36,6 +41,12 @@ from geolabel.cli.options import STORE
 )
 @click.option("--require", default=None, help="Attributes that must be filled, e.g. labeler,team.")
 @click.option("--crs", "expected_crs", default=None, help="The CRS deliveries must be in, e.g. EPSG:32649.")
+@click.option(
+    "--store",
+    "central",
+    type=STORE,
+    help="With a site delivery: also check it against this central store (other teams' tiles and accepted labels).",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (findings.gpkg, report.html).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the exit code and the summary line.")
@@ -53,6 +64,7 @@ def check(
     spike_angle: float,
     require: str | None,
     expected_crs: str | None,
+    central: str | None,
     out_dir: str | None,
     overwrite: bool,
     quiet: bool,
@@ -66,6 +78,7 @@ def check(
     Examples:
       geolabel check out/labels.gpkg --out out/qa
       geolabel check delivery.geojson --aoi aoi.gpkg --require labeler,team --crs EPSG:32649 --out qa
+      geolabel check changsha-0601.gpkg --store "postgresql://admin@db.center/labels?schema=village"
     """
     from geolabel.labels.delivery import load_delivery
     from geolabel.labels.schema import load_schema
@@ -87,6 +100,8 @@ def check(
         require=require or (),
         expected_crs=expected_crs,
     )
+    if central:
+        _add_central_findings(result, source, central)
     if out_dir:
         write_report(result, out_dir, schema=delivery.schema, overwrite=overwrite)
     if not quiet:
@@ -105,3 +120,16 @@ def check(
         f"on {result.n_features} features{where}"
     )
     click.get_current_context().exit(1 if result.errors else 0)
+
+
+def _add_central_findings(result: QAResult, source: str, central: str) -> None:
+    """A site delivery's conflicts with the central store, among the other findings."""
+    from geolabel.conflicts import central_findings
+    from geolabel.deliveries import read_delivery
+    from geolabel.labels.store import open_store
+    from geolabel.qa.findings import sort_findings
+
+    delivery = read_delivery(source)
+    with open_store(central) as store:
+        result.findings += central_findings(store, delivery, result)
+    sort_findings(result.findings)

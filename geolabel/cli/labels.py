@@ -206,11 +206,14 @@ def stats(store: str, units: str | None, ellipsoidal: bool, lang: str | None, as
 
 def _register() -> None:
     from geolabel.cli.copy import copy
+    from geolabel.cli.deliver import deliver, merge
     from geolabel.cli.history import history, restore
 
     labels.add_command(history)
     labels.add_command(restore)
     labels.add_command(copy)
+    labels.add_command(deliver)
+    labels.add_command(merge)
 
 
 _register()

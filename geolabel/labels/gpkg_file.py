@@ -26,7 +26,9 @@ from geolabel.labels.store import (
     HISTORY_TABLE,
     LABEL_FIELDS,
     LABELS_TABLE,
+    MERGED_DELIVERIES_TABLE,
     META_TABLE,
+    PROVENANCE_TABLE,
     REFERENCE_TABLE,
     REVIEWS_TABLE,
     STORE_FORMAT,
@@ -89,6 +91,20 @@ _GOLD_ABOUT = {
     GOLD_TABLE: "gold tiles (hidden quality control)",
     REFERENCE_TABLE: "reference polygons of the gold tiles (WKB, store CRS)",
     GOLD_SCORES_TABLE: "scores of submitted gold tiles against their reference",
+}
+
+#: Deliveries merged into a central store and the provenance of their labels (one row per
+#: label and delivery that wrote it); added with the first merge.
+DELIVERY_TABLES_SQL = {
+    MERGED_DELIVERIES_TABLE: f"""CREATE TABLE IF NOT EXISTS {MERGED_DELIVERIES_TABLE} (
+  delivery_id TEXT PRIMARY KEY NOT NULL, site TEXT NOT NULL, team TEXT NOT NULL, merged_at DATETIME NOT NULL,
+  labels INTEGER NOT NULL, checksum TEXT NOT NULL)""",
+    PROVENANCE_TABLE: f"""CREATE TABLE IF NOT EXISTS {PROVENANCE_TABLE} (label_id TEXT NOT NULL,
+  delivery_id TEXT NOT NULL, site TEXT NOT NULL, merged_at DATETIME NOT NULL, PRIMARY KEY (label_id, delivery_id))""",
+}
+_DELIVERY_ABOUT = {
+    MERGED_DELIVERIES_TABLE: "deliveries from offline sites merged into this store",
+    PROVENANCE_TABLE: "which delivery and site each merged label came from",
 }
 
 #: Triggers keep rows complete whoever inserts them (QGIS, ogr2ogr, geolabel), by name.
@@ -188,6 +204,15 @@ def ensure_gold_tables(conn: sqlite3.Connection) -> None:
         if name not in tables:
             conn.execute(sql)
             register_attributes_table(conn, name, _GOLD_ABOUT[name])
+
+
+def ensure_delivery_tables(conn: sqlite3.Connection) -> None:
+    """Add the merge tables when a store first needs them (inside a write transaction)."""
+    tables = table_names(conn)
+    for name, sql in DELIVERY_TABLES_SQL.items():
+        if name not in tables:
+            conn.execute(sql)
+            register_attributes_table(conn, name, _DELIVERY_ABOUT[name])
 
 
 _FIONA_SCHEMA = {

@@ -22,7 +22,11 @@ from geolabel.labels.store import (
     HISTORY_TABLE,
     LABEL_FIELDS,
     LABELS_TABLE,
+    MERGED_DELIVERIES_TABLE,
+    MERGED_FIELDS,
     META_TABLE,
+    PROVENANCE_FIELDS,
+    PROVENANCE_TABLE,
     REFERENCE_TABLE,
     REVIEW_FIELDS,
     REVIEWS_TABLE,
@@ -57,6 +61,7 @@ from geolabel.labels.gpkg_file import (
     check_local_folder,
     connect,
     connect_read_only,
+    ensure_delivery_tables,
     ensure_gold_tables,
     ensure_history_table,
     ensure_task_tables,
@@ -485,6 +490,36 @@ class GeoPackageStore(LabelStore):
             return []
         sql = f"SELECT {', '.join(GOLD_SCORE_FIELDS)} FROM {GOLD_SCORES_TABLE} ORDER BY submitted_at, task_id"
         return [GoldScore.from_row(r) for r in self._fetch(sql, [])]
+
+    # -- deliveries from offline sites -----------------------------------------------
+
+    def merged_deliveries(self) -> list[dict[str, Any]]:
+        if MERGED_DELIVERIES_TABLE not in table_names(self._conn):
+            return []
+        sql = f"SELECT {', '.join(MERGED_FIELDS)} FROM {MERGED_DELIVERIES_TABLE} ORDER BY merged_at, delivery_id"
+        return [dict(zip(MERGED_FIELDS, r)) for r in self._fetch(sql, [])]
+
+    def record_merge(self, merged: dict[str, Any], provenance: Sequence[dict[str, Any]]) -> None:
+        with self.transaction():
+            ensure_delivery_tables(self._conn)
+            self._conn.execute(
+                f"INSERT INTO {MERGED_DELIVERIES_TABLE} ({', '.join(MERGED_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(MERGED_FIELDS))})",
+                [merged[f] for f in MERGED_FIELDS],
+            )
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO {PROVENANCE_TABLE} ({', '.join(PROVENANCE_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(PROVENANCE_FIELDS))})",
+                [[row[f] for f in PROVENANCE_FIELDS] for row in provenance],
+            )
+
+    def provenance(self, *, label_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        if PROVENANCE_TABLE not in table_names(self._conn):
+            return []
+        sql = f"SELECT {', '.join(PROVENANCE_FIELDS)} FROM {PROVENANCE_TABLE}"
+        rows = self._fetch(sql + " ORDER BY merged_at, label_id", [])
+        wanted = None if label_ids is None else set(label_ids)
+        return [dict(zip(PROVENANCE_FIELDS, r)) for r in rows if wanted is None or r[0] in wanted]
 
     # -- history ------------------------------------------------------------------
 

@@ -211,6 +211,7 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
         f"CREATE POLICY admin_all ON {s}.labels FOR ALL TO {adm} USING (true) WITH CHECK (true)",
         *task_sql(s, groups),
         *gold_sql(s, srid, groups),
+        *delivery_sql(s, groups),
     ]
 
 
@@ -283,4 +284,19 @@ def gold_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.geolabel_gold, {s}.geolabel_reference, "
         f"{s}.geolabel_gold_scores TO {groups['admin']}",
         f"GRANT USAGE ON SEQUENCE {s}.geolabel_reference_reference_id_seq TO {groups['admin']}",
+    ]
+
+
+def delivery_sql(s: str, groups: dict[str, str]) -> list[str]:
+    """Deliveries merged from offline sites and the provenance of their labels: merging is
+    the admin's job, so both tables are granted to the admin group only (members read
+    neither: a label's site is the center's bookkeeping, not needed to label or review)."""
+    return [
+        f"""CREATE TABLE {s}.geolabel_merged_deliveries (delivery_id text PRIMARY KEY, site text NOT NULL,
+            team text NOT NULL, merged_at timestamptz NOT NULL, labels integer NOT NULL, checksum text NOT NULL)""",
+        f"""CREATE TABLE {s}.geolabel_provenance (label_id text NOT NULL, delivery_id text NOT NULL,
+            site text NOT NULL, merged_at timestamptz NOT NULL, PRIMARY KEY (label_id, delivery_id))""",
+        f"REVOKE ALL ON {s}.geolabel_merged_deliveries, {s}.geolabel_provenance FROM PUBLIC",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.geolabel_merged_deliveries, {s}.geolabel_provenance "
+        f"TO {groups['admin']}",
     ]

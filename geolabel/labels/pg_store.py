@@ -25,6 +25,8 @@ from geolabel.labels.pg_sql import CONFLICT_SQLSTATE, ROLES, time_text
 from geolabel.labels.store import (
     GOLD_SCORE_FIELDS,
     LABEL_FIELDS,
+    MERGED_FIELDS,
+    PROVENANCE_FIELDS,
     REVIEW_FIELDS,
     SOURCES,
     STATUSES,
@@ -689,6 +691,53 @@ class PostGISStore(LabelStore):
         )
         sql = f"SELECT {selected} FROM {self.s}.geolabel_gold_scores ORDER BY submitted_at, task_id"
         return [GoldScore.from_row(r) for r in self._gold_sql(sql).fetchall()]
+
+    # -- deliveries from offline sites: the admin's only (see pg_sql.delivery_sql) -------
+
+    def _merge_sql(self, sql: str, args: Any = None, *, many: bool = False) -> Any:
+        """Run SQL on the merge tables, refused to anybody but the admin in the admin's words."""
+        try:
+            return self._executemany(sql, args) if many else self._execute(sql, args)
+        except AccessDeniedError:
+            raise AccessDeniedError(f"{self}: only the project's admin merges deliveries") from None
+        except NotAStoreError:
+            raise NotAStoreError(
+                f"{self}: project {self.s} was made before deliveries could be merged; recreate it, or copy it "
+                "with `geolabel labels copy` (the copy has the tables)"
+            ) from None
+
+    def _executemany(self, sql: str, rows: Any) -> None:
+        pg = psycopg_module()
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(sql, rows)
+        except pg.Error as exc:
+            raise self._explain(exc) from None
+
+    def merged_deliveries(self) -> list[dict[str, Any]]:
+        names = ", ".join(time_text(f) if f == "merged_at" else f for f in MERGED_FIELDS)
+        sql = f"SELECT {names} FROM {self.s}.geolabel_merged_deliveries ORDER BY merged_at, delivery_id"
+        return [dict(zip(MERGED_FIELDS, r)) for r in self._merge_sql(sql).fetchall()]
+
+    def record_merge(self, merged: dict[str, Any], provenance: Sequence[dict[str, Any]]) -> None:
+        def insert(table: str, fields: Sequence[str], conflict: str) -> str:
+            marks = ", ".join("%s" for _ in fields)
+            return f"INSERT INTO {self.s}.{table} ({', '.join(fields)}) VALUES ({marks}) {conflict}"
+
+        with self.transaction():
+            self._merge_sql(insert("geolabel_merged_deliveries", MERGED_FIELDS, ""), [merged[f] for f in MERGED_FIELDS])
+            if provenance:
+                sql = insert("geolabel_provenance", PROVENANCE_FIELDS, "ON CONFLICT (label_id, delivery_id) DO NOTHING")
+                self._merge_sql(sql, [[row[f] for f in PROVENANCE_FIELDS] for row in provenance], many=True)
+
+    def provenance(self, *, label_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        names = ", ".join(time_text(f) if f == "merged_at" else f for f in PROVENANCE_FIELDS)
+        sql = f"SELECT {names} FROM {self.s}.geolabel_provenance"
+        args: Any = None
+        if label_ids is not None:
+            sql, args = sql + " WHERE label_id = ANY(%s)", ([str(i) for i in label_ids],)
+        rows = self._merge_sql(sql + " ORDER BY merged_at, label_id", args).fetchall()
+        return [dict(zip(PROVENANCE_FIELDS, r)) for r in rows]
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:

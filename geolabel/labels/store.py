@@ -74,6 +74,12 @@ GOLD_TABLE = "geolabel_gold"
 REFERENCE_TABLE = "geolabel_reference"
 GOLD_SCORES_TABLE = "geolabel_gold_scores"
 GOLD_SCORE_FIELDS = ("task_id", "tile_id", "labeler", "team", "submitted_at", "scored_at", "metrics")
+#: Deliveries from offline sites merged into this (central) store, and where each merged
+#: label came from (see :mod:`geolabel.merge`).
+MERGED_DELIVERIES_TABLE = "geolabel_merged_deliveries"
+PROVENANCE_TABLE = "geolabel_provenance"
+MERGED_FIELDS = ("delivery_id", "site", "team", "merged_at", "labels", "checksum")
+PROVENANCE_FIELDS = ("label_id", "delivery_id", "site", "merged_at")
 #: Columns of a task (one tile given to a team or labeler), in store order.
 TASK_FIELDS = (
     "task_id",
@@ -439,6 +445,21 @@ class LabelStore(ABC):
     @abstractmethod
     def gold_scores(self) -> list[GoldScore]:
         """Every recorded gold score, oldest submission first."""
+
+    # -- deliveries from offline sites (see geolabel.merge) ------------------------------
+
+    @abstractmethod
+    def merged_deliveries(self) -> list[dict[str, Any]]:
+        """The deliveries merged into this store (dicts with MERGED_FIELDS), oldest first."""
+
+    @abstractmethod
+    def record_merge(self, merged: dict[str, Any], provenance: Sequence[dict[str, Any]]) -> None:
+        """Record a merged delivery (MERGED_FIELDS) and the provenance of the labels it wrote
+        (PROVENANCE_FIELDS rows); joins the caller's transaction."""
+
+    @abstractmethod
+    def provenance(self, *, label_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Where merged labels came from (dicts with PROVENANCE_FIELDS), oldest merge first."""
 
     def may_read_gold(self) -> bool:
         """Whether this connection may read gold tiles, references and scores (always in a

@@ -25,6 +25,8 @@ FINDING_TYPES = (
     "gap",
     "outside",
     "no_features",
+    "unassigned_tile",
+    "cross_site_overlap",
     "below_mmu",
     "sliver",
     "small_hole",

@@ -23,6 +23,8 @@ TITLES = {
     "gap": "Unlabelled gap",
     "outside": "Outside the imagery",
     "no_features": "No labels",
+    "unassigned_tile": "Tile of another team",
+    "cross_site_overlap": "Overlaps another site",
     "below_mmu": "Too small",
     "sliver": "Sliver",
     "small_hole": "Small hole",

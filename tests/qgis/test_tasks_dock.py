@@ -213,3 +213,45 @@ def bar_texts(dock, level):
     from qgis.core import Qgis
 
     return dock.iface.messageBar().get_messages(getattr(Qgis.MessageLevel, level))
+
+
+def member_login(pg_database, location, role, team="team_a"):
+    """A new login in the project's ``role`` group and ``team``: (name, location with its password)."""
+    import uuid
+
+    import psycopg
+
+    with open_store(location) as store:
+        group, schema = store.groups[role], store.location.schema
+    name, password = f"{role[:3]}_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}' IN ROLE {group}")
+        conn.execute(f"INSERT INTO {schema}.geolabel_members VALUES (%s, %s, %s)", (name, team, role))
+    return name, f"postgresql://{name}:{password}@{pg_database.split('@', 1)[1]}?schema={schema}"
+
+
+def test_on_postgis_my_tiles_are_the_logins_and_a_reviewer_gets_the_review_mode(dock, pg_location, pg_database, tiles):
+    create_store(pg_location, crs="EPSG:32649").close()
+    labeler, as_labeler = member_login(pg_database, pg_location, "labeler")
+    reviewer, as_reviewer = member_login(pg_database, pg_location, "reviewer")
+    assign_tiles(pg_location, tiles.index_path, team="team_a", labeler=labeler, where=f"tile_id in ('{STARTED}')")
+    assign_tiles(pg_location, tiles.index_path, team="team_a", where=f"tile_id in ('{REJECTED}')")
+    dock.open_store(as_labeler)  # no name typed: the database role is the labeler
+    assert not dock.work.review_check.isChecked()
+    assert texts(dock.work.tasks_list) == [f"{STARTED} · in progress", f"{REJECTED} · assigned to the team"]
+    dock.work.submit_button.click()
+    assert dock.work.current().tile_id == REJECTED  # taken from the team by opening it
+    dock.work.submit_button.click()
+    with open_store(pg_location) as store:
+        assert {(t.tile_id, t.status, t.labeler) for t in store.tasks()} == {
+            (STARTED, "submitted", labeler),
+            (REJECTED, "submitted", labeler),
+        }
+    dock.open_store(as_reviewer)
+    assert dock.work.review_check.isChecked() and dock.work.title() == "Review"
+    assert [t.tile_id for t in dock.work.queue] == [STARTED, REJECTED]  # oldest submission first
+    dock.shortcut_actions["accept_tile"].trigger()
+    with open_store(pg_location) as store:
+        assert [(r.tile_id, r.decision, r.reviewer) for r in store.reviews() if r.reviewer] == [
+            (STARTED, "accepted", reviewer)
+        ]

@@ -55,6 +55,7 @@ from ..processing.common import engine_message
 from ..styles import STORE_PROPERTY, style_tile_index
 from . import findings as words
 from .open_store import OpenStoreDialog
+from .tasks_panel import TaskPanel
 
 CLASS_VARIABLE = "geolabel_class"
 LABELER_VARIABLE = "geolabel_labeler"
@@ -62,7 +63,8 @@ TILE_VARIABLE = "geolabel_tile"
 #: Seconds the dock waits for a store another writer holds (QGIS saving) before it says so.
 STORE_TIMEOUT = 3.0
 #: Keyboard shortcuts (Settings > Keyboard Shortcuts can change them); 1-9 pick the classes.
-SHORTCUTS = {"previous_tile": ",", "next_tile": ".", "mark_done": "M", "check_now": "Q"}
+SHORTCUTS = {"previous_tile": ",", "next_tile": ".", "mark_done": "M", "check_now": "Q", "accept_tile": "A",
+             "reject_tile": "R"}  # fmt: skip
 CLASS_KEYS = 9
 #: Fields the store and its triggers fill: hidden, or shown read-only in the attribute form.
 HIDDEN_FIELDS = ("fid", "version", "base_version")
@@ -189,8 +191,8 @@ class LabelingDock(QDockWidget):
         self.prev_button = QPushButton("◀ Previous")
         self.next_button = QPushButton("Next ▶")
         self.done_button = QPushButton("Mark done")
-        self.prev_button.clicked.connect(lambda: self.go_to_tile(self.tile_index - 1))
-        self.next_button.clicked.connect(lambda: self.go_to_tile(self.tile_index + 1))
+        self.prev_button.clicked.connect(lambda: self.step(-1))
+        self.next_button.clicked.connect(lambda: self.step(1))
         self.done_button.clicked.connect(self.mark_done)
         for b in (self.prev_button, self.next_button, self.done_button):
             nav.addWidget(b)
@@ -199,6 +201,8 @@ class LabelingDock(QDockWidget):
         tl.addLayout(nav)
         tl.addWidget(self.progress_label)
         layout.addWidget(tiles_box)
+        self.work = TaskPanel(self)  # "my tiles" / review, while the store has tasks
+        layout.addWidget(self.work)
 
         qa_box = QGroupBox("Quality")
         ql = QVBoxLayout(qa_box)
@@ -232,14 +236,18 @@ class LabelingDock(QDockWidget):
         """Main-window actions, so the keys work while the map has the focus (a text field
         keeps its typed characters); registered with QGIS's shortcut manager."""
         tips = {
-            "previous_tile": (self.prev_button, "Previous tile", lambda: self.go_to_tile(self.tile_index - 1)),
-            "next_tile": (self.next_button, "Next tile", lambda: self.go_to_tile(self.tile_index + 1)),
-            "mark_done": (self.done_button, "Mark the tile done", self.mark_done),
+            "previous_tile": (self.prev_button, "Previous tile", lambda: self.step(-1)),
+            "next_tile": (self.next_button, "Next tile", lambda: self.step(1)),
+            "mark_done": (self.done_button, "Mark the tile done", self._done_key),
             "check_now": (self.check_button, "Save the edits and check the labels", self._check_key),
+            "accept_tile": (self.work.accept_button, "Accept the tile", self._accept_key),
+            "reject_tile": (self.work.reject_button, "Reject the tile with a comment", self._reject_key),
         }
         for name, (button, text, slot) in tips.items():
             action = self._shortcut(name, f"GeoLabel: {text.lower()}", SHORTCUTS[name], slot)
             button.setToolTip(f"{text} (key {action.shortcut().toString()})")
+        done_key = self.shortcut_actions["mark_done"].shortcut().toString()
+        self.work.submit_button.setToolTip(f"Save, check and submit the tile for review (key {done_key})")
         for k in range(CLASS_KEYS):
             self._shortcut(f"class_{k + 1}", f"GeoLabel: class {k + 1} of the palette", str(k + 1), self._class_key(k))
 
@@ -267,6 +275,22 @@ class LabelingDock(QDockWidget):
         if self.check_button.isEnabled():
             self.check_now(background=True)
 
+    def _done_key(self):
+        """The key that finishes a tile: *Submit tile* for assigned work, else *Mark done*."""
+        if self.work.active:
+            if not self.work.reviewing and self.work.submit_button.isEnabled():
+                self.work.submit()
+        else:
+            self.mark_done()
+
+    def _accept_key(self):
+        if self.work.reviewing and self.work.accept_button.isEnabled():
+            self.work.accept()
+
+    def _reject_key(self):
+        if self.work.reviewing and self.work.reject_button.isEnabled():
+            self.work.reject()
+
     def remove_shortcuts(self):
         window = self.iface.mainWindow()
         for action in self.shortcut_actions.values():
@@ -282,6 +306,7 @@ class LabelingDock(QDockWidget):
             w.setEnabled(on)
         for w in (self.prev_button, self.next_button, self.done_button):
             w.setEnabled(on and bool(self.chips))
+        self.done_button.setVisible(not self.work.active)  # assigned work is submitted instead
 
     def _ask_open(self):
         dialog = OpenStoreDialog(self)
@@ -337,6 +362,8 @@ class LabelingDock(QDockWidget):
         self._show_count()
         self._build_palette(store.schema)
         self._enable(True)
+        self.work.set_review_for_role()
+        self.work.refresh()
         return layer
 
     def labels_layer(self):
@@ -386,6 +413,7 @@ class LabelingDock(QDockWidget):
             self.store.close()
         self.store = None
         self.layer_id = None
+        self.work.clear()
         if self.qa_dir is not None and Path(self.qa_dir).name.startswith("geolabel-check-"):
             shutil.rmtree(self.qa_dir, ignore_errors=True)  # the temporary fallback folder
         self.qa_dir = None  # findings next to a store stay (a saved project may show them)
@@ -407,6 +435,8 @@ class LabelingDock(QDockWidget):
 
     def _set_labeler(self, text):
         QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), LABELER_VARIABLE, text)
+        if self.work.active and not self.work.reviewing:
+            self.work.refresh()  # the tiles of the labeler now named
 
     # -- palette ----------------------------------------------------------------------
 
@@ -468,7 +498,8 @@ class LabelingDock(QDockWidget):
         self._enable(self.store is not None)
         statuses = self._statuses()
         first_open = next((k for k, c in enumerate(self.chips) if statuses.get(c.tile_id) != "done"), 0)
-        self.go_to_tile(first_open)
+        if not self.work.active:  # with tasks, the navigator stays on the labeler's tiles
+            self.go_to_tile(first_open)
 
     def _show_tile_grid(self, path):
         """The tile index on the map as outlines with tile ids, unless the project shows it."""
@@ -496,6 +527,29 @@ class LabelingDock(QDockWidget):
         QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), TILE_VARIABLE, chip.tile_id)
         self._show_tile_state()
 
+    def step(self, delta):
+        """Previous/Next: through the tasks while the store has them, else the chips."""
+        if self.work.active:
+            self.work.go(self.work.index + delta)
+        else:
+            self.go_to_tile(self.tile_index + delta)
+
+    def tasks_changed(self):
+        """The task panel changed mode or list: Mark done only without tasks."""
+        self._enable(self.store is not None)
+        if self.work.active and not self.work.queue:
+            self.tile_label.setText("no tile to review" if self.work.reviewing else "no tile to do")
+            self.progress_label.setVisible(False)
+
+    def show_task_state(self, index, total, task):
+        """The tile label and Previous/Next for task ``index`` of ``total``."""
+        from .task_queue import WORDS
+
+        self.tile_label.setText(f"tile {index + 1}/{total}: {task.tile_id} ({WORDS.get(task.status, task.status)})")
+        self.progress_label.setVisible(False)  # the task panel counts the tiles
+        self.prev_button.setEnabled(index > 0)
+        self.next_button.setEnabled(index < total - 1)
+
     def mark_done(self):
         if self.store is None or not self.chips:
             return
@@ -520,6 +574,7 @@ class LabelingDock(QDockWidget):
         self.tile_label.setText(f"tile {self.tile_index + 1}/{len(self.chips)}: {chip.tile_id} ({state})")
         done, total = self.progress(statuses)
         self.progress_label.setText(f"{done} of {total} tiles done")
+        self.progress_label.setVisible(True)
         self.prev_button.setEnabled(self.tile_index > 0)
         self.next_button.setEnabled(self.tile_index < len(self.chips) - 1)
 
@@ -536,10 +591,7 @@ class LabelingDock(QDockWidget):
 
         if self.store_path is None or self.task is not None:
             return None
-        layer = self.layer
-        if layer is not None and layer.isModified() and not layer.commitChanges(False):  # stay in edit mode
-            errors = "; ".join(layer.commitErrors())
-            self.iface.messageBar().pushCritical("GeoLabel", f"your edits could not be saved, so not checked: {errors}")
+        if not self.save_edits("not checked"):
             return None
         # with a tile index open: labels must lie on the chips' imagery, done tiles be covered
         tiles = self.tiles_path if self.chips else None
@@ -574,6 +626,28 @@ class LabelingDock(QDockWidget):
         self.qa_label.setText("checking…")
         QgsApplication.taskManager().addTask(self.task)
         return self.task
+
+    def save_edits(self, otherwise):
+        """Commit the labels layer's edits, staying in edit mode; False (said) if refused."""
+        layer = self.layer
+        if layer is not None and layer.isModified() and not layer.commitChanges(False):
+            errors = "; ".join(layer.commitErrors())
+            self.iface.messageBar().pushCritical("GeoLabel", f"your edits could not be saved, so {otherwise}: {errors}")
+            return False
+        return True
+
+    def show_tile_findings(self, findings, bounds):
+        """Findings of one tile (the engine's, e.g. a refused submission's) in the list and
+        on the map, as *Check now* shows them; measured in the metric CRS the checks use."""
+        from geolabel.crs import metric_crs_for
+        from geolabel.qa.findings import QAResult
+        from geolabel.report import write_findings_gpkg
+
+        crs = metric_crs_for(self.store.crs, tuple(bounds))
+        result = QAResult(str(self.store), crs, 0, list(findings), {}, {}, {})
+        out_path = self._next_findings_path()
+        write_findings_gpkg(result, out_path)
+        return self._show_findings(result, out_path)
 
     # -- findings ---------------------------------------------------------------------
 

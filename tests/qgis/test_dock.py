@@ -297,6 +297,8 @@ def test_keys_pick_classes_walk_tiles_mark_done_and_check(dock, tmp_path):
         "next_tile": ".",
         "mark_done": "M",
         "check_now": "Q",
+        "accept_tile": "A",
+        "reject_tile": "R",
     }
     assert [actions[f"class_{k}"].shortcut().toString() for k in range(1, 10)] == [str(k) for k in range(1, 10)]
     assert "(key .)" in dock.next_button.toolTip() and "(key M)" in dock.done_button.toolTip()

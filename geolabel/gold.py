@@ -161,23 +161,31 @@ def score_task(store: LabelStore, task: Task) -> GoldScore:
 def _sides(store: LabelStore, task: Task) -> tuple[tuple[Any, Any], tuple[Any, Any], Any]:
     """(submission, reference) as (polygons, codes) in a metric CRS, and that CRS."""
     import numpy as np
-    import shapely
 
     from geolabel.crs import metric_crs_for, reproject_geometries, same_crs
-    from geolabel.labels.repair import repair
 
-    box = shapely.box(*task.bounds)
-    arrays = store.read(bbox=task.bounds, labeler=task.labeler, fields=["class_code"])
-    fixed, _, _ = repair(shapely.force_2d(arrays.geoms))
-    known = ~shapely.is_missing(fixed) & np.array([c is not None for c in arrays.columns["class_code"]], dtype=bool)
-    codes = np.array([int(c) for c in np.asarray(arrays.columns["class_code"], dtype=object)[known]], dtype=np.int64)
-    sub_g, sub_c = _polygons_in(fixed[known], codes, box)
+    sub_g, sub_c = labeler_polygons(store, task)
     ref_g, ref_c = store.reference(task.tile_id)
     metric = metric_crs_for(store.crs, task.bounds)
     if not same_crs(store.crs, metric):
         sub_g = reproject_geometries(sub_g, store.crs, metric) if len(sub_g) else sub_g
         ref_g = reproject_geometries(ref_g, store.crs, metric)
     return (sub_g, sub_c), (ref_g, np.asarray(ref_c, dtype=np.int64)), metric
+
+
+def labeler_polygons(store: LabelStore, task: Task) -> tuple[Any, Any]:
+    """The polygons ``task``'s labeler drew in its tile, repaired and clipped to the tile,
+    with their class codes (store CRS): their work on that task."""
+    import numpy as np
+    import shapely
+
+    from geolabel.labels.repair import repair
+
+    arrays = store.read(bbox=task.bounds, labeler=task.labeler, fields=["class_code"])
+    fixed, _, _ = repair(shapely.force_2d(arrays.geoms))
+    known = ~shapely.is_missing(fixed) & np.array([c is not None for c in arrays.columns["class_code"]], dtype=bool)
+    codes = np.array([int(c) for c in np.asarray(arrays.columns["class_code"], dtype=object)[known]], dtype=np.int64)
+    return _polygons_in(fixed[known], codes, shapely.box(*task.bounds))
 
 
 def summary(score: Score) -> dict[str, Any]:

@@ -214,13 +214,7 @@ def score_polygons(
     # Cohen's kappa on the area confusion matrix (agreement beyond chance), labelled area only
     labels = [name[c] for c in codes]
     m = np.array([[confusion[a][b] for b in labels] for a in labels]) if labels else np.zeros((0, 0))
-    total = m.sum()
-    if total > 0:
-        po = np.trace(m) / total
-        pe = float((m.sum(axis=1) * m.sum(axis=0)).sum() / total**2)
-        kappa = float((po - pe) / (1 - pe)) if pe < 1 else 1.0
-    else:
-        kappa = 0.0
+    kappa = cohen_kappa(m)
     return Score(
         classes=labels,
         area=area,
@@ -232,6 +226,22 @@ def score_polygons(
         kappa=kappa,
         settings={"iou": iou, "tolerance_m": tolerance},
     )
+
+
+def cohen_kappa(matrix: Any) -> float:
+    """Cohen's kappa of a square confusion matrix (areas or counts): agreement beyond chance,
+    1 when everything agrees, 0 when as often as chance would (0 for an empty matrix).
+
+    >>> round(cohen_kappa([[50, 0], [25, 25]]), 4)
+    0.5
+    """
+    m = np.asarray(matrix, dtype=float)
+    total = m.sum()
+    if total <= 0:
+        return 0.0
+    po = np.trace(m) / total
+    pe = float((m.sum(axis=1) * m.sum(axis=0)).sum() / total**2)
+    return float((po - pe) / (1 - pe)) if pe < 1 else 1.0
 
 
 #: Largest boundary tolerance: boundaries 100 m apart are no match at any resolution labels

@@ -297,17 +297,20 @@ def start_tile(store: StoreLike, tile_id: str, *, labeler: str | None = None) ->
         return _reread(st, task)
 
 
-def tile_findings(store: LabelStore, task: Task) -> list[Finding]:
+def tile_findings(store: LabelStore, task: Task, *, labeler: str | None = None) -> list[Finding]:
     """What ``geolabel check`` finds among the labels of a task's tile, where it lies in the
     tile (labels reaching out of it would enclose gaps that are only the neighbours' labels
-    missing from this read)."""
+    missing from this read). On a consensus tile only the labels of the task's labeler
+    (``labeler`` when it has none yet) are checked: the other copy's are not its work."""
     import shapely
 
+    from geolabel.consensus import copy_labeler
     from geolabel.crs import reproject_geometries, same_crs
     from geolabel.labels.delivery import store_delivery
     from geolabel.qa import check_labels
 
-    result = check_labels(store_delivery(store, bbox=task.bounds))
+    own = copy_labeler(store, task, labeler)
+    result = check_labels(store_delivery(store, bbox=task.bounds, labeler=own))
     tile = shapely.box(*task.bounds)
     if result.crs is not None and not same_crs(result.crs, store.crs):
         tile = reproject_geometries([tile], store.crs, result.crs, densify="auto")[0]
@@ -335,7 +338,7 @@ def submit_tile(store: StoreLike, tile_id: str, *, labeler: str | None = None) -
         task = labeler_task(st, tile_id, name)
         if task.status not in vocabulary.OPEN_TASK_STATUSES:
             raise InputError(f"{st.uri}: tile {tile_id} is {task.status} already; nothing to submit")
-        errors = [f for f in tile_findings(st, task) if f.severity == "error"]
+        errors = [f for f in tile_findings(st, task, labeler=name) if f.severity == "error"]
         if errors:
             return SubmitResult(task, errors)
         now = now_iso()

@@ -53,6 +53,8 @@ OPEN_TASK_STATUSES: tuple[TaskStatus, ...] = ("assigned", "in_progress", "reject
 ReviewDecision = Literal["submitted", "accepted", "rejected", "reopened"]
 REVIEW_DECISIONS: tuple[ReviewDecision, ...] = get_args(ReviewDecision)
 OVERLAP_FRACTION = 0.0
+#: Consensus tiles whose two copies agree less than this (Cohen's kappa by area) are reviewed first.
+LOW_KAPPA = 0.6
 RESOLVE_MIN_WIDTH_M = 0.0
 
 # -- quality and scoring ------------------------------------------------------------------

@@ -83,6 +83,7 @@ FLAGS: dict[str, str] = {
     "count": "--count",
     "overlap_fraction": "--overlap-fraction",
     "comment": "--comment",
+    "threshold": "--threshold",
     # functions -> commands
     "tile_raster()": "`geolabel tile`",
     "create_store()": "`geolabel labels init`",

@@ -246,3 +246,78 @@ def quality(store: str, as_json: bool, report_dir: str | None, overwrite: bool) 
             click.echo(f"  {r.rank}  {r.team}  {r.labeler or '-'}  {r.tiles}  {numbers}")
     if report_dir:
         click.echo(f"report: {report_dir}/quality.html")
+
+
+_THRESHOLD = click.option(
+    "--threshold",
+    type=float,
+    default=v.LOW_KAPPA,
+    show_default=True,
+    help="Consensus tiles whose Cohen's kappa is below this have low agreement.",
+)
+
+
+@tasks.command(short_help="Agreement of the two copies of consensus tiles, per pair and tile.")
+@click.argument("store", type=STORE)
+@click.option("--team", help="Only this team's tiles.")
+@_THRESHOLD
+@click.option("--json", "as_json", is_flag=True, help="As JSON (with the confusion matrices in m²).")
+def agreement(store: str, team: str | None, threshold: float, as_json: bool) -> None:
+    """Agreement of each consensus tile whose copies are both submitted or accepted: the
+    IoU of each class's regions and Cohen's kappa by area over the tile, per tile and per
+    pair of labelers (pooled over their tiles). Tiles below --threshold are marked LOW.
+
+    \b
+    Example:
+      geolabel tasks agreement labels.gpkg --threshold 0.6
+    """
+    import json
+
+    from geolabel.consensus import agreement as measure
+
+    report = measure(store, team=team, threshold=threshold)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    if not report.tiles:
+        click.echo("no consensus tile has both copies submitted yet")
+        return
+    click.echo("pairs (kappa, mean IoU, tiles):")
+    for p in report.pairs:
+        click.echo(f"  {p.team}  {p.labelers[0]} / {p.labelers[1]}  {p.kappa:.3f}  {p.mean_iou:.3f}  {len(p.tiles)}")
+    click.echo("tiles (kappa, mean IoU, IoU per class):")
+    for t in report.tiles:
+        ious = ", ".join(f"{name} {value:.3f}" for name, value in t.iou.items())
+        low = "  LOW" if t.is_low(threshold) else ""
+        click.echo(f"  {t.tiles[0]}  {t.labelers[0]} / {t.labelers[1]}  {t.kappa:.3f}  {t.mean_iou:.3f}  {ious}{low}")
+
+
+@tasks.command(short_help="Submitted tiles in the order to review them.")
+@click.argument("store", type=STORE)
+@click.option("--team", help="Only this team's tiles.")
+@_THRESHOLD
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def queue(store: str, team: str | None, threshold: float, as_json: bool) -> None:
+    """Submitted tasks waiting for review: consensus tiles whose copies disagree (kappa below
+    --threshold) first, lowest first, then the rest in submission order.
+
+    \b
+    Example:
+      geolabel tasks queue labels.gpkg --team changsha
+    """
+    import json
+
+    from geolabel.consensus import review_queue
+
+    items = review_queue(store, team=team, threshold=threshold)
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in items], indent=2))
+        return
+    if not items:
+        click.echo("nothing submitted is waiting for review")
+        return
+    for i in items:
+        kappa = f"  kappa {i.kappa:.3f}" if i.kappa is not None else ""
+        low = "  LOW AGREEMENT" if i.low else ""
+        t = i.task
+        click.echo(f"{t.tile_id}  copy {t.copy}  {t.team}  {t.labeler}  {t.submitted_at}{kappa}{low}")

@@ -83,6 +83,18 @@ def parse_formats(value: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _without_other_copies(store: LabelStore, arrays: Any, result: ExportResult) -> Any:
+    """The labels without the left-out copy of each consensus tile (see geolabel.consensus)."""
+    from geolabel.consensus import other_copy_ids
+
+    left_out = other_copy_ids(store)
+    keep = np.array([str(i) not in left_out for i in arrays.columns["label_id"]], dtype=bool)
+    if keep.all():
+        return arrays
+    result.skipped_labels["the other copy of a consensus tile"] = int((~keep).sum())
+    return arrays.take(keep)
+
+
 def _labels_for_export(
     store: LabelStore, *, status: Sequence[str] | None, repair: bool, result: ExportResult
 ) -> tuple[Any, dict[str, list[Any]]]:
@@ -92,7 +104,7 @@ def _labels_for_export(
     from geolabel.labels.repair import FAR, has_far_coords
     from geolabel.labels.repair import repair as repair_geoms
 
-    arrays = store.read(status=status, fields=("label_id", "class_code"))
+    arrays = _without_other_copies(store, store.read(status=status, fields=("label_id", "class_code")), result)
     geoms = arrays.geoms
     codes = arrays.columns["class_code"]
     known = np.array([c is not None and int(c) in store.schema for c in codes], dtype=bool)

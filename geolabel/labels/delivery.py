@@ -69,10 +69,13 @@ def load_delivery(
     return _file_delivery(Path(path), schema=schema, class_field=class_field, layer=layer, single_class=single_class)
 
 
-def store_delivery(store: LabelStore, *, bbox: tuple[float, float, float, float] | None = None) -> Delivery:
+def store_delivery(
+    store: LabelStore, *, bbox: tuple[float, float, float, float] | None = None, labeler: str | None = None
+) -> Delivery:
     """The labels of an open label store as a delivery to check; ``bbox`` (store CRS): only
-    the labels touching it (one tile's work, as a submission is checked)."""
-    return _store_delivery(store, schema=None, single_class=None, bbox=bbox)
+    the labels touching it (one tile's work, as a submission is checked); ``labeler``: only
+    theirs (one copy of a consensus tile, see :mod:`geolabel.consensus`)."""
+    return _store_delivery(store, schema=None, single_class=None, bbox=bbox, labeler=labeler)
 
 
 def _store_delivery(
@@ -81,11 +84,16 @@ def _store_delivery(
     schema: ClassSchema | None,
     single_class: str | None,
     bbox: tuple[float, float, float, float] | None = None,
+    labeler: str | None = None,
 ) -> Delivery:
-    """The labels of an open label store, with its tiles marked done."""
+    """The labels of an open label store, with its tiles marked done; unless one labeler's
+    are read, without the left-out copy of each consensus tile
+    (:func:`geolabel.consensus.other_copy_ids`)."""
     from geolabel.labels.importer import single_class_code
 
-    arrays = store.read(bbox=bbox)
+    arrays = store.read(bbox=bbox, labeler=labeler)
+    if labeler is None:
+        arrays = _without_other_copies(store, arrays)
     schema = schema or store.schema
     codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
     if single_class is not None:
@@ -103,6 +111,15 @@ def _store_delivery(
         extra={"status": list(arrays.columns["status"])},
         done_tiles=store.done_tiles(),
     )
+
+
+def _without_other_copies(store: LabelStore, arrays: Any) -> Any:
+    from geolabel.consensus import other_copy_ids
+
+    left_out = other_copy_ids(store)
+    if not left_out:
+        return arrays
+    return arrays.take(np.array([str(i) not in left_out for i in arrays.columns["label_id"]], dtype=bool))
 
 
 def _file_delivery(

@@ -84,12 +84,22 @@ def _dropped_copy(copies: dict[int, Task]) -> Task | None:
     return second
 
 
-def _labels_on_tile(store: LabelStore, task: Task, tile_id: str) -> set[str]:
-    """The ids of ``task``'s labeler's labels on the tile (by ``tile_id``, else by their
-    representative point)."""
+def task_label_ids(store: LabelStore, task: Task) -> set[str]:
+    """The labels that are ``task``'s work: of its team on its tile, and on a consensus tile
+    only its labeler's (see :func:`copy_labeler`)."""
+    labeler = copy_labeler(store, task)
+    return _labels_on_tile(store, task, task.tile_id, labeler=labeler, team=task.team)
+
+
+def _labels_on_tile(
+    store: LabelStore, task: Task, tile_id: str, *, labeler: str | None = "", team: str | None = None
+) -> set[str]:
+    """The ids of the labels on the tile (by ``tile_id``, else by their representative
+    point) of ``labeler`` (default: ``task``'s; None: anybody's) and ``team`` (None: any)."""
     import shapely
 
-    arrays = store.read(bbox=task.bounds, labeler=task.labeler, fields=["label_id", "tile_id"])
+    who = task.labeler if labeler == "" else labeler
+    arrays = store.read(bbox=task.bounds, labeler=who, team=team, fields=["label_id", "tile_id"])
     tiles = [str(t or "") for t in arrays.columns["tile_id"]]
     inside = shapely.covers(shapely.box(*task.bounds), shapely.point_on_surface(arrays.geoms))
     return {

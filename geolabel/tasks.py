@@ -346,6 +346,7 @@ def submit_tile(store: StoreLike, tile_id: str, *, labeler: str | None = None) -
             st.update_task(task.task_id, expected_status=task.status, status="submitted", labeler=name,
                            submitted_at=now)  # fmt: skip
             st.add_review(_review_row(task, "submitted", labeler=name, at=now))
+            mark_labels(st, _reread(st, task), "submitted")
         done = _reread(st, task)
         score_submitted(st, done)  # a gold tile, where the reference can be read (see geolabel.gold)
         return SubmitResult(done, [])
@@ -427,7 +428,19 @@ def _decide(store: LabelStore, task: Task, decision: str, reviewer: str, comment
     store.update_task(task.task_id, expected_status="submitted", **fields)
     found = json.dumps([f.to_dict() for f in findings], ensure_ascii=False) if decision == "rejected" else None
     store.add_review(_review_row(task, decision, at=now, reviewer=reviewer, comment=comment, findings=found))
+    mark_labels(store, task, decision)
     return ReviewResult(_reread(store, task), decision, len(findings))
+
+
+def mark_labels(store: LabelStore, task: Task, status: str) -> int:
+    """Give the labels that are ``task``'s work the task's new status (submitted, accepted,
+    rejected), so that exports of accepted labels take exactly the accepted tiles."""
+    from geolabel.consensus import task_label_ids
+
+    ids = sorted(task_label_ids(store, task))
+    for label_id in ids:
+        store.update(label_id, status=status)
+    return len(ids)
 
 
 def submitted_tiles(store: StoreLike, *, team: str) -> list[str]:

@@ -141,12 +141,16 @@ def test_a_labeling_project_from_assignment_to_merged_delivery(store_location, c
     with open_store(central) as store:
         (task,) = store.tasks(tile_ids=[work])
         assert (task.status, task.comment) == ("rejected", "the pond edge is missing")
+        assert set(store.read(tile_id=work, fields=["status"]).columns["status"]) == {"rejected"}
     assert submit_tile(central, work, labeler="li").submitted
     review_tiles(central, [work, gold, fixme], accept=True, reviewer="wang")
     with open_store(central) as store:
         decisions = [(r.tile_id, r.decision, r.reviewer) for r in store.reviews() if r.decision != "submitted"]
     assert decisions == [(work, "rejected", "wang"), (work, "accepted", "wang"), (gold, "accepted", "wang"),
                          (fixme, "accepted", "wang")]  # fmt: skip
+    with open_store(central) as store:  # the labels went with their tiles: an export of accepted work
+        li_labels = store.read(labeler="li", fields=["status", "tile_id"]).columns
+        assert set(li_labels["status"]) == {"accepted"} and set(li_labels["tile_id"]) == {work, gold, fixme}
     (done,) = [p for p in task_progress(central) if p.labeler == "li"]
     assert done.counts["accepted"] == 3 and done.remaining == 0
 
@@ -165,9 +169,10 @@ def test_a_labeling_project_from_assignment_to_merged_delivery(store_location, c
 
     first, second = merge_deliveries(central, [package.path]), merge_deliveries(central, [package.path])
     (merged,), (again,) = first, second
-    (conflict,) = merged.conflicts  # the strip reaches into li's tile, assigned to changsha
-    assert (conflict.reason, conflict.other) == ("unassigned_tile", work)
-    assert merged.merged == package.labels - len(merged.conflicts) and merged.merged > 0
+    # the strip reaches into li's tile (assigned to changsha) and onto his accepted label there
+    assert {c.reason for c in merged.conflicts} == {"unassigned_tile", "cross_site_overlap"}
+    assert len({c.label_id for c in merged.conflicts}) == 1 and work in {c.other for c in merged.conflicts}
+    assert merged.merged == package.labels - 1 and merged.merged > 0
     assert again.already and again.merged == 0
     with open_store(central) as store:
         sun = store.read(labeler="sun")

@@ -2,21 +2,17 @@
 
 A labeler walks their own open tasks: rejected ones first (the reviewer is waiting), then
 those in progress, then those assigned (their own before tiles open to the whole team).
-A reviewer walks the submitted tasks, oldest submission first, unless the engine offers
-its own review order (``review_queue``). Nothing here imports QGIS.
+A reviewer walks the submitted tasks in the engine's review order (low-agreement
+consensus tiles first, then the oldest submission). Nothing here imports QGIS.
 """
 
 from __future__ import annotations
-
-import importlib
 
 #: The labeler's open statuses in the navigator's order.
 MY_ORDER = ("rejected", "in_progress", "assigned")
 #: Statuses as the list says them.
 WORDS = {"assigned": "assigned", "in_progress": "in progress", "submitted": "submitted",
          "accepted": "accepted", "rejected": "rejected"}  # fmt: skip
-#: Where an engine review order may live (the first module that has ``review_queue``).
-REVIEW_QUEUE_MODULES = ("geolabel.tasks", "geolabel.consensus")
 
 
 def my_tiles(tasks, name):
@@ -33,28 +29,13 @@ def my_tiles(tasks, name):
 
 
 def review_order(store, tasks):
-    """Submitted tasks to review: the engine's ``review_queue(store)`` if it has one (tasks
-    or tile ids, e.g. low-agreement consensus tiles first), else oldest submission first."""
-    for name in REVIEW_QUEUE_MODULES:
-        try:
-            queue = getattr(importlib.import_module(name), "review_queue", None)
-        except ImportError:
-            continue
-        if queue is not None:
-            return _as_tasks(queue(store), tasks)
-    submitted = [t for t in tasks if t.status == "submitted"]
-    return sorted(submitted, key=lambda t: (t.submitted_at or "", t.task_id))
+    """The submitted ``tasks`` in the engine's review order
+    (:func:`geolabel.consensus.review_queue`: consensus tiles with low agreement first,
+    then the oldest submission first)."""
+    from geolabel.consensus import review_queue
 
-
-def _as_tasks(items, tasks):
-    """Tasks for a queue of tasks or tile ids (every submitted copy of a tile)."""
-    chosen = []
-    for item in items:
-        if isinstance(item, str):
-            chosen += [t for t in tasks if t.tile_id == item and t.status == "submitted"]
-        else:
-            chosen.append(item)
-    return chosen
+    shown = {t.task_id for t in tasks}
+    return [item.task for item in review_queue(store) if item.task.task_id in shown]
 
 
 def entry(task, *, reviewing=False):

@@ -126,9 +126,14 @@ def _table(rows: list[Progress]) -> list[str]:
          _number(r.hours_left)]
         for r in rows
     ]  # fmt: skip
+    return aligned(head, body, text_columns=2)
+
+
+def aligned(head: list[str], body: list[list[str]], *, text_columns: int) -> list[str]:
+    """Rows under a header in columns: the first ``text_columns`` left-aligned, numbers right."""
     widths = [max(len(row[k]) for row in [head, *body]) for k in range(len(head))]
     return [
-        "  ".join(cell.ljust(w) if k < 2 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        "  ".join(c.ljust(w) if k < text_columns else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))).rstrip()
         for row in [head, *body]
     ]
 
@@ -240,10 +245,14 @@ def quality(store: str, as_json: bool, report_dir: str | None, overwrite: bool) 
         return
     for title, rows in (("labelers", result.labelers), ("teams", result.teams)):
         click.echo(f"{title} (by mean IoU on gold tiles):")
-        click.echo("  #  team  labeler  gold tiles  IoU  F1  correctness  completeness  boundary F")
-        for r in rows:
-            numbers = "  ".join(f"{r.means[k]:.3f}" for k in ("iou", "f1", "correctness", "completeness", "boundary_f"))
-            click.echo(f"  {r.rank}  {r.team}  {r.labeler or '-'}  {r.tiles}  {numbers}")
+        head = ["#", "team", "labeler", "gold tiles", "IoU", "F1", "correctness", "completeness", "boundary F"]
+        body = [
+            [str(r.rank), r.team, r.labeler or "-", str(r.tiles),
+             *(f"{r.means[k]:.3f}" for k in ("iou", "f1", "correctness", "completeness", "boundary_f"))]
+            for r in rows
+        ]  # fmt: skip
+        for line in aligned(head, body, text_columns=3):
+            click.echo("  " + line)
     if report_dir:
         click.echo(f"report: {report_dir}/quality.html")
 

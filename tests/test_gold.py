@@ -152,8 +152,8 @@ def test_cli_gold_quality_and_report(gold_store, tmp_path):
     assert lines[1].split() == ["#", "team", "labeler", "gold", "tiles", "IoU", "F1", "correctness", "completeness",
                                 "boundary", "F"]  # fmt: skip
     assert lines[2].split()[:6] == ["1", "hunan", "li", "1", "1.000", "1.000"]
-    rank, team, labeler, tiles, iou = lines[3].split()[:5]
-    assert (rank, team, labeler, tiles) == ("2", "hunan", "wang", "1") and iou.startswith("0.")
+    rank, team, labeler, count, iou = lines[3].split()[:5]
+    assert (rank, team, labeler, count) == ("2", "hunan", "wang", "1") and iou.startswith("0.")
     charts = sorted((tmp_path / "q" / "charts").iterdir())
     assert [c.name for c in charts] == ["01_li.png", "02_wang.png"]
     from PIL import Image

@@ -356,8 +356,9 @@ def test_init_creates_a_postgis_project_with_labels_table_schema_and_srid(pg_loc
     schema = pg_location.rsplit("=", 1)[1]
     tables = run_sql(pg_location, "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,))
     assert [t for (t,) in tables] == [
-        "geolabel_classes", "geolabel_history", "geolabel_members", "geolabel_meta", "geolabel_reviews",
-        "geolabel_tasks", "geolabel_tiles", "labels",
+        "geolabel_classes", "geolabel_gold", "geolabel_gold_scores", "geolabel_history", "geolabel_members",
+        "geolabel_merged_deliveries", "geolabel_meta", "geolabel_provenance", "geolabel_reference",
+        "geolabel_reviews", "geolabel_tasks", "geolabel_tiles", "labels",
     ]  # fmt: skip
     columns = run_sql(
         pg_location,
@@ -367,7 +368,8 @@ def test_init_creates_a_postgis_project_with_labels_table_schema_and_srid(pg_loc
     )
     assert [c for (c,) in columns] == ["fid", "geom", *LABEL_FIELDS, "base_version"]
     geometry = run_sql(pg_location, "SELECT type, srid FROM geometry_columns WHERE f_table_schema = %s", (schema,))
-    assert sorted(geometry) == [("POLYGON", 32649), ("POLYGON", 32649)]  # labels.geom, geolabel_history.old_geom
+    # labels.geom, geolabel_history.old_geom, geolabel_reference.geom
+    assert sorted(geometry) == [("POLYGON", 32649)] * 3
     meta = dict(run_sql(pg_location, f"SELECT key, value FROM {schema}.geolabel_meta"))
     classes = run_sql(pg_location, f"SELECT code, name, priority FROM {schema}.geolabel_classes ORDER BY code")
     assert "UTM zone 49N" in meta["crs"] and '"name": "water"' in meta["schema"] and meta["srid"] == "32649"

@@ -84,6 +84,9 @@ FLAGS: dict[str, str] = {
     "overlap_fraction": "--overlap-fraction",
     "comment": "--comment",
     "threshold": "--threshold",
+    "tile_ids": "--tiles",
+    "site": "--site",
+    "out": "--out",
     # functions -> commands
     "tile_raster()": "`geolabel tile`",
     "create_store()": "`geolabel labels init`",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import shapely
 
+from geolabel.consensus import agreement
 from geolabel.deliveries import deliver
 from geolabel.gold import mark_gold, quality
 from geolabel.labels.store import create_store, open_store
@@ -96,6 +97,12 @@ def adjacent(tiles, ids):
     raise AssertionError("no two adjacent clean tiles")
 
 
+def codes_name(code):
+    from geolabel.labels.schema import default_schema
+
+    return default_schema().get(code).name
+
+
 def label(location, tile_geoms, *, labeler, team, tile_id):
     geoms, codes = tile_geoms
     with open_store(location) as store:
@@ -107,7 +114,10 @@ def test_a_labeling_project_from_assignment_to_merged_delivery(store_location, c
     clean, overlapping = pick_tiles(sample, tiles)
     assert len(clean) >= 4 and overlapping, (clean, overlapping)
     work, neighbour, strip = adjacent(tiles, clean)
-    gold, fixme = next(t for t in clean if t not in (work, neighbour)), overlapping[0]
+    rest = [t for t in clean if t not in (work, neighbour)]
+    cons = next(t for t in rest if len(set(drawn(sample, tiles[t])[1])) >= 3)  # three classes to agree on
+    gold = next(t for t in rest if t != cons)
+    fixme = overlapping[0]
     central = str(store_location("central"))
     create_store(central, crs="EPSG:32649").close()
 
@@ -115,6 +125,8 @@ def test_a_labeling_project_from_assignment_to_merged_delivery(store_location, c
     wanted = ", ".join(f"'{t}'" for t in (work, gold, fixme))
     assert assign_tiles(central, index, team="changsha", labeler="li", where=f"tile_id in ({wanted})").tiles == 3
     assert assign_tiles(central, index, team="hunan", labeler="sun", where=f"tile_id = '{neighbour}'").tiles == 1
+    both = assign_tiles(central, index, team="changsha", labeler="li", where=f"tile_id = '{cons}'", overlap_fraction=1)
+    assert (both.tiles, both.consensus) == (1, 1)  # copy 2 goes to another labeler of the team
     assert list(mark_gold(central, [gold], SAMPLE / "village_labels.gpkg").polygons) == [gold]
 
     # li labels: the gold tile exactly as the reference, a clean tile, and one with overlaps
@@ -131,6 +143,19 @@ def test_a_labeling_project_from_assignment_to_merged_delivery(store_location, c
     label(central, drawn(sample, tiles[fixme]), labeler="li", team="changsha", tile_id=fixme)
     assert submit_tile(central, fixme, labeler="li").submitted
 
+    # the consensus tile: li and zhou label it; zhou calls one (non-grassland) polygon grassland
+    geoms, codes = drawn(sample, tiles[cons])
+    big = min((k for k in range(len(geoms)) if codes[k] != 6), key=lambda k: geoms[k].area)
+    label(central, (geoms, codes), labeler="li", team="changsha", tile_id=cons)
+    start_tile(central, cons, labeler="zhou")
+    label(central, (geoms, [6 if k == big else c for k, c in enumerate(codes)]), labeler="zhou", team="changsha",
+          tile_id=cons)  # fmt: skip
+    assert submit_tile(central, cons, labeler="li").submitted and submit_tile(central, cons, labeler="zhou").submitted
+    (pair,) = agreement(central).tiles
+    assert set(pair.labelers) == {"li", "zhou"} and 0 < pair.kappa < 1
+    assert pair.iou["grassland"] < 1 and all(v == pytest.approx(1.0, abs=1e-6) for k, v in pair.iou.items()
+                                             if k not in ("grassland", codes_name(codes[big])))  # fmt: skip
+
     # the gold tile was scored on submission: a perfect copy of the reference
     standings = quality(central)
     (li,) = [s for s in standings.labelers if s.labeler == "li"]
@@ -143,16 +168,16 @@ def test_a_labeling_project_from_assignment_to_merged_delivery(store_location, c
         assert (task.status, task.comment) == ("rejected", "the pond edge is missing")
         assert set(store.read(tile_id=work, fields=["status"]).columns["status"]) == {"rejected"}
     assert submit_tile(central, work, labeler="li").submitted
-    review_tiles(central, [work, gold, fixme], accept=True, reviewer="wang")
+    review_tiles(central, [work, gold, fixme, cons], accept=True, reviewer="wang")
     with open_store(central) as store:
         decisions = [(r.tile_id, r.decision, r.reviewer) for r in store.reviews() if r.decision != "submitted"]
     assert decisions == [(work, "rejected", "wang"), (work, "accepted", "wang"), (gold, "accepted", "wang"),
-                         (fixme, "accepted", "wang")]  # fmt: skip
+                         (fixme, "accepted", "wang"), (cons, "accepted", "wang"), (cons, "accepted", "wang")]  # fmt: skip
     with open_store(central) as store:  # the labels went with their tiles: an export of accepted work
         li_labels = store.read(labeler="li", fields=["status", "tile_id"]).columns
-        assert set(li_labels["status"]) == {"accepted"} and set(li_labels["tile_id"]) == {work, gold, fixme}
+        assert set(li_labels["status"]) == {"accepted"} and set(li_labels["tile_id"]) == {work, gold, fixme, cons}
     (done,) = [p for p in task_progress(central) if p.labeler == "li"]
-    assert done.counts["accepted"] == 3 and done.remaining == 0
+    assert done.counts["accepted"] == 4 and done.remaining == 0
 
     # hunan works offline: its site store, sun's tile, plus one label reaching into li's
     # accepted work across the tile border (a conflict the merge must report, not write)

@@ -101,10 +101,7 @@ def test_my_tiles_rejected_first_with_the_comment_then_in_progress_then_assigned
     assert dock.tile_label.text() == f"tile 1/3: {REJECTED} (rejected)"
     assert dock.work.summary_label.text() == "3 tiles to do · 0 submitted, 0 accepted"
     screenshot(dock, tmp_path, "screenshot_my_tiles.png")
-    extent = dock.iface.mapCanvas().extent()
-    with open_store(village) as store:
-        (task,) = store.tasks(tile_ids=[REJECTED])
-    assert extent.contains(task.minx + 1, task.miny + 1) and extent.contains(task.maxx - 1, task.maxy - 1)
+    assert shows_tile(dock, village, REJECTED)
     dock.next_button.click()
     dock.next_button.click()
     # opening the assigned tile starts it
@@ -255,3 +252,17 @@ def test_on_postgis_my_tiles_are_the_logins_and_a_reviewer_gets_the_review_mode(
         assert [(r.tile_id, r.decision, r.reviewer) for r in store.reviews() if r.reviewer] == [
             (STARTED, "accepted", reviewer)
         ]
+
+
+def shows_tile(dock, village, tile_id):
+    """The map shows the task's tile, whatever CRS the map is in (an earlier test may have
+    left the project in WGS 84: the dock zooms in the map's CRS)."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsProject, QgsRectangle
+
+    canvas = dock.iface.mapCanvas()
+    with open_store(village) as store:
+        (task,) = store.tasks(tile_ids=[tile_id])
+        crs = QgsCoordinateReferenceSystem(store.crs.to_wkt())
+    tile = QgsRectangle(task.minx + 1, task.miny + 1, task.maxx - 1, task.maxy - 1)
+    to_map = QgsCoordinateTransform(crs, canvas.mapSettings().destinationCrs(), QgsProject.instance())
+    return canvas.extent().contains(to_map.transformBoundingBox(tile))

@@ -178,41 +178,36 @@ END""",
 }
 
 
+def ensure_tables(conn: sqlite3.Connection, tables: dict[str, tuple[str, str]]) -> None:
+    """Add the attribute tables (name -> (CREATE statement, description)) a store lacks:
+    made before they existed, or first needed now (inside a write transaction)."""
+    present = table_names(conn)
+    for name, (sql, about) in tables.items():
+        if name not in present:
+            conn.execute(sql)
+            register_attributes_table(conn, name, about)
+
+
 def ensure_history_table(conn: sqlite3.Connection) -> None:
-    """Add the history table to a store made before it existed (inside a write transaction)."""
-    if HISTORY_TABLE not in table_names(conn):
-        conn.execute(HISTORY_TABLE_SQL)
-        register_attributes_table(conn, HISTORY_TABLE, "every change of a label: who, when, what it was")
+    ensure_tables(conn, {HISTORY_TABLE: (HISTORY_TABLE_SQL, "every change of a label: who, when, what it was")})
 
 
 def ensure_task_tables(conn: sqlite3.Connection) -> None:
-    """Add the tasks and reviews tables to a store made before they existed (inside a write
-    transaction)."""
-    tables = table_names(conn)
-    if TASKS_TABLE not in tables:
-        conn.execute(TASKS_TABLE_SQL)
-        register_attributes_table(conn, TASKS_TABLE, "tiles given to teams and labelers, and their review status")
-    if REVIEWS_TABLE not in tables:
-        conn.execute(REVIEWS_TABLE_SQL)
-        register_attributes_table(conn, REVIEWS_TABLE, "every submission and review decision: who, when, why")
+    ensure_tables(
+        conn,
+        {
+            TASKS_TABLE: (TASKS_TABLE_SQL, "tiles given to teams and labelers, and their review status"),
+            REVIEWS_TABLE: (REVIEWS_TABLE_SQL, "every submission and review decision: who, when, why"),
+        },
+    )
 
 
 def ensure_gold_tables(conn: sqlite3.Connection) -> None:
-    """Add the gold tables when a store first needs them (inside a write transaction)."""
-    tables = table_names(conn)
-    for name, sql in GOLD_TABLES_SQL.items():
-        if name not in tables:
-            conn.execute(sql)
-            register_attributes_table(conn, name, _GOLD_ABOUT[name])
+    ensure_tables(conn, {name: (sql, _GOLD_ABOUT[name]) for name, sql in GOLD_TABLES_SQL.items()})
 
 
 def ensure_delivery_tables(conn: sqlite3.Connection) -> None:
-    """Add the merge tables when a store first needs them (inside a write transaction)."""
-    tables = table_names(conn)
-    for name, sql in DELIVERY_TABLES_SQL.items():
-        if name not in tables:
-            conn.execute(sql)
-            register_attributes_table(conn, name, _DELIVERY_ABOUT[name])
+    ensure_tables(conn, {name: (sql, _DELIVERY_ABOUT[name]) for name, sql in DELIVERY_TABLES_SQL.items()})
 
 
 _FIONA_SCHEMA = {

@@ -27,10 +27,10 @@ def threaded(func: Callable[..., Any], *arrays: Any, min_size: int = 2000) -> An
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from geolabel.parallel import default_workers
+    from geolabel.parallel import thread_count
 
     n = len(arrays[0])
-    workers = min(default_workers(), max(1, n // min_size))
+    workers = min(thread_count(), max(1, n // min_size))
     if workers <= 1:
         return func(*arrays)
     chunks = np.array_split(np.arange(n), workers)

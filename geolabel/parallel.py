@@ -50,6 +50,21 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def thread_count() -> int:
+    """Threads one task may use for GEOS work (:func:`geolabel.geom.threaded`): all cores,
+    or ``GEOLABEL_THREADS`` where a cluster runs several tasks per machine."""
+    try:
+        return max(1, int(os.environ.get("GEOLABEL_THREADS", "")))
+    except ValueError:
+        return default_workers()
+
+
+def capacity(executor: Executor) -> int:
+    """How many tasks ``executor`` runs at once (a pool's or a cluster's workers; 8 when
+    it does not say)."""
+    return int(getattr(executor, "max_workers", None) or getattr(executor, "_max_workers", None) or 8)
+
+
 def worker_count(workers: int | None) -> int:
     """The worker processes ``workers`` asks for (None or 0: all cores), refused outside
     1 to :data:`MAX_WORKERS_PER_CORE` per core. The batch functions call it before any
@@ -166,7 +181,15 @@ def run_batch(
     else on local worker processes (:func:`local_executor`), with ``queued_per_worker``
     tasks queued per local worker: every batch command runs its tasks through here."""
     if executor is not None:
-        run_tasks(fn, tasks, executor=executor, on_result=on_result, is_cancelled=is_cancelled, on_started=on_started)
+        run_tasks(
+            fn,
+            tasks,
+            executor=executor,
+            on_result=on_result,
+            is_cancelled=is_cancelled,
+            on_started=on_started,
+            max_in_flight=max(2, queued_per_worker * capacity(executor)),
+        )
         return
     with local_executor(workers) as pool:
         n = getattr(pool, "_max_workers", 1)

@@ -223,3 +223,14 @@ def store_location(backend, tmp_path, request):
         return location_on(backend, tmp_path, request, name)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A real Dask cluster on loopback: ``dask scheduler`` and two single-thread ``dask worker``
+    processes (tests/daskcluster.py), for the session."""
+    from tests.daskcluster import start  # Dask distributed: the dev extra installs it
+
+    cluster = start(tmp_path_factory.mktemp("dask"))
+    yield cluster
+    cluster.stop()

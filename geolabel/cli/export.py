@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from geolabel import vocabulary as v
-from geolabel.cli.options import STORE, Progress
+from geolabel.cli.options import STORE, Progress, batch_executor, scheduler_option
 
 
 @click.command("export", short_help="Export a training set (GeoJSON, COCO, masks, STAC).")
@@ -30,6 +30,7 @@ from geolabel.cli.options import STORE, Progress
 @click.option("--skip-empty", is_flag=True, help="No GeoJSON files for tiles without labels.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset folder.")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@scheduler_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def export(
     store: str,
@@ -46,6 +47,7 @@ def export(
     skip_empty: bool,
     overwrite: bool,
     workers: int | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Clip STORE's labels (a .gpkg store or a PostgreSQL location) to the chips of --tiles
@@ -64,7 +66,7 @@ def export(
     from geolabel.export.dataset import export_dataset
 
     statuses = [s.strip() for s in status.split(",")] if status is not None else None
-    with Progress("export", quiet=quiet) as bar:
+    with batch_executor(scheduler, workers) as executor, Progress("export", quiet=quiet) as bar:
         result = export_dataset(
             store,
             tiles,
@@ -80,6 +82,7 @@ def export(
             skip_empty=skip_empty,
             overwrite=overwrite,
             workers=workers,
+            executor=executor,
             progress=bar,
         )
     if quiet:

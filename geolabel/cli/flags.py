@@ -38,6 +38,7 @@ FLAGS: dict[str, str] = {
     "out_dir": "--out",
     "overwrite": "--overwrite",
     "workers": "--workers",
+    "scheduler": "--scheduler",
     # labels
     "crs": "--crs",
     "schema": "--schema",

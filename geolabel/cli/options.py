@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 import click
@@ -73,3 +76,30 @@ class Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def scheduler_option(command: Any) -> Any:
+    """``--scheduler``: run the command's tasks on an existing Dask cluster."""
+    from geolabel.cluster import SCHEDULER_ENV
+
+    return click.option(
+        "--scheduler",
+        default=None,
+        envvar=SCHEDULER_ENV,
+        help=f"Run on this Dask cluster: tcp://HOST:PORT or a scheduler file (also ${SCHEDULER_ENV}).",
+    )(command)
+
+
+@contextlib.contextmanager
+def batch_executor(scheduler: str | None, workers: int | None) -> Iterator[Executor | None]:
+    """The executor of a batch command: the cluster at ``scheduler``, else None (local
+    worker processes, ``workers`` of them)."""
+    if not scheduler:
+        yield None
+        return
+    if workers is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other (a cluster has its own workers)")
+    from geolabel.cluster import cluster_executor
+
+    with cluster_executor(scheduler) as executor:
+        yield executor

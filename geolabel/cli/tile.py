@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from geolabel import vocabulary as v
-from geolabel.cli.options import IntList, Progress
+from geolabel.cli.options import IntList, Progress, batch_executor, scheduler_option
 
 
 @click.command(short_help="Cut scenes into georeferenced chips.")
@@ -54,6 +54,7 @@ from geolabel.cli.options import IntList, Progress
     "(faster; a corrupt block is then copied unnoticed).",
 )
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@scheduler_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def tile(
     scenes: tuple[str, ...],
@@ -72,6 +73,7 @@ def tile(
     overwrite: bool,
     no_verify_blocks: bool,
     workers: int | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Cut SCENES into SIZE x SIZE chips in OUT/<scene>/ with an index OUT/tiles.gpkg.
@@ -81,12 +83,13 @@ def tile(
       geolabel tile sample_data/village.tif --out out/chips
       geolabel tile a.tif b.tif --out chips --size 256 --overlap 32 --edge shift
       geolabel tile scene.tif --out chips --dst-crs EPSG:32650 --resolution 0.5
+      geolabel tile scenes/*.tif --out chips --scheduler tcp://10.0.0.5:8786
 
     Rerunning the same command resumes where it stopped.
     """
     from geolabel.tiling import tile_raster
 
-    with Progress("tiling", quiet=quiet) as bar:
+    with batch_executor(scheduler, workers) as executor, Progress("tiling", quiet=quiet) as bar:
         result = tile_raster(
             list(scenes),
             out_dir,
@@ -104,6 +107,7 @@ def tile(
             overwrite=overwrite,
             verify_blocks=not no_verify_blocks,
             workers=workers,
+            executor=executor,
             progress=bar,
         )
     if quiet:

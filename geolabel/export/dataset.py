@@ -385,13 +385,13 @@ class _TileJobs:
         return TileJob(
             tile_id=chip.tile_id,
             split=str(self.splits[i]),
-            chip_path=chip.path,
+            chip_path=os.path.abspath(chip.path),  # workers may run in other folders (a cluster)
             crs=chip.crs,
             transform=chip.transform,
             width=chip.width,
             height=chip.height,
             nodata_fraction=chip.nodata_fraction,
-            out_dir=str(self.out_dir),
+            out_dir=os.path.abspath(self.out_dir),
             formats=self.formats,
             wkb=tuple(shapely.to_wkb(objs.geoms, output_dimension=2).tolist()) if len(rows) else (),
             codes=tuple(int(codes[r]) for r in rows),

@@ -162,12 +162,12 @@ def _output_folder(out: Path) -> Iterator[Path]:
 
 def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, run: _Run) -> TilingResult:
     """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`)."""
-    from geolabel.parallel import default_workers
+    from geolabel.parallel import capacity, default_workers
     from geolabel.tileindex import IndexWriter
 
     previous = previous_run(out, infos, options.params(), overwrite=run.overwrite)
     executor = run.executor
-    n_workers = getattr(executor, "_max_workers", 8) if executor is not None else (run.workers or default_workers())
+    n_workers = capacity(executor) if executor is not None else (run.workers or default_workers())
     plans = [
         plan_scene(
             info, options, out, previous, block_copy=run.block_copy, verify_blocks=run.verify_blocks, workers=n_workers
@@ -183,6 +183,8 @@ def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, ru
     )
     created = _make_folders(out, infos)
     tasks = [task for scene_tasks, _ in plans for task in scene_tasks]
+    if executor is not None:  # it may run them on other machines, in other folders
+        tasks = [_absolute(task) for task in tasks]
     summaries = {summary.scene: summary for _, summary in plans}
     try:
         _run_chip_tasks(tasks, index, summaries, run)
@@ -195,6 +197,15 @@ def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, ru
     return TilingResult(
         index_path=index.path, out_dir=out, chips=index.chips, skipped=index.skipped, scenes=list(summaries.values())
     )
+
+
+def _absolute(task: ChipTask) -> ChipTask:
+    """``task`` with absolute paths, for workers whose current folder is not ours."""
+    from dataclasses import replace
+
+    path = task.scene.path
+    scene = replace(task.scene, path=path if path.startswith("/vsi") else os.path.abspath(path))
+    return replace(task, scene=scene, out_dir=os.path.abspath(task.out_dir))
 
 
 def _new_index_crs(first: SceneInfo, options: TileOptions) -> str:

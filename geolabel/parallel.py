@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from geolabel.errors import CancelledError, InputError
+from geolabel.errors import CancelledError, InputError, OutputError
 from geolabel.stop import stop_requested
 
 T = TypeVar("T")
@@ -139,12 +139,16 @@ def run_tasks(
     is_cancelled: Callable[[], bool] | None = None,
     max_in_flight: int = 8,
     on_started: Callable[[], None] | None = None,
+    on_error: Callable[[T, Exception], None] | None = None,
 ) -> None:
     """Submit ``fn(task)`` for every task with a bounded queue; call ``on_result`` as they finish.
 
     At most ``max_in_flight`` tasks are queued at once, so memory stays flat however
     many tasks there are. The first task error is re-raised after the running tasks end;
-    an error carrying ``partial_results`` reports them through ``on_result`` first.
+    an error carrying ``partial_results`` reports them through ``on_result`` first. With
+    ``on_error`` (``--keep-going``), a task's error goes to it instead and the batch goes on;
+    errors that are no task's fault (:class:`~geolabel.errors.OutputError`: a full disk)
+    still stop it.
     ``on_started`` is called once, when the first tasks are queued: bookkeeping done
     there overlaps with the work instead of delaying it.
     """
@@ -159,6 +163,7 @@ def run_tasks(
             is_cancelled=is_cancelled,
             limit=max_in_flight,
             on_started=on_started,
+            on_error=on_error,
         )
     except BaseException:  # interrupted (Ctrl-C, SIGTERM) or failed: queued tasks must not start
         for future in pending:
@@ -176,6 +181,7 @@ def run_batch(
     is_cancelled: Callable[[], bool] | None = None,
     on_started: Callable[[], None] | None = None,
     queued_per_worker: int = 2,
+    on_error: Callable[[T, Exception], None] | None = None,
 ) -> None:
     """:func:`run_tasks` on the caller's ``executor`` (a Dask client's, a thread pool),
     else on local worker processes (:func:`local_executor`), with ``queued_per_worker``
@@ -189,6 +195,7 @@ def run_batch(
             is_cancelled=is_cancelled,
             on_started=on_started,
             max_in_flight=max(2, queued_per_worker * capacity(executor)),
+            on_error=on_error,
         )
         return
     with local_executor(workers) as pool:
@@ -201,6 +208,7 @@ def run_batch(
             is_cancelled=is_cancelled,
             on_started=on_started,
             max_in_flight=max(2, queued_per_worker * n),
+            on_error=on_error,
         )
 
 
@@ -214,6 +222,7 @@ def _run(
     is_cancelled: Callable[[], bool] | None,
     limit: int,
     on_started: Callable[[], None] | None,
+    on_error: Callable[[T, Exception], None] | None = None,
 ) -> None:
     exhausted = False
     error: BaseException | None = None
@@ -243,7 +252,10 @@ def _run(
                 partial = getattr(exc, "partial_results", None)
                 if partial is not None:  # what the task finished before failing still counts
                     on_result(task, partial)
-                error = error or exc
+                if on_error is not None and isinstance(exc, Exception) and not isinstance(exc, OutputError):
+                    on_error(task, exc)
+                else:
+                    error = error or exc
                 continue
             on_result(task, future.result())  # finished work counts even after another task failed
     if error is not None:

@@ -39,6 +39,18 @@ SKIPPED_LAYER = "skipped_tiles"
 META_KEY = "GEOLABEL_TILING"
 #: ``complete`` once a run finished; ``incomplete`` while running or after a failure.
 STATUS_KEY = "GEOLABEL_STATUS"
+#: What a ``keep_going`` run could not do: a JSON list of :class:`Failure` (absent when none).
+FAILED_KEY = "GEOLABEL_FAILED"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A scene (``tile_id`` empty) or chip a ``keep_going`` run could not make, and why."""
+
+    scene: str
+    tile_id: str
+    reason: str
+
 
 #: What a run says when another holds the chips folder (:func:`geolabel.files.folder_lock`).
 CHIPS_BUSY = "another geolabel run is writing these chips (tile) or reading them (export, check); wait for it to end"
@@ -145,11 +157,15 @@ def write_index(
     crs: str,
     params: dict[str, Any],
     complete: bool = True,
+    failed: Sequence[Failure] = (),
 ) -> None:
-    """Write ``tiles.gpkg`` atomically: both layers, the parameters and whether the run ended."""
+    """Write ``tiles.gpkg`` atomically: both layers, the parameters, whether the run ended
+    and what it could not do (``failed``, a rerun tries those again)."""
     import fiona
 
     tags = {META_KEY: json.dumps(params, sort_keys=True), STATUS_KEY: "complete" if complete else "incomplete"}
+    if failed:
+        tags[FAILED_KEY] = json.dumps([asdict(f) for f in failed])
     # a Ctrl-C waits for the end of the write and the rename: cut inside fiona, the
     # half-closed file fails again (printed) when Python collects it. The full disk is said
     # while the temporary file still fills it.
@@ -224,6 +240,25 @@ def is_complete(path: Path) -> bool:
 
     with fiona.open(path, layer=TILES_LAYER) as src:
         return bool(src.tags().get(STATUS_KEY, "complete") == "complete")
+
+
+def failures(path: Path) -> list[Failure]:
+    """What the ``keep_going`` run that wrote the index could not do (untrusted text: only
+    well-formed entries are returned)."""
+    import fiona
+
+    with fiona.open(path, layer=TILES_LAYER) as src:
+        raw = src.tags().get(FAILED_KEY)
+    try:
+        items = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    keys = ("scene", "tile_id", "reason")
+    return [
+        Failure(*(str(item[k]) for k in keys))
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and all(isinstance(item.get(k), str) for k in keys)
+    ]
 
 
 def _read_layer(path: Path, layer: str) -> list[TileRecord]:
@@ -470,6 +505,7 @@ class IndexWriter:
         self.params = params
         self._chips = {r.tile_id: r for r in chips}
         self._skipped = {r.tile_id: r for r in skipped}
+        self.failed: list[Failure] = []  # what this (keep_going) job could not do
         self._new = 0  # records since the last write
         self._last: float | None = None  # when this job last wrote the file
         self._cost = 0.0  # how long that took
@@ -503,7 +539,15 @@ class IndexWriter:
     def write(self, *, complete: bool) -> None:
         start = time.monotonic()
         try:
-            write_index(self.path, self.chips, self.skipped, crs=self.crs, params=self.params, complete=complete)
+            write_index(
+                self.path,
+                self.chips,
+                self.skipped,
+                crs=self.crs,
+                params=self.params,
+                complete=complete,
+                failed=self.failed,
+            )
         except OutputError:
             raise
         except Exception as exc:

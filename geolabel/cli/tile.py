@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import click
 
 from geolabel import vocabulary as v
 from geolabel.cli.options import IntList, Progress, batch_executor, scheduler_option
+
+if TYPE_CHECKING:
+    from geolabel.tileindex import Failure
+    from geolabel.tiling import TilingResult
 
 
 @click.command(short_help="Cut scenes into georeferenced chips.")
@@ -55,6 +63,12 @@ from geolabel.cli.options import IntList, Progress, batch_executor, scheduler_op
 )
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @scheduler_option
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="A scene or chip that fails is listed at the end (and in the index) instead of stopping the run; "
+    "exit code 1 then. Rerun to try them again.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def tile(
     scenes: tuple[str, ...],
@@ -74,6 +88,7 @@ def tile(
     no_verify_blocks: bool,
     workers: int | None,
     scheduler: str | None,
+    keep_going: bool,
     quiet: bool,
 ) -> None:
     """Cut SCENES into SIZE x SIZE chips in OUT/<scene>/ with an index OUT/tiles.gpkg.
@@ -109,9 +124,16 @@ def tile(
             workers=workers,
             executor=executor,
             progress=bar,
+            keep_going=keep_going,
         )
-    if quiet:
-        return
+    if not quiet:
+        _summary(result)
+    if result.failed:
+        _failures(result.failed)
+        sys.exit(1)
+
+
+def _summary(result: TilingResult) -> None:
     for s in result.scenes:
         extra = f", {s.copied} by block copy" if s.copied else ""
         click.echo(
@@ -119,3 +141,15 @@ def tile(
             f"{s.resumed} already done, {s.skipped} skipped (nodata)"
         )
     click.echo(f"chips: {result.out_dir}/<scene>/  index: {result.index_path}")
+
+
+def _failures(failed: Sequence[Failure]) -> None:
+    """What a --keep-going run could not do, one line per scene and problem."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for f in failed:
+        groups.setdefault((f.scene, f.reason), []).append(f.tile_id)
+    for (scene, reason), ids in groups.items():
+        chips = [i for i in ids if i]
+        what = f"{len(chips)} chips of {scene} (first {chips[0]}): " if chips else "not tiled: "
+        click.echo(f"geolabel: failed: {what}{reason}", err=True)
+    click.echo(f"geolabel: {len(groups)} problem(s); the rest is done. Run the command again to retry.", err=True)

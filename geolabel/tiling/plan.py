@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,14 +113,23 @@ def scene_list(scenes: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
     return out
 
 
-def inspect_scenes(paths: Sequence[str], *, allow_no_crs: bool) -> list[SceneInfo]:
-    """Each scene's header, once; the same file given twice counts once."""
+def inspect_scenes(
+    paths: Sequence[str], *, allow_no_crs: bool, on_error: Callable[[str, InputError], None] | None = None
+) -> list[SceneInfo]:
+    """Each scene's header, once; the same file given twice counts once. A scene that
+    cannot be tiled goes to ``on_error`` (``keep_going``) when given, else stops the run."""
     from geolabel.raster import inspect_scene
 
     infos: list[SceneInfo] = []
     seen: dict[str, str] = {}
     for p in paths:
-        info = inspect_scene(p, allow_no_crs=allow_no_crs)
+        try:
+            info = inspect_scene(p, allow_no_crs=allow_no_crs)
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(p, exc)
+            continue
         other = seen.get(info.name)
         if other is not None:
             if os.path.realpath(other) == os.path.realpath(info.path):

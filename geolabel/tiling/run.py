@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geolabel import vocabulary as v
-from geolabel.errors import OutputError
+from geolabel.errors import OutputError, first_line
 from geolabel.files import sweep_stale
-from geolabel.tileindex import INDEX_NAME, TileRecord
+from geolabel.tileindex import INDEX_NAME, Failure, TileRecord
 from geolabel.tiling.options import TileOptions
 from geolabel.tiling.plan import ChipTask, SceneSummary, chip_grid, inspect_scenes, plan_scene, scene_list
 from geolabel.tiling.resume import chip_files, previous_run
@@ -34,6 +34,7 @@ class TilingResult:
     chips: list[TileRecord] = field(default_factory=list)
     skipped: list[TileRecord] = field(default_factory=list)
     scenes: list[SceneSummary] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)  # keep_going: scenes and chips not made
 
     @property
     def written(self) -> int:
@@ -59,6 +60,7 @@ class _Run:
     executor: Executor | None = None
     progress: Callable[[float], None] | None = None
     is_cancelled: Callable[[], bool] | None = None
+    keep_going: bool = False
 
 
 def tile_raster(
@@ -83,6 +85,7 @@ def tile_raster(
     executor: Executor | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    keep_going: bool = False,
 ) -> TilingResult:
     """Cut one or more scenes into georeferenced chips and write a tile index.
 
@@ -109,8 +112,11 @@ def tile_raster(
         block_copy: allow copying compressed blocks without re-encoding when aligned.
         verify_blocks: decode each copied window once to check its blocks (DEFLATE's
             checksum, every codec's structure); False copies them unchecked (faster).
-        workers / executor: local processes, or any ``concurrent.futures.Executor``.
+        workers / executor: local processes, or any ``concurrent.futures.Executor``
+            (:func:`geolabel.cluster.cluster_executor` for a Dask cluster).
         progress: called with the finished fraction (0..1). is_cancelled: polled.
+        keep_going: a scene or chip that fails is listed in ``result.failed`` (and in the
+            index) instead of stopping the run; a rerun tries them again.
     """
     from geolabel.crs import parse_crs
 
@@ -128,10 +134,24 @@ def tile_raster(
         allow_no_crs=allow_no_crs,
     )
     options.validate()
-    infos = inspect_scenes(scene_list(scenes), allow_no_crs=allow_no_crs)
-    run = _Run(overwrite, block_copy, verify_blocks, workers, executor, progress, is_cancelled)
+    run = _Run(overwrite, block_copy, verify_blocks, workers, executor, progress, is_cancelled, keep_going)
+    infos, failed = _inspect(scene_list(scenes), allow_no_crs=allow_no_crs, keep_going=keep_going)
     with _output_folder(Path(out_dir)) as out:
-        return _tile_scenes(infos, out, options, run)
+        return _tile_scenes(infos, out, options, run, failed)
+
+
+def _inspect(paths: Sequence[str], *, allow_no_crs: bool, keep_going: bool) -> tuple[list[SceneInfo], list[Failure]]:
+    """The scenes' headers, and (``keep_going``) the scenes that cannot be tiled; a run
+    with no scene left fails with the first one's error."""
+    from geolabel.errors import InputError
+
+    errors: list[tuple[str, InputError]] = []
+    infos = inspect_scenes(
+        paths, allow_no_crs=allow_no_crs, on_error=(lambda p, exc: errors.append((p, exc))) if keep_going else None
+    )
+    if not infos and errors:
+        raise errors[0][1]
+    return infos, [Failure(scene=p, tile_id="", reason=str(exc)) for p, exc in errors]
 
 
 @contextlib.contextmanager
@@ -160,7 +180,9 @@ def _output_folder(out: Path) -> Iterator[Path]:
             raise
 
 
-def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, run: _Run) -> TilingResult:
+def _tile_scenes(
+    infos: Sequence[SceneInfo], out: Path, options: TileOptions, run: _Run, failed: Sequence[Failure] = ()
+) -> TilingResult:
     """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`)."""
     from geolabel.parallel import capacity, default_workers
     from geolabel.tileindex import IndexWriter
@@ -181,6 +203,7 @@ def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, ru
         chips=previous.chips,
         skipped=previous.skipped,
     )
+    index.failed = list(failed)
     created = _make_folders(out, infos)
     tasks = [task for scene_tasks, _ in plans for task in scene_tasks]
     if executor is not None:  # it may run them on other machines, in other folders
@@ -195,7 +218,12 @@ def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, ru
     if run.progress is not None:
         run.progress(1.0)
     return TilingResult(
-        index_path=index.path, out_dir=out, chips=index.chips, skipped=index.skipped, scenes=list(summaries.values())
+        index_path=index.path,
+        out_dir=out,
+        chips=index.chips,
+        skipped=index.skipped,
+        scenes=list(summaries.values()),
+        failed=index.failed,
     )
 
 
@@ -259,6 +287,14 @@ def _run_chip_tasks(
     def on_started() -> None:  # the index exists (incomplete) from the first chips on
         index.write(complete=False)
 
+    def on_error(task: ChipTask, exc: Exception) -> None:  # keep_going
+        nonlocal finished
+        partial = getattr(exc, "partial_results", None) or []
+        done = {rec.tile_id for rec, _ in partial}
+        lost = [tid for tid in task.ids if tid not in done]
+        index.failed += [Failure(scene=task.scene.name, tile_id=tid, reason=first_line(exc)) for tid in lost]
+        finished += len(lost)
+
     run_batch(
         process_chips,
         tasks,
@@ -267,6 +303,7 @@ def _run_chip_tasks(
         workers=run.workers,
         is_cancelled=run.is_cancelled,
         on_started=on_started,
+        on_error=on_error if run.keep_going else None,
     )
 
 

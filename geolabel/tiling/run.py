@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +16,22 @@ from geolabel.errors import OutputError
 from geolabel.files import sweep_stale
 from geolabel.tileindex import INDEX_NAME, TileRecord
 from geolabel.tiling.options import TileOptions
-from geolabel.tiling.plan import ChipTask, SceneSummary, chip_grid, inspect_scenes, plan_scene, scene_list
+from geolabel.tiling.plan import (
+    ChipTask,
+    NamedScene,
+    Scenes,
+    SceneSummary,
+    chip_grid,
+    inspect_scenes,
+    plan_scene,
+    scene_list,
+)
 from geolabel.tiling.resume import chip_files, previous_run
 from geolabel.tiling.worker import Result, process_chips
 
 if TYPE_CHECKING:
     from geolabel.raster import SceneInfo
-    from geolabel.tileindex import IndexWriter
+    from geolabel.tileindex import IndexWriter, SceneProperties
 
 
 @dataclass
@@ -62,7 +71,7 @@ class _Run:
 
 
 def tile_raster(
-    scenes: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    scenes: Scenes,
     out_dir: str | os.PathLike[str],
     *,
     size: int = 512,
@@ -97,8 +106,14 @@ def tile_raster(
     >>> result.written, result.index_path  # doctest: +SKIP
     (15, PosixPath('out/chips/tiles.gpkg'))
 
+    The assets of a STAC catalog, named by item id, with each item's datetime, platform
+    and cloud cover in the index (:func:`~geolabel.tiling.read_stac`):
+
+    >>> tile_raster(read_stac("items.json", asset="visual"), "out/chips")  # doctest: +SKIP
+
     Args:
-        scenes: raster path(s); each scene's chips go to their own folder.
+        scenes: raster path(s) or :class:`~geolabel.tiling.plan.NamedScene` values (STAC
+            items); each scene's chips go to their own folder.
         size, overlap: chip size and overlap between neighbours, in pixels.
         edge: ``pad``, ``shift`` or ``drop`` (see :mod:`geolabel.grid`).
         bands: 1-based band numbers to keep, in order (default all).
@@ -113,6 +128,7 @@ def tile_raster(
         progress: called with the finished fraction (0..1). is_cancelled: polled.
     """
     from geolabel.crs import parse_crs
+    from geolabel.grid import safe_name
 
     options = TileOptions(
         size=int(size),
@@ -128,10 +144,12 @@ def tile_raster(
         allow_no_crs=allow_no_crs,
     )
     options.validate()
-    infos = inspect_scenes(scene_list(scenes), allow_no_crs=allow_no_crs)
+    given = scene_list(scenes)
+    infos = inspect_scenes(given, allow_no_crs=allow_no_crs)
     run = _Run(overwrite, block_copy, verify_blocks, workers, executor, progress, is_cancelled)
+    properties = {safe_name(s.name): s.properties for s in given if isinstance(s, NamedScene)}
     with _output_folder(Path(out_dir)) as out:
-        return _tile_scenes(infos, out, options, run)
+        return _tile_scenes(infos, out, options, run, properties)
 
 
 @contextlib.contextmanager
@@ -160,8 +178,15 @@ def _output_folder(out: Path) -> Iterator[Path]:
             raise
 
 
-def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, run: _Run) -> TilingResult:
-    """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`)."""
+def _tile_scenes(
+    infos: Sequence[SceneInfo],
+    out: Path,
+    options: TileOptions,
+    run: _Run,
+    properties: Mapping[str, SceneProperties] | None = None,
+) -> TilingResult:
+    """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`);
+    ``properties`` (by scene name) go into the index rows of those scenes."""
     from geolabel.parallel import default_workers
     from geolabel.tileindex import IndexWriter
 
@@ -180,6 +205,7 @@ def _tile_scenes(infos: Sequence[SceneInfo], out: Path, options: TileOptions, ru
         params=options.params(),
         chips=previous.chips,
         skipped=previous.skipped,
+        properties=properties,
     )
     created = _make_folders(out, infos)
     tasks = [task for scene_tasks, _ in plans for task in scene_tasks]

@@ -138,12 +138,14 @@ def _tiff_is_little_endian(path: str) -> bool:
         return True
 
 
-def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -> SceneInfo:
+def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False, name: str | None = None) -> SceneInfo:
     """Open ``path`` once and describe it; raise a one-line :class:`InputError` if unusable.
 
     Checks that the file exists, is a raster GDAL can read, has a CRS (unless
     ``allow_no_crs``) and that its last pixel can be decoded (catches truncated files).
     ``path`` may be one of GDAL's ``/vsi...`` paths (``/vsicurl/https://...``), kept as given.
+    The scene's name (its chips' folder and id prefix) is the file name without extension,
+    or ``name`` (a STAC item's id), made safe by :func:`~geolabel.grid.safe_name`.
     """
     import rasterio
     from rasterio.errors import RasterioIOError
@@ -158,7 +160,7 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False) -
             if len(set(src.dtypes)) != 1:
                 raise InputError(f"{p}: bands have different data types {src.dtypes}; not supported")
             _check_decodable(src, p)
-            return _scene_info(src, p)
+            return _scene_info(src, p, name)
     except RasterioIOError as exc:
         raise InputError(f"{p}: not a raster GDAL can read ({first_line(exc, p)})") from None
 
@@ -223,7 +225,7 @@ def _check_decodable(src: Any, p: str | Path) -> None:
         raise InputError(f"{p}: the raster is corrupt or truncated ({first_line(exc, p)})") from None
 
 
-def _scene_info(src: Any, p: str | Path) -> SceneInfo:
+def _scene_info(src: Any, p: str | Path, name: str | None = None) -> SceneInfo:
     """The :class:`SceneInfo` of an open scene."""
     from rasterio.enums import MaskFlags
 
@@ -248,7 +250,7 @@ def _scene_info(src: Any, p: str | Path) -> SceneInfo:
     tags = {k: v for k, v in src.tags().items() if not k.startswith("STATISTICS_")}
     return SceneInfo(
         path=str(p),
-        name=safe_name(Path(str(p)).stem),
+        name=safe_name(Path(str(p)).stem if name is None else name),
         driver=src.driver,
         width=src.width,
         height=src.height,

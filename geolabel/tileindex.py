@@ -18,8 +18,8 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,10 @@ class TileRecord:
     nodata_fraction: float
     crs: str  # the chip's CRS: EPSG:xxxx when exact, else WKT ('' when the scene has none)
     transform: tuple[float, ...]  # the chip's geotransform (a, b, c, d, e, f) in its own CRS
+    # what the scene's STAC item says (:class:`SceneProperties`); None for a scene from a file
+    datetime: str | None = None
+    platform: str | None = None
+    cloud_cover: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,8 +107,53 @@ class TileRecord:
         return tuple(v for xy in self.grid.corners() for v in xy)
 
 
+@dataclass(frozen=True)
+class SceneProperties:
+    """What a scene's STAC item says about it, copied into every index row of the scene
+    (columns ``datetime``, ``platform``, ``cloud_cover``; NULL for a scene from a file).
+
+    >>> SceneProperties("2023-05-01T10:20:00Z", "sentinel-2a", 12.5).problem() is None
+    True
+    >>> SceneProperties(cloud_cover=140.0).problem()
+    'cloud_cover 140.0 must be a percentage between 0 and 100'
+    """
+
+    datetime: str | None = None  # ISO 8601 text, as STAC writes it
+    platform: str | None = None
+    cloud_cover: float | None = None  # percent (STAC's eo:cloud_cover)
+
+    def problem(self) -> str | None:
+        """Why these values cannot stand in an index (None when they can): indexes travel
+        between sites, so a reader checks them as a writer does."""
+        import math
+        from datetime import datetime
+
+        if self.datetime is not None:
+            try:
+                if not isinstance(self.datetime, str) or len(self.datetime) > 40:
+                    raise ValueError
+                datetime.fromisoformat(self.datetime)
+            except ValueError:
+                return f"datetime {_shown(str(self.datetime))} is not an ISO 8601 date and time"
+        if self.platform is not None and (
+            not isinstance(self.platform, str) or not 0 < len(self.platform) <= 100 or not self.platform.isprintable()
+        ):
+            return f"platform {_shown(str(self.platform))} is not a name of 1 to 100 printable characters"
+        cover = self.cloud_cover
+        if cover is not None and (
+            not isinstance(cover, (int, float)) or isinstance(cover, bool) or not math.isfinite(cover)
+            or not 0 <= cover <= 100
+        ):  # fmt: skip
+            shown = repr(cover) if isinstance(cover, (int, float)) else _shown(str(cover))
+            return f"cloud_cover {shown} must be a percentage between 0 and 100"
+        return None
+
+
 _FIELDS = [f.name for f in fields(TileRecord)]
+#: Columns every index has; the :class:`SceneProperties` ones came later (NULL when absent).
+_REQUIRED = [name for name in _FIELDS if name not in {f.name for f in fields(SceneProperties)}]
 _INT_FIELDS = ("row", "col", "row_off", "col_off", "width", "height")
+_FLOAT_FIELDS = ("nodata_fraction", "cloud_cover")
 
 
 def _format_transform(t: Sequence[float]) -> str:
@@ -144,7 +193,7 @@ def _footprints(records: Sequence[TileRecord], index_crs: str, *, densify: int =
 _SCHEMA = {
     "geometry": "Polygon",
     "properties": {
-        name: ("float" if name == "nodata_fraction" else "int" if name in _INT_FIELDS else "str") for name in _FIELDS
+        name: ("float" if name in _FLOAT_FIELDS else "int" if name in _INT_FIELDS else "str") for name in _FIELDS
     },
 }
 
@@ -212,7 +261,7 @@ def read_index(path: Path) -> tuple[list[TileRecord], list[TileRecord], dict[str
             names = set(src.schema["properties"])
     except Exception as exc:
         raise InputError(f"{path}: not a geolabel tile index ({first_line(exc)})") from None
-    if raw_meta is not None and not set(_FIELDS) <= names:
+    if raw_meta is not None and not set(_REQUIRED) <= names:
         raise InputError(f"{path}: made by an older geolabel (no chip transforms); tile again into a new folder")
     if raw_meta is None:
         raise InputError(f"{path}: not a geolabel tile index (no {TILES_LAYER!r} layer with parameters)")
@@ -269,7 +318,7 @@ def _read_layer(path: Path, layer: str) -> list[TileRecord]:
         for n, feat in enumerate(src, start=1):
             values = {name: feat.properties.get(name) for name in _FIELDS}
             values["crs"] = values["crs"] or ""
-            missing = [name for name, value in values.items() if value is None]
+            missing = [name for name in _REQUIRED if values[name] is None]
             try:
                 if missing:
                     raise ValueError(f"no {', '.join(missing)}")
@@ -292,7 +341,8 @@ def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
     as it is: letters of any script, digits, ``_``, ``-``, ``.``, not first or last), the
     tile id is exactly ``<scene>_r<row>_c<col>`` for the row's scene, row and column (3 or
     more digits, at most :data:`MAX_TILE_ID_BYTES`), and a chip's path (``chip``) is
-    ``<scene>/<tile_id>.tif`` while a skipped cell has none.
+    ``<scene>/<tile_id>.tif`` while a skipped cell has none; STAC properties, when there
+    are any, pass :meth:`SceneProperties.problem`.
 
     >>> t = (0.5, 0.0, 500000.0, 0.0, -0.5, 3000000.0)
     >>> rec = TileRecord("a_r000_c001", "a", "", "a/a_r000_c001.tif", 0, 1, 0, 256, 256, 256, 0.0, "", t)
@@ -322,7 +372,7 @@ def record_problem(rec: TileRecord, *, chip: bool) -> str | None:
         return f"a skipped cell has a path ({_shown(rec.path)})"
     if rec.crs and (problem := stored_crs_problem(rec.crs)) is not None:
         return f"crs {problem}"
-    return None
+    return SceneProperties(rec.datetime, rec.platform, rec.cloud_cover).problem()
 
 
 def _numbers_problem(rec: TileRecord) -> str | None:
@@ -485,7 +535,8 @@ def load_chips(index_path: str | Path) -> list[ChipInfo]:
 class IndexWriter:
     """The index of a running job: records as they arrive, written atomically now and then.
 
-    :meth:`write` writes it now (the job writes it, ``incomplete``, as soon as its first
+    ``properties`` (scene name -> :class:`SceneProperties`) are copied into every row of
+    those scenes. :meth:`write` writes it now (the job writes it, ``incomplete``, as soon as its first
     tasks are queued, and ``complete`` at the end); :meth:`checkpoint` rewrites it when new
     records arrived, at most every :data:`CHECKPOINT_SECONDS` (and at most
     1/:data:`CHECKPOINT_COST_RATIO` of the time), or at once if it was never written.
@@ -499,12 +550,14 @@ class IndexWriter:
         params: dict[str, Any],
         chips: Iterable[TileRecord] = (),
         skipped: Iterable[TileRecord] = (),
+        properties: Mapping[str, SceneProperties] | None = None,
     ) -> None:
         self.path = path
         self.crs = crs
         self.params = params
-        self._chips = {r.tile_id: r for r in chips}
-        self._skipped = {r.tile_id: r for r in skipped}
+        self.properties = dict(properties or {})  # scene name -> its STAC item's properties
+        self._chips = {r.tile_id: self._stamped(r) for r in chips}
+        self._skipped = {r.tile_id: self._stamped(r) for r in skipped}
         self.failed: list[Failure] = []  # what this (keep_going) job could not do
         self._new = 0  # records since the last write
         self._last: float | None = None  # when this job last wrote the file
@@ -524,8 +577,13 @@ class IndexWriter:
         return sorted(self._skipped.values(), key=_grid_order)
 
     def add(self, record: TileRecord, *, skipped: bool = False) -> None:
-        (self._skipped if skipped else self._chips)[record.tile_id] = record
+        (self._skipped if skipped else self._chips)[record.tile_id] = self._stamped(record)
         self._new += 1
+
+    def _stamped(self, record: TileRecord) -> TileRecord:
+        """``record`` with its scene's :attr:`properties` (as the scene's item says now)."""
+        props = self.properties.get(record.scene)
+        return record if props is None else replace(record, **asdict(props))
 
     def checkpoint(self) -> None:
         """Write the index (incomplete) if new records arrived and it is time to."""

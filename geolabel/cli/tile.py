@@ -17,8 +17,16 @@ if TYPE_CHECKING:
 
 
 @click.command(short_help="Cut scenes into georeferenced chips.")
-@click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("scenes", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "--stac",
+    default=None,
+    metavar="FILE_OR_URL",
+    help="Also tile the items of this STAC ItemCollection, Catalog or Collection (named by item id; "
+    "datetime, platform and cloud cover go into the index).",
+)
+@click.option("--asset", default=None, metavar="KEY", help="With --stac: the item asset to tile, e.g. visual.")
 @click.option("--size", default=v.CHIP_SIZE, show_default=True, help="Chip size in pixels.")
 @click.option("--overlap", default=0, show_default=True, help="Overlap between neighbouring chips, pixels.")
 @click.option(
@@ -73,6 +81,8 @@ if TYPE_CHECKING:
 def tile(
     scenes: tuple[str, ...],
     out_dir: str,
+    stac: str | None,
+    asset: str | None,
     size: int,
     overlap: int,
     edge: v.Edge,  # click.Choice(v.EDGES) let only these through
@@ -99,14 +109,22 @@ def tile(
       geolabel tile a.tif b.tif --out chips --size 256 --overlap 32 --edge shift
       geolabel tile scene.tif --out chips --dst-crs EPSG:32650 --resolution 0.5
       geolabel tile scenes/*.tif --out chips --scheduler tcp://10.0.0.5:8786
+      geolabel tile --stac items.json --asset visual --out chips
 
     Rerunning the same command resumes where it stopped.
     """
-    from geolabel.tiling import tile_raster
+    from geolabel.tiling import NamedScene, read_stac, tile_raster
 
+    if (stac is None) != (asset is None):
+        raise click.UsageError("--stac FILE_OR_URL and --asset KEY go together")
+    given: list[str | NamedScene] = [*scenes]
+    if stac is not None and asset is not None:
+        given += read_stac(stac, asset=asset)
+    if not given:
+        raise click.UsageError("give SCENES or --stac FILE_OR_URL --asset KEY")
     with batch_executor(scheduler, workers) as executor, Progress("tiling", quiet=quiet) as bar:
         result = tile_raster(
-            list(scenes),
+            given,
             out_dir,
             size=size,
             overlap=overlap,

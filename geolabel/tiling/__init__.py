@@ -9,7 +9,8 @@ handful of chips, whatever the scene size.
 Modules, in the order a run uses them: :mod:`~geolabel.tiling.options` (what the chips
 look like), :mod:`~geolabel.tiling.resume` (what an earlier run left),
 :mod:`~geolabel.tiling.plan` (scenes, chip grids, tasks), :mod:`~geolabel.tiling.worker`
-(writing chips) and :mod:`~geolabel.tiling.run` (:func:`tile_raster` itself).
+(writing chips) and :mod:`~geolabel.tiling.run` (:func:`tile_raster` itself);
+:mod:`~geolabel.tiling.stac` reads the scenes of a STAC catalog.
 """
 
 from geolabel.tiling.options import (
@@ -21,8 +22,9 @@ from geolabel.tiling.options import (
     RESAMPLING_METHODS,
     TileOptions,
 )
-from geolabel.tiling.plan import ChipTask, SceneSummary, WarpSpec
+from geolabel.tiling.plan import ChipTask, NamedScene, SceneSummary, WarpSpec
 from geolabel.tiling.run import TilingResult, tile_raster
+from geolabel.tiling.stac import read_stac
 from geolabel.tiling.worker import process_chips
 
 __all__ = [
@@ -33,10 +35,12 @@ __all__ = [
     "MIN_CHIPS_PER_TASK",
     "RESAMPLING_METHODS",
     "ChipTask",
+    "NamedScene",
     "SceneSummary",
     "TileOptions",
     "TilingResult",
     "WarpSpec",
     "process_chips",
+    "read_stac",
     "tile_raster",
 ]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geolabel.errors import EdgePolicyWarning, InputError, first_line
 from geolabel.geo import GeoGrid
 from geolabel.grid import Tile, TileGrid, tile_id
+from geolabel.tileindex import SceneProperties
 from geolabel.tiling.options import (
     MAX_CHIPS_PER_SCENE,
     MAX_CHIPS_PER_TASK,
@@ -104,17 +105,34 @@ class _Writers:
 # Scenes
 
 
-def scene_list(scenes: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
-    if isinstance(scenes, (str, os.PathLike)):
-        return [str(scenes)]
-    out = [str(s) for s in scenes]
+@dataclass(frozen=True)
+class NamedScene:
+    """A scene named by its catalog rather than its file name: a STAC item's asset
+    (:func:`~geolabel.tiling.stac.read_stac`), whose properties go into the tile index."""
+
+    path: str
+    name: str
+    properties: SceneProperties = field(default_factory=SceneProperties)
+
+
+#: What :func:`~geolabel.tiling.tile_raster` takes as scenes.
+Scenes = str | os.PathLike[str] | NamedScene | Sequence[str | os.PathLike[str] | NamedScene]
+
+
+def scene_list(scenes: Scenes) -> list[str | NamedScene]:
+    if isinstance(scenes, (str, os.PathLike, NamedScene)):
+        return [scenes if isinstance(scenes, NamedScene) else str(scenes)]
+    out = [s if isinstance(s, NamedScene) else str(s) for s in scenes]
     if not out:
         raise InputError("no scene given")
     return out
 
 
 def inspect_scenes(
-    paths: Sequence[str], *, allow_no_crs: bool, on_error: Callable[[str, InputError], None] | None = None
+    paths: Sequence[str | NamedScene],
+    *,
+    allow_no_crs: bool,
+    on_error: Callable[[str, InputError], None] | None = None,
 ) -> list[SceneInfo]:
     """Each scene's header, once; the same file given twice counts once. A scene that
     cannot be tiled goes to ``on_error`` (``keep_going``) when given, else stops the run."""
@@ -124,11 +142,14 @@ def inspect_scenes(
     seen: dict[str, str] = {}
     for p in paths:
         try:
-            info = inspect_scene(p, allow_no_crs=allow_no_crs)
+            if isinstance(p, NamedScene):
+                info = inspect_scene(p.path, allow_no_crs=allow_no_crs, name=p.name)
+            else:
+                info = inspect_scene(p, allow_no_crs=allow_no_crs)
         except InputError as exc:
             if on_error is None:
                 raise
-            on_error(p, exc)
+            on_error(p.path if isinstance(p, NamedScene) else p, exc)
             continue
         other = seen.get(info.name)
         if other is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +16,22 @@ from geolabel.errors import OutputError, first_line
 from geolabel.files import sweep_stale
 from geolabel.tileindex import INDEX_NAME, Failure, TileRecord
 from geolabel.tiling.options import TileOptions
-from geolabel.tiling.plan import ChipTask, SceneSummary, chip_grid, inspect_scenes, plan_scene, scene_list
+from geolabel.tiling.plan import (
+    ChipTask,
+    NamedScene,
+    Scenes,
+    SceneSummary,
+    chip_grid,
+    inspect_scenes,
+    plan_scene,
+    scene_list,
+)
 from geolabel.tiling.resume import chip_files, previous_run
 from geolabel.tiling.worker import Result, process_chips
 
 if TYPE_CHECKING:
     from geolabel.raster import SceneInfo
-    from geolabel.tileindex import IndexWriter
+    from geolabel.tileindex import IndexWriter, SceneProperties
 
 
 @dataclass
@@ -64,7 +73,7 @@ class _Run:
 
 
 def tile_raster(
-    scenes: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    scenes: Scenes,
     out_dir: str | os.PathLike[str],
     *,
     size: int = 512,
@@ -100,8 +109,14 @@ def tile_raster(
     >>> result.written, result.index_path  # doctest: +SKIP
     (15, PosixPath('out/chips/tiles.gpkg'))
 
+    The assets of a STAC catalog, named by item id, with each item's datetime, platform
+    and cloud cover in the index (:func:`~geolabel.tiling.read_stac`):
+
+    >>> tile_raster(read_stac("items.json", asset="visual"), "out/chips")  # doctest: +SKIP
+
     Args:
-        scenes: raster path(s); each scene's chips go to their own folder.
+        scenes: raster path(s) or :class:`~geolabel.tiling.plan.NamedScene` values (STAC
+            items); each scene's chips go to their own folder.
         size, overlap: chip size and overlap between neighbours, in pixels.
         edge: ``pad``, ``shift`` or ``drop`` (see :mod:`geolabel.grid`).
         bands: 1-based band numbers to keep, in order (default all).
@@ -119,6 +134,7 @@ def tile_raster(
             index) instead of stopping the run; a rerun tries them again.
     """
     from geolabel.crs import parse_crs
+    from geolabel.grid import safe_name
 
     options = TileOptions(
         size=int(size),
@@ -135,12 +151,16 @@ def tile_raster(
     )
     options.validate()
     run = _Run(overwrite, block_copy, verify_blocks, workers, executor, progress, is_cancelled, keep_going)
-    infos, failed = _inspect(scene_list(scenes), allow_no_crs=allow_no_crs, keep_going=keep_going)
+    given = scene_list(scenes)
+    infos, failed = _inspect(given, allow_no_crs=allow_no_crs, keep_going=keep_going)
+    properties = {safe_name(s.name): s.properties for s in given if isinstance(s, NamedScene)}
     with _output_folder(Path(out_dir)) as out:
-        return _tile_scenes(infos, out, options, run, failed)
+        return _tile_scenes(infos, out, options, run, properties, failed)
 
 
-def _inspect(paths: Sequence[str], *, allow_no_crs: bool, keep_going: bool) -> tuple[list[SceneInfo], list[Failure]]:
+def _inspect(
+    paths: Sequence[str | NamedScene], *, allow_no_crs: bool, keep_going: bool
+) -> tuple[list[SceneInfo], list[Failure]]:
     """The scenes' headers, and (``keep_going``) the scenes that cannot be tiled; a run
     with no scene left fails with the first one's error."""
     from geolabel.errors import InputError
@@ -181,9 +201,15 @@ def _output_folder(out: Path) -> Iterator[Path]:
 
 
 def _tile_scenes(
-    infos: Sequence[SceneInfo], out: Path, options: TileOptions, run: _Run, failed: Sequence[Failure] = ()
+    infos: Sequence[SceneInfo],
+    out: Path,
+    options: TileOptions,
+    run: _Run,
+    properties: Mapping[str, SceneProperties] | None = None,
+    failed: Sequence[Failure] = (),
 ) -> TilingResult:
-    """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`)."""
+    """Tile ``infos`` into ``out``, a folder this run holds (:func:`_output_folder`);
+    ``properties`` (by scene name) go into the index rows of those scenes."""
     from geolabel.parallel import capacity, default_workers
     from geolabel.tileindex import IndexWriter
 
@@ -202,6 +228,7 @@ def _tile_scenes(
         params=options.params(),
         chips=previous.chips,
         skipped=previous.skipped,
+        properties=properties,
     )
     index.failed = list(failed)
     created = _make_folders(out, infos)

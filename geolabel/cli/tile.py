@@ -9,7 +9,14 @@ from geolabel.cli.options import IntList, Progress
 
 
 @click.command(short_help="Cut scenes into georeferenced chips.")
-@click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("scenes", nargs=-1, required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--scenes",
+    "scene_list",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A file listing scenes, one path or URL a line (# comments; paths relative to the file).",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--size", default=v.CHIP_SIZE, show_default=True, help="Chip size in pixels.")
 @click.option("--overlap", default=0, show_default=True, help="Overlap between neighbouring chips, pixels.")
@@ -57,6 +64,7 @@ from geolabel.cli.options import IntList, Progress
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def tile(
     scenes: tuple[str, ...],
+    scene_list: str | None,
     out_dir: str,
     size: int,
     overlap: int,
@@ -81,11 +89,20 @@ def tile(
       geolabel tile sample_data/village.tif --out out/chips
       geolabel tile a.tif b.tif --out chips --size 256 --overlap 32 --edge shift
       geolabel tile scene.tif --out chips --dst-crs EPSG:32650 --resolution 0.5
+      geolabel tile https://host/cogs/scene.tif s3://bucket/b.tif --out chips
+      geolabel tile --scenes scenes.txt --out chips
+
+    SCENES are files or http(s):// and s3:// URLs (read with range requests).
 
     Rerunning the same command resumes where it stopped.
     """
     from geolabel.tiling import tile_raster
+    from geolabel.tiling.scenelist import read_scene_list
 
+    if scene_list is not None:
+        scenes += tuple(read_scene_list(scene_list))
+    if not scenes:
+        raise click.UsageError("no scene given: name SCENES or pass --scenes FILE")
     with Progress("tiling", quiet=quiet) as bar:
         result = tile_raster(
             list(scenes),

@@ -13,9 +13,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -92,9 +95,9 @@ def _handler(server: RangeServer) -> type[SimpleHTTPRequestHandler]:
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
             self.end_headers()
             if body:
-                self.wfile.write(data[start:end])
-                with server.lock:
+                with server.lock:  # counted first: the client may go on before write returns
                     server.served[path] += end - start
+                self.wfile.write(data[start:end])
 
         def _status(self, code: int) -> None:
             self.send_response(code)
@@ -117,3 +120,12 @@ def _byte_range(header: str | None, total: int) -> tuple[int, int, int]:
     if start >= total:
         return 0, 0, 416
     return start, end, 206
+
+
+@pytest.fixture(scope="module")
+def range_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RangeServer]:
+    """A :class:`RangeServer` of an empty folder, for the tests of one module; tests put
+    files in ``server.folder`` under names of their own (GDAL caches what it read of a
+    URL for the life of the process)."""
+    with RangeServer(tmp_path_factory.mktemp("served")) as server:
+        yield server

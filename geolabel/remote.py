@@ -88,8 +88,9 @@ def gdal_options(path: str) -> dict[str, Any]:
     """GDAL settings for reading ``path`` (none for a local file).
 
     No directory listing on open (a listing of a bucket or a web folder costs requests
-    and finds no sidecar worth it), retries of transient HTTP errors, and anonymous S3
-    reads when no credentials are configured.
+    and finds no sidecar worth it), retries of transient HTTP errors, range reads that
+    stay in GDAL's download cache, and anonymous S3 reads when no credentials are
+    configured.
     """
     if not (is_remote(path) or path.startswith(("/vsicurl/", "/vsis3/"))):
         return {}
@@ -97,6 +98,11 @@ def gdal_options(path: str) -> dict[str, Any]:
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         "GDAL_HTTP_MAX_RETRY": HTTP_TRIES - 1,
         "GDAL_HTTP_RETRY_DELAY": HTTP_RETRY_SECONDS,
+        # GDAL's default fetches the blocks of each window in parallel requests that bypass
+        # its download cache, so blocks shared by neighbouring chips were downloaded again:
+        # 2.7x the file for 384 px chips of a 512 px-tiled scene; serial ranges are cached
+        # (the file once).
+        "GDAL_HTTP_MULTIRANGE": "SERIAL",
     }
     if gdal_path(path).startswith("/vsis3/") and "AWS_NO_SIGN_REQUEST" not in os.environ and not has_s3_credentials():
         options["AWS_NO_SIGN_REQUEST"] = "YES"

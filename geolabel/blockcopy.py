@@ -19,8 +19,9 @@ How a chip is made:
    descriptions and colour interpretation GDAL would write for a normal chip).
 2. For each chip we patch, in a copy of the template, the georeferencing tie point and
    the tile offset/byte-count arrays, and append the compressed blocks read from the
-   scene with ``os.pread`` at the offsets GDAL reports (``BLOCK_OFFSET_x_y`` in the
-   ``TIFF`` metadata domain).
+   scene with ``os.pread`` (or HTTP range requests for a scene behind an ``http(s)://``
+   URL, :func:`geolabel.remote.fetch_blocks`) at the offsets GDAL reports
+   (``BLOCK_OFFSET_x_y`` in the ``TIFF`` metadata domain).
 
 Chips are pixel-identical to decoding the source window; tests read them back with
 rasterio and compare every pixel.
@@ -65,12 +66,16 @@ def why_not_block_copy(
     reprojecting: bool,
 ) -> str | None:
     """Why the fast path cannot be used for this scene (``None`` when it can)."""
+    from geolabel.remote import is_http, is_remote
+
     if driver != "GTiff":
         return "output format is not plain GeoTIFF"
     if scene.driver != "GTiff":
         return "source is not a GeoTIFF"
     if scene.path.startswith("/vsi"):
-        return "source is not a local file (blocks are copied with os.pread)"
+        return "source is a GDAL /vsi path (blocks are copied from files or http(s):// URLs)"
+    if is_remote(scene.path) and not is_http(scene.path):
+        return "source is on S3 (blocks are range-read over http(s):// only; geolabel signs no S3 requests)"
     if reprojecting:
         return "chips are reprojected or resampled"
     if not scene.is_tiled:
@@ -196,6 +201,7 @@ def prepare_block_copy(
     import rasterio
 
     from geolabel.raster import gdal_env
+    from geolabel.remote import gdal_options, gdal_path
 
     b = scene.block_shape[0]
     if fmt.block != b:
@@ -203,7 +209,7 @@ def prepare_block_copy(
     template = chip_template(scene, fmt, meta, size=size, count=scene.count, grid=grid)
     if template is None:
         return None, {}, "GDAL's chip header could not be patched"
-    with gdal_env(), rasterio.open(scene.path) as src:
+    with gdal_env(**gdal_options(scene.path)), rasterio.open(gdal_path(scene.path)) as src:
         offsets, sizes = block_table(src)
     tables = {}
     k = size // b
@@ -315,3 +321,9 @@ def read_blocks(fd: int, offsets: NDArray[Any], sizes: NDArray[Any]) -> list[byt
     for off, size in zip(offsets.ravel().tolist(), sizes.ravel().tolist()):
         out.append(os.pread(fd, size, off) if size else b"")
     return out
+
+
+def chip_bytes(template: ChipTemplate, origin_xy: tuple[float, float], tiles: Sequence[bytes]) -> bytes:
+    """The whole chip file (header, then ``tiles``) in memory, as :func:`write_assembled_chip`
+    writes it: decoded from memory when its blocks came over the network."""
+    return assemble_chip(template, origin_xy, [len(t) for t in tiles]) + b"".join(tiles)

@@ -143,16 +143,21 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False, n
 
     Checks that the file exists, is a raster GDAL can read, has a CRS (unless
     ``allow_no_crs``) and that its last pixel can be decoded (catches truncated files).
-    ``path`` may be one of GDAL's ``/vsi...`` paths (``/vsicurl/https://...``), kept as given.
-    The scene's name (its chips' folder and id prefix) is the file name without extension,
-    or ``name`` (a STAC item's id), made safe by :func:`~geolabel.grid.safe_name`.
+    ``path`` may be an ``http(s)://`` or ``s3://`` URL (read through GDAL's ``/vsicurl/``
+    and ``/vsis3/``, see :mod:`geolabel.remote`) or one of GDAL's ``/vsi...`` paths, kept
+    as given. The scene's name (its chips' folder and id prefix) is the file name without
+    extension (a URL's path stem), or ``name`` (a STAC item's id), made safe by
+    :func:`~geolabel.grid.safe_name`.
     """
     import rasterio
     from rasterio.errors import RasterioIOError
 
+    from geolabel.remote import gdal_options, gdal_path
+
     p = _scene_location(path)
+    little_endian = _byte_order_is_little(str(p))
     try:
-        with gdal_env(), rasterio.open(p) as src:
+        with gdal_env(**gdal_options(str(p))), rasterio.open(gdal_path(str(p))) as src:
             if src.count == 0 or src.width == 0 or src.height == 0:
                 raise InputError(f"{p}: not a raster (no bands or no pixels)")
             if src.crs is None and not allow_no_crs:
@@ -160,9 +165,32 @@ def inspect_scene(path: str | os.PathLike[str], *, allow_no_crs: bool = False, n
             if len(set(src.dtypes)) != 1:
                 raise InputError(f"{p}: bands have different data types {src.dtypes}; not supported")
             _check_decodable(src, p)
-            return _scene_info(src, p, name)
+            return _scene_info(src, p, name, little_endian=little_endian)
     except RasterioIOError as exc:
-        raise InputError(f"{p}: not a raster GDAL can read ({first_line(exc, p)})") from None
+        raise _unreadable(exc, p) from None
+
+
+def _unreadable(exc: Exception, p: str | Path) -> InputError:
+    """The one-line error of a scene GDAL cannot open: an HTTP problem for a URL."""
+    from geolabel.remote import gdal_problem, is_remote
+
+    problem = gdal_problem(str(exc)) if is_remote(str(p)) or str(p).startswith("/vsi") else None
+    if problem is not None:
+        return InputError(f"{p}: {problem}")
+    return InputError(f"{p}: not a raster GDAL can read ({first_line(exc, p)})")
+
+
+def _byte_order_is_little(p: str) -> bool:
+    """Whether the TIFF at ``p`` is little-endian (anything else counts as little-endian).
+    A URL served over HTTP is asked for its first two bytes: that also turns a 404, a 403
+    or an unreachable host into a one-line error before GDAL tries."""
+    from geolabel.remote import is_http, is_remote, read_range
+
+    if is_http(p):
+        return read_range(p, 0, 2) != b"MM"
+    if is_remote(p):
+        return True  # S3: byte order only matters to block copy, which reads HTTP(S) only
+    return _tiff_is_little_endian(p)
 
 
 #: ``scheme://`` at the start of a scene name: a URL, not a file.
@@ -170,17 +198,17 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _scene_location(path: str | os.PathLike[str]) -> str | Path:
-    """A local scene file as a Path (checked: a regular file), a GDAL ``/vsi`` path as the
-    text it is (a Path would fold ``https://`` into ``https:/``); a URL is refused."""
+    """A local scene file as a Path (checked: a regular file); a GDAL ``/vsi`` path or an
+    ``http(s)://``/``s3://`` URL as the text it is (a Path would fold ``https://`` into
+    ``https:/``); another URL scheme is refused."""
     from geolabel.files import check_input_file
+    from geolabel.remote import is_remote
 
     text = os.fspath(path)
-    if text.startswith("/vsi"):
+    if text.startswith("/vsi") or is_remote(text):
         return text
     if _URL.match(text):
-        raise InputError(
-            f"{text}: is a URL; geolabel reads files, and remote ones through GDAL (/vsicurl/{text}) or after download"
-        )
+        raise InputError(f"{text}: is a URL geolabel cannot read; give an http(s):// or s3:// URL, or a file")
     check_input_file(Path(text), "raster file")
     return Path(text)
 
@@ -225,7 +253,7 @@ def _check_decodable(src: Any, p: str | Path) -> None:
         raise InputError(f"{p}: the raster is corrupt or truncated ({first_line(exc, p)})") from None
 
 
-def _scene_info(src: Any, p: str | Path, name: str | None = None) -> SceneInfo:
+def _scene_info(src: Any, p: str | Path, name: str | None = None, *, little_endian: bool) -> SceneInfo:
     """The :class:`SceneInfo` of an open scene."""
     from rasterio.enums import MaskFlags
 
@@ -250,7 +278,7 @@ def _scene_info(src: Any, p: str | Path, name: str | None = None) -> SceneInfo:
     tags = {k: v for k, v in src.tags().items() if not k.startswith("STATISTICS_")}
     return SceneInfo(
         path=str(p),
-        name=safe_name(Path(str(p)).stem if name is None else name),
+        name=safe_name(name) if name is not None else _default_name(str(p)),
         driver=src.driver,
         width=src.width,
         height=src.height,
@@ -271,10 +299,18 @@ def _scene_info(src: Any, p: str | Path, name: str | None = None) -> SceneInfo:
         offsets=tuple(src.offsets),
         units=tuple(src.units),
         tags=tags,
-        little_endian=_tiff_is_little_endian(str(p)),
+        little_endian=little_endian,
         nbits=nbits,
         colormap=colormap,
     )
+
+
+def _default_name(path: str) -> str:
+    """A scene's name: its file name without extension (a URL's: its path's stem)."""
+    from geolabel.grid import safe_name
+    from geolabel.remote import is_remote, scene_name
+
+    return scene_name(path) if is_remote(path) else safe_name(Path(path).stem)
 
 
 @dataclass(frozen=True)
@@ -520,3 +556,12 @@ def invalid_pixels(data: NDArray[Any], nodata: float | None) -> NDArray[Any]:
     if np.isnan(nodata):
         return np.isnan(data).all(axis=0)  # type: ignore[no-any-return]
     return (data == data.dtype.type(nodata)).all(axis=0)  # type: ignore[no-any-return]
+
+
+def decode_chip(data: bytes) -> NDArray[Any]:
+    """The pixels ``(bands, rows, cols)`` of a chip file held in memory (every block decoded:
+    a block its codec cannot decode raises)."""
+    from rasterio.io import MemoryFile
+
+    with gdal_env(), MemoryFile(data) as memory, memory.open() as src:
+        return src.read()  # type: ignore[no-any-return]

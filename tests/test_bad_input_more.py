@@ -582,10 +582,14 @@ def test_a_tiff_declaring_huge_blocks_is_refused_before_one_is_decoded(tmp_path,
 @pytest.mark.parametrize(
     ("scene", "message"),
     [
-        ("http://10.255.255.1/x.tif", "http://10.255.255.1/x.tif: is a URL; geolabel reads files, and remote ones"),
-        ("/vsicurl/http://127.0.0.1:9/x.tif", "/vsicurl/http://127.0.0.1:9/x.tif: not a raster GDAL can read (CURL"),
+        ("http://127.0.0.1:9/x.tif", "http://127.0.0.1:9/x.tif: cannot reach the server (["),
+        ("ftp://10.255.255.1/x.tif", "ftp://10.255.255.1/x.tif: is a URL geolabel cannot read; give an http(s)://"),
+        (
+            "/vsicurl/http://127.0.0.1:9/x.tif",
+            "/vsicurl/http://127.0.0.1:9/x.tif: cannot reach the server (Failed to connect",
+        ),
     ],
-    ids=["url", "vsicurl-nobody-listening"],
+    ids=["url", "ftp-url", "vsicurl-nobody-listening"],
 )
 def test_a_remote_scene_fails_in_one_line_and_keeps_its_name(tmp_path, inputs, scene, message):
     """A Path folded ``http://`` into ``http:/``: 'no such file', 'Missing url parameter'."""

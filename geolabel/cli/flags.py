@@ -39,6 +39,8 @@ FLAGS: dict[str, str] = {
     "overwrite": "--overwrite",
     "workers": "--workers",
     "scheduler": "--scheduler",
+    "asset": "--asset",
+    "stac": "--stac",
     # labels
     "crs": "--crs",
     "schema": "--schema",

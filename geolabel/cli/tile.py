@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 
 
 @click.command(short_help="Cut scenes into georeferenced chips.")
-@click.argument("scenes", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("scenes", nargs=-1, required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--scenes",
+    "scene_list",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A file listing scenes, one path or URL a line (# comments; paths relative to the file).",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option(
     "--stac",
@@ -80,6 +87,7 @@ if TYPE_CHECKING:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def tile(
     scenes: tuple[str, ...],
+    scene_list: str | None,
     out_dir: str,
     stac: str | None,
     asset: str | None,
@@ -108,20 +116,27 @@ def tile(
       geolabel tile sample_data/village.tif --out out/chips
       geolabel tile a.tif b.tif --out chips --size 256 --overlap 32 --edge shift
       geolabel tile scene.tif --out chips --dst-crs EPSG:32650 --resolution 0.5
-      geolabel tile scenes/*.tif --out chips --scheduler tcp://10.0.0.5:8786
+      geolabel tile https://host/cogs/scene.tif s3://bucket/b.tif --out chips
+      geolabel tile --scenes scenes.txt --out chips
       geolabel tile --stac items.json --asset visual --out chips
+      geolabel tile scenes/*.tif --out chips --scheduler tcp://10.0.0.5:8786
+
+    SCENES are files or http(s):// and s3:// URLs (read with range requests).
 
     Rerunning the same command resumes where it stopped.
     """
     from geolabel.tiling import NamedScene, read_stac, tile_raster
+    from geolabel.tiling.scenelist import read_scene_list
 
     if (stac is None) != (asset is None):
         raise click.UsageError("--stac FILE_OR_URL and --asset KEY go together")
     given: list[str | NamedScene] = [*scenes]
+    if scene_list is not None:
+        given += read_scene_list(scene_list)
     if stac is not None and asset is not None:
         given += read_stac(stac, asset=asset)
     if not given:
-        raise click.UsageError("give SCENES or --stac FILE_OR_URL --asset KEY")
+        raise click.UsageError("no scene given: name SCENES, or pass --scenes FILE or --stac FILE_OR_URL --asset KEY")
     with batch_executor(scheduler, workers) as executor, Progress("tiling", quiet=quiet) as bar:
         result = tile_raster(
             given,

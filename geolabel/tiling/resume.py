@@ -104,7 +104,9 @@ def _continued(
 
 
 def _scene_path(info: SceneInfo) -> str:
-    return os.path.abspath(info.path) if not info.path.startswith("/vsi") else info.path
+    from geolabel.remote import index_location
+
+    return index_location(info.path)
 
 
 def chip_files(folder: Path, scene: str) -> list[Path]:

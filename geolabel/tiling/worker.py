@@ -32,12 +32,14 @@ def process_chips(task: ChipTask) -> list[Result]:
     wrote it but did not list it) and is kept as it is.
     """
     from geolabel.raster import gdal_env
+    from geolabel.remote import gdal_options, is_remote
 
     results: list[Result] = []
     reader = _SceneReader(task)
-    fd = os.open(task.scene.path, os.O_RDONLY) if task.template is not None else -1
+    local_copy = task.template is not None and not is_remote(task.scene.path)
+    fd = os.open(task.scene.path, os.O_RDONLY) if local_copy else -1
     try:
-        with gdal_env():
+        with gdal_env(**gdal_options(task.scene.path)):
             for tile, tid, table in zip(task.tiles, task.ids, task.block_offsets or (None,) * len(task.tiles)):
                 results.append(_chip(task, reader, fd, tile, tid, table))
     except Exception as exc:
@@ -62,7 +64,7 @@ def _chip(task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, tid: str, t
         if found is not None and _keep(found, task.max_nodata):
             return _record(task, tile, tid, rel, found, chip), "found"
     if table is not None and task.template is not None:
-        blocks, fraction = _block_copy_chip(task, reader, fd, tile, table)
+        blocks, fraction = _block_copy_chip(task, reader, fd, tile, table, chip.origin)
         if blocks is None:
             return _record(task, tile, tid, "", fraction, chip), "skipped"
         write_assembled_chip(out, task.template, chip.origin, blocks)
@@ -82,10 +84,12 @@ def _chip(task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, tid: str, t
 
 
 def _record(task: ChipTask, tile: Tile, tid: str, path: str, fraction: float, chip: GeoGrid) -> TileRecord:
+    from geolabel.remote import index_location
+
     return TileRecord(
         tile_id=tid,
         scene=task.scene.name,
-        scene_path=os.path.abspath(task.scene.path) if not task.scene.path.startswith("/vsi") else task.scene.path,
+        scene_path=index_location(task.scene.path),
         path=path,
         row=tile.row,
         col=tile.col,
@@ -142,8 +146,10 @@ class _SceneReader:
     def dataset(self) -> Any:
         import rasterio
 
+        from geolabel.remote import gdal_path
+
         if self._src is None:
-            self._src = rasterio.open(self.task.scene.path)
+            self._src = rasterio.open(gdal_path(self.task.scene.path))
             if self.task.warp is not None:
                 self._vrt = self._warped(self._src)
         return self._vrt if self._vrt is not None else self._src
@@ -207,7 +213,7 @@ class _SceneReader:
 
 
 def _block_copy_chip(
-    task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, table: Any
+    task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, table: Any, origin: tuple[float, float]
 ) -> tuple[list[bytes] | None, float]:
     """(the chip's compressed tiles, or None when skipped; nodata fraction), without re-encoding.
 
@@ -215,10 +221,14 @@ def _block_copy_chip(
     Python's zlib) to count nodata and to check every block before it is copied: a DEFLATE
     block with a wrong Adler-32 checksum, or any block its codec cannot decode, fails the
     chip here instead of being copied into it. Only ``verify=False`` without a nodata value
-    decodes nothing.
+    decodes nothing. A scene behind a URL is not read twice: its blocks are fetched first
+    and the chip they make is decoded from memory (:func:`_remote_block_copy_chip`).
     """
     from geolabel.blockcopy import read_blocks
+    from geolabel.remote import is_remote
 
+    if is_remote(task.scene.path):
+        return _remote_block_copy_chip(task, table, origin)
     fraction = 0.0
     if task.scene.nodata is not None or task.verify:
         _, invalid = reader.read(tile)
@@ -227,3 +237,22 @@ def _block_copy_chip(
             return None, fraction
     offsets, sizes = table
     return read_blocks(fd, offsets, sizes), fraction
+
+
+def _remote_block_copy_chip(
+    task: ChipTask, table: Any, origin: tuple[float, float]
+) -> tuple[list[bytes] | None, float]:
+    """:func:`_block_copy_chip` for a scene served over HTTP(S): the chip's blocks by range
+    requests, checked and counted by decoding the chip they make, in memory."""
+    from geolabel.blockcopy import chip_bytes
+    from geolabel.raster import decode_chip, invalid_pixels
+    from geolabel.remote import fetch_blocks
+
+    assert task.template is not None
+    offsets, sizes = table
+    blocks = fetch_blocks(task.scene.path, offsets, sizes)
+    if task.scene.nodata is None and not task.verify:
+        return blocks, 0.0
+    invalid = invalid_pixels(decode_chip(chip_bytes(task.template, origin, blocks)), task.scene.nodata)
+    fraction = float(invalid.sum()) / invalid.size
+    return (blocks if _keep(fraction, task.max_nodata) else None), fraction

@@ -12,9 +12,13 @@ from pathlib import Path
 import pyogrio
 import pytest
 
+from tests import rangeserver
 from tests.badinput import assert_one_line_error, run_geolabel
 from tests.conftest import SAMPLE, make_scene, village_store
 from tests.outputs import chip_bytes, dataset_state
+from tests.test_remote import chip_digests, serve
+
+range_server = rangeserver.range_server  # the fixture
 
 pytestmark = pytest.mark.usefixtures("dask_cluster")
 
@@ -159,3 +163,16 @@ def test_the_plain_cli_does_not_import_dask(tmp_path):
     code = "import sys; from geolabel.cli import main; print('distributed' in sys.modules, 'dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_remote_scenes_tile_on_the_cluster_as_they_do_locally(dask_cluster, range_server, tmp_path):
+    """Workers read an http:// scene themselves, with range requests (block copy)."""
+    from geolabel import tile_raster
+    from geolabel.cluster import cluster_executor
+
+    url, _ = serve(range_server, SAMPLE / "village.tif")
+    with cluster_executor(dask_cluster.address) as executor:
+        remote = tile_raster(url, tmp_path / "cluster", size=512, executor=executor)
+    local = tile_raster(SAMPLE / "village.tif", tmp_path / "local", size=512, workers=1)
+    assert remote.scenes[0].copied == 16
+    assert chip_digests(tmp_path / "cluster") == chip_digests(tmp_path / "local")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -200,3 +201,35 @@ def test_rerun_of_a_remote_run_rewrites_nothing(range_server, tmp_path):
         last_block = int(block_table(src)[1][-1, -1])
     # the header, and the last block (the scene check decodes its last pixel): no chip's blocks
     assert range_server.served[name] < last_block + 64 * 1024
+
+
+def test_a_stac_item_collection_served_over_http_tiles_with_the_items_metadata(range_server, tmp_path):
+    """The whole remote path: pystac reads the ItemCollection over HTTP, its relative asset
+    href resolves to a URL on the same server, the scene is read with range requests, and
+    the item's id, datetime, platform and cloud cover land in the index."""
+    import datetime as dt
+
+    import pyogrio
+    import pystac
+
+    _, name = serve(range_server, VILLAGE, folder="stac/")
+    item = pystac.Item(
+        "village-2020-05-01",
+        geometry=None,
+        bbox=None,
+        datetime=dt.datetime(2020, 5, 1, 3, 12, tzinfo=dt.timezone.utc),
+        properties={"platform": "gf-2", "eo:cloud_cover": 3.5},
+    )
+    item.add_asset("visual", pystac.Asset(href=name.split("/", 1)[1], media_type=pystac.MediaType.COG))
+    doc = pystac.ItemCollection([item]).to_dict(transform_hrefs=False)
+    (range_server.folder / "stac" / "items.json").write_text(json.dumps(doc))
+    res = cli("--stac", range_server.url("stac/items.json"), "--asset", "visual", "--out", str(tmp_path / "r"))
+    assert res.exit_code == 0, res.output
+    tile_raster(VILLAGE, tmp_path / "local", size=512, workers=1)
+    assert chip_digests(tmp_path / "r") == chip_digests(tmp_path / "local")
+    assert len(list((tmp_path / "r" / "village-2020-05-01").glob("*.tif"))) == 16
+    rows = pyogrio.read_dataframe(tmp_path / "r" / INDEX_NAME, layer="tiles", read_geometry=False)
+    assert set(rows["scene"]) == {"village-2020-05-01"}
+    assert set(rows["scene_path"]) == {range_server.url(name)}
+    assert set(rows["datetime"]) == {"2020-05-01T03:12:00Z"}
+    assert set(rows["platform"]) == {"gf-2"} and set(rows["cloud_cover"]) == {3.5}

@@ -258,8 +258,9 @@ def _absolute(task: ChipTask) -> ChipTask:
     """``task`` with absolute paths, for workers whose current folder is not ours."""
     from dataclasses import replace
 
-    path = task.scene.path
-    scene = replace(task.scene, path=path if path.startswith("/vsi") else os.path.abspath(path))
+    from geolabel.remote import index_location
+
+    scene = replace(task.scene, path=index_location(task.scene.path))
     return replace(task, scene=scene, out_dir=os.path.abspath(task.out_dir))
 
 

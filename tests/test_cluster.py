@@ -173,6 +173,6 @@ def test_remote_scenes_tile_on_the_cluster_as_they_do_locally(dask_cluster, rang
     url, _ = serve(range_server, SAMPLE / "village.tif")
     with cluster_executor(dask_cluster.address) as executor:
         remote = tile_raster(url, tmp_path / "cluster", size=512, executor=executor)
-    local = tile_raster(SAMPLE / "village.tif", tmp_path / "local", size=512, workers=1)
+    tile_raster(SAMPLE / "village.tif", tmp_path / "local", size=512, workers=1)
     assert remote.scenes[0].copied == 16
     assert chip_digests(tmp_path / "cluster") == chip_digests(tmp_path / "local")

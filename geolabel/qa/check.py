@@ -49,7 +49,10 @@ def check_labels(
     the result is the same for any of them. ``progress`` gets the fraction done.
     """
     from geolabel.crs import parse_crs
+    from geolabel.parallel import worker_count
 
+    if executor is None:
+        worker_count(workers)  # a typo is said before any work
     require = _attribute_names(require)
     _check_limits(min_area=min_area, min_width=min_width, spike_angle=spike_angle)
     if expected_crs is not None:

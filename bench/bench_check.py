@@ -3,7 +3,9 @@
 The delivery is the seeded 50,000-polygon layout of ``bench_resolve.py`` (a field grid whose
 borders overlap, ponds, houses, roads and patches on top), written as a GeoPackage with
 labeler and team attributes and checked against an AOI covering it, with the full report
-(findings GeoPackage, JSON, HTML with thumbnails). Wall time of the whole command.
+(findings GeoPackage, JSON, HTML with thumbnails). Wall time of the whole command with
+``--workers 1`` and ``--workers 2``, and of :func:`geolabel.qa.check_labels` alone (no
+reading, no report) for both; the two reports must hold the same findings.
 
 Usage: ``.venv/bin/python bench/bench_check.py [--n 50000]``
 """
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -51,33 +54,43 @@ def main() -> None:
     frame.to_file(work / "delivery.gpkg")
     b = shapely.total_bounds(np.array(geoms, dtype=object))
     gpd.GeoDataFrame(geometry=[shapely.box(*b)], crs="EPSG:32649").to_file(work / "aoi.gpkg")
-    cmd = [
-        sys.executable,
-        "-m",
-        "geolabel",
-        "check",
-        str(work / "delivery.gpkg"),
-        "--aoi",
-        str(work / "aoi.gpkg"),
-        "--require",
-        "labeler,team",
-        "--out",
-        str(work / "qa"),
-        "-q",
-    ]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    summary = json.loads((work / "qa" / "findings.json").read_text())
-    print(proc.stdout.strip().splitlines()[-1])
-    print(
-        f"{len(geoms)} polygons checked with report in {wall:.1f} s (exit {proc.returncode}); "
-        f"{summary['errors']} errors, {summary['warnings']} warnings; counts {summary['counts']}"
-    )
+    delivery, aoi = work / "delivery.gpkg", work / "aoi.gpkg"
+    docs = {}
+    for workers in (1, 2):
+        wall, proc, doc = run_command(delivery, aoi, work / f"qa{workers}", workers)
+        docs[workers] = doc
+        print(proc.stdout.strip().splitlines()[-1])
+        print(
+            f"--workers {workers}: {len(geoms)} polygons checked with report in {wall:.1f} s (exit {proc.returncode}); "
+            f"{doc['errors']} errors, {doc['warnings']} warnings; counts {doc['counts']}"
+        )
+    print(f"reports equal: {docs[1] == docs[2]}")
+    for workers in (1, 2):
+        print(f"check_labels alone, workers={workers}: {time_check(delivery, aoi, workers):.1f} s")
     print(
         f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     shutil.rmtree(work, ignore_errors=True)
+
+
+def run_command(delivery: Path, aoi: Path, out: Path, workers: int) -> tuple[float, Any, dict[str, Any]]:
+    """(wall seconds, the process, findings.json) of one ``geolabel check`` with the report."""
+    cmd = [sys.executable, "-m", "geolabel", "check", str(delivery), "--aoi", str(aoi)]
+    cmd += ["--require", "labeler,team", "--workers", str(workers), "--out", str(out), "-q"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    return wall, proc, json.loads((out / "findings.json").read_text())
+
+
+def time_check(delivery: Path, aoi: Path, workers: int) -> float:
+    """Seconds of :func:`check_labels` on the loaded delivery (the checks alone)."""
+    from geolabel.qa import check_labels, load_delivery
+
+    loaded = load_delivery(delivery)
+    t0 = time.perf_counter()
+    check_labels(loaded, aoi=aoi, require="labeler,team", workers=workers)
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from geolabel import vocabulary as v
-from geolabel.cli.options import STORE
+from geolabel.cli.options import STORE, Progress
 
 if TYPE_CHECKING:
     from geolabel.qa.findings import QAResult
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     type=STORE,
     help="With a site delivery: also check it against this central store (other teams' tiles and accepted labels).",
 )
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (findings.gpkg, report.html).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the exit code and the summary line.")
@@ -65,6 +66,7 @@ def check(
     require: str | None,
     expected_crs: str | None,
     central: str | None,
+    workers: int | None,
     out_dir: str | None,
     overwrite: bool,
     quiet: bool,
@@ -89,17 +91,20 @@ def check(
         check_report_folder(out_dir, overwrite=overwrite)
     schema = load_schema(schema_path) if schema_path else None
     delivery = load_delivery(source, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
-    result = check_labels(
-        delivery,
-        aoi=aoi,
-        tiles=tiles,
-        done_only=done_only,
-        min_area=min_area,
-        min_width=min_width,
-        spike_angle=spike_angle,
-        require=require or (),
-        expected_crs=expected_crs,
-    )
+    with Progress("check", quiet=quiet) as bar:
+        result = check_labels(
+            delivery,
+            aoi=aoi,
+            tiles=tiles,
+            done_only=done_only,
+            min_area=min_area,
+            min_width=min_width,
+            spike_angle=spike_angle,
+            require=require or (),
+            expected_crs=expected_crs,
+            workers=workers,
+            progress=bar,
+        )
     if central:
         _add_central_findings(result, source, central)
     if out_dir:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 from geolabel.errors import InputError
 from geolabel.labels.delivery import Delivery
 from geolabel.qa.attributes import check_attributes, check_crs, check_empty
-from geolabel.qa.coverage import check_coverage
+from geolabel.qa.coverage import check_coverage, coverage_regions, gap_scope
 from geolabel.qa.findings import Features, QAResult, sort_findings
 from geolabel.qa.overlaps import check_duplicates_and_overlaps
+from geolabel.qa.partition import run_partitions
 from geolabel.qa.shape import check_size_and_shape
 from geolabel.qa.summaries import summarize
 from geolabel.qa.validity import check_geometry, measure
@@ -30,15 +32,27 @@ def check_labels(
     overlap_tolerance: float = 0.01,
     require: str | Sequence[str] = (),
     expected_crs: Any = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    partition_size: float | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> QAResult:
     """Run every check on a delivery. Areas and widths are in metres (m², m).
 
     ``tiles``: a tile index; labels must lie on the chips' imagery and cover it, or with
     ``done_only`` only the tiles the store marks done. ``require``: attributes that must be
     filled ("labeler,team" or a list).
+
+    Overlaps and gaps are found per partition (squares of ``partition_size`` m, by
+    default about four per worker) on ``executor`` (a ``concurrent.futures`` pool, a Dask
+    client's) or on ``workers`` local processes (None: all cores; 1: in this process);
+    the result is the same for any of them. ``progress`` gets the fraction done.
     """
     from geolabel.crs import parse_crs
+    from geolabel.parallel import worker_count
 
+    if executor is None:
+        worker_count(workers)  # a typo is said before any work
     require = _attribute_names(require)
     _check_limits(min_area=min_area, min_width=min_width, spike_angle=spike_angle)
     if expected_crs is not None:
@@ -54,10 +68,26 @@ def check_labels(
     geometry_findings, index, repaired = check_geometry(delivery, features)
     findings += geometry_findings
     labels = measure(index, repaired, data_crs, geometry_findings)  # everything below is in metres
-    findings += check_duplicates_and_overlaps(labels, features, tolerance=overlap_tolerance)
+    regions = coverage_regions(labels, aoi=aoi, tiles=tiles, done_tiles=done_tiles)
+    parts = run_partitions(
+        labels.geoms,
+        gap_scope(regions),
+        workers=workers,
+        executor=executor,
+        partition_size=partition_size,
+        progress=progress,
+    )
+    findings += check_duplicates_and_overlaps(labels, features, parts, tolerance=overlap_tolerance)
     findings += check_size_and_shape(labels, features, **limits)
     coverage = check_coverage(
-        labels, features, aoi=aoi, tiles=tiles, done_tiles=done_tiles, min_area=min_area, tolerance=overlap_tolerance
+        labels,
+        features,
+        regions=regions,
+        gaps=parts.gaps,
+        aoi=aoi is not None,
+        done_only=done_tiles is not None,
+        min_area=min_area,
+        tolerance=overlap_tolerance,
     )
     findings += coverage.findings
     by_class, by_team, by_labeler = summarize(delivery, features, labels, findings)

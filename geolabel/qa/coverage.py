@@ -1,4 +1,5 @@
-"""Coverage checks: labels outside the area (AOI or imagery), and gaps inside it.
+"""Coverage checks: labels outside the area (AOI or imagery), and gaps inside it (the
+gaps themselves are found per partition, :mod:`geolabel.qa.partition`).
 
 Labels must lie inside the *region* (the AOI, else the chips' imagery); the *gap region*
 must be covered wall to wall (the AOI, else the done tiles when given, else all chips).
@@ -28,37 +29,48 @@ class Coverage:
     gap_area_m2: float | None = None
 
 
+def coverage_regions(
+    labels: Measured, *, aoi: Any, tiles: str | Path | None, done_tiles: list[str] | None
+) -> tuple[Any, Any]:
+    """(where labels may lie, what must be labelled), or (None, None) when neither an AOI
+    nor a tile index says so."""
+    if aoi is not None and labels.crs is not None:
+        region = read_region(aoi, labels.crs)
+        return region, region
+    if tiles is not None and labels.crs is not None:
+        done = set(done_tiles) if done_tiles is not None else None
+        return _tiles_regions(tiles, labels.crs, done)
+    return None, None
+
+
+def gap_scope(regions: tuple[Any, Any]) -> Any:
+    """What gaps are measured in: the gap region when there is a region, else None (the
+    areas labels enclose)."""
+    region, gap_region = regions
+    return None if region is None or region.is_empty else gap_region
+
+
 def check_coverage(
     labels: Measured,
     features: Features,
     *,
-    aoi: Any,
-    tiles: str | Path | None,
-    done_tiles: list[str] | None,
+    regions: tuple[Any, Any],
+    gaps: Any,
+    aoi: bool,
+    done_only: bool,
     min_area: float,
     tolerance: float,
 ) -> Coverage:
-    """Outside findings, then gaps (errors from ``min_area`` m², none up to ``tolerance`` m²)."""
-    import shapely
-
-    region: Any = None
-    gap_region: Any = None
-    if aoi is not None and labels.crs is not None:
-        region = gap_region = read_region(aoi, labels.crs)
-    elif tiles is not None and labels.crs is not None:
-        done = set(done_tiles) if done_tiles is not None else None
-        region, gap_region = _tiles_regions(tiles, labels.crs, done)
-    fixed = labels.geoms
-    coverage = shapely.union_all(fixed, grid_size=OVERLAY_GRID_M) if len(fixed) else shapely.Polygon()
+    """Outside findings, then the ``gaps`` (polygons; errors from ``min_area`` m², none up
+    to ``tolerance`` m²)."""
+    region, gap_region = regions
     findings: list[Finding] = []
     region_area = None
     if region is not None and not region.is_empty:
         findings = _outside(labels, features, region, what="AOI" if aoi else "imagery", tolerance=tolerance)
-        gaps = shapely.difference(gap_region, coverage, grid_size=OVERLAY_GRID_M)
         region_area = float(gap_region.area)
-        scope = "the AOI" if aoi else "the done tiles" if done_tiles is not None else "the tiles"
+        scope = "the AOI" if aoi else "the done tiles" if done_only else "the tiles"
     else:
-        gaps = _enclosed_gaps(coverage)
         scope = "enclosed by labels"
     where = f"{'inside ' if region is not None else ''}{scope}"
     gap_findings, gap_area = _gaps(gaps, where, min_area=min_area, tolerance=tolerance)
@@ -93,26 +105,12 @@ def _outside(labels: Measured, features: Features, region: Any, *, what: str, to
     return findings
 
 
-def _enclosed_gaps(coverage: Any) -> Any:
-    """Areas enclosed by labels but not labelled themselves."""
-    import shapely
-
-    from geolabel.geom import polygonal_parts
-
-    filled = shapely.polygons(shapely.get_exterior_ring(polygonal_parts(np.array([coverage]))[0]))
-    if not len(filled):
-        return shapely.Polygon()
-    return shapely.difference(shapely.union_all(filled), coverage, grid_size=OVERLAY_GRID_M)
-
-
 def _gaps(gaps: Any, where: str, *, min_area: float, tolerance: float) -> tuple[list[Finding], float]:
-    """(one finding per part of ``gaps`` larger than ``tolerance`` m², their total area)."""
+    """(one finding per polygon of ``gaps`` larger than ``tolerance`` m², their total area)."""
     import shapely
 
-    from geolabel.geom import polygonal_parts
-
-    gap_parts, _ = polygonal_parts(np.array([gaps], dtype=object))
-    gap_areas = shapely.area(gap_parts)
+    gap_parts = gaps
+    gap_areas = shapely.area(gap_parts) if len(gap_parts) else np.zeros(0)
     findings = []
     for g, ga in zip(gap_parts, gap_areas.tolist()):
         if ga <= tolerance:

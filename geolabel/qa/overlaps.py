@@ -1,31 +1,29 @@
-"""Duplicates and overlaps: pairs of polygons found once, through one spatial index."""
+"""Duplicates and overlaps: the findings of the pairs the partitions found
+(:mod:`geolabel.qa.partition`), each pair once, in index order."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-from geolabel.crs import OVERLAY_GRID_M
 from geolabel.qa.findings import ERROR, Features, Finding
+from geolabel.qa.partition import Partitioned
 from geolabel.qa.validity import Measured
 
 
-def check_duplicates_and_overlaps(labels: Measured, features: Features, *, tolerance: float) -> list[Finding]:
+def check_duplicates_and_overlaps(
+    labels: Measured, features: Features, pairs: Partitioned, *, tolerance: float
+) -> list[Finding]:
     """Polygons with the same geometry, then interiors overlapping by more than
     ``tolerance`` m² (within a class or across classes)."""
     import shapely
 
-    from geolabel.geom import interiors_intersect, intersecting_pairs, threaded
-
-    fixed = labels.geoms
-    left, right = intersecting_pairs(fixed)
-    if not len(left):
-        return []
-    same = threaded(shapely.equals, fixed[left], fixed[right])
-    findings = _duplicates(labels, features, left[same], right[same])
-    left, right = left[~same], right[~same]
-    inner = interiors_intersect(fixed[left], fixed[right])
-    return findings + _overlaps(labels, features, left[inner], right[inner], tolerance=tolerance)
+    same = pairs.same
+    findings = _duplicates(labels, features, pairs.left[same], pairs.right[same])
+    inter = pairs.overlap[~same]
+    areas = shapely.area(inter) if len(inter) else inter
+    big = areas > tolerance
+    left, right = pairs.left[~same][big], pairs.right[~same][big]
+    return findings + _overlaps(labels, features, left, right, inter[big], areas[big])
 
 
 def _duplicates(labels: Measured, features: Features, left: Any, right: Any) -> list[Finding]:
@@ -48,19 +46,14 @@ def _duplicates(labels: Measured, features: Features, left: Any, right: Any) -> 
     return findings
 
 
-def _overlaps(labels: Measured, features: Features, left: Any, right: Any, *, tolerance: float) -> list[Finding]:
-    """One finding per pair whose interiors overlap by more than ``tolerance`` m²."""
-    import shapely
-
-    from geolabel.geom import threaded
-
+def _overlaps(
+    labels: Measured, features: Features, left: Any, right: Any, inter: Any, inter_area: Any
+) -> list[Finding]:
+    """One finding per overlapping pair: ``inter[k]`` (``inter_area[k]`` m²) shared by
+    ``left[k]`` and ``right[k]``."""
     ids, names = features.ids, features.names
-    fixed = labels.geoms
-    inter = threaded(partial(shapely.intersection, grid_size=OVERLAY_GRID_M), fixed[left], fixed[right])
-    inter_area = shapely.area(inter)
-    big = inter_area > tolerance
     findings = []
-    for a, b, g, area in zip(left[big].tolist(), right[big].tolist(), inter[big], inter_area[big].tolist()):
+    for a, b, g, area in zip(left.tolist(), right.tolist(), inter, inter_area.tolist()):
         i, j = labels.index[a], labels.index[b]
         ci, cj = names[i], names[j]
         within = ci == cj

@@ -1,0 +1,313 @@
+"""Overlaps and gaps checked partition by partition, so a check runs on an executor.
+
+The labels' extent is cut into square *cells* whose size depends only on the data
+(:func:`cell_grid`); a *partition* is a block of cells and is one task. Each task gets
+plain values (WKB of the labels reaching its block, the gap region clipped to it) and
+returns plain values, so it runs in a worker process or on a Dask cluster:
+
+- overlap pairs: a pair belongs to the cell holding the lower-left corner of the
+  intersection of the two bounding boxes, so it is found exactly once;
+- gaps: per cell, the region minus the union of the labels reaching the cell (plus a
+  margin), cut to the cell. Pieces inside a cell are final; pieces touching the cell's
+  border are merged across cells afterwards (:func:`merge_gap_pieces`).
+
+Cells, not partitions, decide every geometry, so the result is the same for any
+partition size, worker count or executor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from geolabel.crs import OVERLAY_GRID_M
+
+#: About this many labels per cell: enough work per cell to pay for the labels that
+#: cross its border, small enough for tasks on every core.
+CELL_LABELS = 500
+#: Labels this far beyond a cell are unioned with it, so snapping inside the cell sees
+#: every label nearby (m; far above the overlay grid).
+MARGIN_M = 1.0
+#: A gap piece this close to its cell's border is merged with its neighbours (m): a cut
+#: computed in floating point may land a hair beside the border line.
+TOUCH_M = 1e-6
+
+
+@dataclass(frozen=True)
+class CellGrid:
+    """Square cells of ``size`` from (``x0``, ``y0``): ``nx`` columns, ``ny`` rows."""
+
+    x0: float
+    y0: float
+    size: float
+    nx: int
+    ny: int
+
+    def box(self, ix: int, iy: int, margin: float = 0.0) -> Any:
+        import shapely
+
+        x, y = self.x0 + ix * self.size, self.y0 + iy * self.size
+        return shapely.box(x - margin, y - margin, x + self.size + margin, y + self.size + margin)
+
+    def cell_of(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """(column, row) of the cell holding each point (half-open cells, clipped to the grid)."""
+        ix = np.clip(np.floor((np.asarray(x) - self.x0) / self.size), 0, self.nx - 1).astype(np.int64)
+        iy = np.clip(np.floor((np.asarray(y) - self.y0) / self.size), 0, self.ny - 1).astype(np.int64)
+        return ix, iy
+
+
+def cell_grid(bounds: tuple[float, float, float, float], n_labels: int) -> CellGrid:
+    """Cells over ``bounds`` sized for about :data:`CELL_LABELS` labels each: a power of
+    two in metres, aligned to its own multiples, so the same data gets the same cells.
+
+    >>> cell_grid((0.0, 0.0, 3000.0, 1000.0), 12_000)
+    CellGrid(x0=0.0, y0=0.0, size=512.0, nx=6, ny=2)
+    """
+    minx, miny, maxx, maxy = bounds
+    area = max((maxx - minx) * (maxy - miny), 1.0)
+    size = 2.0 ** max(4, math.ceil(math.log2(math.sqrt(area * CELL_LABELS / max(n_labels, 1)))))
+    x0, y0 = math.floor(minx / size) * size, math.floor(miny / size) * size
+    nx = max(1, math.ceil((maxx - x0) / size) + (maxx - x0 == 0))
+    ny = max(1, math.ceil((maxy - y0) / size) + (maxy - y0 == 0))
+    return CellGrid(x0, y0, size, nx, ny)
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    """One block of cells: columns ``ix0..ix1-1``, rows ``iy0..iy1-1`` of ``grid``; the
+    labels reaching it (global ``index``, ``wkb``) and the gap ``region`` cut to it
+    (WKB; None: no gaps to measure)."""
+
+    grid: CellGrid
+    ix0: int
+    ix1: int
+    iy0: int
+    iy1: int
+    index: Any
+    wkb: Any
+    region: bytes | None
+
+
+@dataclass
+class PartitionResult:
+    """Duplicate and overlap candidates (global index pairs, ``left < right``), and gap
+    pieces: final ones, and ones touching their cell's border with the cell's number."""
+
+    left: Any
+    right: Any
+    same: Any
+    overlap: Any  # WKB of the intersection (None for duplicates)
+    closed: list[bytes]
+    border: list[tuple[int, bytes]]
+
+
+def partition_tasks(
+    geoms: Any, region: Any, grid: CellGrid, *, block: int, include_region: bool
+) -> list[PartitionTask]:
+    """The tasks of ``block`` x ``block`` cells, in row-major order, each with the labels
+    whose bounding box reaches the block (plus :data:`MARGIN_M`)."""
+    import shapely
+
+    tree = shapely.STRtree(geoms)
+    tasks = []
+    for iy0 in range(0, grid.ny, block):
+        for ix0 in range(0, grid.nx, block):
+            ix1, iy1 = min(ix0 + block, grid.nx), min(iy0 + block, grid.ny)
+            x, y = grid.x0 + ix0 * grid.size, grid.y0 + iy0 * grid.size
+            window = shapely.box(
+                x - MARGIN_M, y - MARGIN_M, grid.x0 + ix1 * grid.size + MARGIN_M, grid.y0 + iy1 * grid.size + MARGIN_M
+            )
+            index = np.sort(tree.query(window))
+            part = None
+            if include_region:
+                part = shapely.to_wkb(shapely.intersection(region, window, grid_size=OVERLAY_GRID_M))
+            tasks.append(PartitionTask(grid, ix0, ix1, iy0, iy1, index, shapely.to_wkb(geoms[index]), part))
+    return tasks
+
+
+def check_partition(task: PartitionTask) -> PartitionResult:
+    """Overlap candidates owned by the block and gap pieces of its cells (a task)."""
+    import shapely
+
+    geoms = shapely.from_wkb(task.wkb)
+    left, right, same, overlap = _pairs(task, geoms)
+    closed: list[bytes] = []
+    border: list[tuple[int, bytes]] = []
+    if task.region is not None:
+        region = shapely.from_wkb(task.region)
+        tree = shapely.STRtree(geoms)
+        for iy in range(task.iy0, task.iy1):
+            for ix in range(task.ix0, task.ix1):
+                _cell_gaps(task.grid, ix, iy, geoms, tree, region, closed, border)
+    return PartitionResult(task.index[left], task.index[right], same, overlap, closed, border)
+
+
+def _pairs(task: PartitionTask, geoms: Any) -> tuple[Any, Any, Any, Any]:
+    """(left, right, equal, intersection WKB) of the pairs the block owns whose interiors
+    meet (equal pairs as duplicates), in task indices."""
+    import shapely
+
+    from geolabel.geom import interiors_intersect, intersecting_pairs
+
+    left, right = intersecting_pairs(geoms)
+    bounds = shapely.bounds(geoms)
+    ix, iy = task.grid.cell_of(
+        np.maximum(bounds[left, 0], bounds[right, 0]), np.maximum(bounds[left, 1], bounds[right, 1])
+    )
+    mine = (ix >= task.ix0) & (ix < task.ix1) & (iy >= task.iy0) & (iy < task.iy1)
+    left, right = left[mine], right[mine]
+    same = shapely.equals(geoms[left], geoms[right])
+    inner = same.copy()
+    inner[~same] = interiors_intersect(geoms[left[~same]], geoms[right[~same]])
+    left, right, same = left[inner], right[inner], same[inner]
+    overlap = np.full(len(left), None, dtype=object)
+    other = ~same
+    inter = shapely.intersection(geoms[left[other]], geoms[right[other]], grid_size=OVERLAY_GRID_M)
+    overlap[other] = shapely.to_wkb(inter)
+    return left, right, same, overlap
+
+
+def _cell_gaps(
+    grid: CellGrid, ix: int, iy: int, geoms: Any, tree: Any, region: Any, closed: list[bytes], border: Any
+) -> None:
+    """The region minus the labels in cell (``ix``, ``iy``): pieces inside the cell to
+    ``closed``, pieces touching its border to ``border``."""
+    import shapely
+
+    from geolabel.geom import polygonal_parts
+
+    cell, window = grid.box(ix, iy), grid.box(ix, iy, MARGIN_M)
+    near = np.sort(tree.query(window))
+    cover = shapely.union_all(geoms[near], grid_size=OVERLAY_GRID_M) if len(near) else shapely.Polygon()
+    # normalised: the block a cell's region was cut from must not change where rings start
+    local = shapely.normalize(shapely.intersection(region, window, grid_size=OVERLAY_GRID_M))
+    gaps = shapely.intersection(shapely.difference(local, cover, grid_size=OVERLAY_GRID_M), cell)
+    parts, _ = polygonal_parts(np.array([gaps], dtype=object))
+    parts = shapely.normalize(parts)
+    if not len(parts):
+        return
+    touching = shapely.dwithin(shapely.boundary(cell), parts, TOUCH_M)
+    closed.extend(shapely.to_wkb(parts[~touching]).tolist())
+    number = iy * grid.nx + ix
+    border.extend((number, w) for w in shapely.to_wkb(parts[touching]).tolist())
+
+
+def merge_gap_pieces(results: list[PartitionResult]) -> Any:
+    """Every gap as one polygon: the closed pieces as they are, the border pieces unioned
+    across cells (in cell order), sorted by their bounds so the order never depends on
+    which task finished first."""
+    import shapely
+
+    from geolabel.geom import polygonal_parts
+
+    closed = shapely.from_wkb([w for r in results for w in r.closed])
+    border = sorted((n, w) for r in results for n, w in r.border)
+    parts = [np.asarray(closed, dtype=object)]
+    if border:
+        merged = shapely.union_all(shapely.from_wkb([w for _, w in border]))
+        parts.append(polygonal_parts(np.array([merged], dtype=object))[0])
+    gaps = np.concatenate(parts) if parts else np.zeros(0, dtype=object)
+    order = np.lexsort(shapely.bounds(gaps).T[::-1]) if len(gaps) else np.zeros(0, dtype=np.int64)
+    return gaps[order]
+
+
+@dataclass
+class Partitioned:
+    """What the partitions found: candidate pairs sorted by (left, right), and the gaps
+    (None when no gap region was given and labels enclose none)."""
+
+    left: Any
+    right: Any
+    same: Any
+    overlap: Any  # intersection geometries (None for duplicates)
+    gaps: Any
+
+
+def run_partitions(
+    geoms: Any,
+    gap_region: Any,
+    *,
+    workers: int | None,
+    executor: Any,
+    partition_size: float | None,
+    progress: Any = None,
+) -> Partitioned:
+    """Overlap candidates and gaps of ``geoms``, found per partition on ``executor`` (or
+    ``workers`` local processes). ``gap_region`` None: the gaps are the areas enclosed
+    by labels (what is left of a box around them once the part reaching its edge is
+    dropped)."""
+    import shapely
+
+    from geolabel.parallel import run_batch, worker_count
+
+    n = worker_count(workers) if executor is None else 0
+    region, outer = (gap_region, None) if gap_region is not None else _enclosing_box(geoms)
+    grid = cell_grid(_extent(geoms, region), len(geoms))
+    block = _block(grid, partition_size, n)
+    tasks = partition_tasks(geoms, region, grid, block=block, include_region=region is not None)
+    results: list[PartitionResult] = []
+
+    def collect(_: PartitionTask, result: PartitionResult) -> None:
+        results.append(result)
+        if progress is not None:
+            progress(len(results) / len(tasks))
+
+    one = executor is None and len(tasks) == 1  # nothing to share out: no pool
+    run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
+    gaps = merge_gap_pieces(results) if region is not None else np.zeros(0, dtype=object)
+    if outer is not None and len(gaps):
+        gaps = gaps[~shapely.dwithin(shapely.boundary(outer), gaps, TOUCH_M)]
+    return _pairs_of(results, gaps)
+
+
+def _pairs_of(results: list[PartitionResult], gaps: Any) -> Partitioned:
+    """The tasks' pairs in one canonical order (by left, then right index)."""
+    import shapely
+
+    left = np.concatenate([r.left for r in results]).astype(np.int64)
+    right = np.concatenate([r.right for r in results]).astype(np.int64)
+    same = np.concatenate([r.same for r in results]).astype(bool)
+    overlap = np.concatenate([r.overlap for r in results]).astype(object)
+    order = np.lexsort((right, left))
+    overlap = overlap[order]
+    has = overlap != None  # noqa: E711 - element-wise on an object array
+    overlap[has] = shapely.from_wkb(overlap[has])
+    return Partitioned(left[order], right[order], same[order], overlap, gaps)
+
+
+def _enclosing_box(geoms: Any) -> tuple[Any, Any]:
+    """(region, the same box): whole metres around the labels plus a margin, or (None,
+    None) without labels."""
+    import shapely
+
+    if not len(geoms):
+        return None, None
+    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    pad = 2 * MARGIN_M
+    box = shapely.box(math.floor(minx) - pad, math.floor(miny) - pad, math.ceil(maxx) + pad, math.ceil(maxy) + pad)
+    return box, box
+
+
+def _extent(geoms: Any, region: Any) -> tuple[float, float, float, float]:
+    """Bounds of the labels and the region together."""
+    import shapely
+
+    boxes = [shapely.total_bounds(geoms)] if len(geoms) else []
+    if region is not None and not region.is_empty:
+        boxes.append(np.asarray(region.bounds))
+    if not boxes or not np.isfinite(np.array(boxes)).all():
+        return (0.0, 0.0, 0.0, 0.0)
+    b = np.array(boxes)
+    return (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
+
+
+def _block(grid: CellGrid, partition_size: float | None, workers: int) -> int:
+    """Cells per partition side: from ``partition_size`` (m), else about four
+    partitions per local worker (16 on an executor: its size is unknown here)."""
+    if partition_size is not None:
+        return max(1, math.ceil(partition_size / grid.size))
+    target = 4 * workers if workers else 16
+    return max(1, math.ceil(math.sqrt(grid.nx * grid.ny / target)))

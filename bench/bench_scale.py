@@ -153,9 +153,13 @@ def main() -> None:
         rows = bench_export(work, sizes)
         print(f"\n{'export --format geojson, 256 chips':36s} {'read MB':>8s} {'export MB':>10s} {'export s':>9s}")
         for n, m in rows.items():
-            print(f"{n:>10,d} labels {'':18s} {m['read_peak_mb']:8.0f} {m['export_peak_mb']:10.0f} {m['export_s']:9.1f}")
+            print(
+                f"{n:>10,d} labels {'':18s} {m['read_peak_mb']:8.0f} {m['export_peak_mb']:10.0f} {m['export_s']:9.1f}"
+            )
     shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"\n{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
 
 
 if __name__ == "__main__":

@@ -176,3 +176,37 @@ def test_remote_scenes_tile_on_the_cluster_as_they_do_locally(dask_cluster, rang
     tile_raster(SAMPLE / "village.tif", tmp_path / "local", size=512, workers=1)
     assert remote.scenes[0].copied == 16
     assert chip_digests(tmp_path / "cluster") == chip_digests(tmp_path / "local")
+
+
+def test_check_on_the_cluster_finds_what_a_serial_check_finds(dask_cluster, tmp_path, monkeypatch):
+    """Overlaps and gaps across partition borders, partitions run on two Dask workers."""
+    import json
+
+    import shapely
+    from click.testing import CliRunner
+
+    from geolabel.cli import main
+    from geolabel.qa import partition as part
+    from tests.test_check_partition import X0, Y0, aoi_file, outcome, random_labels, write
+
+    monkeypatch.setattr(part, "CELL_LABELS", 4)  # cells of a few labels: decided here, not on the workers
+    path = write(tmp_path, random_labels(4, n=300), seed=4)
+    aoi = aoi_file(tmp_path, shapely.box(X0 - 5, Y0 - 5, X0 + 320, Y0 + 640))
+    docs = []
+    for flags in (["--workers", "1"], ["--scheduler", dask_cluster.address]):
+        out = tmp_path / flags[0]
+        res = CliRunner().invoke(main, ["check", str(path), "--aoi", str(aoi), "--out", str(out), "-q", *flags])
+        assert res.exit_code == 1, res.output  # the data has errors
+        docs.append(json.loads((out / "findings.json").read_text()))
+    for doc in docs:
+        doc.pop("created", None)
+    assert docs[0] == docs[1]
+    assert docs[0]["counts"]["overlap"]["error"] > 100 and docs[0]["counts"]["gap"]["error"] >= 20
+
+    from geolabel.cluster import cluster_executor
+    from geolabel.qa import check_labels, load_delivery
+
+    delivery = load_delivery(path)
+    with cluster_executor(dask_cluster.address) as executor:
+        on_cluster = check_labels(delivery, aoi=aoi, executor=executor, partition_size=30)
+    assert outcome(on_cluster) == outcome(check_labels(delivery, aoi=aoi, workers=1))

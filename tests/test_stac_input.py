@@ -278,7 +278,10 @@ def test_bad_stac_input_is_one_line_exit_2_and_no_output(stac, tmp_path, make, a
 
 def test_no_scene_and_no_stac_is_a_usage_error(tmp_path):
     res = CliRunner().invoke(main, ["tile", "--out", str(tmp_path / "out")])
-    assert res.exit_code == 2 and "no scene given: name SCENES, or pass --scenes FILE or --stac FILE_OR_URL --asset KEY" in res.output
+    assert (
+        res.exit_code == 2
+        and "no scene given: name SCENES, or pass --scenes FILE or --stac FILE_OR_URL --asset KEY" in res.output
+    )
 
 
 def test_item_id_cannot_lead_outside_the_output_folder(stac, tmp_path):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from geolabel import vocabulary as v
-from geolabel.cli.options import STORE, Progress
+from geolabel.cli.options import STORE, Progress, batch_executor, scheduler_option
 
 if TYPE_CHECKING:
     from geolabel.qa.findings import QAResult
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     help="With a site delivery: also check it against this central store (other teams' tiles and accepted labels).",
 )
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@scheduler_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (findings.gpkg, report.html).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the exit code and the summary line.")
@@ -67,6 +68,7 @@ def check(
     expected_crs: str | None,
     central: str | None,
     workers: int | None,
+    scheduler: str | None,
     out_dir: str | None,
     overwrite: bool,
     quiet: bool,
@@ -91,7 +93,7 @@ def check(
         check_report_folder(out_dir, overwrite=overwrite)
     schema = load_schema(schema_path) if schema_path else None
     delivery = load_delivery(source, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
-    with Progress("check", quiet=quiet) as bar:
+    with batch_executor(scheduler, workers) as executor, Progress("check", quiet=quiet) as bar:
         result = check_labels(
             delivery,
             aoi=aoi,
@@ -103,6 +105,7 @@ def check(
             require=require or (),
             expected_crs=expected_crs,
             workers=workers,
+            executor=executor,
             progress=bar,
         )
     if central:

@@ -159,3 +159,24 @@ def test_cli_refuses_a_worker_count_before_checking(tmp_path):
     path = write(tmp_path, [shapely.box(X0, Y0, X0 + 10, Y0 + 10)])
     res = CliRunner().invoke(main, ["check", str(path), "--workers", "-3"])
     assert res.exit_code == 2 and "workers" in res.output
+
+
+def test_the_village_against_its_tile_grid_checks_in_partitions(tmp_path):
+    """The tiles' region only touches some cells' windows: cutting it there gives lines
+    beside polygons, which the gap overlay must never see (it refused them)."""
+    from geolabel.labels.resolve import resolve_store
+    from geolabel.labels.store import open_store
+    from tests.conftest import village_store
+
+    store_path, tiles = village_store(tmp_path, size=512)
+    with open_store(store_path) as store:
+        resolve_store(store, min_area=1.0)
+    delivery = load_delivery(store_path)
+    results = [
+        check_labels(delivery, tiles=tiles, workers=1),
+        check_labels(delivery, tiles=tiles, executor=ThreadPoolExecutor(2), partition_size=100),
+    ]
+    for result in results:
+        assert result.counts().get("gap", {}).get("error", 0) == 0
+        assert result.completeness == pytest.approx(1.0, abs=1e-9)
+    assert outcome(results[0]) == outcome(results[1])

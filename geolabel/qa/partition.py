@@ -123,7 +123,7 @@ def partition_tasks(
             index = np.sort(tree.query(window))
             part = None
             if include_region:
-                part = shapely.to_wkb(shapely.intersection(region, window, grid_size=OVERLAY_GRID_M))
+                part = shapely.to_wkb(_clip(region, window))
             tasks.append(PartitionTask(grid, ix0, ix1, iy0, iy1, index, shapely.to_wkb(geoms[index]), part))
     return tasks
 
@@ -183,7 +183,7 @@ def _cell_gaps(
     near = np.sort(tree.query(window))
     cover = shapely.union_all(geoms[near], grid_size=OVERLAY_GRID_M) if len(near) else shapely.Polygon()
     # normalised: the block a cell's region was cut from must not change where rings start
-    local = shapely.normalize(shapely.intersection(region, window, grid_size=OVERLAY_GRID_M))
+    local = shapely.normalize(_clip(region, window))
     gaps = shapely.intersection(shapely.difference(local, cover, grid_size=OVERLAY_GRID_M), cell)
     parts, _ = polygonal_parts(np.array([gaps], dtype=object))
     parts = shapely.normalize(parts)
@@ -193,6 +193,21 @@ def _cell_gaps(
     closed.extend(shapely.to_wkb(parts[~touching]).tolist())
     number = iy * grid.nx + ix
     border.extend((number, w) for w in shapely.to_wkb(parts[touching]).tolist())
+
+
+def _clip(region: Any, window: Any) -> Any:
+    """``region`` cut to ``window``, polygons only: where the region only touches the
+    window's edge, GEOS adds lines and points, and the next overlay refuses such
+    mixed-dimension input."""
+    import shapely
+
+    from geolabel.geom import polygonal_parts
+
+    cut = shapely.intersection(region, window, grid_size=OVERLAY_GRID_M)
+    if shapely.get_type_id(cut) != 7:  # not a GeometryCollection: one dimension already
+        return cut
+    parts, _ = polygonal_parts(np.array([cut], dtype=object))
+    return shapely.multipolygons(parts)
 
 
 def merge_gap_pieces(results: list[PartitionResult]) -> Any:

@@ -599,7 +599,12 @@ class LabelingDock(QDockWidget):
         store_path = self.store_path
 
         def work(task=None):
-            result = check_labels(load_delivery(store_path), tiles=tiles, done_only=tiles is not None)
+            from concurrent.futures import ThreadPoolExecutor
+
+            # threads, never forked processes, inside QGIS; GEOS releases the GIL
+            with ThreadPoolExecutor(2) as pool:
+                delivery = load_delivery(store_path)
+                result = check_labels(delivery, tiles=tiles, done_only=tiles is not None, executor=pool)
             write_findings_gpkg(result, out_path)
             return result
 

@@ -84,17 +84,20 @@ class CheckLabels(GeolabelAlgorithm):
         if feedback.isCanceled():
             return {}
         feedback.setProgress(20)
-        result = self.run_engine(
-            feedback,
-            check_labels,
-            delivery,
-            aoi=aoi,
-            tiles=tiles,
-            done_only=bool(tiles) and self.parameterAsBoolean(parameters, "DONE_ONLY", context),
-            min_area=self.parameterAsDouble(parameters, "MIN_AREA", context),
-            min_width=self.parameterAsDouble(parameters, "MIN_WIDTH", context),
-            require=self.parameterAsString(parameters, "REQUIRE", context),
-        )
+        with self.executor() as pool:  # threads: no process is forked from QGIS
+            result = self.run_engine(
+                feedback,
+                check_labels,
+                delivery,
+                aoi=aoi,
+                tiles=tiles,
+                done_only=bool(tiles) and self.parameterAsBoolean(parameters, "DONE_ONLY", context),
+                min_area=self.parameterAsDouble(parameters, "MIN_AREA", context),
+                min_width=self.parameterAsDouble(parameters, "MIN_WIDTH", context),
+                require=self.parameterAsString(parameters, "REQUIRE", context),
+                executor=pool,
+                progress=lambda f: feedback.setProgress(20 + 50 * f),
+            )
         if feedback.isCanceled():
             return {}
         feedback.setProgress(70)

@@ -160,7 +160,10 @@ def read_range(url: str, start: int, length: int) -> bytes:
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as answer:
                 if answer.status != 206:
-                    raise InputError(f"{url}: the server does not answer byte-range requests (HTTP {answer.status})")
+                    raise InputError(
+                        f"{url}: the server does not answer byte-range requests (HTTP {answer.status}); "
+                        "serve the scene from one that does (nginx, Apache, S3 and most CDNs do) or download it first"
+                    )
                 data: bytes = answer.read()
             if len(data) != length:
                 raise ConnectionResetError(f"short answer ({len(data)} of {length} bytes)")

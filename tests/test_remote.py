@@ -233,3 +233,32 @@ def test_a_stac_item_collection_served_over_http_tiles_with_the_items_metadata(r
     assert set(rows["scene_path"]) == {range_server.url(name)}
     assert set(rows["datetime"]) == {"2020-05-01T03:12:00Z"}
     assert set(rows["platform"]) == {"gf-2"} and set(rows["cloud_cover"]) == {3.5}
+
+
+def test_a_server_without_range_requests_is_one_line_with_what_to_do(tmp_path):
+    """Python's own `http.server` answers every request with the whole file (HTTP 200)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    shutil.copyfile(VILLAGE, tmp_path / "v.tif")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the server's own log is no output of geolabel's
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v.tif"
+        res = CliRunner().invoke(main, ["tile", url, "--out", str(tmp_path / "out")])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [
+        f"geolabel: error: {url}: the server does not answer byte-range requests (HTTP 200); serve the scene from "
+        "one that does (nginx, Apache, S3 and most CDNs do) or download it first"
+    ]
+    assert not (tmp_path / "out").exists()

@@ -144,8 +144,11 @@ def test_workers_and_scheduler_exclude_each_other(dask_cluster, tmp_path):
         dask_cluster.address,
         cwd=tmp_path,
     )
-    assert res.code == 2 and "exclude each other" in res.stderr
+    assert res.code == 2 and "exclude each other (a cluster has its own workers)" in res.stderr
     assert not (tmp_path / "x").exists()
+    env = {"GEOLABEL_SCHEDULER": dask_cluster.address}
+    res = run_geolabel("tile", SAMPLE / "village.tif", "--out", "x", "--workers", "2", cwd=tmp_path, env=env)
+    assert res.code == 2 and "$GEOLABEL_SCHEDULER is set: unset it to run here" in res.stderr
 
 
 def test_without_dask_installed_the_flag_says_which_extra_to_install(monkeypatch):

@@ -98,7 +98,11 @@ def batch_executor(scheduler: str | None, workers: int | None) -> Iterator[Execu
         yield None
         return
     if workers is not None:
-        raise click.UsageError("--workers and --scheduler exclude each other (a cluster has its own workers)")
+        from click.core import ParameterSource
+
+        from_env = click.get_current_context().get_parameter_source("scheduler") == ParameterSource.ENVIRONMENT
+        why = "$GEOLABEL_SCHEDULER is set: unset it to run here" if from_env else "a cluster has its own workers"
+        raise click.UsageError(f"--workers and --scheduler exclude each other ({why})")
     from geolabel.cluster import cluster_executor
 
     with cluster_executor(scheduler) as executor:

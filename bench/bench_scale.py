@@ -61,8 +61,7 @@ def bench_tile(work: Path, cluster: object, repeat: int) -> dict[str, dict[str, 
         ("geolabel tile --scheduler (2 loopback workers)", ["--scheduler", str(cluster.scheduler_file)]),  # type: ignore[attr-defined]
     ):
         out = work / "chips"
-        shutil.rmtree(out, ignore_errors=True)
-        runs[name] = measure([*base, str(out), *extra], repeat=repeat, px=4096)
+        runs[name] = measure([*base, str(out), *extra], out=out, repeat=repeat, px=4096)  # emptied before each run
         _clear(out)
     return runs
 

@@ -89,53 +89,86 @@ def _write_styles(path: Path, layers: dict[str, str]) -> None:
 
 def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
     """Findings as layers ``findings_polygons``, ``findings_points`` and (for file-level
-    findings) ``findings_table``; returns the feature count per layer."""
-    import fiona
-    import shapely
-
+    findings) ``findings_table``; returns the feature count per layer. Written a layer at a
+    time with pyogrio (a check can report 100,000 findings)."""
     from geolabel.crs import compact_crs
-    from geolabel.geom import polygonal_parts
 
-    polys, points, table = [], [], []
-    for k, f in enumerate(result.findings, start=1):
-        props = {
-            "finding_id": k,
-            "type": f.type,
-            "severity": f.severity,
-            "feature_ids": ",".join(f.feature_ids),
-            "class": f.class_name,
-            "area_m2": f.area_m2,
-            "message": f.message,
-        }
-        g = f.geometry
-        if g is None or g.is_empty:
-            table.append(props)
-            continue
-        if g.geom_type in ("Point", "MultiPoint"):
-            points.append((shapely.geometry.mapping(g.representative_point()), props))
-            continue
-        parts, _ = polygonal_parts(np.array([g], dtype=object))
-        if len(parts):
-            polys.append((shapely.geometry.mapping(shapely.MultiPolygon(list(parts))), props))
-        else:  # a line (e.g. a non-polygon feature): show where it is
-            points.append((shapely.geometry.mapping(g.representative_point()), props))
+    fields = _finding_fields(result.findings)
+    polygons, points, table = _finding_layers(result.findings)
     crs = compact_crs(result.crs.to_wkt()) if result.crs is not None else None
     counts = {}
-    for layer, kind, rows in (("findings_polygons", "MultiPolygon", polys), ("findings_points", "Point", points)):
-        with (
-            deferred(),
-            fiona.open(  # a Ctrl-C waits for the layer (see geolabel.stop)
-                path,
-                "w",
-                driver="GPKG",
-                layer=layer,
-                crs=crs,
-                schema={"geometry": kind, "properties": _FIELDS},
-                VERSION="1.2",
-            ) as dst,
-        ):
-            dst.writerecords({"geometry": g, "properties": p} for g, p in rows)
+    for layer, kind, (rows, geoms) in (
+        ("findings_polygons", "MultiPolygon", polygons),
+        ("findings_points", "Point", points),
+    ):
+        with deferred():  # a Ctrl-C waits for the layer (see geolabel.stop)
+            _write_layer(path, layer, kind, geoms, {k: v[rows] for k, v in fields.items()}, crs)
         counts[layer] = len(rows)
+    _write_table(path, list(zip(*(fields[k][table].tolist() for k in _FIELDS))))
+    counts["findings_table"] = len(table)
+    _write_styles(path, {"findings_polygons": "polygon", "findings_points": "point"})
+    return counts
+
+
+def _finding_fields(findings: list[Finding]) -> dict[str, Any]:
+    """The attribute columns of the findings layers, one array per field."""
+    return {
+        "finding_id": np.arange(1, len(findings) + 1, dtype=np.int64),
+        "type": np.array([f.type for f in findings], dtype=object),
+        "severity": np.array([f.severity for f in findings], dtype=object),
+        "feature_ids": np.array([",".join(f.feature_ids) for f in findings], dtype=object),
+        "class": np.array([f.class_name for f in findings], dtype=object),
+        "area_m2": np.array([np.nan if f.area_m2 is None else f.area_m2 for f in findings], dtype=np.float64),
+        "message": np.array([f.message for f in findings], dtype=object),
+    }
+
+
+def _finding_layers(findings: list[Finding]) -> tuple[Any, Any, Any]:
+    """(rows, geometries) of the polygon layer (each finding's polygonal parts as one
+    MultiPolygon) and of the point layer (points, and the representative point of findings
+    with no polygonal part, e.g. a line), and the rows without a location, all in finding order."""
+    import shapely
+
+    from geolabel.geom import polygonal_parts
+
+    geoms = np.array([f.geometry for f in findings], dtype=object)
+    if not len(geoms):
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, geoms), (empty, geoms), empty
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    pointlike = np.isin(shapely.get_type_id(geoms), (0, 4)) & ~missing
+    shaped = np.flatnonzero(~missing & ~pointlike)
+    parts, source = polygonal_parts(geoms[shaped])
+    owners, position = np.unique(source, return_inverse=True)
+    poly_rows = shaped[owners]
+    polygons = shapely.multipolygons(parts, indices=position) if len(parts) else np.zeros(0, dtype=object)
+    at_a_point = pointlike.copy()
+    at_a_point[np.setdiff1d(shaped, poly_rows)] = True  # no polygonal part: shown where it is
+    point_rows = np.flatnonzero(at_a_point)
+    points = shapely.point_on_surface(geoms[point_rows])
+    return (poly_rows, polygons), (point_rows, points), np.flatnonzero(missing)
+
+
+def _write_layer(path: Path, layer: str, kind: str, geoms: Any, columns: dict[str, Any], crs: str | None) -> None:
+    import pyogrio.raw
+    import shapely
+
+    pyogrio.raw.write(
+        str(path),
+        geometry=shapely.to_wkb(geoms, output_dimension=2),
+        field_data=list(columns.values()),
+        fields=list(columns),
+        layer=layer,
+        driver="GPKG",
+        geometry_type=kind,
+        crs=crs,
+        append=path.exists(),
+        dataset_options={"VERSION": "1.2"},
+    )
+
+
+def _write_table(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    """The findings without a location, as the attribute table ``findings_table``."""
     with sqlite3.connect(path) as conn:
         conn.execute(
             "CREATE TABLE findings_table (finding_id INTEGER PRIMARY KEY, type TEXT, severity TEXT, "
@@ -143,15 +176,12 @@ def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
         )
         conn.executemany(
             "INSERT INTO findings_table VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [tuple(r[k] for k in _FIELDS) for r in table],
+            [tuple(None if isinstance(v, float) and v != v else v for v in row) for row in rows],
         )
         conn.execute(
             "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
             "VALUES ('findings_table', 'attributes', 'findings_table', 'findings without a location')"
         )
-    counts["findings_table"] = len(table)
-    _write_styles(path, {"findings_polygons": "polygon", "findings_points": "point"})
-    return counts
 
 
 def render_thumbnail(result: QAResult, finding: Finding, path: Path, schema: ClassSchema, *, tree: Any = None) -> None:

@@ -420,13 +420,15 @@ def _submitted_tasks(store: LabelStore, tile_ids: Sequence[str]) -> list[Task]:
 
 
 def _decide(store: LabelStore, task: Task, decision: str, reviewer: str, comment: str | None) -> ReviewResult:
+    from geolabel.qa.findings import finding_dicts
+
     now = now_iso()
     findings = tile_findings(store, task) if decision == "rejected" else []
     fields: dict[str, Any] = {"status": decision, "reviewer": reviewer, "reviewed_at": now}
     if comment is not None:
         fields["comment"] = comment
     store.update_task(task.task_id, expected_status="submitted", **fields)
-    found = json.dumps([f.to_dict() for f in findings], ensure_ascii=False) if decision == "rejected" else None
+    found = json.dumps(finding_dicts(findings), ensure_ascii=False) if decision == "rejected" else None
     store.add_review(_review_row(task, decision, at=now, reviewer=reviewer, comment=comment, findings=found))
     mark_labels(store, task, decision)
     return ReviewResult(_reread(store, task), decision, len(findings))

@@ -28,6 +28,26 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
+#: The core of QA written plainly, as a user would (issue 15's reference): validity, the
+#: overlapping pairs from an STRtree with their intersection areas, and the gaps as the AOI
+#: minus the union of all labels; one process, no report, shapely's default overlay.
+PLAIN_CORE = """
+import sys, numpy as np, pyogrio, shapely
+geoms = pyogrio.read_dataframe(sys.argv[1]).geometry.values
+aoi = pyogrio.read_dataframe(sys.argv[2]).geometry.values[0]
+invalid = ~shapely.is_valid(geoms)
+fixed = np.asarray(shapely.make_valid(geoms))
+tree = shapely.STRtree(fixed)
+left, right = tree.query(fixed, predicate="intersects")
+keep = left < right
+left, right = left[keep], right[keep]
+areas = shapely.area(shapely.intersection(fixed[left], fixed[right]))
+overlaps = int((areas > 0.01).sum())
+gaps = shapely.get_parts(shapely.difference(aoi, shapely.union_all(fixed)))
+print(f"{int(invalid.sum())} invalid, {overlaps} overlaps, {len(gaps)} gaps")
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50_000)
@@ -55,16 +75,23 @@ def main() -> None:
     b = shapely.total_bounds(np.array(geoms, dtype=object))
     gpd.GeoDataFrame(geometry=[shapely.box(*b)], crs="EPSG:32649").to_file(work / "aoi.gpkg")
     delivery, aoi = work / "delivery.gpkg", work / "aoi.gpkg"
-    docs = {}
+    docs, docs_wall = {}, {}
     for workers in (1, 2):
         wall, proc, doc = run_command(delivery, aoi, work / f"qa{workers}", workers)
-        docs[workers] = doc
+        docs[workers], docs_wall[workers] = doc, wall
         print(proc.stdout.strip().splitlines()[-1])
         print(
             f"--workers {workers}: {len(geoms)} polygons checked with report in {wall:.1f} s (exit {proc.returncode}); "
             f"{doc['errors']} errors, {doc['warnings']} warnings; counts {doc['counts']}"
         )
     print(f"reports equal: {docs[1] == docs[2]}")
+    (work / "plain_core.py").write_text(PLAIN_CORE)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, str(work / "plain_core.py"), str(delivery), str(aoi)], capture_output=True)
+    plain = time.perf_counter() - t0
+    print(f"plain QA core (one process, no report): {plain:.1f} s: {out.stdout.decode().strip()}")
+    best = min(docs_wall.values())
+    print(f"geolabel check --workers 2 with report / plain core: {docs_wall[2] / plain:.2f} (best run {best:.1f} s)")
     for workers in (1, 2):
         print(f"check_labels alone, workers={workers}: {time_check(delivery, aoi, workers):.1f} s")
     print(

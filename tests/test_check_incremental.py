@@ -108,3 +108,75 @@ def test_other_options_start_over(tmp_path):
     _, state = check_changed(load_delivery(location), None, workers=1)
     _, state = check_changed(load_delivery(location), state, workers=1, min_area=500.0)
     assert state.how == "full: the options changed"
+
+
+def findings_json(folder):
+    import json
+
+    return json.loads((folder / "findings.json").read_text(encoding="utf-8"))
+
+
+def test_cli_tiles_changed_rechecks_what_changed_and_reports_as_a_full_check(tmp_path):
+    from click.testing import CliRunner
+
+    from geolabel.cli import main
+
+    rng = random.Random(3)
+    location = tmp_path / "labels.gpkg"
+    store = create_store(location, crs=CRS)
+    store.add_geometries(CORNERS, class_codes=[2, 2, 2, 2], labeler="li")
+    ids = store.add_geometries([random_polygon(rng) for _ in range(40)], class_codes=[2] * 40, labeler="li")
+    runner = CliRunner()
+    again = ["check", str(location), "--out", str(tmp_path / "qa"), "--tiles-changed", "--workers", "1"]
+    first = runner.invoke(main, again)
+    assert "check: full: no earlier check" in first.output and (tmp_path / "qa" / "check_state.npz").is_file()
+    edit(store, rng, ids)
+    store.close()
+    second = runner.invoke(main, again)
+    assert "check: incremental:" in second.output, second.output
+    full = runner.invoke(main, ["check", str(location), "--out", str(tmp_path / "full"), "--workers", "1"])
+    assert second.exit_code == full.exit_code
+    assert findings_json(tmp_path / "qa") == findings_json(tmp_path / "full")
+    assert not (tmp_path / "full" / "check_state.npz").exists()  # only when asked for
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "pickle"])
+def test_cli_tiles_changed_with_a_damaged_state_checks_everything(tmp_path, damage):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from geolabel.cli import main
+
+    location = tmp_path / "labels.gpkg"
+    store = create_store(location, crs=CRS)
+    store.add_geometries([shapely.box(0, 0, 10, 10), shapely.box(5, 5, 15, 15)], class_codes=[2, 3])
+    store.close()
+    runner = CliRunner()
+    args = ["check", str(location), "--out", str(tmp_path / "qa"), "--tiles-changed", "--workers", "1"]
+    runner.invoke(main, args)
+    state = tmp_path / "qa" / "check_state.npz"
+    if damage == "truncated":
+        state.write_bytes(state.read_bytes()[:300])
+    elif damage == "foreign":
+        np.savez(state, doc=np.frombuffer(b'{"format": "other"}', dtype=np.uint8))
+    else:  # an object array needs pickle to be read: refused
+        np.savez(state, doc=np.array([{"format": "x"}], dtype=object))
+    res = runner.invoke(main, args)
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.output
+    assert "unusable" in res.output and "check: full: no earlier check" in res.output
+    assert res.exit_code == 1 and [f["type"] for f in findings_json(tmp_path / "qa")["findings"]] == ["overlap"]
+
+
+def test_cli_tiles_changed_with_other_options_checks_everything(tmp_path):
+    from click.testing import CliRunner
+
+    from geolabel.cli import main
+
+    location = tmp_path / "labels.gpkg"
+    store = create_store(location, crs=CRS)
+    store.add_geometries([shapely.box(0, 0, 10, 10)], class_codes=[2])
+    store.close()
+    args = ["check", str(location), "--out", str(tmp_path / "qa"), "--tiles-changed", "--workers", "1"]
+    CliRunner().invoke(main, args)
+    res = CliRunner().invoke(main, [*args, "--min-area", "500"])
+    assert "check: full: the options changed" in res.output

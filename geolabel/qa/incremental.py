@@ -53,10 +53,11 @@ Key = tuple[int, int, int, int]
 
 @dataclass
 class LabelState:
-    """What a check kept of one label: what it was (``signature``), its findings with
-    their place in a full check's order, and its polygon in metres (None: unusable)."""
+    """What a check kept of one label: a digest of what it was (``signature``), its
+    findings with their place in a full check's order, and its polygon in metres (None:
+    unusable)."""
 
-    signature: tuple[Any, ...]
+    signature: bytes
     findings: list[tuple[Key, Finding]]
     geom: Any
     area: float
@@ -200,20 +201,25 @@ def _incremental(
     return result, state
 
 
-def _signatures(delivery: Delivery, features: Features) -> list[tuple[Any, ...]]:
-    """What a label's findings depend on: its geometry (WKB), class and attributes."""
+def _signatures(delivery: Delivery, features: Features) -> list[bytes]:
+    """A digest of what each label's findings depend on: its geometry (WKB), class and
+    attributes (a digest, so a saved state holds no values of unknown types)."""
+    import hashlib
+
     import shapely
 
     wkb = shapely.to_wkb(np.asarray(delivery.geoms, dtype=object)).tolist()
     extra = [delivery.extra[k] for k in sorted(delivery.extra)]
     return [
-        (wkb[i], int(delivery.codes[i]), delivery.class_values[i], features.names[i], delivery.labelers[i],
-         delivery.teams[i], *(e[i] for e in extra))
+        hashlib.blake2b(repr((
+            wkb[i], int(delivery.codes[i]), delivery.class_values[i], features.names[i], delivery.labelers[i],
+            delivery.teams[i], *(e[i] for e in extra),
+        )).encode(), digest_size=16).digest()
         for i in range(len(wkb))
     ]  # fmt: skip
 
 
-def _changed(ids: list[str], signatures: list[tuple[Any, ...]], known: dict[str, LabelState]) -> list[int]:
+def _changed(ids: list[str], signatures: list[bytes], known: dict[str, LabelState]) -> list[int]:
     """Indices of the labels that are new or differ from what ``known`` saw."""
     out = []
     for i, (label, sig) in enumerate(zip(ids, signatures)):
@@ -234,7 +240,7 @@ def _kept_bounds(previous: CheckState, ids: list[str], changed: list[int]) -> An
 def _label_states(
     delivery: Delivery,
     changed: list[int],
-    signatures: list[tuple[Any, ...]],
+    signatures: list[bytes],
     outcome: LabelOutcome,
     known: dict[str, LabelState],
 ) -> dict[str, LabelState]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,7 +11,9 @@ from geolabel import vocabulary as v
 from geolabel.cli.options import STORE, Progress, batch_executor, scheduler_option
 
 if TYPE_CHECKING:
+    from geolabel.labels.delivery import Delivery
     from geolabel.qa.findings import QAResult
+    from geolabel.qa.incremental import CheckState
 
 
 @click.command(short_help="Quality control of a delivery (validity, overlaps, gaps, slivers, schema).")
@@ -51,6 +54,12 @@ if TYPE_CHECKING:
 @scheduler_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report folder (findings.gpkg, report.html).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
+@click.option(
+    "--tiles-changed",
+    is_flag=True,
+    help="With --out: recheck only the labels changed since the check saved in that folder (full the first time), "
+    "and save this check there for the next.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the exit code and the summary line.")
 def check(
     source: str,
@@ -71,6 +80,7 @@ def check(
     scheduler: str | None,
     out_dir: str | None,
     overwrite: bool,
+    tiles_changed: bool,
     quiet: bool,
 ) -> None:
     """Check SOURCE (a label store, .gpkg or PostgreSQL location, or a GeoPackage/GeoJSON/Shapefile delivery).
@@ -81,37 +91,39 @@ def check(
     \b
     Examples:
       geolabel check out/labels.gpkg --out out/qa
+      geolabel check out/labels.gpkg --out out/qa --tiles-changed   # again after edits: only what changed
       geolabel check delivery.geojson --aoi aoi.gpkg --require labeler,team --crs EPSG:32649 --out qa
       geolabel check changsha-0601.gpkg --store "postgresql://admin@db.center/labels?schema=village"
     """
     from geolabel.labels.delivery import load_delivery
     from geolabel.labels.schema import load_schema
     from geolabel.qa import check_labels
+    from geolabel.qa.state_file import save_check_state
     from geolabel.report import check_report_folder, write_report
 
-    if out_dir:
+    if tiles_changed and not out_dir:
+        raise click.UsageError("--tiles-changed needs --out: the folder keeps the check to start from")
+    if out_dir:  # --tiles-changed updates the report in that folder: replaced as with --overwrite
+        overwrite = overwrite or tiles_changed
         check_report_folder(out_dir, overwrite=overwrite)
     schema = load_schema(schema_path) if schema_path else None
     delivery = load_delivery(source, schema=schema, class_field=class_field, layer=layer, single_class=single_class)
+    options: dict[str, Any] = {
+        "aoi": aoi, "tiles": tiles, "done_only": done_only, "min_area": min_area, "min_width": min_width,
+        "spike_angle": spike_angle, "require": require or (), "expected_crs": expected_crs,
+    }  # fmt: skip
+    state = None
     with batch_executor(scheduler, workers) as executor, Progress("check", quiet=quiet) as bar:
-        result = check_labels(
-            delivery,
-            aoi=aoi,
-            tiles=tiles,
-            done_only=done_only,
-            min_area=min_area,
-            min_width=min_width,
-            spike_angle=spike_angle,
-            require=require or (),
-            expected_crs=expected_crs,
-            workers=workers,
-            executor=executor,
-            progress=bar,
-        )
+        if tiles_changed:
+            result, state = _check_changed(delivery, str(out_dir), options, workers, executor, bar, quiet)
+        else:
+            result = check_labels(delivery, **options, workers=workers, executor=executor, progress=bar)
     if central:
         _add_central_findings(result, source, central)
     if out_dir:
         write_report(result, out_dir, schema=delivery.schema, overwrite=overwrite)
+    if state is not None:
+        save_check_state(state, str(out_dir))
     if not quiet:
         for t, c in result.counts().items():
             click.echo(f"{t:<18} {c['error']:>6} errors {c['warning']:>6} warnings")
@@ -128,6 +140,22 @@ def check(
         f"on {result.n_features} features{where}"
     )
     click.get_current_context().exit(1 if result.errors else 0)
+
+
+def _check_changed(
+    delivery: Delivery, out_dir: str, options: dict[str, Any], workers: int | None, executor: Any, bar: Any, quiet: bool
+) -> tuple[QAResult, CheckState]:
+    """The check reusing the one saved in ``out_dir`` (a full one without it), saying which it was."""
+    from geolabel.qa import check_changed
+    from geolabel.qa.state_file import STATE_NAME, load_check_state
+
+    previous, note = load_check_state(out_dir, **options)
+    if note is not None and previous is None and Path(out_dir, STATE_NAME).is_file():
+        click.echo(f"note: {note}; checking everything", err=True)
+    result, state = check_changed(delivery, previous, **options, workers=workers, executor=executor, progress=bar)
+    if not quiet:
+        click.echo(f"check: {state.how}")
+    return result, state
 
 
 def _add_central_findings(result: QAResult, source: str, central: str) -> None:

@@ -42,14 +42,17 @@ from __future__ import annotations
 from geolabel.labels.delivery import Delivery, load_delivery
 from geolabel.qa.check import check_labels
 from geolabel.qa.findings import ERROR, FINDING_TYPES, WARNING, Finding, QAResult
+from geolabel.qa.incremental import CheckState, check_changed
 
 __all__ = [
     "ERROR",
     "FINDING_TYPES",
     "WARNING",
+    "CheckState",
     "Delivery",
     "Finding",
     "QAResult",
+    "check_changed",
     "check_labels",
     "load_delivery",
 ]

@@ -41,19 +41,31 @@ def check_crs(delivery: Delivery, expected_crs: Any) -> tuple[Any, list[Finding]
 
 def check_attributes(delivery: Delivery, features: Features, require: Sequence[str]) -> list[Finding]:
     """Classes not in the schema, and attributes named in ``require`` that are missing or empty."""
+    findings = check_classes(delivery, features)
+    for name in require:
+        findings += check_required(delivery, features, name)
+    return findings
+
+
+def check_classes(delivery: Delivery, features: Features) -> list[Finding]:
+    """Features whose class is not in the schema."""
     ids = features.ids
-    findings = [
+    return [
         features.finding(
             "unknown_class", ERROR, i, f"feature {ids[i]}: class {delivery.class_values[i]!r} is not in the schema"
         )
         for i in np.flatnonzero(delivery.codes < 0)
     ]
-    for name in require:
-        values = {"labeler": delivery.labelers, "team": delivery.teams}.get(name) or delivery.extra.get(name)
-        if values is None:
-            findings.append(Finding("missing_attribute", ERROR, [], f"the delivery has no {name!r} attribute"))
-            continue
-        for i, v in enumerate(values):
-            if v is None:
-                findings.append(features.finding("missing_attribute", ERROR, i, f"feature {ids[i]}: {name} is empty"))
-    return findings
+
+
+def check_required(delivery: Delivery, features: Features, name: str) -> list[Finding]:
+    """Features whose attribute ``name`` is empty; one finding when no feature has it."""
+    values = {"labeler": delivery.labelers, "team": delivery.teams}.get(name) or delivery.extra.get(name)
+    if values is None:
+        return [Finding("missing_attribute", ERROR, [], f"the delivery has no {name!r} attribute")]
+    ids = features.ids
+    return [
+        features.finding("missing_attribute", ERROR, i, f"feature {ids[i]}: {name} is empty")
+        for i, v in enumerate(values)
+        if v is None
+    ]

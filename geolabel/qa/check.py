@@ -48,20 +48,19 @@ def check_labels(
     client's) or on ``workers`` local processes (None: all cores; 1: in this process);
     the result is the same for any of them. ``progress`` gets the fraction done.
     """
-    from geolabel.crs import parse_crs
     from geolabel.parallel import worker_count
 
     if executor is None:
         worker_count(workers)  # a typo is said before any work
-    require = _attribute_names(require)
-    _check_limits(min_area=min_area, min_width=min_width, spike_angle=spike_angle)
-    if expected_crs is not None:
-        expected_crs = parse_crs(expected_crs, param="expected_crs")
-    done_tiles = _done_tiles(delivery, tiles=tiles, done_only=done_only)
+    opts = check_options(
+        aoi=aoi, tiles=tiles, done_only=done_only, min_area=min_area, min_width=min_width, spike_angle=spike_angle,
+        overlap_tolerance=overlap_tolerance, require=require, expected_crs=expected_crs,
+    )  # fmt: skip
+    require, expected_crs, settings = opts["require"], opts["expected_crs"], opts["settings"]
+    done_tiles = done_tiles_of(delivery, tiles=tiles, done_only=done_only)
     findings = check_empty(delivery)
     features = Features.of(delivery)
     limits = {"min_area": min_area, "min_width": min_width, "spike_angle": spike_angle}
-    settings = _settings(aoi=aoi, tiles=tiles, require=require, overlap_tolerance=overlap_tolerance, **limits)
     data_crs, crs_findings = check_crs(delivery, expected_crs)
     findings += crs_findings
     findings += check_attributes(delivery, features, require)
@@ -108,6 +107,35 @@ def check_labels(
     )
 
 
+def check_options(
+    *,
+    aoi: Any = None,
+    tiles: str | Path | None = None,
+    done_only: bool = False,
+    min_area: float = 1.0,
+    min_width: float = 0.5,
+    spike_angle: float = 5.0,
+    overlap_tolerance: float = 0.01,
+    require: str | Sequence[str] = (),
+    expected_crs: Any = None,
+) -> dict[str, Any]:
+    """The options of :func:`check_labels`, checked and parsed (``require`` a tuple,
+    ``expected_crs`` a CRS), with the ``settings`` a report shows; two checks with equal
+    options measure the same way."""
+    from geolabel.crs import parse_crs
+
+    names = tuple(_attribute_names(require))
+    _check_limits(min_area=min_area, min_width=min_width, spike_angle=spike_angle)
+    if expected_crs is not None:
+        expected_crs = parse_crs(expected_crs, param="expected_crs")
+    limits = {"min_area": min_area, "min_width": min_width, "spike_angle": spike_angle}
+    return {
+        "aoi": aoi, "tiles": tiles, "done_only": done_only, "overlap_tolerance": overlap_tolerance,
+        "require": names, "expected_crs": expected_crs, **limits,
+        "settings": _settings(aoi=aoi, tiles=tiles, require=names, overlap_tolerance=overlap_tolerance, **limits),
+    }  # fmt: skip
+
+
 def _attribute_names(require: str | Sequence[str]) -> Sequence[str]:
     """The attributes ``require`` names ("labeler,team" or a list)."""
     if isinstance(require, str):
@@ -148,7 +176,7 @@ def _check_limits(*, min_area: float, min_width: float, spike_angle: float) -> N
         raise InputError(f"`spike_angle` must be from 0 to 180 degrees; got {spike_angle}", params=("spike_angle",))
 
 
-def _done_tiles(delivery: Delivery, *, tiles: str | Path | None, done_only: bool) -> list[str] | None:
+def done_tiles_of(delivery: Delivery, *, tiles: str | Path | None, done_only: bool) -> list[str] | None:
     """The store's done tiles when only they are checked (``done_only``), else None."""
     if not done_only:
         return None

@@ -63,18 +63,35 @@ def check_coverage(
 ) -> Coverage:
     """Outside findings, then the ``gaps`` (polygons; errors from ``min_area`` m², none up
     to ``tolerance`` m²)."""
+    outside = check_outside(labels, features, regions=regions, aoi=aoi, tolerance=tolerance)
+    gaps_found = check_gaps(gaps, regions=regions, aoi=aoi, done_only=done_only, min_area=min_area, tolerance=tolerance)
+    return Coverage(outside + gaps_found.findings, gaps_found.region_area_m2, gaps_found.gap_area_m2)
+
+
+def check_outside(
+    labels: Measured, features: Features, *, regions: tuple[Any, Any], aoi: bool, tolerance: float
+) -> list[Finding]:
+    """Labels outside the region (none without a region): one label at a time."""
+    region, _ = regions
+    if region is None or region.is_empty:
+        return []
+    return _outside(labels, features, region, what="AOI" if aoi else "imagery", tolerance=tolerance)
+
+
+def check_gaps(
+    gaps: Any, *, regions: tuple[Any, Any], aoi: bool, done_only: bool, min_area: float, tolerance: float
+) -> Coverage:
+    """The gap findings and the areas completeness is computed from."""
     region, gap_region = regions
-    findings: list[Finding] = []
     region_area = None
     if region is not None and not region.is_empty:
-        findings = _outside(labels, features, region, what="AOI" if aoi else "imagery", tolerance=tolerance)
         region_area = float(gap_region.area)
         scope = "the AOI" if aoi else "the done tiles" if done_only else "the tiles"
     else:
         scope = "enclosed by labels"
     where = f"{'inside ' if region is not None else ''}{scope}"
     gap_findings, gap_area = _gaps(gaps, where, min_area=min_area, tolerance=tolerance)
-    return Coverage(findings + gap_findings, region_area, gap_area if region is not None else None)
+    return Coverage(gap_findings, region_area, gap_area if region is not None else None)
 
 
 def _outside(labels: Measured, features: Features, region: Any, *, what: str, tolerance: float) -> list[Finding]:

@@ -105,16 +105,19 @@ class PartitionResult:
 
 
 def partition_tasks(
-    geoms: Any, region: Any, grid: CellGrid, *, block: int, include_region: bool
+    geoms: Any, region: Any, grid: CellGrid, *, block: int, include_region: bool, only: Any = None
 ) -> list[PartitionTask]:
     """The tasks of ``block`` x ``block`` cells, in row-major order, each with the labels
-    whose bounding box reaches the block (plus :data:`MARGIN_M`)."""
+    whose bounding box reaches the block (plus :data:`MARGIN_M`); ``only``: just the
+    blocks whose first cell (column, row) is in it."""
     import shapely
 
     tree = shapely.STRtree(geoms)
     tasks = []
     for iy0 in range(0, grid.ny, block):
         for ix0 in range(0, grid.nx, block):
+            if only is not None and (ix0, iy0) not in only:
+                continue
             ix1, iy1 = min(ix0 + block, grid.nx), min(iy0 + block, grid.ny)
             x, y = grid.x0 + ix0 * grid.size, grid.y0 + iy0 * grid.size
             window = shapely.box(
@@ -150,7 +153,7 @@ def _pairs(task: PartitionTask, geoms: Any) -> tuple[Any, Any, Any, Any]:
     meet (equal pairs as duplicates), in task indices."""
     import shapely
 
-    from geolabel.geom import interiors_intersect, intersecting_pairs
+    from geolabel.geom import intersecting_pairs
 
     left, right = intersecting_pairs(geoms)
     bounds = shapely.bounds(geoms)
@@ -158,7 +161,16 @@ def _pairs(task: PartitionTask, geoms: Any) -> tuple[Any, Any, Any, Any]:
         np.maximum(bounds[left, 0], bounds[right, 0]), np.maximum(bounds[left, 1], bounds[right, 1])
     )
     mine = (ix >= task.ix0) & (ix < task.ix1) & (iy >= task.iy0) & (iy < task.iy1)
-    left, right = left[mine], right[mine]
+    return overlapping_pairs(geoms, left[mine], right[mine])
+
+
+def overlapping_pairs(geoms: Any, left: Any, right: Any) -> tuple[Any, Any, Any, Any]:
+    """(left, right, equal, intersection WKB) of the candidate pairs (``left[k]``,
+    ``right[k]``) whose interiors meet (equal pairs as duplicates, without an intersection)."""
+    import shapely
+
+    from geolabel.geom import interiors_intersect
+
     same = shapely.equals(geoms[left], geoms[right])
     inner = same.copy()
     inner[~same] = interiors_intersect(geoms[left[~same]], geoms[right[~same]])
@@ -254,13 +266,10 @@ def run_partitions(
     ``workers`` local processes). ``gap_region`` None: the gaps are the areas enclosed
     by labels (what is left of a box around them once the part reaching its edge is
     dropped)."""
-    import shapely
-
     from geolabel.parallel import run_batch, worker_count
 
     n = worker_count(workers) if executor is None else 0
-    region, outer = (gap_region, None) if gap_region is not None else _enclosing_box(geoms)
-    grid = cell_grid(_extent(geoms, region), len(geoms))
+    region, outer, grid = partition_plan(geoms, gap_region)
     block = _block(grid, partition_size, n)
     tasks = partition_tasks(geoms, region, grid, block=block, include_region=region is not None)
     results: list[PartitionResult] = []
@@ -272,10 +281,25 @@ def run_partitions(
 
     one = executor is None and len(tasks) == 1  # nothing to share out: no pool
     run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
+    return _pairs_of(results, final_gaps(results, region, outer))
+
+
+def partition_plan(geoms: Any, gap_region: Any) -> tuple[Any, Any, CellGrid]:
+    """(the region gaps are measured in, the box around the labels when that region is
+    theirs, else None, the cells): what :func:`run_partitions` cuts into tasks."""
+    region, outer = (gap_region, None) if gap_region is not None else _enclosing_box(geoms)
+    return region, outer, cell_grid(_extent(geoms, region), len(geoms))
+
+
+def final_gaps(results: list[PartitionResult], region: Any, outer: Any) -> Any:
+    """The gaps of the cells' pieces (none without a region); with the labels' own box as
+    the region, without the part reaching its edge (the outside, not a gap)."""
+    import shapely
+
     gaps = merge_gap_pieces(results) if region is not None else np.zeros(0, dtype=object)
     if outer is not None and len(gaps):
         gaps = gaps[~shapely.dwithin(shapely.boundary(outer), gaps, TOUCH_M)]
-    return _pairs_of(results, gaps)
+    return gaps
 
 
 def _pairs_of(results: list[PartitionResult], gaps: Any) -> Partitioned:

@@ -81,15 +81,16 @@ def _invalid_polygons(work: Any, polygonal: Any) -> list[tuple[int, str, Any]]:
     return sorted(out, key=lambda t: t[0])
 
 
-def measure(index: Any, geoms: Any, data_crs: Any, findings: list[Finding]) -> Measured:
+def measure(index: Any, geoms: Any, data_crs: Any, findings: list[Finding], *, metric: Any = None) -> Measured:
     """The polygons in metres: in ``data_crs`` when it is projected in metres, else in the
-    UTM zone of the data; the locations of the geometry ``findings`` move with them."""
+    UTM zone of the data (or in ``metric``: some labels measured as all of them are); the
+    locations of the geometry ``findings`` move with them."""
     import shapely
 
-    from geolabel.crs import metric_crs_for, reproject_geometries, same_crs
+    from geolabel.crs import reproject_geometries, same_crs
 
     if data_crs is not None and len(geoms):
-        metric = metric_crs_for(data_crs, tuple(shapely.total_bounds(geoms)))
+        metric = metric if metric is not None else metric_crs(geoms, data_crs)
         if not same_crs(metric, data_crs):
             geoms = reproject_geometries(geoms, data_crs, metric)
             located = [f for f in findings if f.type in ("invalid", "non_polygon") and f.geometry is not None]
@@ -98,3 +99,15 @@ def measure(index: Any, geoms: Any, data_crs: Any, findings: list[Finding]) -> M
     else:
         metric = data_crs
     return Measured(index, geoms, shapely.area(geoms), metric)
+
+
+def metric_crs(geoms: Any, data_crs: Any) -> Any:
+    """The CRS :func:`measure` measures ``geoms`` in (``data_crs`` itself when it is
+    projected in metres); None without a CRS or polygons."""
+    import shapely
+
+    from geolabel.crs import metric_crs_for
+
+    if data_crs is None or not len(geoms):
+        return None
+    return metric_crs_for(data_crs, tuple(shapely.total_bounds(geoms)))

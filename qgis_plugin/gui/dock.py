@@ -144,6 +144,7 @@ class LabelingDock(QDockWidget):
         self.qa_dir = None  # where findings files go (next to the store)
         self.findings_files = []  # this session's findings files, newest last
         self.seen = set()  # finding keys of the previous check ("new" is what it did not find)
+        self.check_state = None  # the engine's state of the last check: the next one reuses it
         self.checks = 0
         self.chips = []
         self.tiles_path = None
@@ -418,6 +419,7 @@ class LabelingDock(QDockWidget):
             shutil.rmtree(self.qa_dir, ignore_errors=True)  # the temporary fallback folder
         self.qa_dir = None  # findings next to a store stay (a saved project may show them)
         self.seen = set()
+        self.check_state = None
 
     def _store_call(self, func, *args, **kwargs):
         """A store write from the GUI: a busy or read-only store gives a message, not a freeze
@@ -494,6 +496,7 @@ class LabelingDock(QDockWidget):
             self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
             return
         self.tiles_path = path
+        self.check_state = None  # other tiles to cover: the next check starts over
         self._show_tile_grid(path)
         self._enable(self.store is not None)
         statuses = self._statuses()
@@ -585,8 +588,10 @@ class LabelingDock(QDockWidget):
 
         ``background``: run the check as a QGIS task so the map stays usable (the button
         does this); returns the task. Otherwise returns the result (None on failure).
+        The first check keeps the engine's state; later ones recheck only what changed
+        since (another store or tile index starts over).
         """
-        from geolabel.qa import check_labels, load_delivery
+        from geolabel.qa import check_changed, load_delivery
         from geolabel.report import write_findings_gpkg
 
         if self.store_path is None or self.task is not None:
@@ -596,35 +601,46 @@ class LabelingDock(QDockWidget):
         # with a tile index open: labels must lie on the chips' imagery, done tiles be covered
         tiles = self.tiles_path if self.chips else None
         out_path = self._next_findings_path()
-        store_path = self.store_path
+        store_path, previous = self.store_path, self.check_state
 
         def work(task=None):
             from concurrent.futures import ThreadPoolExecutor
 
-            # threads, never forked processes, inside QGIS; GEOS releases the GIL
+            # threads, never forked processes, inside QGIS; GEOS releases the GIL. After the
+            # first check the engine rechecks only the labels changed since ``previous``.
             with ThreadPoolExecutor(2) as pool:
                 delivery = load_delivery(store_path)
-                result = check_labels(delivery, tiles=tiles, done_only=tiles is not None, executor=pool)
+                result, state = check_changed(
+                    delivery, previous, tiles=tiles, done_only=tiles is not None, executor=pool
+                )
             write_findings_gpkg(result, out_path)
-            return result
+            return result, state
+
+        def keep(state):
+            """The state for the next click, unless the store or tiles changed meanwhile."""
+            if self.store_path == store_path and (self.tiles_path if self.chips else None) == tiles:
+                self.check_state = state
+                self.qa_label.setToolTip(state.how)
 
         if not background:
             try:
-                result = work()
+                result, state = work()
             except Exception as exc:
                 self.iface.messageBar().pushCritical("GeoLabel", engine_message(exc))
                 return None
+            keep(state)
             return self._show_findings(result, out_path)
         from qgis.core import QgsApplication, QgsTask
 
-        def finished(exception, result=None):
+        def finished(exception, done=None):
             self.task = None
             self.check_button.setEnabled(self.store is not None)
-            if exception is not None or result is None:
+            if exception is not None or done is None:
                 self.qa_label.setText("check failed")
                 self.iface.messageBar().pushCritical("GeoLabel", f"check failed: {exception}")
                 return
-            self._show_findings(result, out_path)
+            keep(done[1])
+            self._show_findings(done[0], out_path)
 
         self.task = QgsTask.fromFunction("GeoLabel: checking labels", work, on_finished=finished)
         self.check_button.setEnabled(False)

@@ -36,9 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from numpy.typing import NDArray
-
 if TYPE_CHECKING:
+    from numpy.typing import NDArray  # numpy.typing costs 40 ms to import: types only
     from typing_extensions import Buffer
 
     from geolabel.geo import GeoGrid

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from numpy.typing import NDArray
-
 from geolabel.errors import InputError, TaskError, TaskInputError, TaskOutputError, first_line
 from geolabel.tileindex import TileRecord
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray  # numpy.typing costs 40 ms to import: types only
+
     from geolabel.geo import GeoGrid
     from geolabel.grid import Tile
     from geolabel.tiling.plan import ChipTask
@@ -70,11 +70,11 @@ def _chip(task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, tid: str, t
         write_assembled_chip(out, task.template, chip.origin, blocks)
         return _record(task, tile, tid, rel, fraction, chip), "copied"
     data, invalid = reader.read(tile)
-    fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
+    fraction = reader.nodata_fraction(data) if invalid is None else float(invalid.sum()) / invalid.size
     if not _keep(fraction, task.max_nodata):
         return _record(task, tile, tid, "", fraction, chip), "skipped"
     valid = None
-    if task.scene.nodata is None and invalid is not None and invalid.any():
+    if invalid is not None and invalid.any():
         valid = ~invalid
     if valid is None and task.raw_template is not None and task.fmt.block:
         write_assembled_chip(out, task.raw_template, chip.origin, band_tiles(data, task.fmt.block))
@@ -142,6 +142,8 @@ class _SceneReader:
         self.task = task
         self._src: Any = None
         self._vrt: Any = None
+        self._pixels: Any = None  # a whole chip's pixels, decoded into again for every chip
+        self._counts: Any = None  # two (rows, cols) masks nodata_fraction counts in
 
     def dataset(self) -> Any:
         import rasterio
@@ -173,14 +175,18 @@ class _SceneReader:
         )
 
     def read(self, tile: Tile) -> tuple[NDArray[Any], NDArray[Any] | None]:
-        """Chip pixels (bands, size, size), padded with nodata, and the invalid-pixel mask.
+        """Chip pixels (bands, size, size), padded with nodata, and the invalid-pixel mask
+        of a scene without nodata value (padding, its mask band, outside a warped footprint).
 
-        The mask is ``None`` when every pixel is valid (the common case, no allocation).
+        The mask is ``None`` when every pixel is valid or when the scene has a nodata value
+        (:meth:`nodata_fraction` counts those). A whole chip is decoded into the reader's
+        own buffer, so the pixels are valid until the next read: callers write or count
+        them at once.
         """
         import numpy as np
         from rasterio.windows import Window
 
-        from geolabel.raster import invalid_pixels, nodata_fill
+        from geolabel.raster import nodata_fill
 
         task = self.task
         ds = self.dataset()
@@ -191,9 +197,9 @@ class _SceneReader:
             data = np.full((len(task.bands), tile.height, tile.width), nodata_fill(scene.nodata), dtype=scene.dtype)
             data[:, :vh, :vw] = ds.read(list(task.bands), window=window)
         else:
-            data = ds.read(list(task.bands), window=window)
+            data = ds.read(list(task.bands), window=window, out=self._buffer(tile))
         if scene.nodata is not None:
-            return data, invalid_pixels(data, scene.nodata)
+            return data, None
         inside = None
         if task.warp is not None:
             inside = ds.dataset_mask(window=window) != 0  # outside the source footprint, or its alpha
@@ -204,6 +210,29 @@ class _SceneReader:
         invalid = np.ones((tile.height, tile.width), dtype=bool)
         invalid[:vh, :vw] = False if inside is None else ~inside
         return data, invalid
+
+    def _buffer(self, tile: Tile) -> NDArray[Any]:
+        import numpy as np
+
+        shape = (len(self.task.bands), tile.height, tile.width)
+        if self._pixels is None or self._pixels.shape != shape:
+            self._pixels = np.empty(shape, dtype=self.task.scene.dtype)
+        return self._pixels  # type: ignore[no-any-return]
+
+    def nodata_fraction(self, data: NDArray[Any]) -> float:
+        """The fraction of pixels of ``data`` that are nodata in every band (0 without a
+        nodata value), counted in reused buffers (:func:`~geolabel.raster.count_nodata`)."""
+        import numpy as np
+
+        from geolabel.raster import count_nodata
+
+        nodata = self.task.scene.nodata
+        if nodata is None:
+            return 0.0
+        shape = (2, *data.shape[1:])
+        if self._counts is None or self._counts.shape != shape:
+            self._counts = np.empty(shape, dtype=bool)
+        return count_nodata(data, nodata, scratch=self._counts) / (data.shape[1] * data.shape[2])
 
     def close(self) -> None:
         if self._vrt is not None:
@@ -231,8 +260,8 @@ def _block_copy_chip(
         return _remote_block_copy_chip(task, table, origin)
     fraction = 0.0
     if task.scene.nodata is not None or task.verify:
-        _, invalid = reader.read(tile)
-        fraction = 0.0 if invalid is None else float(invalid.sum()) / invalid.size
+        data, _ = reader.read(tile)  # a whole chip of a scene without mask: no invalid mask
+        fraction = reader.nodata_fraction(data)
         if not _keep(fraction, task.max_nodata):
             return None, fraction
     offsets, sizes = table

@@ -76,3 +76,7 @@ SEED = 0
 def parse_list(value: str) -> list[str]:
     """A comma-separated option ("accepted,reviewed") as its non-empty items."""
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+#: What a member of a PostGIS project may do (`geolabel team add --role`).
+ROLES = ("labeler", "reviewer", "admin")

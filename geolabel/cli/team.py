@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geolabel.labels.pg_sql import ROLES
+from geolabel.vocabulary import ROLES
 
 if TYPE_CHECKING:
     from geolabel.labels.team import Member

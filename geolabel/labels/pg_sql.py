@@ -32,10 +32,10 @@ import hashlib
 
 from geolabel import vocabulary
 from geolabel.labels.store import LABEL_FIELDS
+from geolabel.vocabulary import ROLES as ROLES  # the one list, also the CLI's choices
 
 #: SQLSTATE of a refused stale save (a custom class, so clients can tell it apart).
 CONFLICT_SQLSTATE = "GL409"
-ROLES = ("labeler", "reviewer", "admin")
 #: Statuses a labeler may give their labels (the rest is a reviewer's decision).
 LABELER_STATUSES = ("draft", "submitted")
 #: Statuses of the labels a labeler may still change or delete (rejected: back for rework).

@@ -46,18 +46,13 @@ def _features(tile: TileData) -> tuple[dict[str, Any], dict[str, Any]]:
     lonlat = transform_coords(rings.coords, job.crs, "EPSG:4326") if len(rings.coords) else rings.coords
     world = rings.geometries(np.round(lonlat, LONLAT_DECIMALS), rfc7946=True)
     pixel = rings.geometries(np.round(pixel_coords(rings.coords, job.transform), PIXEL_DECIMALS))
-    features = []
-    px_features = []
-    for k in range(len(geoms)):
-        props = {
-            "label_id": job.label_ids[k],
-            "class_code": int(tile.codes[k]),
-            "class_name": job.class_names[k],
-            "truncated": bool(job.truncated[k]),
-            "area_m2": round(float(job.area_m2[k]), 4),
-        }
-        features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": world[k]})
-        px_features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": pixel[k]})
+    ids = job.label_ids
+    props = [
+        {"label_id": i, "class_code": c, "class_name": n, "truncated": t, "area_m2": round(a, 4)}
+        for i, c, n, t, a in zip(ids, tile.codes.tolist(), job.class_names, job.truncated, job.area_m2)
+    ]
+    features = [{"type": "Feature", "id": i, "properties": p, "geometry": g} for i, p, g in zip(ids, props, world)]
+    px_features = [{"type": "Feature", "id": i, "properties": p, "geometry": g} for i, p, g in zip(ids, props, pixel)]
     collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
     if len(geoms):
         b = (*lonlat.min(axis=0).tolist(), *lonlat.max(axis=0).tolist())

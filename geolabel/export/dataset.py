@@ -1,11 +1,11 @@
 """Export a training set: labels clipped to the tile grid, in the formats training code reads.
 
-:func:`export_dataset` reads the labels once, clips them to every chip with one spatial
-index, assigns chips to leak-free spatial splits, and writes all requested formats in
-one pass per tile (in parallel). The dataset is built in a temporary folder next to the
-destination and renamed into place when complete, so a failed export never leaves a
-folder that looks complete. The files and where they go: :mod:`geolabel.export.layout`;
-the formats: :mod:`geolabel.export.formats`.
+:func:`export_dataset` reads the labels once, assigns chips to leak-free spatial splits,
+deals the chips out in chunks with the labels that touch them (one spatial index), and
+the workers clip the labels and write all requested formats in one pass per tile. The
+dataset is built in a temporary folder next to the destination and renamed into place
+when complete, so a failed export never leaves a folder that looks complete. The files
+and where they go: :mod:`geolabel.export.layout`; the formats: :mod:`geolabel.export.formats`.
 """
 
 from __future__ import annotations
@@ -364,15 +364,14 @@ class _TileJobs:
                 continue
             local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
             tree = shapely.STRtree(local)
-            wkb = shapely.to_wkb(local, output_dimension=3)  # once: border labels go to several chunks
             for start in range(0, len(members), CLIP_CHUNK):
                 chunk = members[start : start + CLIP_CHUNK]
                 footprints = np.array([chips[i].footprint for i in chunk], dtype=object)
                 touching = np.unique(tree.query(footprints, predicate="intersects")[1])
-                yield self._chunk(chunk, touching, wkb)
+                yield self._chunk(chunk, touching, shapely.to_wkb(local[touching], output_dimension=3))
 
     def _chunk(self, members: list[int], rows: Any, wkb: Any) -> ChunkJob:
-        """The job of the chips ``members`` with the labels ``rows`` (``wkb``: every label's)."""
+        """The job of the chips ``members`` with the labels ``rows`` (``wkb``: theirs)."""
         chips, schema = self.inputs.chips, self.inputs.schema
         label_ids, codes = self.inputs.columns["label_id"], self.inputs.columns["class_code"]
         row_codes = [int(codes[r]) for r in rows.tolist()]
@@ -385,7 +384,7 @@ class _TileJobs:
             formats=self.formats,
             min_overlap=self.min_overlap,
             skip_empty=self.skip_empty,
-            wkb=tuple(wkb[rows].tolist()),
+            wkb=tuple(wkb.tolist()),
             codes=tuple(row_codes),
             priorities=tuple(schema.get(c).priority for c in row_codes),
             label_ids=tuple(str(label_ids[r]) for r in rows.tolist()),

@@ -10,6 +10,11 @@ Contenders (each a separate process; imports and start-up included; min of repea
   linked, summary, manifest with checksums) and ``--format geojson,masks``;
 - per-tile ``geopandas.clip`` + ``to_crs(4326)`` + ``to_file`` (GeoJSON) for every chip:
   what a user writes with geopandas;
+- a lean STRtree reference: what a strong user writes for one lon/lat GeoJSON per chip
+  (labels and footprints read with pyogrio, one STRtree, per chip a query,
+  ``shapely.intersection`` and a pyproj ``Transformer`` through ``shapely.transform``,
+  GeoJSON written with orjson, 2 forked processes); less than geolabel writes (no pixel
+  GeoJSON, no linked images, no manifest), so it bounds what the export's core may cost;
 - per-tile ``geopandas.clip`` + ``rasterio.features.rasterize`` masks (GeoJSON + masks);
 - geoai's ``export_geotiff_tiles`` with the vector labels (image chips and label masks),
   when ``bench/work/geoai-venv`` exists (``python3 -m venv bench/work/geoai-venv &&
@@ -45,6 +50,38 @@ PER_TILE_GEOJSON = textwrap.dedent(
     for tile in tiles.itertuples():
         clipped = gpd.clip(labels, tile.geometry)
         clipped.to_crs(4326).to_file(f"{out}/{tile.tile_id}.geojson", driver="GeoJSON")
+    """
+)
+
+LEAN_STRTREE = textwrap.dedent(
+    """
+    import multiprocessing, sys
+    import numpy as np, orjson, shapely
+    from pyogrio.raw import read
+    from pyproj import Transformer
+    labels_path, index_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    _, _, wkb, (codes,) = read(labels_path, layer="labels", columns=["class_code"])
+    geoms = shapely.from_wkb(wkb)
+    meta, _, wkb, (tile_ids,) = read(index_path, layer="tiles", columns=["tile_id"])
+    footprints = shapely.from_wkb(wkb)
+    tree = shapely.STRtree(geoms)
+    to_lonlat = Transformer.from_crs(meta["crs"], "EPSG:4326", always_xy=True)
+
+    def lonlat(xy):
+        return np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+
+    def write(i):
+        rows = tree.query(footprints[i], predicate="intersects")
+        clipped = shapely.intersection(geoms[rows], footprints[i])
+        keep = shapely.area(clipped) > 0
+        world = shapely.to_geojson(shapely.transform(clipped[keep], lonlat))
+        features = [{"type": "Feature", "properties": {"class_code": int(c)}, "geometry": orjson.Fragment(g)}
+                    for c, g in zip(codes[rows][keep], world)]
+        with open(f"{out}/{tile_ids[i]}.geojson", "wb") as fh:
+            fh.write(orjson.dumps({"type": "FeatureCollection", "features": features}))
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(write, range(len(footprints)), chunksize=8)
     """
 )
 
@@ -171,6 +208,7 @@ def main() -> None:
         str(work / "ds"),
     ]
     (work / "per_tile.py").write_text(PER_TILE_GEOJSON)
+    (work / "lean.py").write_text(LEAN_STRTREE)
     (work / "per_tile_masks.py").write_text(PER_TILE_MASKS)
     (work / "run_geoai.py").write_text(GEOAI)
     runs: dict[str, dict[str, float]] = {}
@@ -180,6 +218,9 @@ def main() -> None:
         [py, str(work / "per_tile.py"), str(work / "labels.gpkg"), str(tiles.index_path), str(work / "o")],
         work / "o",
         r,
+    )
+    runs["lean STRtree reference, 2 procs, lon/lat GeoJSON"] = measure(
+        [py, str(work / "lean.py"), str(work / "labels.gpkg"), str(tiles.index_path), str(work / "o")], work / "o", r
     )
     runs["geolabel export --format geojson,masks"] = measure([*geolabel, "--format", "geojson,masks"], work / "ds", r)
     runs["per-tile geopandas.clip + to_file + rasterize"] = measure(
@@ -207,6 +248,8 @@ def main() -> None:
     print(
         f"\nper-tile clip / geolabel (GeoJSON)          {runs['per-tile geopandas.clip + to_file']['wall_s'] / g1:6.2f}"
     )
+    lean = runs["lean STRtree reference, 2 procs, lon/lat GeoJSON"]["wall_s"]
+    print(f"lean STRtree reference / geolabel (GeoJSON)  {lean / g1:6.2f}")
     print(
         f"per-tile clip+rasterize / geolabel (+masks) "
         f"{runs['per-tile geopandas.clip + to_file + rasterize']['wall_s'] / g2:6.2f}"
@@ -215,6 +258,7 @@ def main() -> None:
         print(
             f"geoai / geolabel (GeoJSON + masks)          {runs['geoai export_geotiff_tiles (chips + masks)']['wall_s'] / g2:6.2f}"
         )
+    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(
         f"\n{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

@@ -225,7 +225,6 @@ def reproject_geometries(geoms: Any, src: Any, dst: Any, *, densify: float | str
     ``densify``: first add vertices so no edge is longer than this (in ``src`` units), so
     straight edges follow the projection's curves; "auto" = 1/1000 of the extent.
     """
-    import numpy as np
     import shapely
 
     if densify == "auto":
@@ -233,13 +232,21 @@ def reproject_geometries(geoms: Any, src: Any, dst: Any, *, densify: float | str
     if densify:
         geoms = shapely.segmentize(geoms, densify)
 
-    transformer = _transformer(_key(src), _key(dst))
+    return shapely.transform(geoms, lambda xy: transform_coords(xy, src, dst))
 
-    def apply(xy: Any) -> Any:
-        x, y = transformer.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
 
-    return shapely.transform(geoms, apply)
+def transform_coords(xy: Any, src: Any, dst: Any) -> Any:
+    """An (n, 2) array of x/y coordinates from ``src`` to ``dst`` (the transformer is cached
+    per CRS pair: building one costs PROJ database lookups).
+
+    >>> import numpy as np
+    >>> transform_coords(np.array([[500000.0, 0.0]]), "EPSG:32649", "EPSG:4326").round(6).tolist()
+    [[111.0, 0.0]]
+    """
+    import numpy as np
+
+    x, y = _transformer(_key(src), _key(dst)).transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y])
 
 
 #: Grid (metres) of the snap-rounded overlays that QA and scoring run in a metric CRS.

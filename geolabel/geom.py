@@ -130,12 +130,19 @@ def to_pixels(geoms: Any, transform: tuple[float, ...]) -> Any:
     'POINT (0.5 0.5)'
     """
     import shapely
+
+    return shapely.transform(geoms, lambda xy: pixel_coords(xy, transform))
+
+
+def pixel_coords(xy: Any, transform: tuple[float, ...]) -> Any:
+    """An (n, 2) array of x/y coordinates in pixels (column, row) of the raster with
+    geotransform ``transform`` (the arithmetic of :func:`to_pixels`, on bare coordinates).
+
+    >>> pixel_coords(np.array([[105.0, 195.0]]), (10.0, 0.0, 100.0, 0.0, -10.0, 200.0)).tolist()
+    [[0.5, 0.5]]
+    """
     from affine import Affine
 
     inv = ~Affine(*transform[:6])
     a, b, c, d, e, f = inv.a, inv.b, inv.c, inv.d, inv.e, inv.f
-
-    def apply(xy: Any) -> Any:
-        return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f])
-
-    return shapely.transform(geoms, apply)
+    return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f])

@@ -1,11 +1,11 @@
 """Export a training set: labels clipped to the tile grid, in the formats training code reads.
 
-:func:`export_dataset` reads the labels once, clips them to every chip with one spatial
-index, assigns chips to leak-free spatial splits, and writes all requested formats in
-one pass per tile (in parallel). The dataset is built in a temporary folder next to the
-destination and renamed into place when complete, so a failed export never leaves a
-folder that looks complete. The files and where they go: :mod:`geolabel.export.layout`;
-the formats: :mod:`geolabel.export.formats`.
+:func:`export_dataset` reads the labels once, assigns chips to leak-free spatial splits,
+deals the chips out in chunks with the labels that touch them (one spatial index), and
+the workers clip the labels and write all requested formats in one pass per tile. The
+dataset is built in a temporary folder next to the destination and renamed into place
+when complete, so a failed export never leaves a folder that looks complete. The files
+and where they go: :mod:`geolabel.export.layout`; the formats: :mod:`geolabel.export.formats`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ import numpy as np
 from geolabel.errors import InputError, check_choice
 from geolabel.export import layout
 from geolabel.export.formats import FORMATS as FORMATS
-from geolabel.export.jobs import TileJob, TileResult
+from geolabel.export.jobs import ChunkJob, TileResult
 from geolabel.files import atomic_dir, prepare_output_dir, writing
 from geolabel.vocabulary import parse_list
 
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from geolabel.labels.schema import ClassSchema
     from geolabel.labels.store import LabelStore, StoreLike
 
-#: Chips clipped per step: workers start writing after the first step, not after all.
-CLIP_CHUNK = 16
+#: Chips per worker task: small enough that the workers start early and finish together,
+#: large enough that a task's set-up (its labels' spatial index) is paid rarely.
+CLIP_CHUNK = 8
 
 
 class InvalidLabelsError(InputError):
@@ -333,8 +334,8 @@ def _split_chips(
 
 @dataclass
 class _TileJobs:
-    """The jobs of the chips that are in a split, clipped chunk by chunk, so workers start
-    writing while later chunks are clipped."""
+    """The chips that are in a split, dealt out in chunks of :data:`CLIP_CHUNK` with the labels
+    that touch them: the workers clip and write, this process only reads and deals."""
 
     inputs: _Inputs
     splits: list[str | None]  # per chip; None: left out by the split guard
@@ -343,21 +344,18 @@ class _TileJobs:
     min_overlap: float
     skip_empty: bool
     image_ids: dict[int, int] = field(init=False)  # chip index -> COCO image id
-    priorities: dict[int, int] = field(init=False)  # class code -> overlap priority
 
     def __post_init__(self) -> None:
         kept = [i for i, s in enumerate(self.splits) if s is not None]
         self.image_ids = {i: k + 1 for k, i in enumerate(kept)}
-        self.priorities = {c.code: c.priority for c in self.inputs.schema}
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
-    def __iter__(self) -> Iterator[TileJob]:
+    def __iter__(self) -> Iterator[ChunkJob]:
         import shapely
 
         from geolabel.crs import reproject_geometries, same_crs
-        from geolabel.export.clip import clip_to_tiles
 
         chips, geoms, store_crs = self.inputs.chips, self.inputs.geoms, self.inputs.store_crs
         for crs, members in _crs_groups(chips).items():
@@ -365,43 +363,32 @@ class _TileJobs:
             if not members:
                 continue
             local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
-            tree = shapely.STRtree(local) if len(local) else None
+            tree = shapely.STRtree(local)
             for start in range(0, len(members), CLIP_CHUNK):
                 chunk = members[start : start + CLIP_CHUNK]
-                clipped = clip_to_tiles(local, [chips[i] for i in chunk], min_overlap=self.min_overlap, tree=tree)
-                for i, objs in zip(chunk, clipped):
-                    yield self._job(i, objs)
+                footprints = np.array([chips[i].footprint for i in chunk], dtype=object)
+                touching = np.unique(tree.query(footprints, predicate="intersects")[1])
+                yield self._chunk(chunk, touching, shapely.to_wkb(local[touching], output_dimension=3))
 
-    def _job(self, i: int, objs: Any) -> TileJob:
-        """The job of chip ``i`` with its clipped objects (``TileObjects``)."""
-        import shapely
-
-        from geolabel.crs import area_m2
-
-        chip, schema = self.inputs.chips[i], self.inputs.schema
+    def _chunk(self, members: list[int], rows: Any, wkb: Any) -> ChunkJob:
+        """The job of the chips ``members`` with the labels ``rows`` (``wkb``: theirs)."""
+        chips, schema = self.inputs.chips, self.inputs.schema
         label_ids, codes = self.inputs.columns["label_id"], self.inputs.columns["class_code"]
-        rows = objs.rows.tolist()
-        areas = area_m2(objs.geoms, chip.crs) if len(rows) else np.zeros(0)
-        return TileJob(
-            tile_id=chip.tile_id,
-            split=str(self.splits[i]),
-            chip_path=os.path.abspath(chip.path),  # workers may run in other folders (a cluster)
-            crs=chip.crs,
-            transform=chip.transform,
-            width=chip.width,
-            height=chip.height,
-            nodata_fraction=chip.nodata_fraction,
+        row_codes = [int(codes[r]) for r in rows.tolist()]
+        return ChunkJob(
+            # workers may run in other folders (a cluster)
+            chips=tuple(replace(chips[i], path=os.path.abspath(chips[i].path)) for i in members),
+            splits=tuple(str(self.splits[i]) for i in members),
+            image_ids=tuple(self.image_ids[i] for i in members),
             out_dir=os.path.abspath(self.out_dir),
             formats=self.formats,
-            wkb=tuple(shapely.to_wkb(objs.geoms, output_dimension=2).tolist()) if len(rows) else (),
-            codes=tuple(int(codes[r]) for r in rows),
-            priorities=tuple(self.priorities[int(codes[r])] for r in rows),
-            label_ids=tuple(str(label_ids[r]) for r in rows),
-            class_names=tuple(schema.get(int(codes[r])).name for r in rows),
-            truncated=tuple(bool(t) for t in objs.truncated.tolist()),
-            area_m2=tuple(float(a) for a in areas),
-            image_id=self.image_ids[i],
+            min_overlap=self.min_overlap,
             skip_empty=self.skip_empty,
+            wkb=tuple(wkb.tolist()),
+            codes=tuple(row_codes),
+            priorities=tuple(schema.get(c).priority for c in row_codes),
+            label_ids=tuple(str(label_ids[r]) for r in rows.tolist()),
+            class_names=tuple(schema.get(c).name for c in row_codes),
         )
 
 
@@ -421,19 +408,19 @@ def _write_tiles(
     results: list[TileResult] = []
     total = len(jobs)
 
-    def on_result(job: TileJob, res: TileResult) -> None:
-        results.append(res)
+    def on_result(job: ChunkJob, res: list[TileResult]) -> None:
+        results.extend(res)
         if progress is not None and total:
             progress(0.95 * len(results) / total)
 
     run_batch(
-        writers.write_tile,  # looked up here: tests replace it
+        writers.write_chunk,
         iter(jobs),
         on_result=on_result,
         executor=executor,
         workers=workers,
         is_cancelled=is_cancelled,
-        queued_per_worker=4,
+        queued_per_worker=2,
     )
     results.sort(key=lambda r: r.tile_id)
     return results

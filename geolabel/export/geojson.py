@@ -7,6 +7,7 @@ id, class, truncation and area.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,30 +36,26 @@ def write_tile_geojson(tile: TileData, result: TileResult) -> None:
 
 
 def _features(tile: TileData) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The tile's FeatureCollections: in longitude/latitude (with a bbox), and in pixels."""
-    import shapely
-
-    from geolabel.crs import reproject_geometries
+    """The tile's FeatureCollections: in longitude/latitude (with a bbox), and in pixels,
+    both from one pass over the objects' rings."""
+    from geolabel.crs import transform_coords
+    from geolabel.geom import pixel_coords
 
     job, geoms = tile.job, tile.geoms
-    lonlat = reproject_geometries(geoms, job.crs, "EPSG:4326") if len(geoms) else geoms
-    world = geojson_geometries(lonlat, LONLAT_DECIMALS, rfc7946=True)
-    pixel = geojson_geometries(tile.pixel_geoms, PIXEL_DECIMALS)
-    features = []
-    px_features = []
-    for k in range(len(geoms)):
-        props = {
-            "label_id": job.label_ids[k],
-            "class_code": int(tile.codes[k]),
-            "class_name": job.class_names[k],
-            "truncated": bool(job.truncated[k]),
-            "area_m2": round(float(job.area_m2[k]), 4),
-        }
-        features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": world[k]})
-        px_features.append({"type": "Feature", "id": job.label_ids[k], "properties": props, "geometry": pixel[k]})
+    rings = Rings.of(geoms)
+    lonlat = transform_coords(rings.coords, job.crs, "EPSG:4326") if len(rings.coords) else rings.coords
+    world = rings.geometries(np.round(lonlat, LONLAT_DECIMALS), rfc7946=True)
+    pixel = rings.geometries(np.round(pixel_coords(rings.coords, job.transform), PIXEL_DECIMALS))
+    ids = job.label_ids
+    props = [
+        {"label_id": i, "class_code": c, "class_name": n, "truncated": t, "area_m2": round(a, 4)}
+        for i, c, n, t, a in zip(ids, tile.codes.tolist(), job.class_names, job.truncated, job.area_m2)
+    ]
+    features = [{"type": "Feature", "id": i, "properties": p, "geometry": g} for i, p, g in zip(ids, props, world)]
+    px_features = [{"type": "Feature", "id": i, "properties": p, "geometry": g} for i, p, g in zip(ids, props, pixel)]
     collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-    if len(lonlat):
-        b = shapely.total_bounds(lonlat)
+    if len(geoms):
+        b = (*lonlat.min(axis=0).tolist(), *lonlat.max(axis=0).tolist())
         collection["bbox"] = [round(float(v), LONLAT_DECIMALS) for v in b]
     px = {
         "type": "FeatureCollection",
@@ -85,42 +82,64 @@ def geojson_geometries(geoms: Any, decimals: int, *, rfc7946: bool = False) -> l
     (GEOS's local orientation test can be fooled by nearly flat ring tops after
     reprojection to longitude/latitude).
     """
-    import shapely
+    rings = Rings.of(geoms)
+    return rings.geometries(np.round(rings.coords, decimals), rfc7946=rfc7946)
 
-    arr = np.asarray(geoms, dtype=object)
-    if not len(arr):
-        return []
-    parts, part_of = shapely.get_parts(arr, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    exterior = np.r_[True, ring_part[1:] != ring_part[:-1]]
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    coords = np.round(coords, decimals)
-    starts = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
-    flip = np.zeros(len(rings), dtype=bool)
-    if rfc7946 and len(coords):
-        counts = np.diff(np.r_[starts, len(coords)])
-        xs = coords[:, 0] - np.repeat(coords[starts, 0], counts)
-        ys = coords[:, 1] - np.repeat(coords[starts, 1], counts)
-        same = ring_of[:-1] == ring_of[1:]
-        terms = (xs[:-1] * ys[1:] - xs[1:] * ys[:-1])[same]
-        area = np.bincount(ring_of[:-1][same], weights=terms, minlength=len(rings))
-        flip = (exterior & (area < 0)) | (~exterior & (area > 0))
-    ends = np.r_[starts[1:], len(coords)]
-    # C-contiguous row blocks: orjson writes them directly
-    ring_lists = [coords[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
-    for k in np.flatnonzero(flip):
-        ring_lists[k] = np.ascontiguousarray(ring_lists[k][::-1])
-    part_rings: list[list[Any]] = [[] for _ in range(len(parts))]
-    for k, p in enumerate(ring_part.tolist()):
-        part_rings[p].append(ring_lists[k])
-    geom_parts: list[list[Any]] = [[] for _ in range(len(arr))]
-    for p, g in enumerate(part_of.tolist()):
-        geom_parts[g].append(part_rings[p])
-    kinds = shapely.get_type_id(arr)
-    return [
-        {"type": "Polygon", "coordinates": gp[0]} if kind == 3 else {"type": "MultiPolygon", "coordinates": gp}
-        for gp, kind in zip(geom_parts, kinds.tolist())
-    ]
+
+@dataclass(frozen=True)
+class Rings:
+    """The parts, rings and coordinates of an array of (Multi)Polygons, pulled out once:
+    the same structure serves any coordinates computed point by point from ``coords``
+    (reprojected, in pixels), so each variant costs only its coordinate arithmetic."""
+
+    coords: Any  # (n, 2) every vertex, geometry by geometry, part by part, ring by ring
+    ring_of: Any  # ring of each vertex
+    ring_part: Any  # part of each ring
+    part_of: Any  # geometry of each part
+    kinds: list[int]  # shapely type id of each geometry (3 Polygon, 6 MultiPolygon)
+
+    @classmethod
+    def of(cls, geoms: Any) -> Rings:
+        import shapely
+
+        arr = np.asarray(geoms, dtype=object)
+        parts, part_of = shapely.get_parts(arr, return_index=True)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+        return cls(coords, ring_of, ring_part, part_of, shapely.get_type_id(arr).tolist())
+
+    def geometries(self, coords: Any, *, rfc7946: bool = False) -> list[dict[str, Any]]:
+        """GeoJSON geometry dicts with ``coords`` (rounded, one row per vertex of ``self.coords``)."""
+        if not self.kinds:
+            return []
+        ring_of, ring_part = self.ring_of, self.ring_part
+        n_rings = len(ring_part)
+        exterior = np.r_[True, ring_part[1:] != ring_part[:-1]]
+        starts = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
+        flip = np.zeros(n_rings, dtype=bool)
+        if rfc7946 and len(coords):
+            counts = np.diff(np.r_[starts, len(coords)])
+            xs = coords[:, 0] - np.repeat(coords[starts, 0], counts)
+            ys = coords[:, 1] - np.repeat(coords[starts, 1], counts)
+            same = ring_of[:-1] == ring_of[1:]
+            terms = (xs[:-1] * ys[1:] - xs[1:] * ys[:-1])[same]
+            area = np.bincount(ring_of[:-1][same], weights=terms, minlength=n_rings)
+            flip = (exterior & (area < 0)) | (~exterior & (area > 0))
+        ends = np.r_[starts[1:], len(coords)]
+        # C-contiguous row blocks: orjson writes them directly
+        ring_lists = [coords[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
+        for k in np.flatnonzero(flip):
+            ring_lists[k] = np.ascontiguousarray(ring_lists[k][::-1])
+        part_rings: list[list[Any]] = [[] for _ in range(len(self.part_of))]
+        for k, p in enumerate(ring_part.tolist()):
+            part_rings[p].append(ring_lists[k])
+        geom_parts: list[list[Any]] = [[] for _ in range(len(self.kinds))]
+        for p, g in enumerate(self.part_of.tolist()):
+            geom_parts[g].append(part_rings[p])
+        return [
+            {"type": "Polygon", "coordinates": gp[0]} if kind == 3 else {"type": "MultiPolygon", "coordinates": gp}
+            for gp, kind in zip(geom_parts, self.kinds)
+        ]
 
 
 def geometry_dict(geom: Any, decimals: int, *, rfc7946: bool = False) -> dict[str, Any]:

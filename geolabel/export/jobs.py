@@ -1,8 +1,9 @@
 """The values passed between the export driver and the format writers.
 
-A :class:`TileJob` (plain, picklable values) goes to a worker; the worker decodes it once
-into a :class:`TileData`, each requested format's tile writer adds its files and counts to
-the :class:`TileResult`, which comes back. After the last tile, the dataset-level writers
+A :class:`ChunkJob` (plain, picklable values: a few chips and the labels that may fall on
+them) goes to a worker; the worker clips the labels to each chip, makes each chip's
+:class:`TileJob` and :class:`TileData`, each requested format's tile writer adds its files
+and counts to the :class:`TileResult`, and the chunk's results come back. After the last tile, the dataset-level writers
 (COCO, STAC) get a :class:`DatasetParts`.
 """
 
@@ -16,14 +17,34 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geolabel.export import layout
+from geolabel.tileindex import ChipInfo
 
 if TYPE_CHECKING:
     from geolabel.labels.schema import ClassSchema
 
 
 @dataclass(frozen=True)
+class ChunkJob:
+    """A few chips and the labels that may fall on them: a worker clips and writes them, so
+    the clipping runs on every worker instead of in the process that deals out the work."""
+
+    chips: tuple[ChipInfo, ...]  # paths absolute: workers may run in other folders (a cluster)
+    splits: tuple[str, ...]  # per chip
+    image_ids: tuple[int, ...]  # per chip (COCO)
+    out_dir: str
+    formats: tuple[str, ...]
+    min_overlap: float
+    skip_empty: bool
+    wkb: tuple[bytes, ...]  # the labels whose polygons touch a chip, in the chips' CRS
+    codes: tuple[int, ...]  # per label
+    priorities: tuple[int, ...]
+    label_ids: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TileJob:
-    """Everything a worker needs to write one tile's files (plain, picklable values)."""
+    """One tile of a :class:`ChunkJob`: the chip and its clipped objects' attributes."""
 
     tile_id: str
     split: str
@@ -35,7 +56,6 @@ class TileJob:
     nodata_fraction: float
     out_dir: str
     formats: tuple[str, ...]
-    wkb: tuple[bytes, ...]  # clipped objects in the tile CRS
     codes: tuple[int, ...]
     priorities: tuple[int, ...]
     label_ids: tuple[str, ...]
@@ -66,8 +86,8 @@ class TileResult:
 
 @dataclass(frozen=True)
 class TileData:
-    """One tile's job decoded once for all formats: its objects as geometries in the tile
-    CRS and in chip pixels."""
+    """One tile's job with its objects as geometries in the tile CRS and in chip pixels,
+    shared by all formats."""
 
     job: TileJob
     out: Path  # the dataset folder being built
@@ -76,12 +96,10 @@ class TileData:
     codes: Any
 
     @classmethod
-    def decode(cls, job: TileJob) -> TileData:
-        import shapely
-
+    def of(cls, job: TileJob, geoms: Any) -> TileData:
+        """``job`` with its clipped objects ``geoms`` (an object array in the tile CRS)."""
         from geolabel.geom import to_pixels
 
-        geoms = shapely.from_wkb(np.array(job.wkb, dtype=object)) if job.wkb else np.zeros(0, dtype=object)
         pixel_geoms = to_pixels(geoms, job.transform) if len(geoms) else geoms
         return cls(job, Path(job.out_dir), geoms, pixel_geoms, np.asarray(job.codes, dtype=np.int64))
 

@@ -1,19 +1,23 @@
 """Per-tile outputs: the chip linked into the dataset, then each requested format's files.
 
-:func:`write_tile` runs in worker processes; it gets one tile's clipped objects as plain
-values (:class:`~geolabel.export.jobs.TileJob`) and writes every requested file for that
-tile, returning small summaries (pixel and object counts, COCO annotations) for the caller
-to assemble. The formats' own code lives in their modules (:mod:`~geolabel.export.formats`).
+:func:`write_chunk` runs in worker processes; it gets a few chips and the labels that may
+fall on them as plain values (:class:`~geolabel.export.jobs.ChunkJob`), clips the labels
+to each chip and writes every requested file for each tile (:func:`write_tile`), returning
+small summaries (pixel and object counts, COCO annotations) for the caller to assemble.
+The formats' own code lives in their modules (:mod:`~geolabel.export.formats`).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
+
+import numpy as np
 
 from geolabel.export import layout
 from geolabel.export.coco import coco_segmentation, rle_encode
 from geolabel.export.geojson import LONLAT_DECIMALS, PIXEL_DECIMALS, geojson_geometries, geometry_dict, signed_area
-from geolabel.export.jobs import TileData, TileJob, TileResult
+from geolabel.export.jobs import ChunkJob, TileData, TileJob, TileResult
 from geolabel.export.manifest import sha256_file
 from geolabel.export.masks import MASK_NODATA, rasterize_classes
 from geolabel.geom import to_pixels
@@ -22,6 +26,7 @@ __all__ = [
     "LONLAT_DECIMALS",
     "MASK_NODATA",
     "PIXEL_DECIMALS",
+    "ChunkJob",
     "TileJob",
     "TileResult",
     "coco_segmentation",
@@ -31,15 +36,61 @@ __all__ = [
     "rle_encode",
     "signed_area",
     "to_pixels",
+    "write_chunk",
     "write_tile",
 ]
 
 
-def write_tile(job: TileJob) -> TileResult:
-    """Write one tile's files into ``job.out_dir`` (a dataset folder being built)."""
+def write_chunk(chunk: ChunkJob) -> list[TileResult]:
+    """Clip the chunk's labels to its chips and write each tile's files (in chip order)."""
+    import shapely
+
+    from geolabel.export.clip import clip_to_tiles
+
+    labels = shapely.from_wkb(np.array(chunk.wkb, dtype=object)) if chunk.wkb else np.zeros(0, dtype=object)
+    clipped = clip_to_tiles(labels, chunk.chips, min_overlap=chunk.min_overlap)
+    return [write_tile(_tile_data(chunk, k, objs)) for k, objs in enumerate(clipped)]
+
+
+def _tile_data(chunk: ChunkJob, k: int, objs: Any) -> TileData:
+    """Chip ``k`` of ``chunk`` with its clipped objects (``TileObjects``)."""
+    import shapely
+
+    from geolabel.crs import area_m2
+
+    chip = chunk.chips[k]
+    rows = objs.rows.tolist()
+    geoms = objs.geoms
+    if len(rows) and shapely.has_z(geoms).any():  # the objects are written in 2D
+        geoms = shapely.force_2d(geoms)
+    job = TileJob(
+        tile_id=chip.tile_id,
+        split=chunk.splits[k],
+        chip_path=chip.path,
+        crs=chip.crs,
+        transform=chip.transform,
+        width=chip.width,
+        height=chip.height,
+        nodata_fraction=chip.nodata_fraction,
+        out_dir=chunk.out_dir,
+        formats=chunk.formats,
+        codes=tuple(chunk.codes[r] for r in rows),
+        priorities=tuple(chunk.priorities[r] for r in rows),
+        label_ids=tuple(chunk.label_ids[r] for r in rows),
+        class_names=tuple(chunk.class_names[r] for r in rows),
+        truncated=tuple(bool(t) for t in objs.truncated.tolist()),
+        area_m2=tuple(float(a) for a in (area_m2(geoms, chip.crs) if len(rows) else ())),
+        image_id=chunk.image_ids[k],
+        skip_empty=chunk.skip_empty,
+    )
+    return TileData.of(job, geoms)
+
+
+def write_tile(tile: TileData) -> TileResult:
+    """Write one tile's files into ``tile.out`` (a dataset folder being built)."""
     from geolabel.export.formats import WRITERS
 
-    tile = TileData.decode(job)
+    job = tile.job
     result = TileResult(tile_id=job.tile_id, split=job.split)
     for c in tile.codes.tolist():
         result.object_counts[c] = result.object_counts.get(c, 0) + 1

@@ -391,6 +391,23 @@ class _GDALErrors(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+#: Free bytes below which a failed write is put down to a full disk: some writers (GDAL's
+#: GeoPackage through pyogrio) fail on a full disk with a later symptom ("no such table").
+FULL_DISK_BYTES = 256 * 1024
+
+
+def _disk_full(out: Path) -> str | None:
+    """"No space left on device" when the file system ``out`` is on is (nearly) full."""
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return os.strerror(errno.ENOSPC) if st.f_bavail * st.f_frsize < FULL_DISK_BYTES else None
+
+
 @contextlib.contextmanager
 def writing(out: Path, what: str) -> Iterator[None]:
     """Say a failed write inside the block (:func:`write_failure`) as an :class:`OutputError`
@@ -406,7 +423,7 @@ def writing(out: Path, what: str) -> Iterator[None]:
         raise
     except Exception as exc:
         said: list[BaseException | str] = [exc, exc.__cause__ or exc, *logged.messages]
-        reason = next((r for r in map(write_failure, said) if r is not None), None)
+        reason = next((r for r in map(write_failure, said) if r is not None), None) or _disk_full(out)
         if reason is None:
             raise
         raise OutputError(f"{out}: cannot write the {what} ({reason})") from None

@@ -805,7 +805,7 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
         ),
         pytest.param(
             ("check", "{store}", "--out", "disk/qa"),
-            "disk/qa: cannot write the QA report (database or disk is full)",
+            "disk/qa: cannot write the QA report (No space left on device)",
             id="check",
         ),
         pytest.param(

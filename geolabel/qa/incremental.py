@@ -74,7 +74,7 @@ class CheckState:
     metric_wkt: str | None
     labels: dict[str, LabelState]
     file_findings: list[tuple[Key, Finding]]
-    pairs: dict[tuple[str, str], tuple[bool, Any]]
+    pairs: dict[tuple[str, str], Finding]  # the duplicate and overlap findings, by pair
     grid: CellGrid | None
     region_wkb: bytes | None
     cells: dict[tuple[int, int], tuple[list[bytes], list[tuple[int, bytes]]]]
@@ -187,12 +187,19 @@ def _incremental(
     moved += [previous.labels[i] for i in gone]
     moved += [labels[delivery.ids[i]] for i in changed]
     cells = _all_cells(grid) if full else _cells_reached(grid, [s.geom for s in moved])
-    cell_pieces, full_pairs = _measure_cells(
+    cell_pieces, found = _measure_cells(
         measured, region, grid, cells, previous.cells, executor=executor, workers=workers, want_pairs=full
     )
-    pairs = full_pairs if full else _pairs(measured, delivery.ids, changed, gone, previous.pairs)
-    parts = _partitioned(measured, delivery.ids, pairs, _gaps(cell_pieces, region, outer, grid))
-    result = _assemble(delivery, features, measured, labels, outcome, parts, regions, opts)
+    tolerance = opts["overlap_tolerance"]
+    if full:
+        pairs = _pair_findings(measured, features, found, tolerance)
+    else:
+        pairs = _pairs(measured, features, changed, gone, previous.pairs, tolerance)
+    pair_list = _ordered(pairs, measured, delivery.ids)
+    if pair_list is None:
+        return "the labels' order changed"
+    gaps = _gaps(cell_pieces, region, outer)
+    result = _assemble(delivery, features, measured, labels, outcome, pair_list, gaps, regions, opts)
     how = "" if full else f"incremental: {len(changed)} labels changed, {len(gone)} deleted, {len(cells)} cells"
     state = CheckState(
         opts, delivery.source, _wkt(delivery.crs), outcome.metric_wkt, labels, outcome.file_findings, pairs,
@@ -344,16 +351,17 @@ def _measure_cells(
     executor: Executor | None,
     workers: int | None,
     want_pairs: bool,
-) -> tuple[dict[tuple[int, int], tuple[list[bytes], list[tuple[int, bytes]]]], dict[tuple[str, str], Any]]:
+) -> tuple[dict[tuple[int, int], tuple[list[bytes], list[tuple[int, bytes]]]], Any]:
     """(every cell's gap pieces: ``cells`` measured again, the rest as ``known``, the
-    overlap pairs the measured cells own when ``want_pairs``), one task per cell."""
+    overlap pairs the measured cells own when ``want_pairs``: (left, right, equal,
+    intersection WKB)), one task per cell."""
     from geolabel.parallel import run_batch
     from geolabel.qa.partition import PartitionTask, check_partition, partition_tasks
 
     pieces = dict(known)
     results: list[PartitionResult] = []
     if region is None or not cells:
-        return pieces, {}
+        return pieces, _pairs_of_results([])
     tasks = partition_tasks(measured.geoms, region, grid, block=1, include_region=True, only=cells)
 
     def collect(task: PartitionTask, result: PartitionResult) -> None:
@@ -362,26 +370,53 @@ def _measure_cells(
 
     one = executor is None and len(tasks) <= 1
     run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
-    return pieces, (_pairs_of_results(results) if want_pairs else {})
+    return pieces, _pairs_of_results(results if want_pairs else [])
 
 
-def _pairs_of_results(results: list[PartitionResult]) -> dict[Any, Any]:
-    """The cells' pairs by global index (named by id later)."""
-    out: dict[Any, Any] = {}
-    for r in results:
-        for a, b, s, o in zip(r.left.tolist(), r.right.tolist(), r.same.tolist(), r.overlap):
-            out[(a, b)] = (bool(s), o)
-    return {"by_index": out}
+def _pairs_of_results(results: list[PartitionResult]) -> tuple[Any, Any, Any, Any]:
+    """The cells' pairs (left, right, equal, intersection WKB), by measured index."""
+    index = np.zeros(0, dtype=np.int64)
+    empty = PartitionResult(index, index, np.zeros(0, dtype=bool), np.zeros(0, dtype=object), [], [])
+    results = [empty, *results]
+    return (
+        np.concatenate([r.left for r in results]).astype(np.int64),
+        np.concatenate([r.right for r in results]).astype(np.int64),
+        np.concatenate([r.same for r in results]).astype(bool),
+        np.concatenate([r.overlap for r in results]).astype(object),
+    )
+
+
+def _pair_findings(measured: Any, features: Features, found: Any, tolerance: float) -> dict[tuple[str, str], Finding]:
+    """The findings of the pairs ``found`` (left, right, equal, intersection WKB, by
+    measured index) as a full check makes them, by the pair's label ids."""
+    import shapely
+
+    from geolabel.qa.overlaps import pair_findings
+
+    left, right, same, overlap = found
+    overlap = overlap.copy()
+    has = overlap != None  # noqa: E711 - element-wise on an object array
+    overlap[has] = shapely.from_wkb(overlap[has])
+    found_pairs = Partitioned(left, right, same, overlap, None)
+    keys, findings = pair_findings(measured, features, found_pairs, tolerance=tolerance)
+    ids, index = features.ids, measured.index
+    return {(ids[index[a]], ids[index[b]]): f for (a, b), f in zip(keys, findings)}
 
 
 def _pairs(
-    measured: Any, ids: list[str], changed: list[int], gone: list[str], known: dict[tuple[str, str], Any]
-) -> dict[tuple[str, str], tuple[bool, Any]]:
-    """The overlap pairs by label ids: ``known`` without the changed and deleted labels,
-    plus those of the changed labels found again (as a cell would find them)."""
+    measured: Any,
+    features: Features,
+    changed: list[int],
+    gone: list[str],
+    known: dict[tuple[str, str], Finding],
+    tolerance: float,
+) -> dict[tuple[str, str], Finding]:
+    """The pairs' findings by label ids: ``known`` without the changed and deleted
+    labels', plus those of the changed labels' pairs found again (as a cell finds them)."""
     from geolabel.geom import intersecting_pairs
     from geolabel.qa.partition import overlapping_pairs
 
+    ids = features.ids
     dropped = {ids[i] for i in changed} | set(gone)
     pairs = {k: v for k, v in known.items() if k[0] not in dropped and k[1] not in dropped}
     position = {int(i): k for k, i in enumerate(measured.index.tolist())}
@@ -389,13 +424,24 @@ def _pairs(
     if not mine or len(measured.geoms) < 2:
         return pairs
     left, right = intersecting_pairs(measured.geoms, of=mine)
-    left, right, same, overlap = overlapping_pairs(measured.geoms, left, right)
-    for a, b, s, o in zip(left.tolist(), right.tolist(), same.tolist(), overlap):
-        pairs[(ids[measured.index[a]], ids[measured.index[b]])] = (bool(s), o)
+    pairs.update(_pair_findings(measured, features, overlapping_pairs(measured.geoms, left, right), tolerance))
     return pairs
 
 
-def _gaps(cells: dict[Any, Any], region: Any, outer: Any, grid: CellGrid) -> Any:
+def _ordered(pairs: dict[tuple[str, str], Finding], measured: Any, ids: list[str]) -> list[Finding] | None:
+    """The pairs' findings in a full check's order: duplicates, then overlaps, each by
+    (left, right) position; None when a kept pair's labels no longer come in its order."""
+    position = {ids[i]: k for k, i in enumerate(measured.index.tolist())}
+    findings = list(pairs.values())
+    left = np.array([position[a] for a, _ in pairs], dtype=np.int64)
+    right = np.array([position[b] for _, b in pairs], dtype=np.int64)
+    if bool(np.any(left >= right)):
+        return None
+    overlap = np.array([f.type != "duplicate" for f in findings], dtype=bool)
+    return [findings[k] for k in np.lexsort((right, left, overlap)).tolist()]
+
+
+def _gaps(cells: dict[Any, Any], region: Any, outer: Any) -> Any:
     """The gaps from every cell's pieces, merged as a full check merges them."""
     from geolabel.qa.partition import final_gaps
 
@@ -404,27 +450,7 @@ def _gaps(cells: dict[Any, Any], region: Any, outer: Any, grid: CellGrid) -> Any
         PartitionResult(empty, empty, empty, empty, closed, border)
         for _, (closed, border) in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0]))
     ]
-    del grid
     return final_gaps(results, region, outer)
-
-
-def _partitioned(measured: Any, ids: list[str], pairs: dict[Any, Any], gaps: Any) -> Partitioned:
-    """The pairs by measured index, in a full check's order (by left, then right)."""
-    import shapely
-
-    if "by_index" in pairs:  # a full check's: by index already; keep them by id
-        by_index = pairs.pop("by_index")
-        for (a, b), v in by_index.items():
-            pairs[(ids[measured.index[a]], ids[measured.index[b]])] = v
-    position = {ids[int(i)]: k for k, i in enumerate(measured.index.tolist())}
-    rows = sorted((position[a], position[b], s, o) for (a, b), (s, o) in pairs.items())
-    left = np.array([r[0] for r in rows], dtype=np.int64)
-    right = np.array([r[1] for r in rows], dtype=np.int64)
-    same = np.array([r[2] for r in rows], dtype=bool)
-    overlap = _objects([r[3] for r in rows])
-    has = overlap != None  # noqa: E711 - element-wise on an object array
-    overlap[has] = shapely.from_wkb(overlap[has])
-    return Partitioned(left, right, same, overlap, gaps)
 
 
 def _assemble(
@@ -433,14 +459,14 @@ def _assemble(
     measured: Any,
     labels: dict[str, LabelState],
     outcome: LabelOutcome,
-    parts: Partitioned,
+    pair_list: list[Finding],
+    gaps: Any,
     regions: tuple[Any, Any],
     opts: dict[str, Any],
 ) -> QAResult:
     """The result, composed as :func:`~geolabel.qa.check_labels` composes it."""
     from geolabel.qa.attributes import check_empty
     from geolabel.qa.coverage import check_gaps
-    from geolabel.qa.overlaps import check_duplicates_and_overlaps
     from geolabel.qa.summaries import summarize
 
     tagged = list(outcome.file_findings)
@@ -448,9 +474,9 @@ def _assemble(
         tagged += [((stage, step, i, seq), f) for (stage, step, _, seq), f in labels[label].findings]
     tagged.sort(key=lambda kf: kf[0])
     findings = check_empty(delivery) + outcome.crs_findings + [f for _, f in tagged]
-    findings += check_duplicates_and_overlaps(measured, features, parts, tolerance=opts["overlap_tolerance"])
+    findings += pair_list
     coverage = check_gaps(
-        parts.gaps, regions=regions, aoi=opts["aoi"] is not None, done_only=opts["done_only"],
+        gaps, regions=regions, aoi=opts["aoi"] is not None, done_only=opts["done_only"],
         min_area=opts["min_area"], tolerance=opts["overlap_tolerance"],
     )  # fmt: skip
     findings += coverage.findings

@@ -15,15 +15,26 @@ def check_duplicates_and_overlaps(
 ) -> list[Finding]:
     """Polygons with the same geometry, then interiors overlapping by more than
     ``tolerance`` m² (within a class or across classes)."""
+    return pair_findings(labels, features, pairs, tolerance=tolerance)[1]
+
+
+def pair_findings(
+    labels: Measured, features: Features, pairs: Partitioned, *, tolerance: float
+) -> tuple[list[tuple[int, int]], list[Finding]]:
+    """(the pair (left, right) of each finding, the findings of
+    :func:`check_duplicates_and_overlaps`), so an incremental check can keep each pair's."""
     import shapely
 
     same = pairs.same
-    findings = _duplicates(labels, features, pairs.left[same], pairs.right[same])
+    left, right = pairs.left[same], pairs.right[same]
+    keys = list(zip(left.tolist(), right.tolist()))
+    findings = _duplicates(labels, features, left, right)
     inter = pairs.overlap[~same]
     areas = shapely.area(inter) if len(inter) else inter
     big = areas > tolerance
     left, right = pairs.left[~same][big], pairs.right[~same][big]
-    return findings + _overlaps(labels, features, left, right, inter[big], areas[big])
+    keys += zip(left.tolist(), right.tolist())
+    return keys, findings + _overlaps(labels, features, left, right, inter[big], areas[big])
 
 
 def _duplicates(labels: Measured, features: Features, left: Any, right: Any) -> list[Finding]:

@@ -35,7 +35,7 @@ from geolabel.qa.partition import CellGrid
 
 #: The state's file in a report folder.
 STATE_NAME = "check_state.npz"
-FORMAT = "geolabel-check-state/1"
+FORMAT = "geolabel-check-state/2"
 
 
 def save_check_state(state: CheckState, folder: str | Path) -> None:
@@ -135,7 +135,7 @@ def _document(state: CheckState, blobs: _Blobs) -> dict[str, Any]:
         "metric_wkt": state.metric_wkt,
         "labels": {i: _label_doc(s, blobs) for i, s in state.labels.items()},
         "file_findings": [_tagged_doc(t, blobs) for t in state.file_findings],
-        "pairs": [[a, b, same, blobs.add(o)] for (a, b), (same, o) in state.pairs.items()],
+        "pairs": [[a, b, *_finding_doc(f, blobs)] for (a, b), f in state.pairs.items()],
         "grid": None if grid is None else [grid.x0, grid.y0, grid.size, grid.nx, grid.ny],
         "region": blobs.add(state.region_wkb),
         "cells": [
@@ -155,8 +155,11 @@ def _label_doc(s: LabelState, blobs: _Blobs) -> list[Any]:
 
 def _tagged_doc(tagged: tuple[Any, Finding], blobs: _Blobs) -> list[Any]:
     key, f = tagged
-    return [list(key), f.type, f.severity, list(f.feature_ids), f.message, blobs.geom(f.geometry), f.area_m2,
-            f.class_name]  # fmt: skip
+    return [list(key), *_finding_doc(f, blobs)]
+
+
+def _finding_doc(f: Finding, blobs: _Blobs) -> list[Any]:
+    return [f.type, f.severity, list(f.feature_ids), f.message, blobs.geom(f.geometry), f.area_m2, f.class_name]
 
 
 def _state(doc: dict[str, Any], blobs: _Blobs) -> CheckState:
@@ -170,7 +173,7 @@ def _state(doc: dict[str, Any], blobs: _Blobs) -> CheckState:
         metric_wkt=_text_or_none(doc["metric_wkt"]),
         labels={_text(i): _label(v, blobs) for i, v in doc["labels"].items()},
         file_findings=[_tagged(t, blobs) for t in doc["file_findings"]],
-        pairs={(_text(a), _text(b)): (_flag(same), blobs.wkb(o)) for a, b, same, o in doc["pairs"]},
+        pairs={(_text(a), _text(b)): _finding(rest, blobs) for a, b, *rest in doc["pairs"]},
         grid=None
         if grid is None
         else CellGrid(float(grid[0]), float(grid[1]), float(grid[2]), int(grid[3]), int(grid[4])),
@@ -198,13 +201,17 @@ def _label(v: list[Any], blobs: _Blobs) -> LabelState:
 
 
 def _tagged(v: list[Any], blobs: _Blobs) -> tuple[Any, Finding]:
-    key, type_, severity, ids, message, geom, area, class_name = v
+    key, *rest = v
     _expect(len(key) == 4 and all(isinstance(k, int) for k in key), "finding key")
-    finding = Finding(
+    return tuple(key), _finding(rest, blobs)
+
+
+def _finding(v: list[Any], blobs: _Blobs) -> Finding:
+    type_, severity, ids, message, geom, area, class_name = v
+    return Finding(
         _text(type_), _text(severity), [_text(i) for i in ids], _text(message), blobs.shape(geom),
         None if area is None else float(area), _text_or_none(class_name),
     )  # fmt: skip
-    return tuple(key), finding
 
 
 def _wkb(blobs: _Blobs, k: int) -> bytes:
@@ -226,11 +233,6 @@ def _text_or_none(value: Any) -> str | None:
 def _int(value: Any) -> int:
     _expect(isinstance(value, int) and not isinstance(value, bool), "integer")
     return int(value)
-
-
-def _flag(value: Any) -> bool:
-    _expect(isinstance(value, bool), "flag")
-    return bool(value)
 
 
 def _tuples(value: Any) -> Any:

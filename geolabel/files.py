@@ -397,7 +397,7 @@ FULL_DISK_BYTES = 256 * 1024
 
 
 def _disk_full(out: Path) -> str | None:
-    """"No space left on device" when the file system ``out`` is on is (nearly) full."""
+    """ "No space left on device" when the file system ``out`` is on is (nearly) full."""
     folder = out
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -11,7 +11,7 @@ from geolabel.errors import InputError
 from geolabel.labels.delivery import Delivery
 from geolabel.qa.attributes import check_attributes, check_crs, check_empty
 from geolabel.qa.coverage import check_coverage, coverage_regions, gap_scope
-from geolabel.qa.findings import Features, QAResult, sort_findings
+from geolabel.qa.findings import Features, Finding, QAResult, sort_findings
 from geolabel.qa.overlaps import check_duplicates_and_overlaps
 from geolabel.qa.partition import run_partitions
 from geolabel.qa.shape import check_size_and_shape
@@ -89,6 +89,14 @@ def check_labels(
         tolerance=overlap_tolerance,
     )
     findings += coverage.findings
+    return finish_result(delivery, features, labels, findings, coverage, settings)
+
+
+def finish_result(
+    delivery: Delivery, features: Features, labels: Any, findings: list[Finding], coverage: Any, settings: Any
+) -> QAResult:
+    """The last step of a full and of an incremental check: summaries, the findings in
+    report order and the result (``labels``: the measured labels, ``coverage``: the gaps)."""
     by_class, by_team, by_labeler = summarize(delivery, features, labels, findings)
     sort_findings(findings)
     return QAResult(

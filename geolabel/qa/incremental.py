@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from geolabel.labels.delivery import Delivery
-from geolabel.qa.findings import Features, Finding, QAResult, sort_findings
+from geolabel.qa.findings import Features, Finding, QAResult
 from geolabel.qa.label_stage import LabelOutcome, check_each_label, check_outside_each, subset
 from geolabel.qa.partition import MARGIN_M, CellGrid, Partitioned, PartitionResult
 
@@ -466,8 +466,8 @@ def _assemble(
 ) -> QAResult:
     """The result, composed as :func:`~geolabel.qa.check_labels` composes it."""
     from geolabel.qa.attributes import check_empty
+    from geolabel.qa.check import finish_result
     from geolabel.qa.coverage import check_gaps
-    from geolabel.qa.summaries import summarize
 
     tagged = list(outcome.file_findings)
     for i, label in enumerate(delivery.ids):
@@ -480,19 +480,4 @@ def _assemble(
         min_area=opts["min_area"], tolerance=opts["overlap_tolerance"],
     )  # fmt: skip
     findings += coverage.findings
-    by_class, by_team, by_labeler = summarize(delivery, features, measured, findings)
-    sort_findings(findings)
-    return QAResult(
-        source=delivery.source,
-        crs=measured.crs,
-        n_features=len(delivery.geoms),
-        findings=findings,
-        by_class=by_class,
-        by_team=by_team,
-        by_labeler=by_labeler,
-        region_area_m2=coverage.region_area_m2,
-        gap_area_m2=coverage.gap_area_m2,
-        settings=opts["settings"],
-        labels=measured.geoms,
-        label_codes=delivery.codes[measured.index],
-    )
+    return finish_result(delivery, features, measured, findings, coverage, opts["settings"])

@@ -110,6 +110,30 @@ def test_other_options_start_over(tmp_path):
     assert state.how == "full: the options changed"
 
 
+def test_pair_findings_kept_through_a_saved_state(tmp_path):
+    """Duplicates and overlaps are kept by pair in the state file: a deleted label's pair
+    goes, an edited label's pairs are found again, the others stay."""
+    from geolabel.qa.state_file import load_check_state, save_check_state
+
+    location = tmp_path / "labels.gpkg"
+    store = create_store(location, crs=CRS)
+    boxes = [shapely.box(0, 0, 10, 10), shapely.box(0, 0, 10, 10), shapely.box(5, 5, 15, 15), shapely.box(40, 0, 50, 9)]
+    a, b, c, d, e = store.add_geometries([*boxes, shapely.box(45, 5, 55, 15)], class_codes=[2, 2, 3, 2, 3])
+    _, state = check_changed(load_delivery(location), None, workers=1)
+    assert sorted(f.type for f in state.pairs.values()) == ["duplicate", "overlap", "overlap", "overlap"]
+    save_check_state(state, tmp_path)
+    store.delete([b])
+    store.update(c, geometry=shapely.box(42, 2, 47, 7))
+    delivery = load_delivery(location)
+    state, note = load_check_state(tmp_path)
+    result, state = check_changed(delivery, state, workers=1)
+    assert note is None and state.how.startswith("incremental: 1 labels changed, 1 deleted")
+    assert summary(result) == summary(check_labels(delivery, workers=1))
+    overlaps = sorted(tuple(f.feature_ids) for f in result.findings if f.type in ("overlap", "duplicate"))
+    assert overlaps == sorted([(c, d), (c, e), (d, e)])  # ids are random: sorted both
+    store.close()
+
+
 def findings_json(folder):
     import json
 

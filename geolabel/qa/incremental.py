@@ -217,13 +217,14 @@ def _signatures(delivery: Delivery, features: Features) -> list[bytes]:
 
     wkb = shapely.to_wkb(np.asarray(delivery.geoms, dtype=object)).tolist()
     extra = [delivery.extra[k] for k in sorted(delivery.extra)]
-    return [
-        hashlib.blake2b(repr((
-            wkb[i], int(delivery.codes[i]), delivery.class_values[i], features.names[i], delivery.labelers[i],
-            delivery.teams[i], *(e[i] for e in extra),
-        )).encode(), digest_size=16).digest()
+    rest = [
+        repr((int(delivery.codes[i]), delivery.class_values[i], features.names[i], delivery.labelers[i],
+              delivery.teams[i], *(e[i] for e in extra))).encode()
         for i in range(len(wkb))
     ]  # fmt: skip
+    # the WKB hashed as bytes, its length first (its repr would cost as much again)
+    geoms = [b"n" if w is None else b"g" + len(w).to_bytes(8, "little") + w for w in wkb]
+    return [hashlib.blake2b(g + r, digest_size=16).digest() for g, r in zip(geoms, rest)]
 
 
 def _changed(ids: list[str], signatures: list[bytes], known: dict[str, LabelState]) -> list[int]:

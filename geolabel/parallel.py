@@ -28,6 +28,8 @@ R = TypeVar("R")
 class SerialExecutor(Executor):
     """Runs each task at submit time in this process (``workers=1``, debugging, tests)."""
 
+    max_workers = 1
+
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         future: Future[R] = Future()
         try:
@@ -185,21 +187,9 @@ def run_batch(
 ) -> None:
     """:func:`run_tasks` on the caller's ``executor`` (a Dask client's, a thread pool),
     else on local worker processes (:func:`local_executor`), with ``queued_per_worker``
-    tasks queued per local worker: every batch command runs its tasks through here."""
-    if executor is not None:
-        run_tasks(
-            fn,
-            tasks,
-            executor=executor,
-            on_result=on_result,
-            is_cancelled=is_cancelled,
-            on_started=on_started,
-            max_in_flight=max(2, queued_per_worker * capacity(executor)),
-            on_error=on_error,
-        )
-        return
-    with local_executor(workers) as pool:
-        n = getattr(pool, "_max_workers", 1)
+    tasks queued per worker: every batch command runs its tasks through here."""
+    chosen = contextlib.nullcontext(executor) if executor is not None else local_executor(workers)
+    with chosen as pool:
         run_tasks(
             fn,
             tasks,
@@ -207,7 +197,7 @@ def run_batch(
             on_result=on_result,
             is_cancelled=is_cancelled,
             on_started=on_started,
-            max_in_flight=max(2, queued_per_worker * n),
+            max_in_flight=max(2, queued_per_worker * capacity(pool)),
             on_error=on_error,
         )
 

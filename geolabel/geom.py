@@ -76,6 +76,32 @@ def groups(keys: Any) -> tuple[Any, Any, Any]:
     return starts, counts, np.arange(len(keys)) - np.repeat(starts, counts)
 
 
+def components(n: int, left: Any, right: Any, *, min_size: int = 2) -> list[list[int]]:
+    """Connected components of the graph of ``n`` nodes and edges (``left[k]``,
+    ``right[k]``) with at least ``min_size`` nodes, each sorted, in order of their first node.
+
+    >>> components(5, np.array([0, 3]), np.array([1, 1]), min_size=1)
+    [[0, 1, 3], [2], [4]]
+    """
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in zip(left.tolist(), right.tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    found: dict[int, list[int]] = {}
+    nodes = range(n) if min_size <= 1 else sorted(set(left.tolist()) | set(right.tolist()))
+    for i in nodes:
+        found.setdefault(find(i), []).append(i)
+    return [g for g in found.values() if len(g) >= min_size]
+
+
 def intersecting_pairs(
     geoms: Any,
     *,
@@ -119,6 +145,37 @@ def interiors_intersect(a: Any, b: Any) -> Any:
     import shapely
 
     return threaded(lambda x, y: shapely.relate_pattern(x, y, INTERIORS_INTERSECT), a, b)
+
+
+def near_boundary(geoms: Any, left: Any, right: Any, tolerance: float) -> Any:
+    """Whether a vertex of ``geoms[left[k]]`` lies within ``tolerance`` of the boundary of
+    ``geoms[right[k]]`` or the other way round (on it included), per pair.
+
+    >>> import shapely
+    >>> g = np.array([shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3), shapely.box(2, 0, 4, 1)])
+    >>> near_boundary(g, np.array([0, 0]), np.array([1, 2]), 1e-6).tolist()
+    [False, True]
+    """
+    import shapely
+
+    if not len(left):
+        return np.zeros(0, dtype=bool)
+    used, pairs = np.unique(np.concatenate([left, right]), return_inverse=True)
+    left, right = pairs[: len(left)], pairs[len(left) :]  # positions in ``used``
+    xy, owner = shapely.get_coordinates(geoms[used], return_index=True)
+    points = shapely.points(xy)
+    first = np.searchsorted(owner, np.arange(len(used)))
+    count = np.bincount(owner, minlength=len(used))
+    boundaries = shapely.boundary(geoms[used])
+
+    def vertices_near(a: Any, b: Any) -> Any:
+        n = count[a]
+        pair = np.repeat(np.arange(len(a)), n)
+        vertex = first[a][pair] + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        hit = threaded(lambda p, q: shapely.dwithin(p, q, tolerance), points[vertex], boundaries[b][pair])
+        return np.bincount(pair[hit], minlength=len(a)) > 0
+
+    return vertices_near(left, right) | vertices_near(right, left)
 
 
 def to_pixels(geoms: Any, transform: tuple[float, ...]) -> Any:

@@ -129,7 +129,7 @@ def _finding_layers(findings: list[Finding]) -> tuple[Any, Any, Any]:
     with no polygonal part, e.g. a line), and the rows without a location, all in finding order."""
     import shapely
 
-    from geolabel.geom import polygonal_parts
+    from geolabel.geom import polygonal_parts, threaded
 
     geoms = np.array([f.geometry for f in findings], dtype=object)
     if not len(geoms):
@@ -145,7 +145,7 @@ def _finding_layers(findings: list[Finding]) -> tuple[Any, Any, Any]:
     at_a_point = pointlike.copy()
     at_a_point[np.setdiff1d(shaped, poly_rows)] = True  # no polygonal part: shown where it is
     point_rows = np.flatnonzero(at_a_point)
-    points = shapely.point_on_surface(geoms[point_rows])
+    points = threaded(shapely.point_on_surface, geoms[point_rows])
     return (poly_rows, polygons), (point_rows, points), np.flatnonzero(missing)
 
 

@@ -204,3 +204,31 @@ def test_cli_tiles_changed_with_other_options_checks_everything(tmp_path):
     CliRunner().invoke(main, args)
     res = CliRunner().invoke(main, [*args, "--min-area", "500"])
     assert "check: full: the options changed" in res.output
+
+
+def test_gaps_across_small_cells_through_saved_states_equal_full_checks(tmp_path, monkeypatch):
+    """Cells of a few labels, so gaps cross cell borders and are merged group by group;
+    the merged groups go through the state file and the next check reuses them."""
+    from geolabel.qa import partition
+    from geolabel.qa.state_file import load_check_state, save_check_state
+
+    monkeypatch.setattr(partition, "CELL_LABELS", 4)
+    rng = random.Random(7)
+    location = tmp_path / "labels.gpkg"
+    store = create_store(location, crs=CRS)
+    store.add_geometries(CORNERS, class_codes=[2, 2, 2, 2], labeler="li")
+    ids = store.add_geometries([random_polygon(rng) for _ in range(60)], class_codes=[2] * 60, labeler="li")
+    state, ways = None, []
+    for _ in range(5):
+        delivery = load_delivery(location)
+        result, state = check_changed(delivery, state, workers=1)
+        ways.append(state.how.split(":")[0])
+        assert summary(result) == summary(check_labels(delivery, workers=1))
+        assert state.merged  # groups of border pieces were merged
+        save_check_state(state, tmp_path)
+        saved = state.merged
+        state, note = load_check_state(tmp_path)
+        assert note is None and state.merged == saved
+        edit(store, rng, ids)
+    store.close()
+    assert ways.count("incremental") >= 3, ways

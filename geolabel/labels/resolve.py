@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from geolabel.geom import groups, intersecting_pairs, polygonal_parts, threaded
+from geolabel.geom import components, groups, intersecting_pairs, polygonal_parts, threaded
 from geolabel.labels.repair import repair
 from geolabel.labels.schema import ClassSchema
 
@@ -190,7 +190,7 @@ def _merge_same_class(labels: _Labels, left: Any, right: Any, *, merge: bool) ->
     smaller = np.minimum(shapely.area(work[left[cand]]), shapely.area(work[right[cand]]))
     nested = cand[real_same & (inter_area >= MERGE_FRACTION * smaller)]
     keepers = []
-    for group in _components(len(work), left[nested], right[nested]):
+    for group in components(len(work), left[nested], right[nested]):
         keep = group[0]
         work[keep] = shapely.union_all(work[group])
         for other in group[1:]:
@@ -208,26 +208,6 @@ def _merge_same_class(labels: _Labels, left: Any, right: Any, *, merge: bool) ->
     stay = ~(touched[left] | touched[right])
     new_left, new_right = intersecting_pairs(work, interiors=True, of=keepers)
     return np.concatenate([left[stay], new_left]), np.concatenate([right[stay], new_right])
-
-
-def _components(n: int, left: Any, right: Any) -> list[list[int]]:
-    """Connected components (size >= 2) of the graph given by edge lists."""
-    parent = list(range(n))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in zip(left.tolist(), right.tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    found: dict[int, list[int]] = {}
-    for i in set(left.tolist()) | set(right.tolist()):
-        found.setdefault(find(i), []).append(i)
-    return [sorted(g) for g in found.values() if len(g) > 1]
 
 
 def _cut_by_priority(labels: _Labels, left: Any, right: Any, schema: ClassSchema) -> None:

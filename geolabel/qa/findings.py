@@ -137,9 +137,11 @@ def finding_locations(findings: list[Finding]) -> list[list[float] | None]:
     import numpy as np
     import shapely
 
+    from geolabel.geom import threaded
+
     geoms = np.array([f.geometry for f in findings], dtype=object)
     located = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else np.zeros(0, bool)
-    xy = shapely.get_coordinates(shapely.point_on_surface(geoms[located])).tolist()
+    xy = shapely.get_coordinates(threaded(shapely.point_on_surface, geoms[located])).tolist()
     out: list[list[float] | None] = [None] * len(findings)
     for k, (x, y) in zip(np.flatnonzero(located).tolist(), xy):
         out[k] = [round(x, 3), round(y, 3)]  # Python's rounding, as reports always had

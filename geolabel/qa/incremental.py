@@ -82,6 +82,7 @@ class CheckState:
     regions_key: Any = None
     how: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    merged: dict[bytes, bytes] = field(default_factory=dict)  # unions of gap pieces across cells
 
 
 def check_changed(
@@ -198,12 +199,13 @@ def _incremental(
     pair_list = _ordered(pairs, measured, delivery.ids)
     if pair_list is None:
         return "the labels' order changed"
-    gaps = _gaps(cell_pieces, region, outer)
+    merged: dict[bytes, bytes] = {}
+    gaps = _gaps(cell_pieces, region, outer, previous.merged, merged)
     result = _assemble(delivery, features, measured, labels, outcome, pair_list, gaps, regions, opts)
     how = "" if full else f"incremental: {len(changed)} labels changed, {len(gone)} deleted, {len(cells)} cells"
     state = CheckState(
         opts, delivery.source, _wkt(delivery.crs), outcome.metric_wkt, labels, outcome.file_findings, pairs,
-        grid, region_wkb, cell_pieces, regions, regions_key, how,
+        grid, region_wkb, cell_pieces, regions, regions_key, how, merged=merged,
     )  # fmt: skip
     return result, state
 
@@ -363,7 +365,7 @@ def _measure_cells(
     results: list[PartitionResult] = []
     if region is None or not cells:
         return pieces, _pairs_of_results([])
-    tasks = partition_tasks(measured.geoms, region, grid, block=1, include_region=True, only=cells)
+    tasks = partition_tasks(measured.geoms, region, grid, block=1, include_region=True, only=cells, pairs=want_pairs)
 
     def collect(task: PartitionTask, result: PartitionResult) -> None:
         pieces[(task.ix0, task.iy0)] = (result.closed, result.border)
@@ -442,8 +444,9 @@ def _ordered(pairs: dict[tuple[str, str], Finding], measured: Any, ids: list[str
     return [findings[k] for k in np.lexsort((right, left, overlap)).tolist()]
 
 
-def _gaps(cells: dict[Any, Any], region: Any, outer: Any) -> Any:
-    """The gaps from every cell's pieces, merged as a full check merges them."""
+def _gaps(cells: dict[Any, Any], region: Any, outer: Any, known: Any, made: Any) -> Any:
+    """The gaps from every cell's pieces, merged as a full check merges them (groups of
+    pieces merged before taken from ``known``, this run's merges into ``made``)."""
     from geolabel.qa.partition import final_gaps
 
     empty = np.zeros(0, dtype=np.int64)
@@ -451,7 +454,7 @@ def _gaps(cells: dict[Any, Any], region: Any, outer: Any) -> Any:
         PartitionResult(empty, empty, empty, empty, closed, border)
         for _, (closed, border) in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0]))
     ]
-    return final_gaps(results, region, outer)
+    return final_gaps(results, region, outer, known, made)
 
 
 def _assemble(

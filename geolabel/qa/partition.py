@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from geolabel.crs import OVERLAY_GRID_M
+from geolabel.crs import FLOATING_CLEARANCE_M, OVERLAY_GRID_M
 
 #: About this many labels per cell: enough work per cell to pay for the labels that
 #: cross its border, small enough for tasks on every core.
@@ -89,6 +89,7 @@ class PartitionTask:
     index: Any
     wkb: Any
     region: bytes | None
+    pairs: bool = True  # False: gap pieces only (an incremental check has the pairs)
 
 
 @dataclass
@@ -105,11 +106,11 @@ class PartitionResult:
 
 
 def partition_tasks(
-    geoms: Any, region: Any, grid: CellGrid, *, block: int, include_region: bool, only: Any = None
+    geoms: Any, region: Any, grid: CellGrid, *, block: int, include_region: bool, only: Any = None, pairs: bool = True
 ) -> list[PartitionTask]:
     """The tasks of ``block`` x ``block`` cells, in row-major order, each with the labels
     whose bounding box reaches the block (plus :data:`MARGIN_M`); ``only``: just the
-    blocks whose first cell (column, row) is in it."""
+    blocks whose first cell (column, row) is in it; ``pairs`` False: no overlap pairs."""
     import shapely
 
     tree = shapely.STRtree(geoms)
@@ -127,7 +128,7 @@ def partition_tasks(
             part = None
             if include_region:
                 part = shapely.to_wkb(_clip(region, window))
-            tasks.append(PartitionTask(grid, ix0, ix1, iy0, iy1, index, shapely.to_wkb(geoms[index]), part))
+            tasks.append(PartitionTask(grid, ix0, ix1, iy0, iy1, index, shapely.to_wkb(geoms[index]), part, pairs))
     return tasks
 
 
@@ -135,65 +136,85 @@ def check_partition(task: PartitionTask) -> PartitionResult:
     """Overlap candidates owned by the block and gap pieces of its cells (a task)."""
     import shapely
 
+    from geolabel.geom import intersecting_pairs, near_boundary
+
     geoms = shapely.from_wkb(task.wkb)
-    left, right, same, overlap = _pairs(task, geoms)
+    left, right = intersecting_pairs(geoms)
+    fragile = near_boundary(geoms, left, right, FLOATING_CLEARANCE_M)
+    mine = _owned(task, geoms, left, right) if task.pairs else np.zeros(len(left), dtype=bool)
+    left_, right_, same, overlap = overlapping_pairs(geoms, left[mine], right[mine], fragile[mine])
     closed: list[bytes] = []
     border: list[tuple[int, bytes]] = []
     if task.region is not None:
         region = shapely.from_wkb(task.region)
         tree = shapely.STRtree(geoms)
+        touchy = (left[fragile], right[fragile])
         for iy in range(task.iy0, task.iy1):
             for ix in range(task.ix0, task.ix1):
-                _cell_gaps(task.grid, ix, iy, geoms, tree, region, closed, border)
-    return PartitionResult(task.index[left], task.index[right], same, overlap, closed, border)
+                _cell_gaps(task.grid, ix, iy, geoms, tree, touchy, region, closed, border)
+    return PartitionResult(task.index[left_], task.index[right_], same, overlap, closed, border)
 
 
-def _pairs(task: PartitionTask, geoms: Any) -> tuple[Any, Any, Any, Any]:
-    """(left, right, equal, intersection WKB) of the pairs the block owns whose interiors
-    meet (equal pairs as duplicates), in task indices."""
+def _owned(task: PartitionTask, geoms: Any, left: Any, right: Any) -> Any:
+    """Which of the pairs the block owns: the lower-left corner of the intersection of the
+    two bounding boxes lies in one of its cells."""
     import shapely
 
-    from geolabel.geom import intersecting_pairs
-
-    left, right = intersecting_pairs(geoms)
     bounds = shapely.bounds(geoms)
     ix, iy = task.grid.cell_of(
         np.maximum(bounds[left, 0], bounds[right, 0]), np.maximum(bounds[left, 1], bounds[right, 1])
     )
-    mine = (ix >= task.ix0) & (ix < task.ix1) & (iy >= task.iy0) & (iy < task.iy1)
-    return overlapping_pairs(geoms, left[mine], right[mine])
+    return (ix >= task.ix0) & (ix < task.ix1) & (iy >= task.iy0) & (iy < task.iy1)
 
 
-def overlapping_pairs(geoms: Any, left: Any, right: Any) -> tuple[Any, Any, Any, Any]:
+def overlapping_pairs(geoms: Any, left: Any, right: Any, fragile: Any = None) -> tuple[Any, Any, Any, Any]:
     """(left, right, equal, intersection WKB) of the candidate pairs (``left[k]``,
-    ``right[k]``) whose interiors meet (equal pairs as duplicates, without an intersection)."""
+    ``right[k]``) whose interiors meet (equal pairs as duplicates, without an intersection).
+
+    ``fragile[k]``: the pair has a vertex within :data:`FLOATING_CLEARANCE_M` of the
+    other's boundary (computed when not given); only those are overlaid on the grid."""
     import shapely
 
-    from geolabel.geom import interiors_intersect
+    from geolabel.geom import interiors_intersect, near_boundary
 
+    if fragile is None:
+        fragile = near_boundary(geoms, left, right, FLOATING_CLEARANCE_M)
     same = shapely.equals(geoms[left], geoms[right])
     inner = same.copy()
     inner[~same] = interiors_intersect(geoms[left[~same]], geoms[right[~same]])
-    left, right, same = left[inner], right[inner], same[inner]
+    left, right, same, fragile = left[inner], right[inner], same[inner], fragile[inner]
     overlap = np.full(len(left), None, dtype=object)
-    other = ~same
-    inter = shapely.intersection(geoms[left[other]], geoms[right[other]], grid_size=OVERLAY_GRID_M)
-    overlap[other] = shapely.to_wkb(inter)
+    for on_grid in (False, True):
+        pick = ~same & (fragile == on_grid)
+        grid = OVERLAY_GRID_M if on_grid else None
+        overlap[pick] = shapely.to_wkb(shapely.intersection(geoms[left[pick]], geoms[right[pick]], grid_size=grid))
     return left, right, same, overlap
 
 
 def _cell_gaps(
-    grid: CellGrid, ix: int, iy: int, geoms: Any, tree: Any, region: Any, closed: list[bytes], border: Any
+    grid: CellGrid,
+    ix: int,
+    iy: int,
+    geoms: Any,
+    tree: Any,
+    touchy: tuple[Any, Any],
+    region: Any,
+    closed: list[bytes],
+    border: Any,
 ) -> None:
     """The region minus the labels in cell (``ix``, ``iy``): pieces inside the cell to
-    ``closed``, pieces touching its border to ``border``."""
+    ``closed``, pieces touching its border to ``border``. ``touchy``: the pairs too close
+    for a floating overlay; the cell's labels are unioned on the grid if two of them are
+    such a pair (decided by the cell's labels alone, so any partitioning agrees)."""
     import shapely
 
     from geolabel.geom import polygonal_parts
 
     cell, window = grid.box(ix, iy), grid.box(ix, iy, MARGIN_M)
     near = np.sort(tree.query(window))
-    cover = shapely.union_all(geoms[near], grid_size=OVERLAY_GRID_M) if len(near) else shapely.Polygon()
+    on_grid = bool((np.isin(touchy[0], near) & np.isin(touchy[1], near)).any())
+    grid_size = OVERLAY_GRID_M if on_grid else None
+    cover = shapely.union_all(geoms[near], grid_size=grid_size) if len(near) else shapely.Polygon()
     # normalised: the block a cell's region was cut from must not change where rings start
     local = shapely.normalize(_clip(region, window))
     gaps = shapely.intersection(shapely.difference(local, cover, grid_size=OVERLAY_GRID_M), cell)
@@ -222,10 +243,13 @@ def _clip(region: Any, window: Any) -> Any:
     return shapely.multipolygons(parts)
 
 
-def merge_gap_pieces(results: list[PartitionResult]) -> Any:
+def merge_gap_pieces(results: list[PartitionResult], known: Any = None, made: Any = None) -> Any:
     """Every gap as one polygon: the closed pieces as they are, the border pieces unioned
-    across cells (in cell order), sorted by their bounds so the order never depends on
-    which task finished first."""
+    across cells group by group (pieces touching each other), sorted by their bounds so the
+    order never depends on which task finished first.
+
+    ``known``: unions of earlier runs by :func:`_group_key` (reused, so an incremental
+    check merges only the groups it changed); ``made``: receives the unions of this run."""
     import shapely
 
     from geolabel.geom import polygonal_parts
@@ -234,11 +258,41 @@ def merge_gap_pieces(results: list[PartitionResult]) -> Any:
     border = sorted((n, w) for r in results for n, w in r.border)
     parts = [np.asarray(closed, dtype=object)]
     if border:
-        merged = shapely.union_all(shapely.from_wkb([w for _, w in border]))
-        parts.append(polygonal_parts(np.array([merged], dtype=object))[0])
+        merged = _merge_border([w for _, w in border], known or {}, {} if made is None else made)
+        parts.append(polygonal_parts(merged)[0])
     gaps = np.concatenate(parts) if parts else np.zeros(0, dtype=object)
     order = np.lexsort(shapely.bounds(gaps).T[::-1]) if len(gaps) else np.zeros(0, dtype=np.int64)
     return gaps[order]
+
+
+def _merge_border(wkbs: list[bytes], known: dict[bytes, bytes], made: dict[bytes, bytes]) -> Any:
+    """The union of each group of border pieces within :data:`TOUCH_M` of each other."""
+    import shapely
+
+    from geolabel.geom import components
+
+    pieces = shapely.from_wkb(wkbs)
+    left, right = shapely.STRtree(pieces).query(pieces, predicate="dwithin", distance=TOUCH_M)
+    out = []
+    for group in components(len(pieces), left, right, min_size=1):
+        if len(group) == 1:
+            out.append(pieces[group[0]])
+            continue
+        key = _group_key([wkbs[i] for i in group])
+        wkb = known.get(key) or shapely.to_wkb(shapely.union_all(pieces[group]))
+        made[key] = wkb
+        out.append(shapely.from_wkb(wkb))
+    return np.array(out, dtype=object)
+
+
+def _group_key(wkbs: list[bytes]) -> bytes:
+    """A digest of a group's pieces (each WKB with its length first)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for w in wkbs:
+        digest.update(len(w).to_bytes(8, "little") + w)
+    return digest.digest()
 
 
 @dataclass
@@ -291,12 +345,12 @@ def partition_plan(geoms: Any, gap_region: Any) -> tuple[Any, Any, CellGrid]:
     return region, outer, cell_grid(_extent(geoms, region), len(geoms))
 
 
-def final_gaps(results: list[PartitionResult], region: Any, outer: Any) -> Any:
+def final_gaps(results: list[PartitionResult], region: Any, outer: Any, known: Any = None, made: Any = None) -> Any:
     """The gaps of the cells' pieces (none without a region); with the labels' own box as
     the region, without the part reaching its edge (the outside, not a gap)."""
     import shapely
 
-    gaps = merge_gap_pieces(results) if region is not None else np.zeros(0, dtype=object)
+    gaps = merge_gap_pieces(results, known, made) if region is not None else np.zeros(0, dtype=object)
     if outer is not None and len(gaps):
         gaps = gaps[~shapely.dwithin(shapely.boundary(outer), gaps, TOUCH_M)]
     return gaps

@@ -145,6 +145,7 @@ def _document(state: CheckState, blobs: _Blobs) -> dict[str, Any]:
         "regions": [blobs.geom(r) for r in state.regions],
         "regions_key": state.regions_key,
         "how": state.how,
+        "merged": [[key.hex(), blobs.add(wkb)] for key, wkb in state.merged.items()],
     }
 
 
@@ -185,6 +186,7 @@ def _state(doc: dict[str, Any], blobs: _Blobs) -> CheckState:
         regions=(blobs.shape(doc["regions"][0]), blobs.shape(doc["regions"][1])),
         regions_key=_tuples(doc["regions_key"]),
         how=_text(doc["how"]),
+        merged={bytes.fromhex(_text(key)): _wkb(blobs, k) for key, k in doc.get("merged", [])},
     )
 
 

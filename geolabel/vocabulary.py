@@ -77,6 +77,8 @@ BAND_ROLES: tuple[BandRole, ...] = get_args(BandRole)
 WATER_THRESHOLD = "otsu"
 SUGGEST_MIN_AREA_M2 = 100.0
 SUGGEST_WATER_CLASS = "water"
+#: Window side (pixels) suggest commands read at a time: 1024 x 1024 x 2 bands of float32 is 8 MB.
+SUGGEST_WINDOW = 1024
 
 # -- export -------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ def suggest() -> None:
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write them to this new GeoPackage.")
 @click.option("--class", "class_name", default=v.SUGGEST_WATER_CLASS, show_default=True, help="Class they get.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--window", default=v.SUGGEST_WINDOW, show_default=True, help="Pixels read at a time (per side).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def water(
@@ -49,6 +50,7 @@ def water(
     out: str | None,
     class_name: str,
     overwrite: bool,
+    window: int,
     workers: int | None,
     quiet: bool,
 ) -> None:
@@ -71,8 +73,8 @@ def water(
     if out is not None:
         check_output(out, overwrite=overwrite)
     with Progress("water", quiet=quiet) as bar:
-        found = suggest_water(scene, index=index, bands=bands, threshold=threshold, min_area=min_area,
-                              aoi=aoi, tiles=tiles, tile=tile, workers=workers, progress=bar)  # fmt: skip
+        found = suggest_water(scene, index=index, bands=bands, threshold=threshold, min_area=min_area, aoi=aoi,
+                              tiles=tiles, tile=tile, window=window, workers=workers, progress=bar)  # fmt: skip
     done = write_suggestions(found.polygons, crs=found.crs, class_name=class_name, out=out, into=into,
                              overwrite=overwrite)  # fmt: skip
     if not quiet:

@@ -34,8 +34,8 @@ HIST_BINS = 2000
 #: Pixels read around each window: an opening and a closing with a radius-1 disk reach 2 px
 #: each, so 4 px make the result independent of the window size; 8 to be safe.
 MARGIN = 8
-#: Window side in pixels: 1024 x 1024 x 2 bands of float32 is 8 MB per task.
-WINDOW = 1024
+#: Window side in pixels (see the vocabulary).
+WINDOW = v.SUGGEST_WINDOW
 #: The automatic threshold never goes below 0: water reflects more green than NIR (or
 #: SWIR) and vegetation and soil less, so on a scene with no water the 3-class Otsu's
 #: upper class (then bare soil or roads) is not called water.

@@ -65,6 +65,21 @@ CHECK_SPIKE_ANGLE_DEG = 5.0
 SCORE_IOU = 0.5
 SCORE_TOLERANCE_M = 1.0
 
+# -- suggestions from the imagery -----------------------------------------------------------
+
+#: Normalised-difference water indexes: NDWI (green, NIR; McFeeters 1996), MNDWI (green,
+#: SWIR; Xu 2006).
+WaterIndex = Literal["ndwi", "mndwi"]
+WATER_INDEXES: tuple[WaterIndex, ...] = get_args(WaterIndex)
+#: Band roles a suggestion command reads.
+BandRole = Literal["green", "nir", "swir"]
+BAND_ROLES: tuple[BandRole, ...] = get_args(BandRole)
+WATER_THRESHOLD = "otsu"
+SUGGEST_MIN_AREA_M2 = 100.0
+SUGGEST_WATER_CLASS = "water"
+#: Window side (pixels) suggest commands read at a time: 1024 x 1024 x 2 bands of float32 is 8 MB.
+SUGGEST_WINDOW = 1024
+
 # -- export -------------------------------------------------------------------------------
 
 ExportFormat = Literal["geojson", "coco", "masks", "stac"]

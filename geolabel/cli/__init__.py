@@ -158,6 +158,7 @@ def _register() -> None:
     from geolabel.cli.export import export
     from geolabel.cli.labels import labels
     from geolabel.cli.score import score
+    from geolabel.cli.suggest import suggest
     from geolabel.cli.tasks import review, tasks
     from geolabel.cli.team import team
     from geolabel.cli.tile import tile
@@ -170,6 +171,7 @@ def _register() -> None:
     main.add_command(team)
     main.add_command(tasks)
     main.add_command(review)
+    main.add_command(suggest)
 
 
 _register()

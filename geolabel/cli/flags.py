@@ -90,12 +90,18 @@ FLAGS: dict[str, str] = {
     "tile_ids": "--tiles",
     "site": "--site",
     "out": "--out",
+    # suggest
+    "index": "--index",
+    "tile": "--tile",
+    "into": "--into",
+    "window": "--window",
     # functions -> commands
     "tile_raster()": "`geolabel tile`",
     "create_store()": "`geolabel labels init`",
     "import_labels()": "`geolabel labels import`",
     "resolve_store()": "`geolabel labels resolve`",
     "add_member()": "`geolabel team add`",
+    "suggest_classes()": "`geolabel suggest classes`",
 }
 
 

@@ -1,0 +1,84 @@
+"""``geolabel suggest``: polygons from the imagery, for a labeler to accept or edit."""
+
+from __future__ import annotations
+
+import click
+
+from geolabel import vocabulary as v
+from geolabel.cli.options import STORE, Progress
+
+
+@click.group(short_help="Suggest labels from the imagery (drafts to accept or edit).")
+def suggest() -> None:
+    """Make polygons from the imagery and write them to a new GeoPackage (--out) or into a
+    label store (--into), where they are drafts with source "suggested". Needs
+    pip install 'geolabel[suggest]'."""
+
+
+@suggest.command(short_help="Water from a spectral water index (NDWI/MNDWI).")
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.option("--index", type=click.Choice(v.WATER_INDEXES), default=v.WATER_INDEXES[0], show_default=True,
+              help="ndwi: green and NIR; mndwi: green and SWIR.")  # fmt: skip
+@click.option("--bands", default=None, metavar="ROLE=N,...",
+              help="Band roles the scene does not name itself, e.g. green=2,nir=4 (or swir=5).")  # fmt: skip
+@click.option("--threshold", default=v.WATER_THRESHOLD, show_default=True, metavar="otsu|VALUE",
+              help="otsu: upper 3-class Otsu threshold over the scene (at least 0), or a value.")  # fmt: skip
+@click.option("--min-area", default=v.SUGGEST_MIN_AREA_M2, show_default=True, type=float,
+              help="Drop water parts and islands smaller than this, m².")  # fmt: skip
+@click.option("--aoi", default=None, type=click.Path(dir_okay=False), help="Only inside this area (a vector file).")
+@click.option(
+    "--tiles", default=None, type=click.Path(dir_okay=False), help="Only inside the chips of this tile index."
+)
+@click.option("--tile", default=None, metavar="ID", help="With --tiles: only inside this chip.")
+@click.option("--into", default=None, type=STORE, help="Add the suggestions to this label store as drafts.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write them to this new GeoPackage.")
+@click.option("--class", "class_name", default=v.SUGGEST_WATER_CLASS, show_default=True, help="Class they get.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--window", default=v.SUGGEST_WINDOW, show_default=True, help="Pixels read at a time (per side).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def water(
+    scene: str,
+    index: str,
+    bands: str | None,
+    threshold: str,
+    min_area: float,
+    aoi: str | None,
+    tiles: str | None,
+    tile: str | None,
+    into: str | None,
+    out: str | None,
+    class_name: str,
+    overwrite: bool,
+    window: int,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Suggest water polygons in SCENE, window by window.
+
+    Band roles come from the scene's band descriptions or colour interpretation, else
+    from --bands.
+
+    \b
+    Examples:
+      geolabel suggest water sample_data/village.tif --out water.gpkg
+      geolabel suggest water naip.tif --bands green=2,nir=4 --into labels.gpkg
+      geolabel suggest water scene.tif --tiles chips/tiles.gpkg --tile scene_r003_c004 --into labels.gpkg
+    """
+    from geolabel.suggest import suggest_water, write_suggestions
+    from geolabel.suggest.output import check_output
+
+    if (into is None) == (out is None):
+        raise click.UsageError("give exactly one of --into STORE and --out FILE.gpkg")
+    if out is not None:
+        check_output(out, overwrite=overwrite)
+    with Progress("water", quiet=quiet) as bar:
+        found = suggest_water(scene, index=index, bands=bands, threshold=threshold, min_area=min_area, aoi=aoi,
+                              tiles=tiles, tile=tile, window=window, workers=workers, progress=bar)  # fmt: skip
+    done = write_suggestions(found.polygons, crs=found.crs, class_name=class_name, out=out, into=into,
+                             overwrite=overwrite)  # fmt: skip
+    if not quiet:
+        click.echo(
+            f"{done.where}: {done.count} water polygons, {done.area_m2 / 1e4:.2f} ha "
+            f"({found.index} > {found.threshold:.3f}{', otsu' if threshold == 'otsu' else ''})"
+        )

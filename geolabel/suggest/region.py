@@ -104,6 +104,7 @@ class SmartRegion:
         """Read ``window`` (col_off, row_off, width, height; see :func:`chip_window_at`) of
         the scene at ``path`` and cut it into superpixels (or take them from the cache)."""
         p = str(path)
+        _scene_grid(p)  # a missing or unreadable scene: the one-line error of inspect_scene
         return cls(_cached_chip(p, tuple(window), os.stat(p).st_mtime_ns), threshold=threshold, max_edge=max_edge)
 
     @property
@@ -128,8 +129,9 @@ class SmartRegion:
     def polygon(self) -> Any:
         """The selection as a valid shapely (Multi)Polygon in the scene's CRS, holes kept,
         simplified to half a pixel (empty when nothing is selected)."""
-        return polygon_of(self.selected[self.chip.superpixels.segments] & (self.chip.superpixels.segments >= 0),
-                          self.chip.grid)
+        return polygon_of(
+            self.selected[self.chip.superpixels.segments] & (self.chip.superpixels.segments >= 0), self.chip.grid
+        )
 
     def _grown(self, x: float, y: float) -> NDArray[Any]:
         sp = self.chip.superpixels
@@ -165,7 +167,9 @@ def grow_region(sp: Superpixels, seed: int, *, threshold: float, max_edge: float
     return member
 
 
-def _queue(heap: list[tuple[float, int]], sp: Superpixels, i: int, member: NDArray[Any], mean: NDArray[Any], max_edge: float) -> None:
+def _queue(
+    heap: list[tuple[float, int]], sp: Superpixels, i: int, member: NDArray[Any], mean: NDArray[Any], max_edge: float
+) -> None:
     """Queue the neighbours of ``i`` not yet in the region and not behind an image edge."""
     import heapq
 
@@ -209,8 +213,8 @@ def _read_chip(path: str, window: Window) -> tuple[NDArray[Any], NDArray[Any], G
 
     grid = _scene_grid(path)
     col_off, row_off, width, height = window
-    if not (0 <= col_off and 0 <= row_off and width > 0 and height > 0
-            and col_off + width <= grid.width and row_off + height <= grid.height):
+    fits = min(col_off, row_off) >= 0 and col_off + width <= grid.width and row_off + height <= grid.height
+    if not (fits and width > 0 and height > 0):
         raise InputError(f"{path}: window {window} is not inside the scene ({grid.width} x {grid.height} px)")
     with rasterio.open(path) as src:
         # the dataset mask covers nodata values, mask bands and alpha alike
@@ -234,9 +238,7 @@ def _pixel_inside(grid: GeoGrid, x: float, y: float, *, what: str) -> tuple[int,
     col, row = math.floor(colf), math.floor(rowf)
     if not (0 <= col < grid.width and 0 <= row < grid.height):
         left, bottom, right, top = grid.bounds
-        raise InputError(
-            f"({x}, {y}) is outside {what} (x {left:.2f} to {right:.2f}, y {bottom:.2f} to {top:.2f})"
-        )
+        raise InputError(f"({x}, {y}) is outside {what} (x {left:.2f} to {right:.2f}, y {bottom:.2f} to {top:.2f})")
     return col, row
 
 
@@ -277,12 +279,16 @@ def snap_to_labels(polygon: Any, class_code: int, existing_labels: Any, schema: 
         return Snapped(geometry=polygon, changed={}, removed=[])
     codes = existing_labels["class_code"].to_numpy(dtype=np.int64)[touching]
     new = len(touching)
-    result = resolve_overlaps(np.r_[geoms[touching], np.array([polygon], dtype=object)], np.r_[codes, class_code], schema)
+    result = resolve_overlaps(
+        np.r_[geoms[touching], np.array([polygon], dtype=object)], np.r_[codes, class_code], schema
+    )
     index = existing_labels.index[touching]
     parts: dict[int, list[Any]] = {}
     for geom, src in zip(result.geometries, result.source.tolist()):
         parts.setdefault(int(src), []).append(geom)
     merged = {int(k): shapely.union_all(v) for k, v in parts.items()}
-    changed = {index[i]: merged[i] for i in range(new) if i in merged and not shapely.equals(merged[i], geoms[touching[i]])}
+    changed = {
+        index[i]: merged[i] for i in range(new) if i in merged and not shapely.equals(merged[i], geoms[touching[i]])
+    }
     removed = [index[i] for i in range(new) if i not in merged]
     return Snapped(geometry=merged.get(new, shapely.Polygon()), changed=changed, removed=removed)

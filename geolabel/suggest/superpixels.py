@@ -73,7 +73,9 @@ def compute_superpixels(data: NDArray[Any], valid: NDArray[Any]) -> Superpixels:
     n = int(segments.max()) + 1
     flat, inside = segments.ravel(), valid.ravel()
     sizes = np.bincount(flat[inside], minlength=n)
-    sums = np.stack([np.bincount(flat[inside], weights=band.ravel()[inside], minlength=n) for band in np.moveaxis(image, -1, 0)])
+    sums = np.stack(
+        [np.bincount(flat[inside], weights=band.ravel()[inside], minlength=n) for band in np.moveaxis(image, -1, 0)]
+    )
     means = (sums / np.maximum(sizes, 1)).T
     indptr, indices, edges = _adjacency(segments, _edge_strength(image), n)
     return Superpixels(segments=segments, means=means, sizes=sizes, indptr=indptr, indices=indices, edges=edges)
@@ -104,7 +106,7 @@ def _edge_strength(image: NDArray[Any]) -> NDArray[Any]:
     first, to take texture for no edge, let fields leak into grass on the village scene.)"""
     from skimage.filters import sobel
 
-    return sobel(image, axis=(0, 1)).max(axis=-1)  # type: ignore[no-any-return]
+    return sobel(image, axis=(0, 1)).max(axis=-1)  # type: ignore[no-any-return,no-untyped-call]
 
 
 def _adjacency(segments: NDArray[Any], edge: NDArray[Any], n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:

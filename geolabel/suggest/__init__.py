@@ -1,8 +1,9 @@
-"""Suggestions from the imagery: polygons a labeler accepts or edits.
+"""Suggestions from the imagery: polygons a labeler accepts or edits, and one-click regions.
 
 Every suggest command makes polygons in the scene's CRS and hands them to one writer,
 :func:`write_suggestions`: a new GeoPackage, or a label store where they arrive as
-``source="suggested"``, ``status="draft"``. scikit-image and scikit-learn are an extra
+``source="suggested"``, ``status="draft"``. :class:`SmartRegion` grows the region around
+a click over superpixels of one chip. scikit-image and scikit-learn are an extra
 (``pip install 'geolabel[suggest]'``) imported only by these functions.
 """
 
@@ -11,16 +12,21 @@ from __future__ import annotations
 from geolabel.errors import InputError
 from geolabel.suggest.bands import band_roles, index_bands, parse_band_roles
 from geolabel.suggest.output import SuggestionsWritten, write_suggestions
+from geolabel.suggest.region import SmartRegion, Snapped, chip_window_at, snap_to_labels
 from geolabel.suggest.water import WaterSuggestion, otsu_water_threshold, suggest_water
 
 __all__ = [
+    "SmartRegion",
+    "Snapped",
     "SuggestionsWritten",
     "WaterSuggestion",
     "band_roles",
+    "chip_window_at",
     "index_bands",
     "otsu_water_threshold",
     "parse_band_roles",
     "require_extra",
+    "snap_to_labels",
     "suggest_water",
     "write_suggestions",
 ]

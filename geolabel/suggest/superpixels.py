@@ -1,0 +1,129 @@
+"""Superpixels of one chip and the graph of which ones touch: the cached half of a smart region.
+
+A chip's pixels are cut once into superpixels (scikit-image's Felzenszwalb graph
+segmentation) and each superpixel is described by its mean band values and its size;
+a click then only walks this small graph (:mod:`geolabel.suggest.region`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#: Felzenszwalb's scale (larger: larger superpixels) and minimum size in pixels, chosen on
+#: the village scene (bench/bench_region.py): pond and field edges stay superpixel edges,
+#: and a 512 px chip gets a few hundred superpixels, so a click walks a small graph.
+SCALE = 100.0
+SIGMA = 0.8
+MIN_SIZE = 40
+
+
+@dataclass(frozen=True)
+class Superpixels:
+    """A chip cut into superpixels.
+
+    ``segments`` (rows, cols): the superpixel of each pixel, -1 on nodata; ``means``
+    (n, bands): mean band values scaled to 0..1; ``sizes`` (n,): pixels;
+    ``indptr``/``indices``: the adjacency graph in CSR form (the neighbours of superpixel
+    i are ``indices[indptr[i]:indptr[i + 1]]``, 4-connected pixels touching);
+    ``edges``: for each of them, the mean image edge strength (Sobel, 0..1) along the
+    boundary the two share.
+    """
+
+    segments: NDArray[Any]
+    means: NDArray[Any]
+    sizes: NDArray[Any]
+    indptr: NDArray[Any]
+    indices: NDArray[Any]
+    edges: NDArray[Any]
+
+    def neighbours(self, i: int) -> tuple[NDArray[Any], NDArray[Any]]:
+        """The superpixels touching ``i`` and the edge strength along each shared boundary."""
+        span = slice(self.indptr[i], self.indptr[i + 1])
+        return self.indices[span], self.edges[span]
+
+
+def compute_superpixels(data: NDArray[Any], valid: NDArray[Any]) -> Superpixels:
+    """Superpixels of ``data`` (bands, rows, cols) where ``valid`` (rows, cols) is True.
+
+    Bands are scaled to 0..1 by their 1st and 99th percentiles over the valid pixels, so
+    uint8, uint16 and reflectance scenes get the same segmentation parameters, and the
+    NIR band (when present) counts as much as each colour: ponds and fields differ in NIR
+    more than in colour.
+    """
+    import warnings
+
+    import numpy as np
+
+    from geolabel.suggest import require_extra
+
+    require_extra()
+    from skimage.segmentation import felzenszwalb
+
+    image = _scaled(data, valid)
+    with warnings.catch_warnings():  # it warns that 4 bands might not be meant as channels: they are
+        warnings.simplefilter("ignore", RuntimeWarning)
+        segments = felzenszwalb(image, scale=SCALE, sigma=SIGMA, min_size=MIN_SIZE, channel_axis=-1)
+    segments = segments.astype(np.int64)
+    segments[~valid] = -1
+    segments = _renumbered(segments)
+    n = int(segments.max()) + 1
+    flat, inside = segments.ravel(), valid.ravel()
+    sizes = np.bincount(flat[inside], minlength=n)
+    sums = np.stack(
+        [np.bincount(flat[inside], weights=band.ravel()[inside], minlength=n) for band in np.moveaxis(image, -1, 0)]
+    )
+    means = (sums / np.maximum(sizes, 1)).T
+    indptr, indices, edges = _adjacency(segments, _edge_strength(image), n)
+    return Superpixels(segments=segments, means=means, sizes=sizes, indptr=indptr, indices=indices, edges=edges)
+
+
+def _scaled(data: NDArray[Any], valid: NDArray[Any]) -> NDArray[Any]:
+    """(rows, cols, bands) float32 in 0..1 by the bands' 1st and 99th percentiles."""
+    import numpy as np
+
+    image = np.moveaxis(data, 0, -1).astype(np.float32)
+    if not valid.any():
+        return image
+    low, high = np.percentile(image[valid], [1, 99], axis=0)
+    return np.clip((image - low) / np.maximum(high - low, 1e-6), 0, 1)  # type: ignore[no-any-return]
+
+
+def _renumbered(segments: NDArray[Any]) -> NDArray[Any]:
+    """Superpixel ids 0..n-1 over the valid pixels (nodata made some ids disappear)."""
+    import numpy as np
+
+    ids, inverse = np.unique(segments, return_inverse=True)
+    out = inverse.reshape(segments.shape) - (1 if ids[0] == -1 else 0)
+    return out  # type: ignore[no-any-return]
+
+
+def _edge_strength(image: NDArray[Any]) -> NDArray[Any]:
+    """Per pixel, the strongest Sobel edge over the bands (0..1 scaled bands). (Blurring
+    first, to take texture for no edge, let fields leak into grass on the village scene.)"""
+    from skimage.filters import sobel
+
+    return sobel(image, axis=(0, 1)).max(axis=-1)  # type: ignore[no-any-return]
+
+
+def _adjacency(segments: NDArray[Any], edge: NDArray[Any], n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """CSR adjacency of superpixels whose pixels touch horizontally or vertically, with the
+    mean edge strength over the touching pixel pairs (the stronger pixel of each pair)."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+
+    a = np.concatenate([segments[:, :-1].ravel(), segments[:-1, :].ravel()])
+    b = np.concatenate([segments[:, 1:].ravel(), segments[1:, :].ravel()])
+    strength = np.concatenate(
+        [np.maximum(edge[:, :-1], edge[:, 1:]).ravel(), np.maximum(edge[:-1, :], edge[1:, :]).ravel()]
+    )
+    cross = (a != b) & (a >= 0) & (b >= 0)
+    a, b, strength = a[cross], b[cross], strength[cross]
+    rows, cols = np.r_[a, b], np.r_[b, a]
+    # same coordinates in both matrices: after tocsr their .data line up
+    sums = coo_matrix((np.r_[strength, strength], (rows, cols)), shape=(n, n)).tocsr()
+    counts = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+    return sums.indptr, sums.indices, sums.data / counts.data

@@ -235,6 +235,41 @@ def reproject_geometries(geoms: Any, src: Any, dst: Any, *, densify: float | str
     return shapely.transform(geoms, lambda xy: transform_coords(xy, src, dst))
 
 
+#: Degrees around a CRS's area of use within which data may still be reprojected into it.
+AREA_OF_USE_MARGIN_DEG = 3.0
+
+
+def outside_area_of_use(geoms: Any, src: Any, dst: Any) -> str | None:
+    """Why ``geoms`` (in ``src``) must not be reprojected into ``dst``: they lie wholly
+    beyond ``dst``'s area of use (plus :data:`AREA_OF_USE_MARGIN_DEG`), where a projected
+    CRS distorts areas by far more than a labeler's error (North Dakota in UTM zone 49N:
+    +13 %); None when they reach it or ``dst`` states no area of use.
+
+    >>> import numpy as np, shapely
+    >>> pond = np.array([shapely.box(-99.0, 47.0, -98.9, 47.1)])
+    >>> outside_area_of_use(pond, "EPSG:4326", "EPSG:26914") is None
+    True
+    >>> outside_area_of_use(pond, "EPSG:4326", "EPSG:32649")[:46]
+    'the data (lon -99.00..-98.90, lat 47.00..47.10'
+    """
+    import shapely
+
+    area = as_crs(dst).area_of_use
+    if area is None or not len(geoms):
+        return None
+    box = shapely.box(*shapely.total_bounds(geoms))  # its outline in lon/lat, edges followed
+    outline = shapely.get_coordinates(shapely.segmentize(box, max(box.length, 1e-9) / 256))
+    lon, lat = transform_coords(outline, src, "EPSG:4326").T
+    m = AREA_OF_USE_MARGIN_DEG
+    w, s, e, n = area.west - m, area.south - m, area.east + m, area.north + m
+    if lon.max() >= w and lon.min() <= e and lat.max() >= s and lat.min() <= n:
+        return None
+    return (
+        f"the data (lon {lon.min():.2f}..{lon.max():.2f}, lat {lat.min():.2f}..{lat.max():.2f}) lies outside the area "
+        f"of use of {crs_label(dst)} (lon {area.west:.1f}..{area.east:.1f}, lat {area.south:.1f}..{area.north:.1f})"
+    )
+
+
 def transform_coords(xy: Any, src: Any, dst: Any) -> Any:
     """An (n, 2) array of x/y coordinates from ``src`` to ``dst`` (the transformer is cached
     per CRS pair: building one costs PROJ database lookups).

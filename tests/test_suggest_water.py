@@ -17,6 +17,7 @@ from tests.badinput import assert_one_line_error, run_geolabel, tree_state
 from tests.conftest import SAMPLE, make_scene
 
 VILLAGE = SAMPLE / "village.tif"
+NAIP = SAMPLE / "naip_northdakota_2020.tif"
 
 
 def iou(a, b) -> float:
@@ -193,6 +194,15 @@ def test_a_store_without_the_class_is_refused_and_unchanged(tmp_path):
     before = tree_state(tmp_path)
     res = run_geolabel("suggest", "water", VILLAGE, "--into", "roads.gpkg", cwd=tmp_path)
     assert_one_line_error(res, contains="has no class 'water'")
+    assert tree_state(tmp_path) == before
+
+
+def test_a_store_far_outside_the_scene_is_refused_and_unchanged(tmp_path):
+    """NAIP North Dakota into a store in UTM zone 49N (China): areas would be 13 % off."""
+    assert run_geolabel("labels", "init", "china.gpkg", "--crs", "EPSG:32649", cwd=tmp_path).code == 0
+    before = tree_state(tmp_path)
+    res = run_geolabel("suggest", "water", NAIP, "--bands", "green=2,nir=4", "--into", "china.gpkg", cwd=tmp_path)
+    assert_one_line_error(res, contains="outside the area of use of EPSG:32649")
     assert tree_state(tmp_path) == before
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geolabel.errors import InputError, OutputExistsError
+from geolabel.errors import CRSError, InputError, OutputExistsError
 
 #: Layer of a suggestions GeoPackage (``out=``).
 SUGGESTIONS_LAYER = "suggestions"
@@ -124,7 +124,7 @@ def _add_to_store(into: Any, geoms: Any, *, crs: Any, class_name: str) -> str:
             raise InputError(f"{store.uri}: the store's schema has no class {class_name!r} (classes: {known})")
         frame = gpd.GeoDataFrame(
             {"class_code": [cls.code] * len(geoms), "source": SOURCE, "status": STATUS},
-            geometry=list(_in_store_crs(geoms, crs, store.crs)),
+            geometry=list(_in_store_crs(geoms, crs, store.crs, where=str(store.uri))),
             crs=store.crs,
         )
         with store.transaction():
@@ -132,15 +132,18 @@ def _add_to_store(into: Any, geoms: Any, *, crs: Any, class_name: str) -> str:
         return str(store.uri)
 
 
-def _in_store_crs(geoms: Any, crs: Any, store_crs: Any) -> Any:
+def _in_store_crs(geoms: Any, crs: Any, store_crs: Any, *, where: str) -> Any:
     """The polygons in the store's CRS, each still one valid Polygon (a reprojection can
     make a ring touch itself: repaired, and a polygon split in two gives two labels)."""
     import shapely
 
-    from geolabel.crs import reproject_geometries, same_crs
+    from geolabel.crs import crs_label, outside_area_of_use, reproject_geometries, same_crs
     from geolabel.geom import polygonal_parts
 
     if not len(geoms) or same_crs(crs, store_crs):
         return geoms
+    problem = outside_area_of_use(geoms, crs, store_crs)
+    if problem:
+        raise CRSError(f"{where}: {problem}; make a store in the scene's CRS ({crs_label(crs)}) or one that covers it")
     moved = reproject_geometries(geoms, crs, store_crs, densify="auto")
     return polygonal_parts(shapely.make_valid(moved))[0]

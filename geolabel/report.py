@@ -265,11 +265,16 @@ def _json_bytes(doc: dict[str, Any]) -> bytes:
 
 def _build_report(result: QAResult, tmp: Path, schema: ClassSchema) -> None:
     """The report's files, written into the folder ``tmp``."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import shapely
 
-    write_findings_gpkg(result, tmp / "findings.gpkg")
-    doc = result.to_dict()
-    (tmp / "findings.json").write_bytes(_json_bytes(doc))
+    # the GeoPackage is written mostly in GDAL (no GIL) while this thread builds the JSON
+    with ThreadPoolExecutor(1) as pool:
+        gpkg = pool.submit(write_findings_gpkg, result, tmp / "findings.gpkg")
+        doc = result.to_dict()
+        (tmp / "findings.json").write_bytes(_json_bytes(doc))
+        gpkg.result()
     (tmp / "thumbnails").mkdir()
     located = (f for f in result.findings if f.geometry is not None and not f.geometry.is_empty)
     worst = list(itertools.islice(located, THUMBNAILS))

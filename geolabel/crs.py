@@ -252,12 +252,14 @@ def outside_area_of_use(geoms: Any, src: Any, dst: Any) -> str | None:
     >>> outside_area_of_use(pond, "EPSG:4326", "EPSG:32649")[:46]
     'the data (lon -99.00..-98.90, lat 47.00..47.10'
     """
+    import numpy as np
     import shapely
 
     area = as_crs(dst).area_of_use
-    if area is None or not len(geoms):
+    bounds = shapely.total_bounds(geoms) if len(geoms) else np.full(4, np.nan)
+    if area is None or not np.isfinite(bounds).all():
         return None
-    box = shapely.box(*shapely.total_bounds(geoms))  # its outline in lon/lat, edges followed
+    box = shapely.box(*bounds)  # its outline in lon/lat, edges followed
     outline = shapely.get_coordinates(shapely.segmentize(box, max(box.length, 1e-9) / 256))
     lon, lat = transform_coords(outline, src, "EPSG:4326").T
     m = AREA_OF_USE_MARGIN_DEG

@@ -50,6 +50,20 @@ def test_import_with_class_map_reports_rejections(store_location):
     assert "repairs: 2 Self-intersection" in res.output
 
 
+def test_import_far_outside_the_store_crs_is_refused(tmp_path):
+    """The village (UTM 49N, China) into a store in UTM 14N (North Dakota): refused in one
+    line, the store unchanged; into Web Mercator (worldwide) it is accepted."""
+    for crs, code in (("EPSG:26914", 2), ("EPSG:3857", 0)):
+        store = tmp_path / f"{crs[5:]}.gpkg"
+        run("labels", "init", store, "--crs", crs)
+        res = CliRunner().invoke(main, ["labels", "import", str(store), str(SAMPLE / "village_labels.gpkg")])
+        assert res.exit_code == code, res.output
+        if code:
+            line = "village_labels.gpkg: the data (lon 112.90..112.91, lat 28.20..28.20) lies outside the area of use"
+            assert line in res.output and "EPSG:26914" in res.output and len(res.output.strip().splitlines()) == 1
+            assert json.loads(run("labels", "stats", store, "--json").output) == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

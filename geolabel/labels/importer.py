@@ -295,6 +295,7 @@ def prepare_source(
     )
     geoms = frame.geometry.values.to_numpy()
     idx = _polygon_rows(geoms, codes >= 0, report)
+    _check_area_of_use(p, geoms[idx], crs, store_crs)
     parts, part_of = _store_polygons(geoms[idx], crs, store_crs, report)
     src_rows = idx[part_of]
     fields = {"labeler": labeler, "team": team, "status": status}
@@ -381,6 +382,18 @@ def _polygon_rows(geoms: Any, ok: Any, report: ImportReport) -> Any:
             (types[ok & ~polygonal] == t).sum()
         )
     return np.flatnonzero(ok & polygonal)
+
+
+def _check_area_of_use(path: Path, geoms: Any, crs: Any, store_crs: Any) -> None:
+    """Refuse labels lying far outside the area of use of the store's CRS (areas there are
+    distorted by far more than a labeler's error)."""
+    from geolabel.crs import crs_label, outside_area_of_use, same_crs
+    from geolabel.errors import CRSError
+
+    if len(geoms) and not same_crs(crs, store_crs):
+        problem = outside_area_of_use(geoms, crs, store_crs)
+        if problem:
+            raise CRSError(f"{path}: {problem}; import into a store in {crs_label(crs)} or one that covers the data")
 
 
 def _store_polygons(geoms: Any, crs: Any, store_crs: Any, report: ImportReport) -> tuple[Any, Any]:

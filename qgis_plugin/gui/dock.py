@@ -300,6 +300,7 @@ class LabelingDock(QDockWidget):
             self.work.reject()
 
     def remove_shortcuts(self):
+        self.smart_tool.release()  # the plugin unloads (this is its last call before close_store)
         window = self.iface.mainWindow()
         for action in self.shortcut_actions.values():
             self.iface.unregisterMainWindowAction(action)

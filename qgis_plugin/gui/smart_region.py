@@ -113,11 +113,23 @@ class SmartRegionTool(QgsMapTool):
     def clear(self):
         if self.region is not None:
             self.region.selected[:] = False
-        self.band.reset(QgsWkbTypes.PolygonGeometry)
+        if self.band is not None:
+            self.band.reset(QgsWkbTypes.PolygonGeometry)
 
     def deactivate(self):
-        self.band.reset(QgsWkbTypes.PolygonGeometry)
+        if self.band is not None:
+            self.band.reset(QgsWkbTypes.PolygonGeometry)
         super().deactivate()
+
+    def release(self):
+        """The dock goes away: the canvas stops using the tool and drops its rubber band."""
+        self.cancel()
+        canvas = self.canvas()
+        if canvas.mapTool() is self:
+            canvas.unsetMapTool(self)
+        if self.band is not None:
+            canvas.scene().removeItem(self.band)
+            self.band = None
 
     # -- storing ---------------------------------------------------------------------------
 

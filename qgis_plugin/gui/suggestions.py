@@ -106,6 +106,7 @@ class SuggestionsPanel(QGroupBox):
         if layer is not None:
             layer.dataProvider().reloadData()
             layer.triggerRepaint()
+        self.dock._show_count()
         self.dock.iface.messageBar().pushSuccess("GeoLabel", f"{count} suggestions {word}")
         self.refresh()
         return count

@@ -460,13 +460,16 @@ OPEN = "(team)"
 @dataclass(frozen=True)
 class Progress:
     """Tasks of one labeler (or of the team as a whole: :data:`OPEN`) by status, with the
-    pace so far: tiles submitted per hour and hours until the rest is submitted too."""
+    pace so far: tiles submitted per hour and hours until the rest is submitted too;
+    ``assisted``: the labeler's labels that are accepted suggestions
+    (:func:`geolabel.suggest.review.assisted_counts`)."""
 
     team: str
     labeler: str
     counts: dict[str, int]
     tiles_per_hour: float | None
     hours_left: float | None
+    assisted: int = 0
 
     @property
     def remaining(self) -> int:
@@ -474,17 +477,25 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         return {"team": self.team, "labeler": self.labeler, **self.counts, "tiles_per_hour": self.tiles_per_hour,
-                "hours_left": self.hours_left}  # fmt: skip
+                "hours_left": self.hours_left, "assisted": self.assisted}  # fmt: skip
 
 
 def task_progress(store: StoreLike) -> list[Progress]:
     """Progress per team and labeler, sorted by team and labeler (the team's open tasks first)."""
+    from dataclasses import replace
+
+    from geolabel.suggest.review import assisted_counts
+
     with opened_store(store) as st:
         tasks = st.tasks()
+        assisted = assisted_counts(st)
     groups: dict[tuple[str, str], list[Task]] = {}
     for task in tasks:
         groups.setdefault((task.team, task.labeler or OPEN), []).append(task)
-    return [_progress(team, labeler, group) for (team, labeler), group in sorted(groups.items(), key=_order)]
+    return [
+        replace(_progress(team, labeler, group), assisted=assisted.get(labeler, 0) if labeler != OPEN else 0)
+        for (team, labeler), group in sorted(groups.items(), key=_order)
+    ]
 
 
 def _order(item: tuple[tuple[str, str], list[Task]]) -> tuple[str, bool, str]:

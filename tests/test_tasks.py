@@ -163,6 +163,21 @@ def test_progress_per_team_and_labeler_after_a_scripted_day(village, tiles):
         store.update_task(store.tasks(tile_ids=ids[:1])[0].task_id, expected_status="submitted", status="rejected")
 
 
+def test_status_counts_each_labelers_accepted_suggestions(village, tiles):
+    from geolabel.suggest import write_suggestions
+    from geolabel.suggest.review import accept_suggestions, pending_suggestions
+
+    assign_tiles(village, tiles, team="hunan", labeler="li", count=2)
+    ponds = [shapely.box(686000 + 50 * k, 3120000, 686020 + 50 * k, 3120020) for k in range(3)]
+    write_suggestions(ponds, crs="EPSG:32649", class_name="water", into=village)
+    accept_suggestions(village, list(pending_suggestions(village).label_id)[:2], labeler="li")
+    res = CliRunner().invoke(main, ["tasks", "status", village])
+    code, out = res.exit_code, res.output
+    assert code == 0 and out.splitlines()[1].split()[:2] == ["hunan", "li"]
+    assert out.splitlines()[1].split()[-1] == "2"
+    assert [p.assisted for p in task_progress(village)] == [2]
+
+
 def test_consensus_copy_goes_to_another_labeler(village, tiles):
     assign_tiles(village, tiles, team="hunan", labeler="li", count=1, overlap_fraction=1.0)
     tile = "village_r000_c000"
@@ -206,7 +221,7 @@ def test_cli_assign_submit_review_and_status(village, tiles):
     code, out = run("tasks", "status", village)
     lines = out.splitlines()
     assert lines[0].split() == ["team", "labeler", "assigned", "in", "progress", "submitted", "accepted",
-                                "rejected", "tiles/h", "hours", "left"]  # fmt: skip
+                                "rejected", "tiles/h", "hours", "left", "assisted"]  # fmt: skip
     assert [line.split()[:7] for line in lines[1:]] == [
         ["changsha", "(team)", "1", "0", "0", "0", "0"],
         ["changsha", "li", "11", "0", "0", "1", "0"],

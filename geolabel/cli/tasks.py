@@ -103,7 +103,8 @@ def submit(store: str, tile_id: str, labeler: str | None) -> None:
 def status(store: str, as_json: bool) -> None:
     """Tasks per team and labeler: assigned, in progress, submitted, accepted, rejected,
     tiles submitted per hour and the hours left at that pace ("(team)": tiles any labeler
-    of the team may take)."""
+    of the team may take), and "assisted": the labeler's labels that are accepted
+    suggestions (`geolabel suggest`, accepted or edited in the QGIS dock)."""
     import json
 
     from geolabel.tasks import task_progress
@@ -120,10 +121,11 @@ def status(store: str, as_json: bool) -> None:
 
 
 def _table(rows: list[Progress]) -> list[str]:
-    head = ["team", "labeler", *(s.replace("_", " ") for s in v.TASK_STATUSES), "tiles/h", "hours left"]
+    head = ["team", "labeler", *(s.replace("_", " ") for s in v.TASK_STATUSES), "tiles/h", "hours left",
+            "assisted"]  # fmt: skip
     body = [
         [r.team, r.labeler, *(str(r.counts[s]) for s in v.TASK_STATUSES), _number(r.tiles_per_hour),
-         _number(r.hours_left)]
+         _number(r.hours_left), str(r.assisted)]
         for r in rows
     ]  # fmt: skip
     return aligned(head, body, text_columns=2)

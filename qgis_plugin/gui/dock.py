@@ -55,6 +55,8 @@ from ..processing.common import engine_message
 from ..styles import STORE_PROPERTY, style_tile_index
 from . import findings as words
 from .open_store import OpenStoreDialog
+from .smart_region import SmartRegionTool, smart_region_button
+from .suggestions import SuggestionsPanel
 from .tasks_panel import TaskPanel
 
 CLASS_VARIABLE = "geolabel_class"
@@ -180,6 +182,9 @@ class LabelingDock(QDockWidget):
         self.palette.setExclusive(True)
         self.palette.idClicked.connect(self.set_class)
         layout.addWidget(self.palette_box)
+        self.smart_tool = SmartRegionTool(iface.mapCanvas(), self)
+        self.smart_button = smart_region_button(self, self.smart_tool)
+        layout.addWidget(self.smart_button)
 
         tiles_box = QGroupBox("Tiles")
         tl = QVBoxLayout(tiles_box)
@@ -204,6 +209,8 @@ class LabelingDock(QDockWidget):
         layout.addWidget(tiles_box)
         self.work = TaskPanel(self)  # "my tiles" / review, while the store has tasks
         layout.addWidget(self.work)
+        self.suggestions = SuggestionsPanel(self)  # while the tile has pending suggestions
+        layout.addWidget(self.suggestions)
 
         qa_box = QGroupBox("Quality")
         ql = QVBoxLayout(qa_box)
@@ -293,6 +300,7 @@ class LabelingDock(QDockWidget):
             self.work.reject()
 
     def remove_shortcuts(self):
+        self.smart_tool.release()  # the plugin unloads (this is its last call before close_store)
         window = self.iface.mainWindow()
         for action in self.shortcut_actions.values():
             self.iface.unregisterMainWindowAction(action)
@@ -303,7 +311,7 @@ class LabelingDock(QDockWidget):
     # -- store ------------------------------------------------------------------------
 
     def _enable(self, on):
-        for w in (self.palette_box, self.tiles_button, self.check_button, self.labeler_edit):
+        for w in (self.palette_box, self.tiles_button, self.check_button, self.labeler_edit, self.smart_button):
             w.setEnabled(on)
         for w in (self.prev_button, self.next_button, self.done_button):
             w.setEnabled(on and bool(self.chips))
@@ -365,6 +373,7 @@ class LabelingDock(QDockWidget):
         self._enable(True)
         self.work.set_review_for_role()
         self.work.refresh()
+        self.suggestions.refresh()
         return layer
 
     def labels_layer(self):
@@ -415,6 +424,8 @@ class LabelingDock(QDockWidget):
         self.store = None
         self.layer_id = None
         self.work.clear()
+        self.suggestions.clear()
+        self.smart_tool.cancel()
         if self.qa_dir is not None and Path(self.qa_dir).name.startswith("geolabel-check-"):
             shutil.rmtree(self.qa_dir, ignore_errors=True)  # the temporary fallback folder
         self.qa_dir = None  # findings next to a store stay (a saved project may show them)
@@ -529,6 +540,7 @@ class LabelingDock(QDockWidget):
         self._zoom(chip.footprint.bounds, chip.crs)
         QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), TILE_VARIABLE, chip.tile_id)
         self._show_tile_state()
+        self._assist_tile(chip.tile_id, None)
 
     def step(self, delta):
         """Previous/Next: through the tasks while the store has them, else the chips."""
@@ -552,6 +564,19 @@ class LabelingDock(QDockWidget):
         self.progress_label.setVisible(False)  # the task panel counts the tiles
         self.prev_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < total - 1)
+        self._assist_tile(task.tile_id, task.bounds)
+
+    def _assist_tile(self, tile_id, bounds):
+        """A tile opened: its superpixels computed in the background, its suggestions listed
+        (``bounds``: the tile's box in the store's CRS; None: the chip's)."""
+        chip = next((c for c in self.chips if c.tile_id == tile_id), None)
+        if chip is not None:
+            self.smart_tool.prepare(chip)
+        if bounds is None and chip is not None and self.store is not None:
+            from geolabel.crs import reproject_geometries
+
+            bounds = reproject_geometries([chip.footprint], chip.crs, self.store.crs)[0].bounds
+        self.suggestions.refresh(bounds)
 
     def mark_done(self):
         if self.store is None or not self.chips:

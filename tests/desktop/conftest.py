@@ -1,3 +1,3 @@
-"""drive.py runs inside QGIS (qgis --code), never in pytest: not even for doctest collection."""
+"""drive.py and assist_shots.py run inside QGIS (qgis --code), never in pytest: not even for doctest collection."""
 
-collect_ignore = ["drive.py"]
+collect_ignore = ["drive.py", "assist_shots.py"]

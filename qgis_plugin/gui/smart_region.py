@@ -201,6 +201,8 @@ def smart_region_button(dock, tool):
     """A checkable button that makes ``tool`` the map tool (and gives the previous one back)."""
     button = QPushButton("Smart region")
     button.setCheckable(True)
+    # the style's pressed look is faint: a labeler must see at a glance that clicks grow regions
+    button.setStyleSheet("QPushButton:checked { background: #c2185b; color: white; font-weight: bold; }")
     button.setToolTip(
         "Click inside a field or pond: its region (shift-click adds, ctrl-click removes); "
         "Enter stores it with the chosen class, Esc clears"

@@ -71,6 +71,7 @@ def suggestions_shot():
 def smart_region():
     dock, pond = state["dock"], state["pond"]
     dock.suggestions.reject(list(dock.suggestions.ids))  # the map shows the tool's band alone
+    iface.messageBar().clearWidgets()
     dock.set_class(1)
     dock.smart_button.click()
     dock._zoom((pond.x - 120, pond.y - 90, pond.x + 120, pond.y + 90), "EPSG:32649")

@@ -75,6 +75,24 @@ def test_small_windows_give_the_polygons_of_one_big_window(village_water):
     assert np.allclose(np.sort(small.area_m2), np.sort(village_water.area_m2), rtol=1e-3)
 
 
+def test_progress_rises_to_the_end_and_a_cancel_stops_between_windows():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geolabel.errors import CancelledError
+    from geolabel.suggest import suggest_water
+
+    seen: list[float] = []
+    with ThreadPoolExecutor(1) as pool:
+        suggest_water(VILLAGE, window=512, executor=pool, progress=seen.append)
+        assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 2 * 16  # two passes of 4 x 4 windows
+        polled: list[float] = []
+        with pytest.raises(CancelledError):
+            suggest_water(
+                VILLAGE, window=512, executor=pool, progress=polled.append, is_cancelled=lambda: len(polled) >= 3
+            )
+    assert 3 <= len(polled) < 16  # stopped within the first pass
+
+
 def test_islands_are_kept_as_holes_and_specks_dropped(tmp_path):
     """A lake with a 10 m island and a 1 m reed clump: the island stays a hole, the clump
     is under --min-area and goes; a 2 m puddle outside is dropped."""

@@ -1,8 +1,18 @@
 """Superpixels of one chip and the graph of which ones touch: the cached half of a smart region.
 
-A chip's pixels are cut once into superpixels (scikit-image's Felzenszwalb graph
-segmentation) and each superpixel is described by its mean band values and its size;
-a click then only walks this small graph (:mod:`geolabel.suggest.region`).
+A chip's pixels are cut once into superpixels and each superpixel is described by its
+mean band values and its size; a click then only walks this small graph
+(:mod:`geolabel.suggest.region`).
+
+The superpixels are the watershed basins of the image's edge strength (Sobel, strongest
+band) grown from a regular grid of seeds (scikit-image ``watershed``): their boundaries
+lie on the image's edges, and the edge strength is needed anyway to keep regions from
+crossing them. Measured on the village scene (bench/bench_region.py), against
+Felzenszwalb's graph segmentation and SLIC: the watershed is about 5 times faster than
+Felzenszwalb (60 vs 330 ms on a 512 px chip), fits the ponds better (smallest IoU 0.97
+vs 0.92) and finds as many fields; SLIC is as fast but its compact cells cut across
+pond shores (IoU down to 0.4). Felzenszwalb on a half-resolution chip is fast too, but
+its blocky edges cost the ponds (IoU 0.72 to 0.86).
 """
 
 from __future__ import annotations
@@ -13,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-#: Felzenszwalb's scale (larger: larger superpixels) and minimum size in pixels, chosen on
-#: the village scene (bench/bench_region.py): pond and field edges stay superpixel edges,
-#: and a 512 px chip gets a few hundred superpixels, so a click walks a small graph.
-SCALE = 100.0
-SIGMA = 0.8
-MIN_SIZE = 40
+#: Seeds of the watershed per 512 x 512 px (a regular grid, scaled to the chip's area):
+#: chosen on the village scene (bench/bench_region.py; 700 and 1500 found fewer fields),
+#: about 16 px apart, so the smallest ponds hold several superpixels and a click walks a
+#: graph of about a thousand nodes.
+SEEDS_PER_CHIP = 1000
+#: Pixels to the percentiles that scale the bands: every ``PERCENTILE_STRIDE``-th valid
+#: pixel is plenty for the 1st and 99th percentile and 7 times cheaper than all of them.
+PERCENTILE_STRIDE = 7
 
 
 @dataclass(frozen=True)
@@ -54,20 +66,17 @@ def compute_superpixels(data: NDArray[Any], valid: NDArray[Any]) -> Superpixels:
     NIR band (when present) counts as much as each colour: ponds and fields differ in NIR
     more than in colour.
     """
-    import warnings
-
     import numpy as np
 
     from geolabel.suggest import require_extra
 
     require_extra()
-    from skimage.segmentation import felzenszwalb
+    from skimage.segmentation import watershed
 
     image = _scaled(data, valid)
-    with warnings.catch_warnings():  # it warns that 4 bands might not be meant as channels: they are
-        warnings.simplefilter("ignore", RuntimeWarning)
-        segments = felzenszwalb(image, scale=SCALE, sigma=SIGMA, min_size=MIN_SIZE, channel_axis=-1)
-    segments = segments.astype(np.int64)
+    edge = _edge_strength(image)
+    seeds = max(1, round(SEEDS_PER_CHIP * valid.size / 512**2))
+    segments = watershed(edge, markers=seeds).astype(np.int64)
     segments[~valid] = -1
     segments = _renumbered(segments)
     n = int(segments.max()) + 1
@@ -77,7 +86,7 @@ def compute_superpixels(data: NDArray[Any], valid: NDArray[Any]) -> Superpixels:
         [np.bincount(flat[inside], weights=band.ravel()[inside], minlength=n) for band in np.moveaxis(image, -1, 0)]
     )
     means = (sums / np.maximum(sizes, 1)).T
-    indptr, indices, edges = _adjacency(segments, _edge_strength(image), n)
+    indptr, indices, edges = _adjacency(segments, edge, n)
     return Superpixels(segments=segments, means=means, sizes=sizes, indptr=indptr, indices=indices, edges=edges)
 
 
@@ -88,25 +97,33 @@ def _scaled(data: NDArray[Any], valid: NDArray[Any]) -> NDArray[Any]:
     image = np.moveaxis(data, 0, -1).astype(np.float32)
     if not valid.any():
         return image
-    low, high = np.percentile(image[valid], [1, 99], axis=0)
-    return np.clip((image - low) / np.maximum(high - low, 1e-6), 0, 1)  # type: ignore[no-any-return]
+    low, high = np.percentile(image[valid][::PERCENTILE_STRIDE], [1, 99], axis=0).astype(np.float32)
+    # float32 throughout: half the memory traffic of float64 for Sobel and the watershed
+    return np.clip((image - low) / np.maximum(high - low, np.float32(1e-6)), 0, 1)  # type: ignore[no-any-return]
 
 
 def _renumbered(segments: NDArray[Any]) -> NDArray[Any]:
-    """Superpixel ids 0..n-1 over the valid pixels (nodata made some ids disappear)."""
+    """Superpixel ids 0..n-1 over the valid pixels (nodata made some ids disappear), in the
+    order of the old ids (a lookup table: 1 ms on a 512 px chip, where ``np.unique``'s sort took 7)."""
     import numpy as np
 
-    ids, inverse = np.unique(segments, return_inverse=True)
-    out = inverse.reshape(segments.shape) - (1 if ids[0] == -1 else 0)
-    return out  # type: ignore[no-any-return]
+    inside = segments >= 0
+    if not inside.any():
+        return segments
+    present = np.bincount(segments[inside]) > 0
+    lookup = np.cumsum(present) - 1
+    return np.where(inside, lookup[np.maximum(segments, 0)], -1)
 
 
 def _edge_strength(image: NDArray[Any]) -> NDArray[Any]:
-    """Per pixel, the strongest Sobel edge over the bands (0..1 scaled bands). (Blurring
-    first, to take texture for no edge, let fields leak into grass on the village scene.)"""
+    """Per pixel, the strongest Sobel edge over the bands (0..1 scaled bands), each band on
+    its own (a 3-D Sobel would also smooth across the bands, and takes half as long again).
+    (Blurring first, to take texture for no edge, let fields leak into grass on the village
+    scene.)"""
+    import numpy as np
     from skimage.filters import sobel
 
-    return sobel(image, axis=(0, 1)).max(axis=-1)  # type: ignore[no-any-return]
+    return np.max([sobel(image[..., b]) for b in range(image.shape[-1])], axis=0)  # type: ignore[no-any-return]
 
 
 def _adjacency(segments: NDArray[Any], edge: NDArray[Any], n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:

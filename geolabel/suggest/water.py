@@ -84,6 +84,7 @@ def suggest_water(
     workers: int | None = None,
     executor: Executor | None = None,
     progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> WaterSuggestion:
     """Water polygons of ``scene`` from a water index, in the scene's CRS.
 
@@ -91,7 +92,9 @@ def suggest_water(
     ``threshold``: ``"otsu"`` (the upper threshold of a 3-class Otsu on the whole scene's
     histogram, at least 0) or a number. ``aoi`` or ``tiles`` (with ``tile``) limit where
     polygons are made; the threshold still comes from the whole scene, so neighbouring
-    tiles get the same one.
+    tiles get the same one. ``progress``: called with the finished fraction (0..1);
+    ``is_cancelled``: polled between windows, a :class:`~geolabel.errors.CancelledError`
+    when it says so (nothing is written: the caller writes the result).
 
     >>> s = suggest_water("sample_data/village.tif", workers=1)
     >>> len(s.polygons), round(s.threshold, 2), s.index
@@ -113,7 +116,7 @@ def suggest_water(
     area = suggestion_area(info.crs_wkt, aoi=aoi, tiles=tiles, tile=tile)
     boxes = _boxes(info.transform, info.width, info.height, area=area, size=window, scene=info.path)
     job = _Job(info.path, pair, _pick(info.scales, pair), _pick(info.offsets, pair), info.width, info.height)
-    run = functools.partial(_run, executor=executor, workers=workers, progress=progress)
+    run = functools.partial(_run, executor=executor, workers=workers, progress=progress, is_cancelled=is_cancelled)
     if level is None:
         counts = run(
             functools.partial(_histogram, job), scene_windows(info.width, info.height, size=window), span=(0.0, 0.4)
@@ -176,6 +179,7 @@ def _run(
     executor: Executor | None,
     workers: int | None,
     progress: Callable[[float], None] | None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> list[Any]:
     """``fn`` over ``boxes`` as one batch; results in window order; progress within ``span``."""
     from geolabel.parallel import run_batch
@@ -187,7 +191,7 @@ def _run(
         if progress is not None:
             progress(span[0] + (span[1] - span[0]) * len(results) / len(boxes))
 
-    run_batch(fn, boxes, on_result=collect, executor=executor, workers=workers)
+    run_batch(fn, boxes, on_result=collect, executor=executor, workers=workers, is_cancelled=is_cancelled)
     return [results[box] for box in boxes]
 
 

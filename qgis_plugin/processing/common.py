@@ -87,7 +87,13 @@ def vector_source(layer, context, feedback):
 
 
 #: Toolbox groups under the GeoLabel provider (alphabetical is also the order of the work).
-GROUPS = {"imagery": "Imagery", "labels": "Label store", "quality": "Quality", "training": "Training data"}
+GROUPS = {
+    "imagery": "Imagery",
+    "labels": "Label store",
+    "quality": "Quality",
+    "suggest": "Suggestions",
+    "training": "Training data",
+}
 
 #: Engine functions a message may point to -> the GeoLabel algorithm that does the same.
 ALGORITHMS = {
@@ -97,7 +103,14 @@ ALGORITHMS = {
     "resolve_store()": "“Resolve overlaps” (geolabel:resolve)",
 }
 #: Engine arguments whose Processing parameter is not simply their name in capitals.
-PARAMETERS = {"out_dir": "OUTPUT", "json_out": "OUTPUT", "iou": "IOU", "tiles": "TILES"}
+PARAMETERS = {
+    "out_dir": "OUTPUT",
+    "json_out": "OUTPUT",
+    "out": "OUTPUT",
+    "class_name": "CLASS",
+    "iou": "IOU",
+    "tiles": "TILES",
+}
 
 
 def engine_message(exc, algorithm=None):
@@ -221,6 +234,35 @@ class GeolabelAlgorithm(QgsProcessingAlgorithm):
         context.temporaryLayerStore().addMapLayer(layer)
         self.load_on_completion(context, layer.id(), "Labels", output_name)
         return layer.source()
+
+    def suggestions_target(self, parameters, context, feedback, *, into="INTO", output="OUTPUT"):
+        """(store location, None) when the store parameter ``into`` is given, else (None,
+        GeoPackage path of ``output``), checked before any work like the CLI's --out."""
+        from geolabel.suggest.output import check_output
+
+        if self.parameterAsFile(parameters, into, context):
+            return self.store_location(parameters, context, feedback, into)[0], None
+        out = self.parameterAsFileOutput(parameters, output, context)
+        if not out:
+            raise QgsProcessingException("give a label store to add the suggestions to, or an output GeoPackage")
+        self.run_engine(feedback, check_output, out, overwrite=True)  # the file dialog asked already
+        return None, out
+
+    def write_suggestions(self, feedback, context, polygons, crs, class_name, *, into, out, name, output="OUTPUT"):
+        """Write suggestions with the engine's one writer (to ``into`` or ``out``, see
+        :meth:`suggestions_target`) and load them (or the store's labels) when the algorithm ends."""
+        from geolabel.suggest import write_suggestions
+        from geolabel.suggest.output import SUGGESTIONS_LAYER
+
+        done = self.run_engine(
+            feedback, write_suggestions, polygons, crs=crs, class_name=class_name, out=out, into=into, overwrite=True
+        )
+        if into is not None:
+            self.load_store_labels(context, into, output)
+        else:
+            self.load_on_completion(context, f"{out}|layername={SUGGESTIONS_LAYER}", name, output)
+        feedback.setProgress(100)
+        return done
 
     def executor(self):
         return ThreadPoolExecutor(THREADS)

@@ -28,6 +28,7 @@ class GeolabelProvider(QgsProcessingProvider):
         from .import_labels import ImportLabels
         from .resolve import ResolveOverlaps
         from .score import ScoreLabels
+        from .suggest_water import SuggestWater
         from .tile import TileRaster
 
         for alg in (
@@ -38,5 +39,6 @@ class GeolabelProvider(QgsProcessingProvider):
             CheckLabels,
             ScoreLabels,
             ExportTrainingSet,
+            SuggestWater,
         ):
             self.addAlgorithm(alg())

@@ -13,7 +13,7 @@ from geolabel import tile_raster
 from geolabel.labels.store import create_store
 from tests.conftest import SAMPLE
 
-ALGORITHMS = {"tile", "create_store", "import_labels", "resolve", "check", "score", "export"}
+ALGORITHMS = {"tile", "create_store", "import_labels", "resolve", "check", "score", "export", "suggest_water"}
 
 
 def test_plugin_loads_and_unloads_through_the_qgis_plugin_loader(unloaded_plugin):
@@ -386,7 +386,7 @@ def test_toolbox_groups_names_and_dialog_defaults(processing, tmp_path):
 
     provider = QgsApplication.processingRegistry().providerById("geolabel")
     algorithms = provider.algorithms()
-    assert {a.group() for a in algorithms} == {"Imagery", "Label store", "Quality", "Training data"}
+    assert {a.group() for a in algorithms} == {"Imagery", "Label store", "Quality", "Suggestions", "Training data"}
     assert max(len(a.displayName()) for a in algorithms) <= 30
     registry = QgsApplication.processingRegistry()
     QgsProject.instance().removeAllMapLayers()

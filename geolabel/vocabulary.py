@@ -77,6 +77,8 @@ BAND_ROLES: tuple[BandRole, ...] = get_args(BandRole)
 WATER_THRESHOLD = "otsu"
 SUGGEST_MIN_AREA_M2 = 100.0
 SUGGEST_WATER_CLASS = "water"
+#: Smallest class polygon suggested, m²: below the village's smallest house (8 x 8 m).
+SUGGEST_CLASSES_MIN_AREA_M2 = 25.0
 #: Window side (pixels) suggest commands read at a time: 1024 x 1024 x 2 bands of float32 is 8 MB.
 SUGGEST_WINDOW = 1024
 

@@ -95,6 +95,7 @@ FLAGS: dict[str, str] = {
     "tile": "--tile",
     "into": "--into",
     "window": "--window",
+    "only_todo": "--only-todo",
     # functions -> commands
     "tile_raster()": "`geolabel tile`",
     "create_store()": "`geolabel labels init`",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from geolabel import vocabulary as v
@@ -82,3 +84,76 @@ def water(
             f"{done.where}: {done.count} water polygons, {done.area_m2 / 1e4:.2f} ha "
             f"({found.index} > {found.threshold:.3f}{', otsu' if threshold == 'otsu' else ''})"
         )
+
+
+@suggest.command(short_help="Land-cover classes learnt from the labels already made.")
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.option("--from", "store", required=True, type=STORE,
+              help="Label store to learn from: labels of tiles marked done, and accepted labels.")  # fmt: skip
+@click.option("--tiles", default=None, type=click.Path(dir_okay=False),
+              help="Tile index of the scene: which tiles are done (learnt from) and which to suggest in.")  # fmt: skip
+@click.option("--only-todo", is_flag=True, help="With --tiles: skip tiles in progress too, not only done ones.")
+@click.option("--classes", default=None, metavar="NAME,...", help="Suggest only these classes (all learn).")
+@click.option("--min-area", default=v.SUGGEST_CLASSES_MIN_AREA_M2, show_default=True, type=float,
+              help="Drop polygons and holes smaller than this, m².")  # fmt: skip
+@click.option("--into", default=None, type=STORE, help="Add the suggestions to this label store as drafts.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write them to this new GeoPackage.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--seed", default=v.SEED, show_default=True, help="Seed of the sampling, hold-out and classifier.")
+@click.option("--window", default=v.SUGGEST_WINDOW, show_default=True, help="Pixels read at a time (per side).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def classes(
+    scene: str,
+    store: str,
+    tiles: str | None,
+    only_todo: bool,
+    classes: str | None,
+    min_area: float,
+    into: str | None,
+    out: str | None,
+    overwrite: bool,
+    seed: int,
+    window: int,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Learn the classes of the labels in --from on SCENE and suggest them on the tiles
+    not done yet, with the accuracy measured on training tiles held out whole.
+
+    \b
+    Examples:
+      geolabel suggest classes scene.tif --from labels.gpkg --tiles chips/tiles.gpkg --into labels.gpkg
+      geolabel suggest classes scene.tif --from labels.gpkg --tiles chips/tiles.gpkg --only-todo \\
+          --classes water,farmland --out suggested.gpkg
+    """
+    from geolabel.suggest import suggest_classes, write_suggestions
+    from geolabel.suggest.output import check_output
+
+    if (into is None) == (out is None):
+        raise click.UsageError("give exactly one of --into STORE and --out FILE.gpkg")
+    if out is not None:
+        check_output(out, overwrite=overwrite)
+    with Progress("classes", quiet=quiet) as bar:
+        found = suggest_classes(scene, store=store, tiles=tiles, only_todo=only_todo, classes=classes,
+                                min_area=min_area, seed=seed, window=window, workers=workers, progress=bar)  # fmt: skip
+    done = write_suggestions(found.polygons, crs=found.crs, class_name=found.class_names, out=out, into=into,
+                             overwrite=overwrite)  # fmt: skip
+    if not quiet:
+        _report_classes(found, done)
+
+
+def _report_classes(found: Any, done: Any) -> None:
+    """The polygons written per class, then the held-out accuracy table."""
+    from collections import Counter
+
+    counts = ", ".join(f"{n} {name}" for name, n in sorted(Counter(found.class_names).items()))
+    click.echo(f"{done.where}: {done.count} polygons, {done.area_m2 / 1e4:.2f} ha ({counts or 'none'})")
+    held = found.accuracy
+    if held is None:
+        click.echo("held-out accuracy: not measured (one training tile; mark more tiles done)")
+        return
+    click.echo(f"held-out accuracy on {len(held.sites)} of {len(found.training_sites)} training tiles "
+               f"({', '.join(held.sites)}; {held.pixels} pixels): overall {held.overall:.3f}")  # fmt: skip
+    for name, iou in held.iou.items():
+        click.echo(f"  {name:<12} IoU {iou:.3f}")

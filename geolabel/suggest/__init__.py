@@ -3,7 +3,8 @@
 Every suggest command makes polygons in the scene's CRS and hands them to one writer,
 :func:`write_suggestions`: a new GeoPackage, or a label store where they arrive as
 ``source="suggested"``, ``status="draft"``. :class:`SmartRegion` grows the region around
-a click over superpixels of one chip. scikit-image and scikit-learn are an extra
+a click over superpixels of one chip. :func:`suggest_classes` learns land-cover classes
+from the labels already made and suggests them on the tiles still to do. scikit-image and scikit-learn are an extra
 (``pip install 'geolabel[suggest]'``) imported only by these functions.
 """
 
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 from geolabel.errors import InputError
 from geolabel.suggest.bands import band_roles, index_bands, parse_band_roles
+from geolabel.suggest.classes import ClassSuggestion, HoldOut, suggest_classes
 from geolabel.suggest.output import SuggestionsWritten, write_suggestions
 from geolabel.suggest.region import SmartRegion, Snapped, chip_window_at, snap_to_labels
 from geolabel.suggest.water import WaterSuggestion, otsu_water_threshold, suggest_water
 
 __all__ = [
+    "ClassSuggestion",
+    "HoldOut",
     "SmartRegion",
     "Snapped",
     "SuggestionsWritten",
@@ -27,6 +31,7 @@ __all__ = [
     "parse_band_roles",
     "require_extra",
     "snap_to_labels",
+    "suggest_classes",
     "suggest_water",
     "write_suggestions",
 ]

@@ -37,12 +37,13 @@ def write_suggestions(
     polygons: Sequence[Any],
     *,
     crs: Any,
-    class_name: str,
+    class_name: str | Sequence[str],
     out: str | os.PathLike[str] | None = None,
     into: Any = None,
     overwrite: bool = False,
 ) -> SuggestionsWritten:
-    """Write suggested ``polygons`` (in ``crs``) of class ``class_name`` to exactly one of:
+    """Write suggested ``polygons`` (in ``crs``) of class ``class_name`` (one name for all,
+    or one per polygon) to exactly one of:
 
     - ``out``: a new GeoPackage, layer ``suggestions`` in ``crs``, with columns
       class_name, source, status, area_m2 (built under a temporary name, then renamed);
@@ -58,12 +59,15 @@ def write_suggestions(
         raise InputError("give exactly one of `out` (a new GeoPackage) and `into` (a label store)",
                          params=("out", "into"))  # fmt: skip
     geoms = np.asarray(polygons, dtype=object)
+    names = [class_name] * len(geoms) if isinstance(class_name, str) else list(class_name)
+    if len(names) != len(geoms):
+        raise ValueError(f"{len(names)} class names for {len(geoms)} polygons")
     areas = area_m2(geoms, crs) if len(geoms) else np.zeros(0)
     if out is not None:
-        _write_geopackage(Path(out), geoms, areas, crs=crs, class_name=class_name, overwrite=overwrite)
+        _write_geopackage(Path(out), geoms, areas, crs=crs, names=names, overwrite=overwrite)
         where = os.fspath(out)
     else:
-        where = _add_to_store(into, geoms, crs=crs, class_name=class_name)
+        where = _add_to_store(into, geoms, crs=crs, names=names)
     return SuggestionsWritten(len(geoms), float(np.sum(areas)), where)
 
 
@@ -81,7 +85,7 @@ def check_output(out: str | os.PathLike[str], *, overwrite: bool) -> None:
     check_output_file(path)
 
 
-def _write_geopackage(path: Path, geoms: Any, areas: Any, *, crs: Any, class_name: str, overwrite: bool) -> None:
+def _write_geopackage(path: Path, geoms: Any, areas: Any, *, crs: Any, names: list[str], overwrite: bool) -> None:
     import numpy as np
     import pyogrio.raw
     import shapely
@@ -92,7 +96,7 @@ def _write_geopackage(path: Path, geoms: Any, areas: Any, *, crs: Any, class_nam
     check_output(path, overwrite=overwrite)
     n = len(geoms)
     columns = {
-        "class_name": np.array([class_name] * n, dtype=object),
+        "class_name": np.array(names, dtype=object),
         "source": np.array([SOURCE] * n, dtype=object),
         "status": np.array([STATUS] * n, dtype=object),
         "area_m2": np.round(np.asarray(areas, dtype=float), 2),
@@ -111,20 +115,24 @@ def _write_geopackage(path: Path, geoms: Any, areas: Any, *, crs: Any, class_nam
         )
 
 
-def _add_to_store(into: Any, geoms: Any, *, crs: Any, class_name: str) -> str:
+def _add_to_store(into: Any, geoms: Any, *, crs: Any, names: list[str]) -> str:
     """Add the polygons to the store as draft suggestions; returns the store's uri."""
     import geopandas as gpd
 
     from geolabel.labels.store import opened_store
 
     with opened_store(into) as store:
-        cls = store.schema.find(class_name)
-        if cls is None:
-            known = ", ".join(c.name for c in store.schema)
-            raise InputError(f"{store.uri}: the store's schema has no class {class_name!r} (classes: {known})")
+        codes = {}
+        for name in dict.fromkeys(names):
+            cls = store.schema.find(name)
+            if cls is None:
+                known = ", ".join(c.name for c in store.schema)
+                raise InputError(f"{store.uri}: the store's schema has no class {name!r} (classes: {known})")
+            codes[name] = cls.code
+        moved, owner = _in_store_crs(geoms, crs, store.crs, where=str(store.uri))
         frame = gpd.GeoDataFrame(
-            {"class_code": [cls.code] * len(geoms), "source": SOURCE, "status": STATUS},
-            geometry=list(_in_store_crs(geoms, crs, store.crs, where=str(store.uri))),
+            {"class_code": [codes[names[i]] for i in owner], "source": SOURCE, "status": STATUS},
+            geometry=list(moved),
             crs=store.crs,
         )
         with store.transaction():
@@ -132,18 +140,20 @@ def _add_to_store(into: Any, geoms: Any, *, crs: Any, class_name: str) -> str:
         return str(store.uri)
 
 
-def _in_store_crs(geoms: Any, crs: Any, store_crs: Any, *, where: str) -> Any:
+def _in_store_crs(geoms: Any, crs: Any, store_crs: Any, *, where: str) -> tuple[Any, Any]:
     """The polygons in the store's CRS, each still one valid Polygon (a reprojection can
-    make a ring touch itself: repaired, and a polygon split in two gives two labels)."""
+    make a ring touch itself: repaired, and a polygon split in two gives two labels), and
+    the index of the polygon each came from."""
+    import numpy as np
     import shapely
 
     from geolabel.crs import crs_label, outside_area_of_use, reproject_geometries, same_crs
     from geolabel.geom import polygonal_parts
 
     if not len(geoms) or same_crs(crs, store_crs):
-        return geoms
+        return geoms, np.arange(len(geoms))
     problem = outside_area_of_use(geoms, crs, store_crs)
     if problem:
         raise CRSError(f"{where}: {problem}; make a store in the scene's CRS ({crs_label(crs)}) or one that covers it")
     moved = reproject_geometries(geoms, crs, store_crs, densify="auto")
-    return polygonal_parts(shapely.make_valid(moved))[0]
+    return polygonal_parts(shapely.make_valid(moved))

@@ -27,7 +27,7 @@ import numpy as np
 
 from geolabel import vocabulary as v
 from geolabel.errors import InputError
-from geolabel.suggest.windows import Box, pixel_limit, scene_windows, with_margin
+from geolabel.suggest.windows import Box, run_windows, scene_windows, with_margin
 
 #: Histogram bins over the index's range [-1, 1]: steps of 0.001.
 HIST_BINS = 2000
@@ -102,7 +102,7 @@ def suggest_water(
     """
     from geolabel.raster import inspect_scene
     from geolabel.suggest import require_extra
-    from geolabel.suggest.area import suggestion_area
+    from geolabel.suggest.area import area_boxes, suggestion_area
     from geolabel.suggest.bands import index_bands, parse_band_roles
 
     require_extra()
@@ -114,9 +114,11 @@ def suggest_water(
         index, given=given, descriptions=info.descriptions, colorinterp=info.colorinterp, scene=info.path
     )
     area = suggestion_area(info.crs_wkt, aoi=aoi, tiles=tiles, tile=tile)
-    boxes = _boxes(info.transform, info.width, info.height, area=area, size=window, scene=info.path)
+    boxes = area_boxes(info.transform, info.width, info.height, area=area, size=window, scene=info.path)
     job = _Job(info.path, pair, _pick(info.scales, pair), _pick(info.offsets, pair), info.width, info.height)
-    run = functools.partial(_run, executor=executor, workers=workers, progress=progress, is_cancelled=is_cancelled)
+    run = functools.partial(
+        run_windows, executor=executor, workers=workers, progress=progress, is_cancelled=is_cancelled
+    )
     if level is None:
         counts = run(
             functools.partial(_histogram, job), scene_windows(info.width, info.height, size=window), span=(0.0, 0.4)
@@ -153,46 +155,6 @@ def _check_limits(*, min_area: float, window: int) -> None:
 
 def _pick(values: Sequence[float], pair: tuple[int, int]) -> tuple[float, float]:
     return (float(values[pair[0] - 1]), float(values[pair[1] - 1]))
-
-
-def _boxes(transform: Sequence[float], width: int, height: int, *, area: Any, size: int, scene: str) -> list[Box]:
-    """The windows to polygonize: all, or those overlapping ``area``."""
-    if area is None:
-        return scene_windows(width, height, size=size)
-    import shapely
-
-    from geolabel.geom import to_pixels
-
-    bounds = shapely.bounds(to_pixels(np.array([area]), tuple(transform)))[0]
-    boxes = [] if area.is_empty else scene_windows(width, height, size=size, limit=pixel_limit(tuple(bounds)))
-    if not boxes:
-        raise InputError(f"{scene}: the area to suggest in (`aoi` or `tiles`) does not overlap the scene",
-                         params=("aoi", "tiles"))  # fmt: skip
-    return boxes
-
-
-def _run(
-    fn: Callable[[Box], Any],
-    boxes: list[Box],
-    *,
-    span: tuple[float, float],
-    executor: Executor | None,
-    workers: int | None,
-    progress: Callable[[float], None] | None,
-    is_cancelled: Callable[[], bool] | None = None,
-) -> list[Any]:
-    """``fn`` over ``boxes`` as one batch; results in window order; progress within ``span``."""
-    from geolabel.parallel import run_batch
-
-    results: dict[Box, Any] = {}
-
-    def collect(box: Box, result: Any) -> None:
-        results[box] = result
-        if progress is not None:
-            progress(span[0] + (span[1] - span[0]) * len(results) / len(boxes))
-
-    run_batch(fn, boxes, on_result=collect, executor=executor, workers=workers, is_cancelled=is_cancelled)
-    return [results[box] for box in boxes]
 
 
 def read_index(src: Any, box: Box, job: _Job) -> tuple[Any, Any]:

@@ -3,6 +3,7 @@
 A box is ``(col_off, row_off, width, height)`` in the scene's pixel grid. Windows
 partition the scene (or the part of it a limit covers); each is read with a margin so
 that neighbourhood operations (morphology) see the same pixels whatever the window size.
+:func:`run_windows` runs a task per window as one batch.
 
 >>> scene_windows(5, 3, size=2)
 [(0, 0, 2, 2), (2, 0, 2, 2), (4, 0, 1, 2), (0, 2, 2, 1), (2, 2, 2, 1), (4, 2, 1, 1)]
@@ -13,6 +14,9 @@ that neighbourhood operations (morphology) see the same pixels whatever the wind
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
 
 Box = tuple[int, int, int, int]
 
@@ -52,3 +56,29 @@ def pixel_limit(bounds: tuple[float, float, float, float]) -> tuple[float, float
     """
     c0, r0, c1, r1 = bounds
     return (math.floor(c0), math.floor(r0), math.ceil(c1), math.ceil(r1))
+
+
+def run_windows(
+    fn: Callable[[Box], Any],
+    boxes: list[Box],
+    *,
+    span: tuple[float, float],
+    executor: Executor | None,
+    workers: int | None,
+    progress: Callable[[float], None] | None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> list[Any]:
+    """``fn`` over ``boxes`` as one batch (:func:`geolabel.parallel.run_batch`); results in
+    window order; progress reported within ``span``; ``is_cancelled`` stops it between
+    windows."""
+    from geolabel.parallel import run_batch
+
+    results: dict[Box, Any] = {}
+
+    def collect(box: Box, result: Any) -> None:
+        results[box] = result
+        if progress is not None:
+            progress(span[0] + (span[1] - span[0]) * len(results) / len(boxes))
+
+    run_batch(fn, boxes, on_result=collect, executor=executor, workers=workers, is_cancelled=is_cancelled)
+    return [results[box] for box in boxes]

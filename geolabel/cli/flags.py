@@ -95,6 +95,10 @@ FLAGS: dict[str, str] = {
     "tile": "--tile",
     "into": "--into",
     "window": "--window",
+    # tags
+    "tag_schema": "--tag-schema",
+    "rules": "--rule",
+    "tag": "--tag",
     # functions -> commands
     "tile_raster()": "`geolabel tile`",
     "create_store()": "`geolabel labels init`",
@@ -102,6 +106,7 @@ FLAGS: dict[str, str] = {
     "resolve_store()": "`geolabel labels resolve`",
     "add_member()": "`geolabel team add`",
     "suggest_classes()": "`geolabel suggest classes`",
+    "set_tag_schema()": "`geolabel tags schema`",
 }
 
 

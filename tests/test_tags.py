@@ -289,6 +289,24 @@ def test_a_labeler_writes_only_their_own_tags_on_postgis(pg_database):
         (1, project.users["labeler_a"]), (2, project.users["labeler_b"])]  # fmt: skip
 
 
+def test_a_copy_keeps_the_tag_schema_and_the_tags(tmp_path, pg_database):
+    from geolabel.labels.copy import copy_store
+
+    from .conftest import new_pg_location
+
+    source = tmp_path / "source.gpkg"
+    create_store(source, crs="EPSG:32649", tag_schema=schema("single")).close()
+    set_tile_tags(source, "t1", ["water"], labeler="li", status="accepted")
+    set_tile_tags(source, "t2", ["road"], labeler="wang")
+    pg = new_pg_location(pg_database, "tags_copy")
+    copy_store(source, pg)
+    copy_store(pg, tmp_path / "back.gpkg")
+    for copy in (pg, tmp_path / "back.gpkg"):
+        with open_store(copy) as st, open_store(source) as src:
+            assert st.read_tag_schema() == schema("single")
+            assert st.tile_tags() == src.tile_tags()  # times too
+
+
 # -- tags from polygons ----------------------------------------------------------------------
 
 

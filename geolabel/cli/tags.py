@@ -65,7 +65,7 @@ def set_(store: str, tile_id: str, tag_list: str, labeler: str | None, status: s
 
     \b
     Example:
-      geolabel tags set out/labels.gpkg --tile village_r0_c1 --tags paddy,village --labeler li
+      geolabel tags set out/labels.gpkg --tile village_r001_c001 --tags paddy,village --labeler li
     """
     from geolabel.labels.store import open_store
     from geolabel.labels.tags import set_tile_tags, tag_name

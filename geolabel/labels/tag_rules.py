@@ -147,8 +147,12 @@ def class_shares(store: Any, footprints: Any, classes: dict[str, int]) -> list[d
         if not len(labels):
             continue
         tile_idx, label_idx = shapely.STRtree(labels).query(footprints, predicate="intersects")
-        for t in np.unique(tile_idx):
-            inside = shapely.intersection(labels[label_idx[tile_idx == t]], footprints[t])
-            covered = area_m2([shapely.union_all(inside)], store.crs)[0]
-            shares[int(t)][name] = float(covered / tile_area[t]) if tile_area[t] > 0 else 0.0
+        order = np.argsort(tile_idx, kind="stable")
+        tile_idx, label_idx = tile_idx[order], label_idx[order]
+        pieces = shapely.intersection(labels[label_idx], footprints[tile_idx])
+        starts = np.flatnonzero(np.r_[True, np.diff(tile_idx) != 0])
+        # overlapping labels of one class count once: the union of a tile's pieces
+        covered = area_m2([shapely.union_all(group) for group in np.split(pieces, starts[1:])], store.crs)
+        for t, area in zip(tile_idx[starts].tolist(), covered.tolist()):
+            shares[t][name] = area / tile_area[t] if tile_area[t] > 0 else 0.0
     return shares

@@ -88,7 +88,13 @@ def tag_codes(schema: TagSchema, names: Iterable[str], where: str) -> list[int]:
 def known_tiles(store: LabelStore) -> set[str]:
     """The tiles the store knows (given out as tasks, or with recorded progress); empty
     when it knows none, and then any tile id is taken."""
-    return {t.tile_id for t in store.tasks()} | set(store.tile_statuses())
+    from geolabel.labels.store import NotAStoreError
+
+    try:
+        tasks = {t.tile_id for t in store.tasks()}
+    except NotAStoreError:  # a PostGIS project made before tasks existed
+        tasks = set()
+    return tasks | set(store.tile_statuses())
 
 
 def _check_tile(tile_id: str, known: set[str], where: str) -> None:

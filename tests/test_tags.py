@@ -267,6 +267,19 @@ def test_a_store_made_before_tags_opens_and_gets_the_tables_with_its_first_tags(
     assert rows_of(location) == [("t1", 1, "li", "draft")]
 
 
+def test_a_password_in_the_location_is_never_printed(pg_database, tmp_path):
+    from .conftest import new_pg_location
+    from .test_cli_postgis import SECRET, with_password
+
+    location = with_password(new_pg_location(pg_database, "tags_secret"))
+    outputs = [run("labels", "init", location, "--crs", "EPSG:32649", "--tag-schema", TAGS_TOML).output]
+    outputs.append(run("tags", "schema", location, TAGS_TOML).output)
+    outputs.append(run("tags", "set", location, "--tile", "t1", "--tags", "rood", "--labeler", "li").output)
+    outputs.append(run("tags", "list", location, "--tag", "rood").output)
+    assert "6 tags, multi-label" in outputs[1] and "unknown tag 'rood'" in outputs[2]
+    assert all(SECRET not in out for out in outputs)
+
+
 def test_a_labeler_writes_only_their_own_tags_on_postgis(pg_database):
     from geolabel.errors import AccessDeniedError
     from geolabel.labels.pg_store import PostGISStore

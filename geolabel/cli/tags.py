@@ -32,12 +32,14 @@ def schema(store: str, schema_path: str) -> None:
     Example:
       geolabel tags schema out/labels.gpkg sample_data/village_tags.toml
     """
+    from geolabel.labels.store import open_store
     from geolabel.labels.tags import set_tag_schema
     from geolabel.labels.tagschema import load_tag_schema
 
     tag_schema = load_tag_schema(schema_path)
-    set_tag_schema(store, tag_schema)
-    echo_tag_schema(store, tag_schema)
+    with open_store(store) as st:  # messages show st.uri: a location's password never
+        set_tag_schema(st, tag_schema)
+        echo_tag_schema(st.uri, tag_schema)
 
 
 def echo_tag_schema(store: str, tag_schema: TagSchema) -> None:

@@ -42,6 +42,17 @@ AreaUnit = Literal["m2", "ha", "mu"]
 AREA_UNITS: tuple[AreaUnit, ...] = get_args(AreaUnit)
 RESOLVE_MIN_AREA_M2 = 1.0
 
+# -- tile tags (whole-image labels) ---------------------------------------------------------
+
+#: ``multi``: a tile may carry several tags ("paddy" and "pond"); ``single``: one tag per
+#: tile and labeler (a scene-classification project).
+TagMode = Literal["multi", "single"]
+TAG_MODES: tuple[TagMode, ...] = get_args(TagMode)
+TagListFormat = Literal["table", "csv", "json"]
+TAG_LIST_FORMATS: tuple[TagListFormat, ...] = get_args(TagListFormat)
+#: The labeler name of tags derived from the polygons (`geolabel tags suggest`).
+TAG_SUGGEST_LABELER = "suggest"
+
 # -- tasks and review ---------------------------------------------------------------------
 
 #: A task's life: assigned -> in_progress -> submitted -> accepted, or rejected (back to

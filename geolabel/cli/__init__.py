@@ -159,6 +159,7 @@ def _register() -> None:
     from geolabel.cli.labels import labels
     from geolabel.cli.score import score
     from geolabel.cli.suggest import suggest
+    from geolabel.cli.tags import tags
     from geolabel.cli.tasks import review, tasks
     from geolabel.cli.team import team
     from geolabel.cli.tile import tile
@@ -172,6 +173,7 @@ def _register() -> None:
     main.add_command(tasks)
     main.add_command(review)
     main.add_command(suggest)
+    main.add_command(tags)
 
 
 _register()

@@ -96,6 +96,10 @@ FLAGS: dict[str, str] = {
     "into": "--into",
     "window": "--window",
     "only_todo": "--only-todo",
+    # tags
+    "tag_schema": "--tag-schema",
+    "rules": "--rule",
+    "tag": "--tag",
     # functions -> commands
     "tile_raster()": "`geolabel tile`",
     "create_store()": "`geolabel labels init`",
@@ -103,6 +107,7 @@ FLAGS: dict[str, str] = {
     "resolve_store()": "`geolabel labels resolve`",
     "add_member()": "`geolabel team add`",
     "suggest_classes()": "`geolabel suggest classes`",
+    "set_tag_schema()": "`geolabel tags schema`",
 }
 
 

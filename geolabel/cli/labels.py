@@ -20,8 +20,14 @@ def labels() -> None:
 @click.argument("store", type=STORE)
 @click.option("--crs", "crs", required=True, help="Store CRS, e.g. EPSG:32649 (metric CRSs recommended).")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema file (.toml or .json).")
+@click.option(
+    "--tag-schema",
+    "tag_schema_path",
+    type=click.Path(dir_okay=False),
+    help="Tile tag schema file (.toml or .json), for whole-image labels (`geolabel tags`).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing store (its labels are lost).")
-def init(store: str, crs: str, schema_path: str | None, overwrite: bool) -> None:
+def init(store: str, crs: str, schema_path: str | None, tag_schema_path: str | None, overwrite: bool) -> None:
     """Create STORE with an empty `labels` layer in CRS and the class schema.
 
     STORE is a GeoPackage file (.gpkg) or, for a team, a project schema in PostgreSQL with
@@ -31,18 +37,24 @@ def init(store: str, crs: str, schema_path: str | None, overwrite: bool) -> None
     \b
     Examples:
       geolabel labels init out/labels.gpkg --crs EPSG:32649
+      geolabel labels init out/labels.gpkg --crs EPSG:32649 --tag-schema sample_data/village_tags.toml
       geolabel labels init "postgresql://admin@db.center/labels?schema=village" --crs EPSG:32649
     """
+    from geolabel.cli.tags import echo_tag_schema
     from geolabel.crs import crs_label
     from geolabel.labels.schema import load_schema
     from geolabel.labels.store import create_store
+    from geolabel.labels.tagschema import load_tag_schema
 
     schema = load_schema(schema_path)
-    st = create_store(store, crs=crs, schema=schema, overwrite=overwrite)
+    tag_schema = load_tag_schema(tag_schema_path) if tag_schema_path else None
+    st = create_store(store, crs=crs, schema=schema, tag_schema=tag_schema, overwrite=overwrite)
     click.echo(f"created {st.uri}: CRS {crs_label(st.crs)}, {len(schema)} classes ({schema.name} schema)")
     for cls in schema:
         zh = f" / {cls.names['zh']}" if "zh" in cls.names else ""
         click.echo(f"  {cls.code:3d}  {cls.name}{zh}  priority {cls.priority}  {cls.color}")
+    if tag_schema is not None:
+        echo_tag_schema(st.uri, tag_schema)
     st.close()
 
 

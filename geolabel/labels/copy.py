@@ -1,9 +1,10 @@
 """Copy a labeling project from one label store to another, across backends.
 
 :func:`copy_store` moves a project between a GeoPackage and PostGIS (either way, or
-between two of a kind) as it is: label ids, versions and times, the change history and the
-tiles' labeling progress, tasks and review decisions. Nothing partial is left behind: a GeoPackage is built under a
-temporary name and renamed when complete; a PostGIS project is created and filled in one transaction.
+between two of a kind) as it is: label ids, versions and times, the change history, the
+tiles' labeling progress, tasks, review decisions, the tag schema and the tiles' tags.
+Nothing partial is left behind: a GeoPackage is built under a temporary name and renamed
+when complete; a PostGIS project is created and filled in one transaction.
 
 >>> import tempfile, shapely
 >>> from geolabel.labels.store import create_store, open_store
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from geolabel.labels.schema import ClassSchema
     from geolabel.labels.store import LabelStore
+    from geolabel.labels.tagschema import TagSchema, TileTag
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class _Project:
     tiles: list[tuple[str, str, str | None, str | None]]
     tasks: list[Task]
     reviews: list[Review]
+    tag_schema: TagSchema | None
+    tile_tags: list[TileTag]
 
     def rows(self) -> list[dict[str, Any]]:
         columns = self.labels.columns
@@ -78,7 +82,7 @@ class _Project:
 def copy_store(src: StoreLike, dst: str | os.PathLike[str], *, overwrite: bool = False) -> CopyResult:
     """Copy the project in ``src`` (an open store or a location) to a new store at ``dst``
     (a ``.gpkg`` path or a PostgreSQL location): labels with their ids, versions and times,
-    the history and the tile progress, same CRS and class schema.
+    the history and the tile progress, tile tags, same CRS, class schema and tag schema.
 
     An existing ``dst`` is only replaced with ``overwrite=True`` and only if it is a label
     store (never ``src`` itself). The source is read completely before ``dst`` is touched.
@@ -114,6 +118,8 @@ def _read_project(source: LabelStore) -> _Project:
         source.tile_rows(),
         _or_none(source.tasks),
         _or_none(source.reviews),
+        source.read_tag_schema(),
+        source.tile_tags(),
     )
 
 
@@ -136,6 +142,8 @@ def _load(store: LabelStore, project: _Project) -> None:
         tasks=project.tasks,
         reviews=project.reviews,
     )
+    if project.tile_tags:
+        store.replace_tile_tags([], project.tile_tags)
 
 
 def _copy_to_geopackage(p: Path, project: _Project, *, overwrite: bool) -> str:
@@ -146,7 +154,10 @@ def _copy_to_geopackage(p: Path, project: _Project, *, overwrite: bool) -> str:
     check_replaceable_store(p, overwrite=overwrite)
     check_output_folder(p)
     check_local_folder(p)  # said of ``p``, not of the temporary name create_store would see
-    with atomic_file(p, ".gpkg") as tmp, create_store(tmp, crs=project.crs, schema=project.schema) as store:
+    with (
+        atomic_file(p, ".gpkg") as tmp,
+        create_store(tmp, crs=project.crs, schema=project.schema, tag_schema=project.tag_schema) as store,
+    ):
         _load(store, project)
     return str(p)
 
@@ -160,6 +171,6 @@ def _copy_to_postgis(location: str, project: _Project, *, overwrite: bool) -> st
         _load(store, project)
 
     with create_postgis_store(
-        location, crs=project.crs, schema=project.schema, overwrite=overwrite, fill=fill
+        location, crs=project.crs, schema=project.schema, tag_schema=project.tag_schema, overwrite=overwrite, fill=fill
     ) as store:
         return store.uri

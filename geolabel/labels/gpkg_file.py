@@ -41,6 +41,8 @@ from geolabel.labels.store import (
 if TYPE_CHECKING:
     import pyproj
 
+    from geolabel.labels.tagschema import TagSchema
+
 _UUID_SQL = (
     "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
     "substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "
@@ -280,8 +282,11 @@ def check_replaceable_store(p: Path, *, overwrite: bool) -> None:
         raise OutputExistsError(f"{p}: is not a geolabel label store; it is left alone, choose a new file")
 
 
-def build_store_file(tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema) -> None:
-    """An empty label store at ``tmp``: the labels layer (GDAL), metadata, classes, triggers."""
+def build_store_file(
+    tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema, tag_schema: TagSchema | None = None
+) -> None:
+    """An empty label store at ``tmp``: the labels layer (GDAL), metadata, classes, triggers
+    (and the tile tags' tables when there is a ``tag_schema``)."""
     import fiona
 
     from geolabel.stop import deferred
@@ -326,6 +331,10 @@ def build_store_file(tmp: Path, store_crs: pyproj.CRS, schema: ClassSchema) -> N
             ensure_task_tables(conn)
             for sql in TRIGGERS.values():
                 conn.execute(sql)
+            if tag_schema is not None:
+                from geolabel.labels.gpkg_tags import write_tag_schema
+
+                write_tag_schema(conn, tag_schema)
     finally:
         conn.close()
 

@@ -53,7 +53,7 @@ from geolabel.labels.store import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from geolabel.labels.tagschema import TagSchema, TileTag
 
 from geolabel.labels.gpkg_file import (
     TRIGGERS,
@@ -520,6 +520,37 @@ class GeoPackageStore(LabelStore):
         rows = self._fetch(sql + " ORDER BY merged_at, label_id", [])
         wanted = None if label_ids is None else set(label_ids)
         return [dict(zip(PROVENANCE_FIELDS, r)) for r in rows if wanted is None or r[0] in wanted]
+
+    # -- tile tags (tables in geolabel.labels.gpkg_tags) -------------------------------
+
+    def read_tag_schema(self) -> TagSchema | None:
+        from geolabel.labels.gpkg_tags import read_tag_schema
+
+        try:
+            return read_tag_schema(self._conn)
+        except (ValueError, InputError) as exc:
+            raise DamagedStoreError(f"{self.path}: the store's tag schema is damaged ({exc})") from None
+
+    def write_tag_schema(self, schema: TagSchema) -> None:
+        from geolabel.labels.gpkg_tags import write_tag_schema
+
+        with self.transaction():
+            write_tag_schema(self._conn, schema)
+
+    def tile_tags(
+        self, *, tile_id: str | None = None, tag_code: int | None = None, labeler: str | None = None
+    ) -> list[TileTag]:
+        from geolabel.labels.gpkg_tags import tile_tags
+
+        return tile_tags(self._conn, {"tile_id": tile_id, "tag_code": tag_code, "labeler": labeler})
+
+    def replace_tile_tags(
+        self, scope: Sequence[tuple[str, str]], rows: Sequence[TileTag], *, codes: Sequence[int] | None = None
+    ) -> None:
+        from geolabel.labels.gpkg_tags import replace_tile_tags
+
+        with self.transaction():
+            replace_tile_tags(self._conn, scope, rows, codes)
 
     # -- history ------------------------------------------------------------------
 

@@ -387,13 +387,13 @@ def _polygon_rows(geoms: Any, ok: Any, report: ImportReport) -> Any:
 def _check_area_of_use(path: Path, geoms: Any, crs: Any, store_crs: Any) -> None:
     """Refuse labels lying far outside the area of use of the store's CRS (areas there are
     distorted by far more than a labeler's error)."""
-    from geolabel.crs import crs_label, outside_area_of_use, same_crs
+    from geolabel.crs import outside_area_of_use, same_crs
     from geolabel.errors import CRSError
 
     if len(geoms) and not same_crs(crs, store_crs):
         problem = outside_area_of_use(geoms, crs, store_crs)
         if problem:
-            raise CRSError(f"{path}: {problem}; import into a store in {crs_label(crs)} or one that covers the data")
+            raise CRSError(f"{path}: {problem}; import into a store in the data's CRS or one that covers it")
 
 
 def _store_polygons(geoms: Any, crs: Any, store_crs: Any, report: ImportReport) -> tuple[Any, Any]:

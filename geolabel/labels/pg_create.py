@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pyproj
 
     from geolabel.labels.schema import ClassSchema
+    from geolabel.labels.tagschema import TagSchema
 
 
 def srid_of(crs: pyproj.CRS, where: str) -> int:
@@ -34,15 +35,16 @@ def create_postgis_store(
     *,
     crs: pyproj.CRS,
     schema: ClassSchema,
+    tag_schema: TagSchema | None = None,
     overwrite: bool = False,
     fill: Callable[[PostGISStore], None] | None = None,
 ) -> PostGISStore:
     """Create project schema and group roles in one transaction (all or nothing).
 
     ``overwrite`` drops an existing geolabel project in that schema first; any other schema
-    of that name is left alone. ``fill`` is called with the new store inside the same
-    transaction (a copy loads the project there): if it fails, nothing was created and an
-    old project replaced with ``overwrite`` is still there."""
+    of that name is left alone. ``tag_schema``: the project's tile tags. ``fill`` is called
+    with the new store inside the same transaction (a copy loads the project there): if it
+    fails, nothing was created and an old project replaced with ``overwrite`` is still there."""
     import json
 
     from geolabel.labels.store import now_iso
@@ -77,10 +79,13 @@ def create_postgis_store(
                         for c in schema
                     ],
                 )
-            if fill is not None:
+            if fill is not None or tag_schema is not None:
                 store = PostGISStore(loc, connection=conn)
                 try:
-                    fill(store)
+                    if tag_schema is not None:
+                        store.write_tag_schema(tag_schema)
+                    if fill is not None:
+                        fill(store)
                 finally:
                     store.close()
     except pg.Error as exc:

@@ -212,6 +212,7 @@ def create_sql(s: str, srid: int, groups: dict[str, str]) -> list[str]:
         *task_sql(s, groups),
         *gold_sql(s, srid, groups),
         *delivery_sql(s, groups),
+        *tag_sql(s, groups),
     ]
 
 
@@ -299,4 +300,37 @@ def delivery_sql(s: str, groups: dict[str, str]) -> list[str]:
         f"REVOKE ALL ON {s}.geolabel_merged_deliveries, {s}.geolabel_provenance FROM PUBLIC",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.geolabel_merged_deliveries, {s}.geolabel_provenance "
         f"TO {groups['admin']}",
+    ]
+
+
+def tag_sql(s: str, groups: dict[str, str]) -> list[str]:
+    """The tag schema's table and the tiles' tags (one row per tile, tag and labeler) with
+    their rights: everybody reads; a labeler gives, changes and takes back only their own
+    tags (as draft or submitted); a reviewer changes only the status; the admin (the
+    checking center, who also sets the tag schema and runs `tags suggest`) everything.
+    Idempotent, so a project made before tags gets them with its first tags (if the
+    connecting role owns the schema)."""
+    lab, rev, adm = groups["labeler"], groups["reviewer"], groups["admin"]
+    statuses = _quoted(vocabulary.STATUSES)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {s}.geolabel_tag_schema (code integer PRIMARY KEY, name text NOT NULL,
+            color text NOT NULL, names text)""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.geolabel_tile_tags (tile_id text NOT NULL, tag_code integer NOT NULL,
+            labeler text NOT NULL, status text NOT NULL CHECK (status IN ({statuses})),
+            modified timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tile_id, tag_code, labeler))""",
+        f"CREATE INDEX IF NOT EXISTS geolabel_tile_tags_code_idx ON {s}.geolabel_tile_tags (tag_code)",
+        f"GRANT SELECT ON {s}.geolabel_tag_schema, {s}.geolabel_tile_tags TO {lab}, {rev}, {adm}",
+        f"GRANT INSERT, UPDATE, DELETE ON {s}.geolabel_tag_schema TO {adm}",
+        f"GRANT INSERT, UPDATE, DELETE ON {s}.geolabel_tile_tags TO {lab}, {adm}",
+        f"GRANT UPDATE (status) ON {s}.geolabel_tile_tags TO {rev}",
+        f"ALTER TABLE {s}.geolabel_tile_tags ENABLE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS everyone_reads ON {s}.geolabel_tile_tags",
+        f"CREATE POLICY everyone_reads ON {s}.geolabel_tile_tags FOR SELECT TO {lab}, {rev}, {adm} USING (true)",
+        f"DROP POLICY IF EXISTS labeler_own ON {s}.geolabel_tile_tags",
+        f"CREATE POLICY labeler_own ON {s}.geolabel_tile_tags FOR ALL TO {lab} USING (labeler = current_user) "
+        f"WITH CHECK (labeler = current_user AND status IN ({_quoted(LABELER_STATUSES)}))",
+        f"DROP POLICY IF EXISTS reviewer_updates ON {s}.geolabel_tile_tags",
+        f"CREATE POLICY reviewer_updates ON {s}.geolabel_tile_tags FOR UPDATE TO {rev} USING (true) WITH CHECK (true)",
+        f"DROP POLICY IF EXISTS admin_all ON {s}.geolabel_tile_tags",
+        f"CREATE POLICY admin_all ON {s}.geolabel_tile_tags FOR ALL TO {adm} USING (true) WITH CHECK (true)",
     ]

@@ -22,6 +22,7 @@ from geolabel.errors import (
 from geolabel.labels.pg_connect import connect, psycopg_module, server_message
 from geolabel.labels.pg_location import PgLocation, parse_location
 from geolabel.labels.pg_sql import CONFLICT_SQLSTATE, ROLES, time_text
+from geolabel.labels.pg_tags import PostGISTags
 from geolabel.labels.store import (
     GOLD_SCORE_FIELDS,
     LABEL_FIELDS,
@@ -71,7 +72,7 @@ TASK_RULES = (
 )
 
 
-class PostGISStore(LabelStore):
+class PostGISStore(PostGISTags, LabelStore):
     """A label store in one schema of a PostgreSQL/PostGIS database."""
 
     def __init__(self, location: str | PgLocation, *, timeout: float | None = None, connection: Any = None) -> None:

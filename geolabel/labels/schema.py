@@ -199,19 +199,34 @@ def _parse_class(item: Any, where: str) -> LandCoverClass:
     code = item["code"]
     if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= MAX_CODE:
         raise SchemaError(f"{where}.code: {code!r} must be an integer from 0 to {MAX_CODE} (255 marks nodata)")
-    name = item["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise SchemaError(f"{where}.name: {name!r} must be lower-case letters, digits and _ (e.g. 'bare_land')")
-    color = item.get("color", item.get("colour", "#808080"))
-    if not isinstance(color, str) or not _COLOR.match(color):
-        raise SchemaError(f"{where}.color: {color!r} must be '#rrggbb'")
+    name = check_name(item["name"], f"{where}.name")
+    color = check_color(item.get("color", item.get("colour", "#808080")), f"{where}.color")
     priority = item.get("priority", 10)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise SchemaError(f"{where}.priority: {priority!r} must be an integer (higher wins in overlaps)")
-    names = item.get("names", {})
+    names = check_names(item.get("names", {}), f"{where}.names")
+    return LandCoverClass(code, name, color, priority, names, str(item.get("description", "")))
+
+
+def check_name(name: Any, where: str) -> str:
+    """A class or tag name: lower-case letters, digits and ``_``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SchemaError(f"{where}: {name!r} must be lower-case letters, digits and _ (e.g. 'bare_land')")
+    return name
+
+
+def check_color(color: Any, where: str) -> str:
+    """A ``#rrggbb`` colour, lower-cased."""
+    if not isinstance(color, str) or not _COLOR.match(color):
+        raise SchemaError(f"{where}: {color!r} must be '#rrggbb'")
+    return color.lower()
+
+
+def check_names(names: Any, where: str) -> dict[str, str]:
+    """Names in other languages: a table of language code -> name."""
     if not isinstance(names, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
-        raise SchemaError(f"{where}.names: must map language codes to names, e.g. {{ zh = '水体' }}")
-    return LandCoverClass(code, name, color.lower(), priority, dict(names), str(item.get("description", "")))
+        raise SchemaError(f"{where}: must map language codes to names, e.g. {{ zh = '水体' }}")
+    return dict(names)
 
 
 def default_schema() -> ClassSchema:
@@ -223,12 +238,17 @@ def load_schema(path: str | Path | None) -> ClassSchema:
     """The default schema (``path`` None) or one read from a ``.toml`` or ``.json`` file."""
     if path is None:
         return default_schema()
+    return ClassSchema.from_dict(read_schema_file(path), source=str(path))
+
+
+def read_schema_file(path: str | Path, what: str = "schema") -> Any:
+    """The parsed content of a ``.toml`` or ``.json`` schema file (errors name the file)."""
     from geolabel.files import check_input_file
 
     p = Path(path)
     if not p.exists():
-        raise SchemaError(f"{p}: no such schema file")
-    check_input_file(p, "schema file")
+        raise SchemaError(f"{p}: no such {what} file")
+    check_input_file(p, f"{what} file")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -237,18 +257,16 @@ def load_schema(path: str | Path | None) -> ClassSchema:
         ) from None
     if p.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as exc:
             raise SchemaError(f"{p}: line {exc.lineno}: {exc.msg}") from None
-    elif p.suffix.lower() == ".toml":
+    if p.suffix.lower() == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover
             import tomli as tomllib
         try:
-            data = tomllib.loads(text)
+            return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SchemaError(f"{p}: {exc}") from None
-    else:
-        raise SchemaError(f"{p}: schema files must be .toml or .json")
-    return ClassSchema.from_dict(data, source=str(p))
+    raise SchemaError(f"{p}: {what} files must be .toml or .json")

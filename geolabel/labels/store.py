@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pyproj
 
+    from geolabel.labels.tagschema import TagSchema, TileTag
+
 #: A label store, or the path of one (functions that take it open and close it themselves).
 StoreLike: TypeAlias = "LabelStore | str | os.PathLike[str]"
 
@@ -80,6 +82,12 @@ MERGED_DELIVERIES_TABLE = "geolabel_merged_deliveries"
 PROVENANCE_TABLE = "geolabel_provenance"
 MERGED_FIELDS = ("delivery_id", "site", "team", "merged_at", "labels", "checksum")
 PROVENANCE_FIELDS = ("label_id", "delivery_id", "site", "merged_at")
+#: Tile tags (whole-image labels, see :mod:`geolabel.labels.tags`): the tag schema's tags
+#: (the schema itself, with its mode, is the ``tag_schema`` entry of geolabel_meta) and
+#: one row per tile, tag and labeler.
+TAG_SCHEMA_TABLE = "geolabel_tag_schema"
+TILE_TAGS_TABLE = "geolabel_tile_tags"
+TILE_TAG_FIELDS = ("tile_id", "tag_code", "labeler", "status", "modified")
 #: Columns of a task (one tile given to a team or labeler), in store order.
 TASK_FIELDS = (
     "task_id",
@@ -461,6 +469,30 @@ class LabelStore(ABC):
     def provenance(self, *, label_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Where merged labels came from (dicts with PROVENANCE_FIELDS), oldest merge first."""
 
+    # -- tile tags (see geolabel.labels.tags) ---------------------------------------------
+
+    @abstractmethod
+    def read_tag_schema(self) -> TagSchema | None:
+        """The project's tag schema, None when none was set (and in stores made before tags)."""
+
+    @abstractmethod
+    def write_tag_schema(self, schema: TagSchema) -> None:
+        """Store ``schema`` as it is (:func:`geolabel.labels.tags.set_tag_schema` checks it
+        against the tags in use first); joins the caller's transaction."""
+
+    @abstractmethod
+    def tile_tags(
+        self, *, tile_id: str | None = None, tag_code: int | None = None, labeler: str | None = None
+    ) -> list[TileTag]:
+        """Tags given to tiles matching every given filter, by tile, tag code and labeler."""
+
+    @abstractmethod
+    def replace_tile_tags(
+        self, scope: Sequence[tuple[str, str]], rows: Sequence[TileTag], *, codes: Sequence[int] | None = None
+    ) -> None:
+        """In one transaction: remove the tags of each (tile_id, labeler) in ``scope`` (only
+        those with a code in ``codes`` when given), then add ``rows``."""
+
     def may_read_gold(self) -> bool:
         """Whether this connection may read gold tiles, references and scores (always in a
         GeoPackage, which has no roles; on PostGIS only the owner and the admin group)."""
@@ -644,6 +676,7 @@ def create_store(
     *,
     crs: Any,
     schema: ClassSchema | None = None,
+    tag_schema: TagSchema | None = None,
     overwrite: bool = False,
 ) -> LabelStore:
     """Create an empty label store in ``crs`` and open it: a ``.gpkg`` file, or a project
@@ -652,7 +685,8 @@ def create_store(
     A GeoPackage is built under a temporary name and renamed when complete; a PostGIS
     project is created in one transaction. An existing store is only replaced with
     ``overwrite=True``, and only if it is a label store: a tile index, a project GeoPackage
-    or a schema given by mistake is left alone.
+    or a schema given by mistake is left alone. ``tag_schema``: the project's tile tags
+    (:mod:`geolabel.labels.tagschema`), written with the rest.
     """
     from geolabel.crs import parse_crs
     from geolabel.labels.pg_location import is_postgres_location
@@ -669,11 +703,15 @@ def create_store(
     if is_postgres_location(text):
         from geolabel.labels.pg_create import create_postgis_store
 
-        return create_postgis_store(text, crs=store_crs, schema=schema or default_schema(), overwrite=overwrite)
-    return _create_geopackage(Path(text), store_crs, schema or default_schema(), overwrite)
+        return create_postgis_store(
+            text, crs=store_crs, schema=schema or default_schema(), tag_schema=tag_schema, overwrite=overwrite
+        )
+    return _create_geopackage(Path(text), store_crs, schema or default_schema(), tag_schema, overwrite)
 
 
-def _create_geopackage(p: Path, store_crs: pyproj.CRS, schema: ClassSchema, overwrite: bool) -> LabelStore:
+def _create_geopackage(
+    p: Path, store_crs: pyproj.CRS, schema: ClassSchema, tag_schema: TagSchema | None, overwrite: bool
+) -> LabelStore:
     from geolabel.files import atomic_file, check_output_folder, writing
     from geolabel.labels.gpkg_file import build_store_file, check_local_folder, check_replaceable_store
     from geolabel.labels.gpkg_store import GeoPackageStore
@@ -682,7 +720,7 @@ def _create_geopackage(p: Path, store_crs: pyproj.CRS, schema: ClassSchema, over
     check_output_folder(p)
     check_local_folder(p)
     with atomic_file(p, ".gpkg") as tmp, writing(p, "label store"):
-        build_store_file(tmp, store_crs, schema)
+        build_store_file(tmp, store_crs, schema, tag_schema)
     return GeoPackageStore(p)
 
 

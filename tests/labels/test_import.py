@@ -106,7 +106,7 @@ def test_shapefile_in_another_projected_crs(store_location):
 
 @needs_real
 def test_geojson_without_crs_in_projected_coordinates_is_refused(store_location):
-    store = create_store(store_location(), crs="EPSG:32616")
+    store = create_store(store_location(), crs="EPSG:32613")
     source = SOLARIS / "geotiff_custom_proj_labels.geojson"
     with pytest.raises(
         CRSError,

@@ -358,7 +358,8 @@ def test_init_creates_a_postgis_project_with_labels_table_schema_and_srid(pg_loc
     assert [t for (t,) in tables] == [
         "geolabel_classes", "geolabel_gold", "geolabel_gold_scores", "geolabel_history", "geolabel_members",
         "geolabel_merged_deliveries", "geolabel_meta", "geolabel_provenance", "geolabel_reference",
-        "geolabel_reviews", "geolabel_tasks", "geolabel_tiles", "labels",
+        "geolabel_reviews", "geolabel_tag_schema", "geolabel_tasks", "geolabel_tile_tags", "geolabel_tiles",
+        "labels",
     ]  # fmt: skip
     columns = run_sql(
         pg_location,

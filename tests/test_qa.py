@@ -427,3 +427,35 @@ def test_a_report_never_replaces_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "empty").mkdir()
     write_report(result, tmp_path / "empty", schema=default_schema())  # an empty folder is fine
     assert (tmp_path / "empty" / "report.html").exists()
+
+
+def test_thumbnail_shows_the_finding_over_class_colours_with_holes_open(tmp_path):
+    """A farmland parcel with a hole and a pond overlapping it: the overlap is red, the
+    parcel is its class colour blended over the background, the hole shows the background."""
+    import numpy as np
+    from PIL import Image
+
+    from geolabel.report import BACKGROUND, THUMB_PX, render_thumbnail
+
+    field = shapely.box(X0, Y0, X0 + 100, Y0 + 100).difference(shapely.box(X0 + 60, Y0 + 60, X0 + 80, Y0 + 80))
+    pond = shapely.box(X0 + 10, Y0 + 10, X0 + 30, Y0 + 30)
+    result = check_labels(load_delivery(delivery(tmp_path, [(field, "farmland"), (pond, "water")])))
+    (overlap,) = by_type(result, "overlap")
+    span = 20 * 1.6  # the view: the finding's size (20 m) and a margin, centred on it
+    path = tmp_path / "t.png"
+    render_thumbnail(result, overlap, path, default_schema())
+    img = np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+    def pixel(x, y):  # map coordinates -> the thumbnail's pixel
+        left, top = X0 + 20 - span / 2, Y0 + 20 + span / 2
+        return img[int((top - y) / span * THUMB_PX), int((x - left) / span * THUMB_PX)]
+
+    assert pixel(X0 + 20, Y0 + 20)[0] > 150 and pixel(X0 + 20, Y0 + 20)[2] < 110  # red over the overlap
+    yellow = np.array([0xF2, 0xD4, 0x3D]) * 110 / 255 + np.array(BACKGROUND) * (1 - 110 / 255)
+    assert np.abs(pixel(X0 + 33, Y0 + 33) - yellow).max() <= 2  # farmland, outside the overlap
+    hole = tmp_path / "hole.png"  # a point finding in the hole's middle: a circle around it
+    render_thumbnail(result, overlap.__class__("x", "error", [], "x", geometry=shapely.Point(X0 + 70, Y0 + 70)),
+                     hole, default_schema())  # fmt: skip
+    img = np.asarray(Image.open(hole).convert("RGB")).astype(int)
+    middle, right = img[THUMB_PX // 2, THUMB_PX // 2], img[THUMB_PX // 2, int(THUMB_PX * (0.5 + 15 / 32))]
+    assert middle.tolist() == list(BACKGROUND) and np.abs(right - yellow).max() <= 2  # hole open, farmland beside

@@ -108,7 +108,7 @@ def suggest_classes(
     ``classes``: only these (names or codes; the classifier still learns every class).
     """
     from geolabel.labels.store import opened_store
-    from geolabel.parallel import worker_count
+    from geolabel.parallel import thread_count, worker_count
     from geolabel.raster import inspect_scene
     from geolabel.suggest import require_extra
     from geolabel.suggest.area import area_boxes
@@ -126,8 +126,10 @@ def suggest_classes(
     _check_classes(wanted, training.codes, names)
     src = _Scene(info.path, info.count, tuple(info.scales), tuple(info.offsets), info.width, info.height)
     samples = _site_samples(src, training.sites, seed=seed, executor=executor, workers=workers, progress=progress)
-    accuracy = _hold_out(samples, seed=seed, names=names, threads=threads)
-    model = _fit(list(samples.values()), seed=seed, threads=threads)
+    # fitted here while the workers wait: on all cores (each tree's seed is drawn from
+    # ``seed`` up front, so the forest does not depend on the thread count)
+    accuracy = _hold_out(samples, seed=seed, names=names, threads=thread_count())
+    model = _fit(list(samples.values()), seed=seed, threads=thread_count())
     keep = tuple(wanted or training.codes)
     job = _Predict(src, model, _pixel_wkb(area, info.transform), keep, max(1, threads))
     boxes = area_boxes(info.transform, info.width, info.height, area=area, size=window, scene=info.path)

@@ -299,7 +299,7 @@ def _hold_out(samples: dict[str, Any], *, seed: int, names: dict[int, str], thre
     model = _fit(learnt, seed=seed, threads=threads)
     X = np.concatenate([samples[k][2] for k in held])
     truth = np.concatenate([samples[k][3] for k in held])
-    predicted = model.predict(X) if len(X) else truth
+    predicted = predict(model, X, threads) if len(X) else truth
     return HoldOut(tuple(held), len(truth), float(np.mean(predicted == truth)) if len(truth) else 0.0,
                    class_iou(truth, predicted, names))  # fmt: skip
 
@@ -366,10 +366,24 @@ def _classify(job: _Predict, box: Box) -> Any:
                                              transform=Affine.translation(box[0], box[1])) & valid  # fmt: skip
     classes = np.full(valid.shape, NONE, dtype="uint8")
     if inside.any():
-        classes[inside] = job.model.set_params(n_jobs=job.threads).predict(feats[:, inside].T)
+        classes[inside] = predict(job.model, feats[:, inside].T, job.threads)
     cleaned = majority(classes, disk(MAJORITY_RADIUS), mask=inside)
     cleaned[~inside] = NONE
     return cleaned
+
+
+def predict(model: Any, pixels: Any, threads: int) -> Any:
+    """``model.predict`` of ``pixels`` on ``threads`` threads, each on its own rows with one
+    job: the forest's own threads sum the trees' votes in whatever order they finish, and
+    a near-tie could then go either way from one run to the next."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model.set_params(n_jobs=1)
+    chunks = np.array_split(np.arange(len(pixels)), max(1, min(threads, len(pixels) // 10_000)))
+    if len(chunks) == 1:
+        return model.predict(pixels)
+    with ThreadPoolExecutor(len(chunks)) as pool:  # the trees' traversal releases the GIL
+        return np.concatenate(list(pool.map(lambda rows: model.predict(pixels[rows]), chunks)))
 
 
 def _split_at_border(geoms: list[Any], core: Any) -> tuple[Any, Any]:

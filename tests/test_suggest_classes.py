@@ -4,6 +4,7 @@ polygons there; the same seed gives the same polygons; bad inputs fail in one li
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 import geopandas as gpd
@@ -151,3 +152,25 @@ def test_without_scikit_learn_the_error_names_the_extra(monkeypatch, village):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
     with pytest.raises(InputError, match=r"scikit-learn: pip install 'geolabel\[suggest\]'"):
         suggest_classes(VILLAGE, store=village[1], tiles=village[0])
+
+
+def test_progress_rises_to_the_end_and_a_cancel_stops_between_sites_or_windows(village):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geolabel.errors import CancelledError
+    from geolabel.suggest import suggest_classes
+
+    index, store, _ = village
+    with ThreadPoolExecutor(1) as pool:
+        run = functools.partial(suggest_classes, VILLAGE, store=store, tiles=index, window=512, executor=pool)
+        seen: list[float] = []
+        run(progress=seen.append)
+        assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 4 + 16  # 4 sites, 4 x 4 windows
+        sampling: list[float] = []
+        with pytest.raises(CancelledError):
+            run(progress=sampling.append, is_cancelled=lambda: bool(sampling))
+        assert 0 < max(sampling) <= 0.2  # stopped while sampling the sites: no forest, no window
+        windows: list[float] = []
+        with pytest.raises(CancelledError):
+            run(progress=windows.append, is_cancelled=lambda: max(windows, default=0) > 0.3)
+        assert 0.3 < max(windows) < 1.0 and len(windows) < 4 + 16  # stopped between windows

@@ -98,6 +98,7 @@ def suggest_classes(
     workers: int | None = None,
     executor: Executor | None = None,
     progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
 ) -> ClassSuggestion:
     """Learn the classes of ``store``'s trusted labels on ``scene`` and suggest them
     where nothing is labeled yet, in the scene's CRS.
@@ -106,6 +107,9 @@ def suggest_classes(
     accepted labels. Suggested in: the index's tiles not done (``only_todo``: nor in
     progress), or without ``tiles`` the whole scene, less the trusted labels.
     ``classes``: only these (names or codes; the classifier still learns every class).
+    ``is_cancelled``: polled between sites, before training and between windows; a
+    :class:`~geolabel.errors.CancelledError` when it says so (nothing is written: the
+    caller writes the result).
     """
     from geolabel.labels.store import opened_store
     from geolabel.parallel import thread_count, worker_count
@@ -125,7 +129,9 @@ def suggest_classes(
         area = _suggest_area(info, training, tiles=tiles, only_todo=only_todo, statuses=opened.tile_statuses())
     _check_classes(wanted, training.codes, names)
     src = _Scene(info.path, info.count, tuple(info.scales), tuple(info.offsets), info.width, info.height)
-    samples = _site_samples(src, training.sites, seed=seed, executor=executor, workers=workers, progress=progress)
+    samples = _site_samples(src, training.sites, seed=seed, executor=executor, workers=workers, progress=progress,
+                            is_cancelled=is_cancelled)  # fmt: skip
+    _stop_if_cancelled(is_cancelled)  # the sites may all have been queued at once: the forest is not fitted
     # fitted here while the workers wait: on all cores (each tree's seed is drawn from
     # ``seed`` up front, so the forest does not depend on the thread count)
     accuracy = _hold_out(samples, seed=seed, names=names, threads=thread_count())
@@ -134,7 +140,7 @@ def suggest_classes(
     job = _Predict(src, model, _pixel_wkb(area, info.transform), keep, max(1, threads))
     boxes = area_boxes(info.transform, info.width, info.height, area=area, size=window, scene=info.path)
     pieces = run_windows(functools.partial(_window_pieces, job), boxes, span=(0.3, 1.0), executor=executor,
-                         workers=workers, progress=progress)  # fmt: skip
+                         workers=workers, progress=progress, is_cancelled=is_cancelled)  # fmt: skip
     polygons, codes = _class_polygons(pieces, keep, info=info, area=area, min_area=min_area)
     from geolabel.crs import area_m2
 
@@ -207,9 +213,16 @@ def _suggest_area(info: Any, training: Training, *, tiles: Any, only_todo: bool,
     return shapely.difference(region, training.covered)
 
 
+def _stop_if_cancelled(is_cancelled: Callable[[], bool] | None) -> None:
+    from geolabel.errors import CancelledError
+
+    if is_cancelled is not None and is_cancelled():
+        raise CancelledError("cancelled")
+
+
 def _site_samples(
     src: _Scene, sites: list[Site], *, seed: int, executor: Executor | None, workers: int | None,
-    progress: Callable[[float], None] | None,
+    progress: Callable[[float], None] | None, is_cancelled: Callable[[], bool] | None,
 ) -> dict[str, tuple[Any, Any, Any, Any]]:  # fmt: skip
     """The samples of every site, by site key in site order (one batch of site tasks)."""
     from geolabel.parallel import run_batch
@@ -221,7 +234,8 @@ def _site_samples(
         if progress is not None:
             progress(0.2 * len(results) / len(sites))
 
-    run_batch(functools.partial(_samples, src, seed), sites, on_result=collect, executor=executor, workers=workers)
+    run_batch(functools.partial(_samples, src, seed), sites, on_result=collect, executor=executor, workers=workers,
+              is_cancelled=is_cancelled)  # fmt: skip
     return {s.key: results[s.key] for s in sites}
 
 

@@ -28,6 +28,7 @@ class GeolabelProvider(QgsProcessingProvider):
         from .import_labels import ImportLabels
         from .resolve import ResolveOverlaps
         from .score import ScoreLabels
+        from .suggest_classes import SuggestClasses
         from .suggest_water import SuggestWater
         from .tile import TileRaster
 
@@ -40,5 +41,6 @@ class GeolabelProvider(QgsProcessingProvider):
             ScoreLabels,
             ExportTrainingSet,
             SuggestWater,
+            SuggestClasses,
         ):
             self.addAlgorithm(alg())

@@ -13,7 +13,17 @@ from geolabel import tile_raster
 from geolabel.labels.store import create_store
 from tests.conftest import SAMPLE
 
-ALGORITHMS = {"tile", "create_store", "import_labels", "resolve", "check", "score", "export", "suggest_water"}
+ALGORITHMS = {
+    "tile",
+    "create_store",
+    "import_labels",
+    "resolve",
+    "check",
+    "score",
+    "export",
+    "suggest_water",
+    "suggest_classes",
+}
 
 
 def test_plugin_loads_and_unloads_through_the_qgis_plugin_loader(unloaded_plugin):
@@ -464,3 +474,5 @@ def test_dialogs_offer_the_command_lines_choices_defaults_and_limits(processing)
     assert dialog("export", "FORMATS").options() == flag(["export"], "formats").default.split(",")
     assert dialog("export", "SPLIT").defaultValue() == flag(["export"], "split").default
     assert dialog("export", "STATUS").options() == list(flag(["labels", "import"], "status").type.choices)
+    assert dialog("suggest_classes", "MIN_AREA").defaultValue() == flag(["suggest", "classes"], "min_area").default
+    assert dialog("suggest_classes", "SEED").defaultValue() == flag(["suggest", "classes"], "seed").default == v.SEED

@@ -153,7 +153,5 @@ def _report_classes(found: Any, done: Any) -> None:
     if held is None:
         click.echo("held-out accuracy: not measured (one training tile; mark more tiles done)")
         return
-    click.echo(f"held-out accuracy on {len(held.sites)} of {len(found.training_sites)} training tiles "
-               f"({', '.join(held.sites)}; {held.pixels} pixels): overall {held.overall:.3f}")  # fmt: skip
-    for name, iou in held.iou.items():
-        click.echo(f"  {name:<12} IoU {iou:.3f}")
+    for line in held.lines(len(found.training_sites)):
+        click.echo(line)

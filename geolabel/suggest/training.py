@@ -87,8 +87,12 @@ def _nothing_to_learn(n_done: int, tiles: Any) -> str:
             f"nothing to learn from: no accepted labels, and the {n_done} tiles marked done need "
             "their tile index (`tiles`)"
         )
-    where = f"on the {n_done} tiles marked done" if n_done else "on tiles marked done"
-    return f"nothing to learn from: no accepted labels and no labels {where}"
+    if n_done:
+        return f"nothing to learn from: no accepted labels and no labels on the {n_done} tiles marked done"
+    return (
+        "nothing to learn from: no accepted labels and no tiles marked done (mark the tiles you trust "
+        "done in the QGIS dock, or accept submitted tiles with `geolabel review --accept`)"
+    )
 
 
 def _trusted_labels(store: Any, crs: Any) -> tuple[Any, Any, Any]:

@@ -124,9 +124,5 @@ def report_accuracy(feedback, found):
     if held is None:
         feedback.pushWarning("held-out accuracy: not measured (one training tile; mark more tiles done)")
         return
-    feedback.pushInfo(
-        f"held-out accuracy on {len(held.sites)} of {len(found.training_sites)} training tiles "
-        f"({', '.join(held.sites)}; {held.pixels} pixels): overall {held.overall:.3f}"
-    )
-    for name, value in held.iou.items():
-        feedback.pushInfo(f"  {name:<12} IoU {value:.3f}")
+    for line in held.lines(len(found.training_sites)):
+        feedback.pushInfo(line)

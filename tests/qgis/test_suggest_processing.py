@@ -160,7 +160,7 @@ def test_suggest_classes_writes_the_polygons_the_engine_suggests(processing, vil
     assert result["IOU"] == ", ".join(f"{name} {iou:.3f}" for name, iou in held.iou.items())
     assert f"water {held.iou['water']:.3f}" in result["IOU"]
     assert f"held-out accuracy on 1 of 4 training tiles ({held.sites[0]}; 50000 pixels)" in "\n".join(feedback.log)
-    assert f"  water        IoU {held.iou['water']:.3f}" in feedback.log
+    assert f"  water        IoU {held.iou['water']:.3f}  ({held.labelled['water']:,} labelled px)" in feedback.log
     assert feedback.values == sorted(feedback.values) and feedback.values[-1] == 100
 
 

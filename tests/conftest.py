@@ -234,3 +234,23 @@ def dask_cluster(tmp_path_factory):
     cluster = start(tmp_path_factory.mktemp("dask"))
     yield cluster
     cluster.stop()
+
+
+#: The training quarter of the village's 4 x 4 grid of 512 px tiles (one tile per row and
+#: column: the diagonal), marked done for `suggest classes` to learn from.
+VILLAGE_TRAINING = ("village_r000_c000", "village_r001_c001", "village_r002_c002", "village_r003_c003")
+
+
+def village_training_store(root):
+    """(tile index, store path) in ``root``: the village tiled at 512 px, a store with the
+    reference labels and the :data:`VILLAGE_TRAINING` tiles done."""
+    from geolabel import tile_raster
+    from geolabel.labels.importer import import_labels
+    from geolabel.labels.store import create_store
+
+    index = tile_raster(SAMPLE / "village.tif", root / "chips", size=512, workers=1).index_path
+    with create_store(root / "labels.gpkg", crs="EPSG:32649") as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"])
+        for tile_id in VILLAGE_TRAINING:
+            store.set_tile_status(tile_id, "done")
+    return index, root / "labels.gpkg"

@@ -14,27 +14,17 @@ import shapely
 
 from geolabel.errors import InputError
 from tests.badinput import assert_one_line_error, run_geolabel, tree_state
-from tests.conftest import SAMPLE, make_scene
+from tests.conftest import SAMPLE, VILLAGE_TRAINING, make_scene, village_training_store
 
 VILLAGE = SAMPLE / "village.tif"
-#: The training quarter: one tile per row and column of the 4 x 4 grid (the diagonal).
-TRAINING = ("village_r000_c000", "village_r001_c001", "village_r002_c002", "village_r003_c003")
+TRAINING = VILLAGE_TRAINING
 
 
 @pytest.fixture(scope="module")
 def village(tmp_path_factory):
     """(tile index, store with the reference labels and the diagonal tiles done, folder)."""
-    from geolabel import tile_raster
-    from geolabel.labels.importer import import_labels
-    from geolabel.labels.store import create_store
-
     root = tmp_path_factory.mktemp("classes")
-    index = tile_raster(VILLAGE, root / "chips", size=512, workers=1).index_path
-    with create_store(root / "labels.gpkg", crs="EPSG:32649") as store:
-        import_labels(store, [SAMPLE / "village_labels.gpkg"])
-        for tile_id in TRAINING:
-            store.set_tile_status(tile_id, "done")
-    return index, root / "labels.gpkg", root
+    return (*village_training_store(root), root)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -15,6 +16,21 @@ def suggest() -> None:
     """Make polygons from the imagery and write them to a new GeoPackage (--out) or into a
     label store (--into), where they are drafts with source "suggested". Needs
     pip install 'geolabel[suggest]'."""
+
+
+def suggestion_outputs(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every suggest command shares: where the suggestions go and how it runs."""
+    options = [
+        click.option("--into", default=None, type=STORE, help="Add the suggestions to this label store as drafts."),
+        click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write them to this new GeoPackage."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing --out file."),
+        click.option("--window", default=v.SUGGEST_WINDOW, show_default=True, help="Pixels read at a time (per side)."),
+        click.option("--workers", type=int, default=None, help="Worker processes (default: all cores)."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @suggest.command(short_help="Water from a spectral water index (NDWI/MNDWI).")
@@ -32,13 +48,8 @@ def suggest() -> None:
     "--tiles", default=None, type=click.Path(dir_okay=False), help="Only inside the chips of this tile index."
 )
 @click.option("--tile", default=None, metavar="ID", help="With --tiles: only inside this chip.")
-@click.option("--into", default=None, type=STORE, help="Add the suggestions to this label store as drafts.")
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write them to this new GeoPackage.")
 @click.option("--class", "class_name", default=v.SUGGEST_WATER_CLASS, show_default=True, help="Class they get.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-@click.option("--window", default=v.SUGGEST_WINDOW, show_default=True, help="Pixels read at a time (per side).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@suggestion_outputs
 def water(
     scene: str,
     index: str,
@@ -96,13 +107,8 @@ def water(
 @click.option("--classes", default=None, metavar="NAME,...", help="Suggest only these classes (all learn).")
 @click.option("--min-area", default=v.SUGGEST_CLASSES_MIN_AREA_M2, show_default=True, type=float,
               help="Drop polygons and holes smaller than this, m².")  # fmt: skip
-@click.option("--into", default=None, type=STORE, help="Add the suggestions to this label store as drafts.")
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write them to this new GeoPackage.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--seed", default=v.SEED, show_default=True, help="Seed of the sampling, hold-out and classifier.")
-@click.option("--window", default=v.SUGGEST_WINDOW, show_default=True, help="Pixels read at a time (per side).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@suggestion_outputs
 def classes(
     scene: str,
     store: str,
@@ -147,11 +153,13 @@ def _report_classes(found: Any, done: Any) -> None:
     """The polygons written per class, then the held-out accuracy table."""
     from collections import Counter
 
+    from geolabel.suggest.classes import NOT_MEASURED
+
     counts = ", ".join(f"{n} {name}" for name, n in sorted(Counter(found.class_names).items()))
     click.echo(f"{done.where}: {done.count} polygons, {done.area_m2 / 1e4:.2f} ha ({counts or 'none'})")
     held = found.accuracy
     if held is None:
-        click.echo("held-out accuracy: not measured (one training tile; mark more tiles done)")
+        click.echo(NOT_MEASURED)
         return
     for line in held.lines(len(found.training_sites)):
         click.echo(line)

@@ -50,6 +50,10 @@ MARGIN = FEATURE_MARGIN + MAJORITY_RADIUS + 3
 NONE = 255
 
 
+#: What the command line and the QGIS log say when one training tile leaves none to hold out.
+NOT_MEASURED = "held-out accuracy: not measured (one training tile; mark more tiles done)"
+
+
 @dataclass(frozen=True)
 class HoldOut:
     """Accuracy measured on training sites held out whole (never seen in training)."""

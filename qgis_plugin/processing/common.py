@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
 )
 
@@ -41,6 +42,19 @@ def store_parameter(name="STORE", description=STORE_DESCRIPTION):
     with only GeoPackage (or QGIS's default "*.*") Processing refuses a location for
     lacking the extension; the engine says what a store location looks like."""
     return QgsProcessingParameterFile(name, description, fileFilter=STORE_FILTER, defaultValue=open_store_path())
+
+
+def add_suggestion_targets(algorithm, output_description):
+    """The INTO (a label store to add the suggestions to) and OUTPUT (a new GeoPackage)
+    parameters every suggest algorithm has: one of the two is given."""
+    algorithm.addParameter(
+        QgsProcessingParameterFile("INTO", "Add to this label store instead", fileFilter=STORE_FILTER, optional=True)
+    )
+    algorithm.addParameter(
+        QgsProcessingParameterFileDestination(
+            "OUTPUT", output_description, fileFilter="GeoPackage (*.gpkg)", optional=True
+        )
+    )
 
 
 def layer_path(layer):

@@ -10,7 +10,6 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
@@ -18,7 +17,7 @@ from qgis.core import (
 
 from geolabel import vocabulary as v  # the provider loads only once the engine imports
 
-from .common import STORE_FILTER, GeolabelAlgorithm, layer_path, number, open_tile_index_path, store_parameter
+from .common import GeolabelAlgorithm, add_suggestion_targets, layer_path, number, open_tile_index_path, store_parameter
 
 
 class SuggestClasses(GeolabelAlgorithm):
@@ -58,16 +57,7 @@ class SuggestClasses(GeolabelAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber("SEED", "Seed", QgsProcessingParameterNumber.Integer, v.SEED, minValue=0)
         )
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "INTO", "Add to this label store instead", fileFilter=STORE_FILTER, optional=True
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                "OUTPUT", "Class suggestions", fileFilter="GeoPackage (*.gpkg)", optional=True
-            )
-        )
+        add_suggestion_targets(self, "Class suggestions")
         self.addOutput(QgsProcessingOutputNumber("COUNT", "Polygons"))
         self.addOutput(QgsProcessingOutputNumber("AREA_M2", "Area (m²)"))
         self.addOutput(QgsProcessingOutputNumber("ACCURACY", "Held-out accuracy (share of pixels)"))
@@ -120,9 +110,11 @@ class SuggestClasses(GeolabelAlgorithm):
 
 def report_accuracy(feedback, found):
     """The held-out accuracy in the log, as the command line prints it."""
+    from geolabel.suggest.classes import NOT_MEASURED
+
     held = found.accuracy
     if held is None:
-        feedback.pushWarning("held-out accuracy: not measured (one training tile; mark more tiles done)")
+        feedback.pushWarning(NOT_MEASURED)
         return
     for line in held.lines(len(found.training_sites)):
         feedback.pushInfo(line)

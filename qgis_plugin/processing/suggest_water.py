@@ -6,8 +6,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorLayer,
@@ -15,7 +13,7 @@ from qgis.core import (
 
 from geolabel import vocabulary as v  # the provider loads only once the engine imports
 
-from .common import STORE_FILTER, GeolabelAlgorithm, layer_path, number, vector_source
+from .common import GeolabelAlgorithm, add_suggestion_targets, layer_path, number, vector_source
 
 INDEXES = list(v.WATER_INDEXES)
 
@@ -49,16 +47,7 @@ class SuggestWater(GeolabelAlgorithm):
         self.addParameter(
             QgsProcessingParameterString("CLASS", "Class of the suggestions", defaultValue=v.SUGGEST_WATER_CLASS)
         )
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "INTO", "Add to this label store instead", fileFilter=STORE_FILTER, optional=True
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                "OUTPUT", "Water suggestions", fileFilter="GeoPackage (*.gpkg)", optional=True
-            )
-        )
+        add_suggestion_targets(self, "Water suggestions")
         self.addOutput(QgsProcessingOutputNumber("COUNT", "Water polygons"))
         self.addOutput(QgsProcessingOutputNumber("AREA_M2", "Water area (m²)"))
         self.addOutput(QgsProcessingOutputNumber("THRESHOLD_USED", "Threshold used"))

@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 
 from tests.badinput import run_geolabel
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, VILLAGE_TRAINING, village_training_store
 
 VILLAGE = SAMPLE / "village.tif"
 
@@ -109,24 +109,14 @@ def test_engine_errors_name_the_dialog_parameters(processing, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-#: Marked done in the store suggest_classes learns from: the diagonal of the 4 x 4 grid of 512 px tiles.
-TRAINING = ("village_r000_c000", "village_r001_c001", "village_r002_c002", "village_r003_c003")
+TRAINING = VILLAGE_TRAINING
 
 
 @pytest.fixture(scope="module")
 def village_store(tmp_path_factory):
     """(tile index, store with the reference labels and the diagonal tiles done)."""
-    from geolabel import tile_raster
-    from geolabel.labels.importer import import_labels
-    from geolabel.labels.store import create_store
-
-    root = tmp_path_factory.mktemp("classes")
-    index = tile_raster(VILLAGE, root / "chips", size=512, workers=1).index_path
-    with create_store(root / "labels.gpkg", crs="EPSG:32649") as store:
-        import_labels(store, [SAMPLE / "village_labels.gpkg"])
-        for tile_id in TRAINING:
-            store.set_tile_status(tile_id, "done")
-    return str(index), root / "labels.gpkg"
+    index, store = village_training_store(tmp_path_factory.mktemp("classes"))
+    return str(index), store
 
 
 @pytest.fixture(scope="module")

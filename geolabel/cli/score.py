@@ -54,7 +54,9 @@ def _print_score(s: Any, *, agreement: bool) -> None:
 
 @click.command(short_help="Score submissions against a reference (or agreement of two labelers).")
 @click.argument("submissions", nargs=-1, required=True, type=STORE)
-@click.option("--reference", required=True, type=STORE, help="Reference labels (a file or a label store).")
+@click.option(
+    "--reference", type=STORE, help="Reference labels (a file or a label store); with --tags --agreement: SUBMISSION."
+)
 @click.option("--classes", default=None, help="Only these classes, e.g. water,farmland.")
 @click.option("--iou", default=v.SCORE_IOU, show_default=True, help="IoU threshold for object matching.")
 @click.option(
@@ -68,10 +70,13 @@ def _print_score(s: Any, *, agreement: bool) -> None:
 )
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="Class schema (.toml/.json).")
 @click.option("--agreement", is_flag=True, help="Present the numbers as agreement between two labelers.")
+@click.option("--tags", "tags", is_flag=True, help="Score the tile tags (stores with a tag schema), not the polygons.")
+@click.option("--labeler", help="With --tags: whose tags in the submissions (default: each tile's one labeler).")
+@click.option("--reference-labeler", help="With --tags: whose tags in the reference.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write all numbers as JSON.")
 def score(
     submissions: tuple[str, ...],
-    reference: str,
+    reference: str | None,
     classes: str | None,
     iou: float,
     tolerance_m: float,
@@ -81,6 +86,9 @@ def score(
     single_class: str | None,
     schema_path: str | None,
     agreement: bool,
+    tags: bool,
+    labeler: str | None,
+    reference_labeler: str | None,
     json_out: str | None,
 ) -> None:
     """Score SUBMISSIONS against --reference: area correctness, completeness and quality
@@ -93,14 +101,23 @@ def score(
       geolabel score a.gpkg b.gpkg c.gpkg --reference ref.gpkg --aoi aoi.geojson
       geolabel score labeler2.gpkg --reference labeler1.gpkg --agreement
       geolabel score footprints.geojson --reference buildings.geojson --class building
+      geolabel score team_a.gpkg --reference reference.gpkg --tags
+      geolabel score labels.gpkg --tags --agreement --labeler wang --reference-labeler li
 
     Files without any class field (building footprints) are scored as one class.
+    With --tags the stores' tile tags are scored instead: precision, recall, F1 and kappa
+    per tag, exact match, Hamming accuracy (multi-label) and macro F1 over the tiles.
     """
     from geolabel.files import check_output_file
     from geolabel.labels.pg_location import shown_location
     from geolabel.labels.schema import load_schema
     from geolabel.score import check_score_options, score_files
 
+    if tags:
+        _score_tags(submissions, reference, labeler, reference_labeler, agreement=agreement, json_out=json_out)
+        return
+    if reference is None:
+        raise click.UsageError("--reference is required (only --tags --agreement compares two labelers of one store)")
     check_score_options(iou=iou, tolerance=tolerance_m)
     if json_out:
         check_output_file(json_out, inputs=[*submissions, reference, aoi, schema_path])
@@ -143,4 +160,42 @@ def score(
                 "leaderboard": [n for n, _ in sorted(results.items(), key=lambda kv: -kv[1].overall["quality"])],
                 "scores": doc,
             }
+        write_text_atomic(json_out, json.dumps(doc, indent=1, ensure_ascii=False))
+
+
+def _score_tags(
+    submissions: tuple[str, ...],
+    reference: str | None,
+    labeler: str | None,
+    reference_labeler: str | None,
+    *,
+    agreement: bool,
+    json_out: str | None,
+) -> None:
+    """``--tags``: each submission's tile tags against the reference's (see :mod:`geolabel.tag_score`)."""
+    from geolabel.cli.score_tags import print_tag_leaderboard, print_tag_score, rank_tag_scores
+    from geolabel.files import check_output_file, write_text_atomic
+    from geolabel.labels.pg_location import shown_location
+    from geolabel.tag_score import score_tags
+
+    if reference is None:
+        if not agreement or len(submissions) != 1:
+            raise click.UsageError("--tags needs --reference, unless --agreement compares two labelers of one store")
+        reference = submissions[0]
+    if json_out:
+        check_output_file(json_out, inputs=[*submissions, reference])
+    results = {
+        shown_location(sub): score_tags(
+            sub, reference, labeler=labeler, reference_labeler=reference_labeler, agreement=agreement
+        )
+        for sub in submissions
+    }
+    if len(results) == 1:
+        print_tag_score(next(iter(results.values())), agreement=agreement)
+    else:
+        print_tag_leaderboard(results)
+    if json_out:
+        doc: dict[str, Any] = {name: s.to_dict() for name, s in results.items()}
+        if len(results) > 1:
+            doc = {"leaderboard": [n for n, _ in rank_tag_scores(results)], "scores": doc}
         write_text_atomic(json_out, json.dumps(doc, indent=1, ensure_ascii=False))

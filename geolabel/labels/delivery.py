@@ -19,6 +19,7 @@ from geolabel.errors import InputError
 if TYPE_CHECKING:
     from geolabel.labels.schema import ClassSchema
     from geolabel.labels.store import LabelStore
+    from geolabel.labels.tagschema import TagSchema, TileTag
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Delivery:
     extra: dict[str, list[Any]] = field(default_factory=dict)
     done_tiles: list[str] | None = None  # a store's tiles marked done (None: not a store)
     crs_problem: str = "declares no CRS"  # why ``crs`` is None
+    tag_schema: TagSchema | None = None  # a whole store's tile tags (None: no tags to check)
+    tile_tags: list[TileTag] = field(default_factory=list)
 
 
 def load_delivery(
@@ -94,6 +97,9 @@ def _store_delivery(
     arrays = store.read(bbox=bbox, labeler=labeler)
     if labeler is None:
         arrays = _without_other_copies(store, arrays)
+    # the tile tags of a whole store only: one tile's submission is not asked for other tiles' tags
+    whole = bbox is None and labeler is None
+    tag_schema = store.read_tag_schema() if whole else None
     schema = schema or store.schema
     codes = np.array([c if c is not None and c in schema else -1 for c in arrays.columns["class_code"]])
     if single_class is not None:
@@ -110,6 +116,8 @@ def _store_delivery(
         schema=schema,
         extra={"status": list(arrays.columns["status"])},
         done_tiles=store.done_tiles(),
+        tag_schema=tag_schema,
+        tile_tags=store.tile_tags() if tag_schema is not None else [],
     )
 
 

@@ -10,8 +10,9 @@ One module per check family, composed by :mod:`~geolabel.qa.check`: ``attributes
 features, CRS, classes, required attributes), ``validity`` (geometry types, invalid
 polygons, the repaired polygons in metres), ``overlaps`` (duplicates and overlaps),
 ``shape`` (below_mmu, sliver, small_hole, spike), ``coverage`` (outside, gaps and
-completeness against an AOI or a tile index), ``summaries`` (per class, team, labeler);
-``findings`` holds :class:`Finding`, :class:`QAResult` and the finding types.
+completeness against an AOI or a tile index), ``summaries`` (per class, team, labeler),
+``tags`` (untagged done tiles, tag disagreements); ``findings`` holds :class:`Finding`,
+:class:`QAResult` and the finding types.
 
 Finding types (severity):
 
@@ -30,6 +31,9 @@ Finding types (severity):
 ``outside``            error     feature entirely outside the AOI / imagery (warning if
                                  partly outside)
 ``no_features``        warning   the delivery holds no features at all
+``untagged_tile``      error     a store with a tag schema: a done tile nobody tagged
+``tag_disagreement``   warning   a store with a tag schema: labelers tagged a tile
+                                 differently (the message gives each one's tags)
 ``below_mmu``          warning   polygon smaller than the minimum mapping unit
 ``sliver``             warning   thin polygon: mean width below ``min_width``
 ``small_hole``         warning   hole smaller than the minimum mapping unit

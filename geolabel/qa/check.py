@@ -16,6 +16,7 @@ from geolabel.qa.overlaps import check_duplicates_and_overlaps
 from geolabel.qa.partition import run_partitions
 from geolabel.qa.shape import check_size_and_shape
 from geolabel.qa.summaries import summarize
+from geolabel.qa.tags import check_tags
 from geolabel.qa.validity import check_geometry, measure
 from geolabel.vocabulary import parse_list
 
@@ -89,6 +90,7 @@ def check_labels(
         tolerance=overlap_tolerance,
     )
     findings += coverage.findings
+    findings += check_tags(delivery, tiles=tiles, crs=labels.crs)
     return finish_result(delivery, features, labels, findings, coverage, settings)
 
 

@@ -27,6 +27,8 @@ FINDING_TYPES = (
     "no_features",
     "unassigned_tile",
     "cross_site_overlap",
+    "untagged_tile",
+    "tag_disagreement",
     "below_mmu",
     "sliver",
     "small_hole",

@@ -472,6 +472,7 @@ def _assemble(
     from geolabel.qa.attributes import check_empty
     from geolabel.qa.check import finish_result
     from geolabel.qa.coverage import check_gaps
+    from geolabel.qa.tags import check_tags
 
     tagged = list(outcome.file_findings)
     for i, label in enumerate(delivery.ids):
@@ -484,4 +485,5 @@ def _assemble(
         min_area=opts["min_area"], tolerance=opts["overlap_tolerance"],
     )  # fmt: skip
     findings += coverage.findings
+    findings += check_tags(delivery, tiles=opts["tiles"], crs=measured.crs)  # cheap: computed again each time
     return finish_result(delivery, features, measured, findings, coverage, opts["settings"])

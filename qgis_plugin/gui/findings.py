@@ -25,6 +25,8 @@ TITLES = {
     "no_features": "No labels",
     "unassigned_tile": "Tile of another team",
     "cross_site_overlap": "Overlaps another site",
+    "untagged_tile": "Done tile without tags",
+    "tag_disagreement": "Labelers' tags differ",
     "below_mmu": "Too small",
     "sliver": "Sliver",
     "small_hole": "Small hole",

@@ -343,3 +343,14 @@ def test_cli_score_tags_errors_are_one_line(tmp_path):
     assert res.exit_code == 2 and "--tags needs --reference, unless --agreement" in res.output
     res = run("score", ref, "--tags", "--agreement")  # one labeler only
     assert res.exit_code == 2 and "agreement needs two labelers; tags come from 1 (reference)" in res.output
+
+
+def test_the_suggestions_can_be_scored_by_naming_their_labeler(tmp_path):
+    location = stores_of(tmp_path, {"t1": {WATER}, "t2": {PADDY}}, "li")
+    with open_store(location) as store:
+        rows = [TileTag(t, WATER, "suggest", "draft", "2025-01-01T00:00:00Z") for t in ("t1", "t2")]
+        store.replace_tile_tags([("t1", "suggest"), ("t2", "suggest")], rows)
+    s = score_tags(location, location, labeler="suggest", reference_labeler="li")
+    # water: TP t1, FP t2 -> precision 1/2, recall 1/1; paddy: FN t2 -> recall 0
+    assert s.per_tag["water"]["precision"] == 0.5 and s.per_tag["paddy"]["recall"] == 0.0
+    assert s.overall["exact_match"] == 0.5

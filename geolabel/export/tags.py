@@ -149,13 +149,14 @@ def write_tags(parts: DatasetParts) -> list[str]:
     from geolabel.export.stac import write_catalog
 
     assert parts.tags is not None
+    folders = _tag_folders(parts.tags.schema) if parts.tags.schema.is_single else {}
     by_split = tagged_tiles(parts)
     files = [_write_classes(parts.folder, parts.tags.schema)]
     for split, tiles in by_split.items():
         files.append(_write_csv(parts.folder, split, tiles, parts.tags))
         files += [_write_feature(parts, r) for r in tiles]
-    if parts.tags.schema.is_single:
-        _link_by_tag(parts.folder, by_split, parts.tags)
+    if folders:
+        _link_by_tag(parts.folder, by_split, parts.tags, folders)
     if "stac" not in parts.formats:
         files += write_catalog(parts)
     return files
@@ -212,16 +213,24 @@ def tag_properties(tags: ExportTags, tile_id: str) -> dict[str, object]:
     return {"tags": names, "tag": names[0]} if tags.schema.is_single else {"tags": names}
 
 
-def _link_by_tag(folder: Path, by_split: Mapping[str, Sequence[TileResult]], tags: ExportTags) -> None:
+def _tag_folders(schema: TagSchema) -> dict[int, str]:
+    """The ImageFolder folder of each tag: its name, which comes from the store, so a name
+    that is not a plain folder name (``../x``) is refused before anything is written."""
+    from geolabel.labels.schema import check_name
+
+    return {t.code: check_name(t.name, "images_by_tag: tag name") for t in schema}
+
+
+def _link_by_tag(
+    folder: Path, by_split: Mapping[str, Sequence[TileResult]], tags: ExportTags, folders: Mapping[int, str]
+) -> None:
     """``images_by_tag/<split>/<tag>/<tile_id>.tif`` linked to each chip of a single-label
     project; the links take their chips' checksums (the same bytes, not read again)."""
     from geolabel.export.manifest import sha256_file
-    from geolabel.labels.schema import check_name
 
     for split, tiles in by_split.items():
         for r in tiles:
-            # tag names come from the store: a name that is no plain folder name is refused
-            tag = check_name(tags.names(r.tile_id)[0], "images_by_tag: tag name")
+            tag = folders[tags.tiles[r.tile_id].codes[0]]
             rel, image = layout.image_by_tag(split, tag, r.tile_id), layout.image(split, r.tile_id)
             path = _link(folder, rel, image)
             r.checksums[rel] = r.checksums[image] if image in r.checksums else sha256_file(path)

@@ -95,8 +95,11 @@ SUGGEST_WINDOW = 1024
 
 # -- export -------------------------------------------------------------------------------
 
-ExportFormat = Literal["geojson", "coco", "masks", "stac"]
-EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+ExportFormat = Literal["geojson", "coco", "masks", "stac", "tags"]
+ALL_EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+#: What an export writes when no format is named: the polygon formats. ``tags`` (the tile
+#: tags as an image-classification set) needs a tag schema, so it is asked for by name.
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("geojson", "coco", "masks", "stac")
 SPLIT = "0.8,0.1,0.1"
 SEED = 0
 

@@ -434,7 +434,7 @@ def test_export_into_a_read_only_folder(tmp_path, inputs, readonly_dir):
         ("--split", "a,b", "--split 'a,b' must be fractions"),
         ("--guard", "-1", "--guard must be 0 or more"),
         ("--min-overlap", "2", "--min-overlap must be between 0 and 1"),
-        ("--format", "yolo", "--format must be one of geojson, coco, masks, stac"),
+        ("--format", "yolo", "--format must be one of geojson, coco, masks, stac, tags; got"),
         ("--seed", "-1", "--seed must be 0 or more"),
     ],
 )

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from geolabel import vocabulary as v
 from geolabel.cli.options import STORE, Progress, batch_executor, scheduler_option
 
+if TYPE_CHECKING:
+    from geolabel.export.dataset import ExportResult
 
-@click.command("export", short_help="Export a training set (GeoJSON, COCO, masks, STAC).")
+
+@click.command("export", short_help="Export a training set (GeoJSON, COCO, masks, STAC, tags).")
 @click.argument("store", type=STORE)
 @click.option("--tiles", required=True, type=click.Path(dir_okay=False), help="Tile index (DIR/tiles.gpkg).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dataset folder to create.")
 @click.option(
-    "--format", "formats", default=",".join(v.EXPORT_FORMATS), show_default=True, help="Comma-separated formats."
+    "--format",
+    "formats",
+    default=",".join(v.EXPORT_FORMATS),
+    show_default=True,
+    help=f"Comma-separated formats: {', '.join(v.ALL_EXPORT_FORMATS)} (tags: the tiles' tags, needs a tag schema).",
 )
 @click.option(
     "--min-overlap",
@@ -58,10 +67,15 @@ def export(
       geolabel export out/labels.gpkg --tiles out/chips/tiles.gpkg --out out/dataset
       geolabel export labels.gpkg --tiles chips/tiles.gpkg --out ds --format geojson,masks \\
           --split 0.7,0.15,0.15 --seed 7 --status accepted --min-overlap 0.3
+      geolabel export labels.gpkg --tiles chips/tiles.gpkg --out ds --format tags --status accepted
 
     Splits are spatial: blocks of chips go to train/val/test, and chips of different
     splits never overlap (nor come closer than --guard): chips that would leak are left
     out and listed in summary.json.
+
+    --format tags writes the tiles' tags as an image-classification set: tags/<split>.csv
+    and, for single-label projects, images_by_tag/<split>/<tag>/<tile_id>.tif links; a
+    tile whose labelers disagree is left out and counted.
     """
     from geolabel.export.dataset import export_dataset
 
@@ -92,6 +106,18 @@ def export(
         click.echo(f"left out to keep splits apart: {len(result.excluded_tiles)} chips")
     for reason, n in result.skipped_labels.items():
         click.echo(f"labels left out: {n} ({reason})")
+    _echo_tags(result)
     if result.repaired:
         click.echo(f"labels repaired: {result.repaired}")
     click.echo(f"dataset: {result.out_dir}/ ({result.files} files; summary.json, manifest.json)")
+
+
+def _echo_tags(result: ExportResult) -> None:
+    """The tagged tiles per split and the conflicts left out (format tags)."""
+    if "tags" not in result.formats:
+        return
+    order = ("train", "val", "test")
+    splits = sorted(result.tagged_tiles, key=lambda s: order.index(s) if s in order else 9)
+    click.echo("tagged tiles: " + ", ".join(f"{s} {result.tagged_tiles[s]}" for s in splits))
+    if result.tag_conflicts:
+        click.echo(f"tiles left out, their labelers' tags disagree: {len(result.tag_conflicts)}")

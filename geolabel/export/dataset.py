@@ -25,9 +25,10 @@ from geolabel.export import layout
 from geolabel.export.formats import FORMATS as FORMATS
 from geolabel.export.jobs import ChunkJob, TileResult
 from geolabel.files import atomic_dir, prepare_output_dir, writing
-from geolabel.vocabulary import parse_list
+from geolabel.vocabulary import EXPORT_FORMATS, parse_list
 
 if TYPE_CHECKING:
+    from geolabel.export.tags import ExportTags
     from geolabel.labels.schema import ClassSchema
     from geolabel.labels.store import LabelStore, StoreLike
 
@@ -54,6 +55,9 @@ class ExportResult:
     skipped_labels: dict[str, int] = field(default_factory=dict)  # reason -> count
     repaired: int = 0
     files: int = 0
+    tagged_tiles: dict[str, int] = field(default_factory=dict)  # split -> tiles with tags (format tags)
+    tags: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> tag -> tiles (format tags)
+    tag_conflicts: list[str] = field(default_factory=list)  # tiles left out: their labelers disagree
 
     def table(self) -> str:
         """The per-split, per-class summary as a text table (mask pixels when masks were written,
@@ -195,7 +199,7 @@ def export_dataset(
     tiles: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    formats: str | Iterable[str] = FORMATS,
+    formats: str | Iterable[str] = EXPORT_FORMATS,
     min_overlap: float = 0.0,
     split: str | Sequence[float] | None = "0.8,0.1,0.1",
     seed: int = 0,
@@ -219,7 +223,8 @@ def export_dataset(
     Args:
         store: an open label store (or a path to one).
         tiles: the ``tiles.gpkg`` written by ``geolabel tile``.
-        formats: any of geojson, coco, masks, stac.
+        formats: any of geojson, coco, masks, stac, tags (default: all but tags; tags
+            needs the store's tag schema: see :mod:`geolabel.export.tags`).
         min_overlap: keep an object cut by a tile edge only if at least this share of its
             area lies inside the tile (objects outputs; masks show every labelled pixel).
         split: fractions for train, val, test ("0.8,0.1,0.1"; None or "1" = all train).
@@ -247,7 +252,7 @@ def export_dataset(
     out = Path(out_dir)
     prepare_output_dir(out, marker=layout.MANIFEST, what="training set", overwrite=overwrite)
     result = ExportResult(out_dir=out, formats=fmts)
-    inputs = _read_inputs(store, Path(tiles), status=status, repair=repair, result=result)
+    inputs = _read_inputs(store, Path(tiles), status=status, repair=repair, result=result, formats=fmts)
     if block_size is None:
         block_size = _default_block_size(inputs.chips)
     splits = _split_chips(inputs.chips, fractions=fractions, block_size=block_size, seed=seed, guard=guard)
@@ -259,8 +264,10 @@ def export_dataset(
         written = _write_tiles(jobs, workers=workers, executor=executor, progress=progress, is_cancelled=is_cancelled)
         _tally(result, written, inputs.schema)
         chips = {c.tile_id: c for c in inputs.chips}
-        files = write_dataset_files(DatasetParts(tmp, out.name, fmts, inputs.schema, written, chips))
+        files = write_dataset_files(DatasetParts(tmp, out.name, fmts, inputs.schema, written, chips, inputs.tags))
         summary = _summary(result, fractions, inputs, seed, block_size, guard, min_overlap)
+        if inputs.tags is not None:
+            summary["tags"] = _tally_tags(result, written, inputs.tags, status)
         files.append(write_summary(tmp, summary))
         result.files = write_manifest(tmp, (r.checksums for r in written), files)
     if progress is not None:
@@ -277,20 +284,30 @@ class _Inputs:
     columns: dict[str, list[Any]]  # label_id, class_code
     schema: ClassSchema
     store_crs: Any
+    tags: ExportTags | None = None  # the tiles' tags (format "tags")
 
 
 def _read_inputs(
-    store: StoreLike, tiles: Path, *, status: Sequence[str] | None, repair: bool, result: ExportResult
+    store: StoreLike,
+    tiles: Path,
+    *,
+    status: Sequence[str] | None,
+    repair: bool,
+    result: ExportResult,
+    formats: Sequence[str],
 ) -> _Inputs:
-    """The chips and the labels (a store given by its path is opened and closed here)."""
+    """The chips, the labels and (format tags) the tiles' tags; a store given by its path
+    is opened and closed here."""
+    from geolabel.export.tags import read_export_tags
     from geolabel.labels.store import LabelStore, open_store
     from geolabel.tileindex import load_chips
 
     opened = store if isinstance(store, LabelStore) else open_store(store)
     try:
+        tags = read_export_tags(opened, status=status) if "tags" in formats else None
         chips = load_chips(tiles)
         geoms, columns = _labels_for_export(opened, status=status, repair=repair, result=result)
-        return _Inputs(chips, geoms, columns, opened.schema, opened.crs)
+        return _Inputs(chips, geoms, columns, opened.schema, opened.crs, tags)
     finally:
         if opened is not store:
             opened.close()
@@ -444,6 +461,29 @@ def _tally(result: ExportResult, tiles: Sequence[TileResult], schema: ClassSchem
         area_split = result.area_px.setdefault(r.split, {})
         for code, a in r.area_px.items():
             area_split[name_of[code]] = area_split.get(name_of[code], 0.0) + a
+
+
+def _tally_tags(
+    result: ExportResult, tiles: Sequence[TileResult], tags: ExportTags, status: Sequence[str] | None
+) -> dict[str, Any]:
+    """Per split, the tagged tiles of each tag; the exported tiles left out as conflicts
+    (into ``result``); returns the ``tags`` entry of ``summary.json``."""
+    for r in tiles:
+        per_split = result.tags.setdefault(r.split, {})
+        result.tagged_tiles.setdefault(r.split, 0)
+        if r.tile_id in tags.tiles:
+            result.tagged_tiles[r.split] += 1
+            for name in tags.names(r.tile_id):
+                per_split[name] = per_split.get(name, 0) + 1
+        elif r.tile_id in tags.conflicts:
+            result.tag_conflicts.append(r.tile_id)
+    return {
+        "mode": tags.schema.mode,
+        "statuses": list(status) if status is not None else "all",
+        "tagged_tiles": result.tagged_tiles,
+        "tiles_per_tag": result.tags,
+        "conflicts_left_out": result.tag_conflicts,
+    }
 
 
 def _summary(

@@ -7,7 +7,7 @@ Each format is a :class:`Format`: a tile writer that runs in the workers, once p
 A new format is a module with these functions and a row here.
 
 >>> FORMATS
-('geojson', 'coco', 'masks', 'stac')
+('geojson', 'coco', 'masks', 'stac', 'tags')
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from geolabel.export import coco, geojson, masks, stac
+from geolabel.export import coco, geojson, masks, stac, tags
 from geolabel.export.jobs import DatasetParts, TileData, TileResult
 
 TileWriter = Callable[[TileData, TileResult], None]
@@ -39,6 +39,7 @@ WRITERS: dict[str, Format] = {
         Format("coco", write_tile=coco.add_tile_annotations, write_dataset=coco.write_coco),
         Format("masks", write_tile=masks.write_tile_mask),
         Format("stac", write_dataset=stac.write_catalog),
+        Format("tags", write_dataset=tags.write_tags),
     )
 }
 FORMATS = tuple(WRITERS)

@@ -20,6 +20,7 @@ from geolabel.export import layout
 from geolabel.tileindex import ChipInfo
 
 if TYPE_CHECKING:
+    from geolabel.export.tags import ExportTags
     from geolabel.labels.schema import ClassSchema
 
 
@@ -119,3 +120,4 @@ class DatasetParts:
     schema: ClassSchema
     tiles: Sequence[TileResult]  # sorted by tile id
     chips: Mapping[str, Any]  # tile id -> ChipInfo
+    tags: ExportTags | None = None  # the tiles' tags (format "tags")

@@ -8,6 +8,10 @@ Dataset layout (paths relative to the dataset folder)::
     labels/masks/<split>/<tile_id>.tif           uint8 class codes, 255 = unlabelled/nodata
     coco/<split>.json                            COCO instance segmentation
     stac/catalog.json                            STAC catalog with the label extension
+    tags/<split>.csv                             the tiles' tags (format ``tags``)
+    tags/classes.csv                             the tag schema: index, code, name, colour
+    tags/geojson/<split>/<tile_id>.geojson       the tile's footprint with its tags (STAC asset)
+    images_by_tag/<split>/<tag>/<tile_id>.tif    single-label tags: ImageFolder links to images/
     summary.json                                 per split and class: tiles, objects, mask pixels, area
     manifest.json                                sha256 and size of every file
 
@@ -49,6 +53,25 @@ def mask(split: str, tile_id: str) -> str:
 def coco(split: str) -> str:
     """The split's COCO annotations."""
     return f"coco/{split}.json"
+
+
+def tags_csv(split: str) -> str:
+    """The split's tile tags (one row per tagged chip)."""
+    return f"tags/{split}.csv"
+
+
+#: The tag schema of a ``tags`` export, one row per tag in schema order.
+TAG_CLASSES = "tags/classes.csv"
+
+
+def tags_geojson(split: str, tile_id: str) -> str:
+    """The chip's footprint with its tags: one GeoJSON Feature (the STAC label asset)."""
+    return f"tags/geojson/{split}/{tile_id}.geojson"
+
+
+def image_by_tag(split: str, tag: str, tile_id: str) -> str:
+    """The chip in an ImageFolder layout (single-label tags): a link to :func:`image`."""
+    return f"images_by_tag/{split}/{tag}/{tile_id}.tif"
 
 
 def target(out: Path, rel: str) -> Path:

@@ -7,11 +7,14 @@ Layout (self-contained, relative links)::
     stac/images/<tile_id>/<tile_id>.json
     stac/labels/collection.json         one item per chip: label extension, GeoJSON and mask assets
     stac/labels/<tile_id>/<tile_id>.json
+    stac/tags/collection.json           one item per tagged chip (format ``tags``: see
+    stac/tags/<tile_id>/<tile_id>.json  :mod:`geolabel.export.stac_tags`)
 
 Each label item links to its image item (``rel: source`` with ``label:assets``), carries
 ``label:type`` = vector, ``label:properties`` = ["class_name"], ``label:classes`` from the
 schema, ``label:tasks`` = segmentation and classification, the object counts per class as
-``label:overviews``, and the tile's split as the ``split`` property.
+``label:overviews``, and the tile's split as the ``split`` property. The labels collection
+is written with format ``stac``, the tags collection with format ``tags``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from geolabel.export import layout
 from geolabel.export.jobs import DatasetParts
 
 if TYPE_CHECKING:
+    from geolabel.export.tags import ExportTags
     from geolabel.labels.schema import ClassSchema
 
 LABEL_EXTENSION = "https://stac-extensions.github.io/label/v1.0.1/schema.json"
@@ -54,7 +58,9 @@ def write_catalog(parts: DatasetParts) -> list[str]:
                 "object_counts": r.object_counts,
             }
         )
-    return write_stac(parts.folder, tiles, schema=parts.schema, formats=parts.formats, title=parts.title)
+    return write_stac(
+        parts.folder, tiles, schema=parts.schema, formats=parts.formats, title=parts.title, tags=parts.tags
+    )
 
 
 def write_stac(
@@ -64,19 +70,45 @@ def write_stac(
     schema: ClassSchema,
     formats: Sequence[str],
     title: str,
+    tags: ExportTags | None = None,
 ) -> list[str]:
     """Write the catalog under ``out_dir/stac``; returns the written files (relative)."""
     import pystac
 
+    from geolabel.export.stac_tags import tag_item, tags_collection
+
     now = datetime.now(timezone.utc)
     catalog = pystac.Catalog(id="geolabel-dataset", description=f"{title}: chips and land-cover labels")
-    class_names = [c.name for c in schema]
     images = pystac.Collection(
         id="images",
         description="Image chips",
         extent=_extent(tiles, now),
         license="other",
     )
+    labels = _labels_collection(tiles, now, schema) if "stac" in formats else None
+    tagged = tags_collection(tags, _extent(tiles, now)) if tags is not None else None
+    for tile in tiles:
+        shape = _geometry(tile)
+        image_item = _image_item(tile, shape, now)
+        images.add_item(image_item)
+        if labels is not None:
+            labels.add_item(_label_item(tile, shape, image_item, now, schema=schema, formats=formats))
+        if tagged is not None and tags is not None and tile["tile_id"] in tags.tiles:
+            tagged.add_item(tag_item(tile, shape, image_item, now, tags))
+    for child in (images, labels, tagged):
+        if child is not None:
+            catalog.add_child(child)
+    root = out_dir / layout.STAC
+    catalog.normalize_hrefs(str(root))
+    catalog.make_all_asset_hrefs_relative()
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return sorted(str(p.relative_to(out_dir)) for p in root.rglob("*.json"))
+
+
+def _labels_collection(tiles: Sequence[dict[str, Any]], now: datetime, schema: ClassSchema) -> Any:
+    """The collection of the polygon label items (format ``stac``)."""
+    import pystac
+
     labels = pystac.Collection(
         id="labels",
         description="Land-cover labels clipped to the chips",
@@ -84,19 +116,8 @@ def write_stac(
         license="other",
         stac_extensions=[LABEL_EXTENSION],
     )
-    labels.summaries.add("label:classes", [{"name": "class_name", "classes": class_names}])
-    for tile in tiles:
-        shape = _geometry(tile)
-        image_item = _image_item(tile, shape, now)
-        images.add_item(image_item)
-        labels.add_item(_label_item(tile, shape, image_item, now, schema=schema, formats=formats))
-    catalog.add_child(images)
-    catalog.add_child(labels)
-    root = out_dir / layout.STAC
-    catalog.normalize_hrefs(str(root))
-    catalog.make_all_asset_hrefs_relative()
-    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    return sorted(str(p.relative_to(out_dir)) for p in root.rglob("*.json"))
+    labels.summaries.add("label:classes", [{"name": "class_name", "classes": [c.name for c in schema]}])
+    return labels
 
 
 def _geometry(tile: Mapping[str, Any]) -> tuple[dict[str, Any], list[float]]:
@@ -105,6 +126,15 @@ def _geometry(tile: Mapping[str, Any]) -> tuple[dict[str, Any], list[float]]:
 
     footprint = tile["footprint"]
     return geometry_dict(footprint, 10, rfc7946=True), list(footprint.bounds)
+
+
+def image_link(image_item: Any) -> Any:
+    """A label item's ``source`` link to its image item (the chip is its ``image`` asset)."""
+    import pystac
+
+    return pystac.Link(
+        rel="source", target=image_item, media_type=pystac.MediaType.JSON, extra_fields={"label:assets": ["image"]}
+    )
 
 
 def _image_item(tile: Mapping[str, Any], shape: tuple[dict[str, Any], list[float]], now: datetime) -> Any:
@@ -171,10 +201,7 @@ def _label_item(
                 extra_fields={"description": "class codes; 255 = unlabelled or nodata"},
             ),
         )
-    link = pystac.Link(
-        rel="source", target=image_item, media_type=pystac.MediaType.JSON, extra_fields={"label:assets": ["image"]}
-    )
-    item.add_link(link)
+    item.add_link(image_link(image_item))
     return item
 
 

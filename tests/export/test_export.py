@@ -406,7 +406,7 @@ def test_bad_inputs(tmp_path, store_location):
         export_dataset(store, tmp_path / "none.gpkg", tmp_path / "ds")
     with pytest.raises(InputError, match="not a geolabel tile index"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds")
-    with pytest.raises(InputError, match="`formats` must be one of geojson, coco, masks, stac; got 'yolo'"):
+    with pytest.raises(InputError, match="`formats` must be one of geojson, coco, masks, stac, tags; got 'yolo'"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds", formats="geojson,yolo")
     with pytest.raises(InputError, match="`split` fractions must be >= 0 and sum to 1"):
         export_dataset(store, SAMPLE / "village_labels.gpkg", tmp_path / "ds", split="0.5,0.2")

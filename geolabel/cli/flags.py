@@ -81,6 +81,7 @@ FLAGS: dict[str, str] = {
     "tolerance": "--tolerance-m",
     # tasks and review
     "labeler": "--labeler",
+    "reference_labeler": "--reference-labeler",
     "reviewer": "--reviewer",
     "where": "--where",
     "count": "--count",

@@ -213,6 +213,8 @@ class TagBar(QGroupBox):
         statuses = self._call(store.tile_statuses)
         if statuses is not None and self.tile_id not in statuses:
             self._call(store.set_tile_status, self.tile_id, "in_progress", labeler=labeler)
+            if not self.dock.work.active:
+                self.dock._show_tile_state()  # "(in_progress)" beside the tile's id
         self._call(set_tile_tags, store, self.tile_id, [str(c) for c in codes], labeler=labeler)
 
     def _labeler(self):

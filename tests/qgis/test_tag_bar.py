@@ -86,6 +86,7 @@ def test_number_keys_toggle_tags_and_enter_saves_marks_done_and_moves_on(dock, w
     press(dock, 1)
     press(dock, 4)
     assert checked(dock) == ["1 water 水体", "4 road 道路"]
+    assert dock.tile_label.text() == f"tile 1/16: {first} (in_progress)"
     press(dock, 4)  # again: off
     press(dock, 2, Qt.KeypadModifier)  # the number pad's keys too
     assert checked(dock) == ["1 water 水体", "2 paddy 水田"]
@@ -191,3 +192,22 @@ def test_enter_stores_a_smart_region_selection_before_it_moves_on(dock, window, 
     assert stored_regions == [True] and dock.tile_index == 1
     tool.region = None
     dock.smart_button.click()
+
+
+def test_with_assigned_tiles_enter_submits_the_tile_and_opens_the_next(dock, window, tmp_path, tiles):
+    from geolabel.tasks import assign_tiles
+
+    schema = load_tag_schema(SAMPLE / "village_tags.toml")
+    path = tmp_path / "labels.gpkg"
+    create_store(path, crs="EPSG:32649", tag_schema=schema).close()
+    first, second = "village_r000_c000", "village_r000_c001"
+    assign_tiles(path, tiles, team="hunan", labeler="li", where=f"tile_id in ('{first}', '{second}')")
+    dock.labeler_edit.setText("li")
+    dock.open_store(str(path))
+    assert dock.work.active and dock.tags.tile_id == first
+    press(dock, 3)
+    press(dock, "Return")
+    with open_store(path) as store:
+        assert {t.tile_id: t.status for t in store.tasks()} == {first: "submitted", second: "in_progress"}
+    assert stored(path, first) == [("village", "li", "draft")]
+    assert dock.tags.tile_id == second and checked(dock) == []

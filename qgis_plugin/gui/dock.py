@@ -57,6 +57,7 @@ from . import findings as words
 from .open_store import OpenStoreDialog
 from .smart_region import SmartRegionTool, smart_region_button
 from .suggestions import SuggestionsPanel
+from .tag_bar import TagBar
 from .tasks_panel import TaskPanel
 
 CLASS_VARIABLE = "geolabel_class"
@@ -64,7 +65,8 @@ LABELER_VARIABLE = "geolabel_labeler"
 TILE_VARIABLE = "geolabel_tile"
 #: Seconds the dock waits for a store another writer holds (QGIS saving) before it says so.
 STORE_TIMEOUT = 3.0
-#: Keyboard shortcuts (Settings > Keyboard Shortcuts can change them); 1-9 pick the classes.
+#: Keyboard shortcuts (Settings > Keyboard Shortcuts can change them); 1-9 pick the classes
+#: (Alt+1-9 while the store's tile tags take 1-9: see tag_bar).
 SHORTCUTS = {"previous_tile": ",", "next_tile": ".", "mark_done": "M", "check_now": "Q", "accept_tile": "A",
              "reject_tile": "R"}  # fmt: skip
 CLASS_KEYS = 9
@@ -207,6 +209,8 @@ class LabelingDock(QDockWidget):
         tl.addLayout(nav)
         tl.addWidget(self.progress_label)
         layout.addWidget(tiles_box)
+        self.tags = TagBar(self)  # while the store has a tag schema
+        layout.addWidget(self.tags)
         self.work = TaskPanel(self)  # "my tiles" / review, while the store has tasks
         layout.addWidget(self.work)
         self.suggestions = SuggestionsPanel(self)  # while the tile has pending suggestions
@@ -258,6 +262,7 @@ class LabelingDock(QDockWidget):
         self.work.submit_button.setToolTip(f"Save, check and submit the tile for review (key {done_key})")
         for k in range(CLASS_KEYS):
             self._shortcut(f"class_{k + 1}", f"GeoLabel: class {k + 1} of the palette", str(k + 1), self._class_key(k))
+        self.tags.add_shortcuts()  # 1..9 go to the tags while a tag schema is shown
 
     def _shortcut(self, name, text, key, slot):
         window = self.iface.mainWindow()
@@ -369,6 +374,7 @@ class LabelingDock(QDockWidget):
             return None
         self.iface.setActiveLayer(layer)
         self._show_count()
+        self.tags.set_store(store)  # before the palette: its keys may move to Alt+1..9
         self._build_palette(store.schema)
         self._enable(True)
         self.work.set_review_for_role()
@@ -425,6 +431,7 @@ class LabelingDock(QDockWidget):
         self.layer_id = None
         self.work.clear()
         self.suggestions.clear()
+        self.tags.clear()
         self.smart_tool.cancel()
         if self.qa_dir is not None and Path(self.qa_dir).name.startswith("geolabel-check-"):
             shutil.rmtree(self.qa_dir, ignore_errors=True)  # the temporary fallback folder
@@ -450,6 +457,8 @@ class LabelingDock(QDockWidget):
         QgsExpressionContextUtils.setProjectVariable(QgsProject.instance(), LABELER_VARIABLE, text)
         if self.work.active and not self.work.reviewing:
             self.work.refresh()  # the tiles of the labeler now named
+        if self.tags.tile_id is not None:
+            self.tags.show_tile(self.tags.tile_id)  # the tags of the labeler now named
 
     # -- palette ----------------------------------------------------------------------
 
@@ -461,7 +470,7 @@ class LabelingDock(QDockWidget):
             zh = f" {cls.names['zh']}" if "zh" in cls.names else ""
             button = QPushButton(f"{cls.name}{zh}")
             button.setCheckable(True)
-            key = f" (key {k + 1})" if k < CLASS_KEYS else ""
+            key = f" (key {self.tags.key_text(f'class_{k + 1}')})" if k < CLASS_KEYS else ""
             button.setToolTip(f"Draw {cls.name}{zh}{key}")
             text = "#000000" if QColor(cls.color).lightness() > 128 else "#ffffff"
             # the same border width checked or not: the text never moves or gets clipped
@@ -577,6 +586,7 @@ class LabelingDock(QDockWidget):
 
             bounds = reproject_geometries([chip.footprint], chip.crs, self.store.crs)[0].bounds
         self.suggestions.refresh(bounds)
+        self.tags.show_tile(tile_id)
 
     def mark_done(self):
         if self.store is None or not self.chips:

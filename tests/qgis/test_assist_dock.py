@@ -75,6 +75,10 @@ def key(dock, which):
 
 
 def start_tool(dock, code):
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    # clicks and bands are in the village's CRS; an earlier test may have left another
+    dock.iface.mapCanvas().setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32649"))
     dock.iface.mapCanvas().resize(800, 800)
     dock.set_class(code)
     dock.smart_button.click()
@@ -175,3 +179,20 @@ def test_suggestions_panel_lists_accepts_and_rejects_the_tiles_suggestions(dock,
         assert (accepted.labeler, accepted.source, accepted.status) == ("li", "suggested", "draft")
     assert assisted_counts(tmp_path / "labels.gpkg") == {"li": n - 1}
     assert dock.layer.featureCount() == len(water.polygons) - 1
+
+
+def test_a_click_on_a_web_mercator_canvas_gives_the_same_region(dock, tmp_path, tiles, reference):
+    """A project in EPSG:3857 (a basemap under the village): the click and the band are in
+    the canvas's CRS, the region is the pond all the same."""
+    from pyproj import Transformer
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    pond, _, p = pond_in_a_field(reference)
+    dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
+    open_tile_at(dock, tiles, p.x, p.y)
+    start_tool(dock, WATER)
+    dock.iface.mapCanvas().setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    to_web = Transformer.from_crs("EPSG:32649", "EPSG:3857", always_xy=True)
+    back = Transformer.from_crs("EPSG:3857", "EPSG:32649", always_xy=True)
+    shown = click(dock, *to_web.transform(p.x, p.y))
+    assert iou(shapely.ops.transform(back.transform, shown), pond) >= 0.8

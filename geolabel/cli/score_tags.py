@@ -34,12 +34,15 @@ def print_tag_score(s: Any, *, agreement: bool) -> None:
     click.echo(
         f"{'tag':<16}" + "".join(f"{h:>13}" for h in heads) + f"{'precision':>10}{'recall':>8}{'F1':>8}{'kappa':>8}"
     )
-    for name in s.tags:
+    unused = [name for name in s.tags if not (s.per_tag[name]["tp"] or s.per_tag[name]["fp"] or s.per_tag[name]["fn"])]
+    for name in (n for n in s.tags if n not in unused):
         t = s.per_tag[name]
         click.echo(
             f"{name:<16}{t['tp']:>13}{t['fp']:>13}{t['fn']:>13}{_num(t['precision'], 10)}{_num(t['recall'], 8)}"
             f"{_num(t['f1'], 8)}{_num(t['kappa'], 8)}"
         )
+    if unused:
+        click.echo(f"(not used on these tiles by either side: {', '.join(unused)})")
     if s.confusion is not None:
         names = list(s.confusion)
         rows, cols = (b, a) if agreement else ("submission", "reference")

@@ -347,6 +347,7 @@ def submit_tile(store: StoreLike, tile_id: str, *, labeler: str | None = None) -
                            submitted_at=now)  # fmt: skip
             st.add_review(_review_row(task, "submitted", labeler=name, at=now))
             mark_labels(st, _reread(st, task), "submitted")
+            st.set_tile_tag_status(task.tile_id, name, "submitted")
         done = _reread(st, task)
         score_submitted(st, done)  # a gold tile, where the reference can be read (see geolabel.gold)
         return SubmitResult(done, [])
@@ -431,6 +432,8 @@ def _decide(store: LabelStore, task: Task, decision: str, reviewer: str, comment
     found = json.dumps(finding_dicts(findings), ensure_ascii=False) if decision == "rejected" else None
     store.add_review(_review_row(task, decision, at=now, reviewer=reviewer, comment=comment, findings=found))
     mark_labels(store, task, decision)
+    if task.labeler:
+        store.set_tile_tag_status(task.tile_id, task.labeler, decision)  # the tile's tags go with its labels
     return ReviewResult(_reread(store, task), decision, len(findings))
 
 

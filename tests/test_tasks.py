@@ -140,6 +140,34 @@ def test_reject_with_comment_resubmit_and_accept_records_every_decision(village,
         review_tiles(village, ["nope"], accept=True, reviewer="zhao")
 
 
+def test_a_tiles_tags_follow_its_submission_and_review(village, tiles):
+    """Tile tags take the workflow of the tile's polygons: submitted with them, then
+    rejected or accepted by the reviewer; another labeler's tags of the tile stay."""
+    from geolabel.labels import TagSchema
+    from geolabel.labels.tags import set_tag_schema, set_tile_tags
+
+    set_tag_schema(village, TagSchema.from_dict({"mode": "multi", "tags": [{"code": 1, "name": "water"},
+                                                                          {"code": 2, "name": "paddy"}]}))  # fmt: skip
+    assign_tiles(village, tiles, team="hunan", labeler="li", count=1)
+    tile = "village_r000_c000"
+    start_tile(village, tile, labeler="li")
+    set_tile_tags(village, tile, ["water", "paddy"], labeler="li")
+    set_tile_tags(village, tile, ["water"], labeler="wang")
+
+    def tags():
+        with open_store(village) as store:
+            return sorted((t.labeler, t.tag_code, t.status) for t in store.tile_tags(tile_id=tile))
+
+    submit_tile(village, tile, labeler="li")
+    assert tags() == [("li", 1, "submitted"), ("li", 2, "submitted"), ("wang", 1, "draft")]
+    review_tiles(village, [tile], accept=False, comment="paddy is wrong", reviewer="zhao")
+    assert tags() == [("li", 1, "rejected"), ("li", 2, "rejected"), ("wang", 1, "draft")]
+    set_tile_tags(village, tile, ["water"], labeler="li")  # fixed, a draft again
+    submit_tile(village, tile, labeler="li")
+    review_tiles(village, [tile], accept=True, reviewer="zhao")
+    assert tags() == [("li", 1, "accepted"), ("wang", 1, "draft")]
+
+
 def test_progress_per_team_and_labeler_after_a_scripted_day(village, tiles):
     assign_tiles(village, tiles, team="hunan", labeler="li", count=4)
     assign_tiles(village, tiles, team="hunan", count=2)
@@ -323,3 +351,26 @@ def test_members_work_on_their_own_teams_tasks_only(project, tiles):
         decisions = [(r.tile_id, r.decision, r.reviewer) for r in store.reviews()]
     assert decisions == [(a_tile, "submitted", None), (b_tile, "submitted", None),
                          (a_tile, "rejected", project.users["reviewer_a"])]  # fmt: skip
+
+
+def test_a_reviewer_role_moves_the_tags_of_the_tile_it_reviews(project, tiles):
+    """On PostGIS the reviewer may change the status of tags and nothing else: that is
+    enough for the tags to follow the review."""
+    from geolabel.labels import TagSchema
+    from geolabel.labels.tags import set_tag_schema, set_tile_tags
+
+    tile = "village_r002_c000"
+    with project.owner() as store:
+        set_tag_schema(store, TagSchema.from_dict({"mode": "multi", "tags": [{"code": 1, "name": "water"}]}))
+    with project.open("admin") as store:
+        assign_tiles(store, tiles, team="A", where=f"tile_id = '{tile}'")
+    with project.open("labeler_a") as store:
+        start_tile(store, tile)
+        set_tile_tags(store, tile, ["water"])
+        assert submit_tile(store, tile).submitted
+    with project.open("reviewer_a") as store:
+        review_tiles(store, [tile], accept=True)
+    with project.owner() as store:
+        assert [(t.labeler, t.status) for t in store.tile_tags(tile_id=tile)] == [
+            (project.users["labeler_a"], "accepted")
+        ]

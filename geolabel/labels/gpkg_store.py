@@ -552,6 +552,12 @@ class GeoPackageStore(LabelStore):
         with self.transaction():
             replace_tile_tags(self._conn, scope, rows, codes)
 
+    def set_tile_tag_status(self, tile_id: str, labeler: str, status: str) -> int:
+        from geolabel.labels.gpkg_tags import set_tile_tag_status
+
+        with self.transaction():
+            return set_tile_tag_status(self._conn, tile_id, labeler, status)
+
     # -- history ------------------------------------------------------------------
 
     def history(

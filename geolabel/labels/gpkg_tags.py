@@ -71,3 +71,14 @@ def replace_tile_tags(
         f"INSERT OR REPLACE INTO {TILE_TAGS_TABLE} ({', '.join(TILE_TAG_FIELDS)}) VALUES (?, ?, ?, ?, ?)",
         [(r.tile_id, r.tag_code, r.labeler, r.status, r.modified) for r in rows],
     )
+
+
+def set_tile_tag_status(conn: sqlite3.Connection, tile_id: str, labeler: str, status: str) -> int:
+    """See :meth:`geolabel.labels.store.LabelStore.set_tile_tag_status` (inside the caller's
+    transaction; a store without tag tables has no tags to change)."""
+    if TILE_TAGS_TABLE not in table_names(conn):
+        return 0
+    cursor = conn.execute(
+        f"UPDATE {TILE_TAGS_TABLE} SET status = ? WHERE tile_id = ? AND labeler = ?", (status, tile_id, labeler)
+    )
+    return int(cursor.rowcount)

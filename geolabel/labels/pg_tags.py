@@ -120,6 +120,14 @@ class PostGISTags:
                 raise
             raise AccessDeniedError(f"{self.uri}: your role may not write these tags ({TAG_RULES})") from None
 
+    def set_tile_tag_status(self, tile_id: str, labeler: str, status: str) -> int:
+        """Only the status column: a reviewer may update that and nothing else."""
+        if not self._has_tag_tables():
+            return 0
+        sql = f"UPDATE {self.s}.geolabel_tile_tags SET status = %s WHERE tile_id = %s AND labeler = %s"
+        with self.transaction():
+            return int(self._execute(sql, (status, tile_id, labeler)).rowcount)
+
 
 def _scoped(scope: Sequence[tuple[str, str]], codes: Sequence[int] | None) -> Iterator[tuple[Any, ...]]:
     for tile_id, labeler in scope:

@@ -493,6 +493,11 @@ class LabelStore(ABC):
         """In one transaction: remove the tags of each (tile_id, labeler) in ``scope`` (only
         those with a code in ``codes`` when given), then add ``rows``."""
 
+    @abstractmethod
+    def set_tile_tag_status(self, tile_id: str, labeler: str, status: str) -> int:
+        """Give ``labeler``'s tags of ``tile_id`` ``status`` (their tile was submitted or
+        reviewed); returns how many. Joins the caller's transaction."""
+
     def may_read_gold(self) -> bool:
         """Whether this connection may read gold tiles, references and scores (always in a
         GeoPackage, which has no roles; on PostGIS only the owner and the admin group)."""

@@ -17,7 +17,7 @@ from geolabel import vocabulary as v  # the provider loads only once the engine 
 
 from .common import GeolabelAlgorithm, number, open_tile_index_path, store_parameter
 
-FORMATS = list(v.EXPORT_FORMATS)
+FORMATS = list(v.ALL_EXPORT_FORMATS)  # tags: only for a store with a tag schema, not a default
 
 
 class ExportTrainingSet(GeolabelAlgorithm):
@@ -42,7 +42,11 @@ class ExportTrainingSet(GeolabelAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                "FORMATS", "Formats", options=FORMATS, allowMultiple=True, defaultValue=list(range(len(FORMATS)))
+                "FORMATS",
+                "Formats",
+                options=FORMATS,
+                allowMultiple=True,
+                defaultValue=[FORMATS.index(f) for f in v.EXPORT_FORMATS],
             )
         )
         self.addParameter(

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from geolabel import tile_raster
+from geolabel import vocabulary as v
 from geolabel.labels.store import create_store
 from tests.conftest import SAMPLE
 
@@ -86,6 +87,9 @@ def test_missing_engine_keeps_the_plugin_loadable_and_says_what_to_install(unloa
     plugin = qgis.utils.plugins["geolabel_qgis"]
     assert plugin.missing is not None
     assert QgsApplication.processingRegistry().providerById("geolabel") is None  # nothing half-registered
+
+
+FORMAT_INDEX = {f: i for i, f in enumerate(v.ALL_EXPORT_FORMATS)}
 
 
 def run(alg, params):
@@ -204,6 +208,27 @@ def test_check_score_and_export_algorithms(pipeline):
     assert len(masks) == 16
     with rasterio.open(masks[0]) as m:
         assert m.crs.to_epsg() == 32649 and m.nodata == 255
+
+
+def test_export_algorithm_writes_tags_when_asked(pipeline):
+    """The dialog offers `tags` (not chosen by default): with a tag schema and tags in the
+    store, the tags CSVs list the tagged chips with their split."""
+    import csv
+
+    from geolabel.labels import load_tag_schema
+    from geolabel.labels.tags import set_tag_schema, set_tile_tags
+    from tests.conftest import SAMPLE
+
+    root, out = pipeline
+    store = str(root / "labels.gpkg")
+    set_tag_schema(store, load_tag_schema(SAMPLE / "village_tags.toml"))
+    set_tile_tags(store, "village_r001_c001", ["paddy", "road"], labeler="li")
+    formats = [FORMAT_INDEX["geojson"], FORMAT_INDEX["tags"]]
+    params = {"STORE": store, "TILES": out["tile"]["INDEX"], "FORMATS": formats, "OUTPUT": str(root / "tagged")}
+    assert run("export", params)["TILES_EXPORTED"] == 16
+    rows = [r for f in sorted((root / "tagged" / "tags").glob("*.csv")) if f.name != "classes.csv"
+            for r in csv.DictReader(f.open(encoding="utf-8"))]  # fmt: skip
+    assert [(r["tile_id"], r["tags"], r["labeler"]) for r in rows] == [("village_r001_c001", "paddy;road", "li")]
 
 
 def recorder(cancel_above=None):
@@ -471,7 +496,9 @@ def test_dialogs_offer_the_command_lines_choices_defaults_and_limits(processing)
     assert dialog("resolve", "MIN_WIDTH").defaultValue() == flag(["labels", "resolve"], "min_width").default
     assert dialog("resolve", "SAME_CLASS").options() == list(flag(["labels", "resolve"], "same_class").type.choices)
     assert dialog("score", "IOU").defaultValue() == flag(["score"], "iou").default
-    assert dialog("export", "FORMATS").options() == flag(["export"], "formats").default.split(",")
+    formats = dialog("export", "FORMATS")
+    assert [formats.options()[i] for i in formats.defaultValue()] == flag(["export"], "formats").default.split(",")
+    assert formats.options() == list(v.ALL_EXPORT_FORMATS)  # tags offered, not chosen by default
     assert dialog("export", "SPLIT").defaultValue() == flag(["export"], "split").default
     assert dialog("export", "STATUS").options() == list(flag(["labels", "import"], "status").type.choices)
     assert dialog("suggest_classes", "MIN_AREA").defaultValue() == flag(["suggest", "classes"], "min_area").default

@@ -343,6 +343,10 @@ def test_cli_score_tags_errors_are_one_line(tmp_path):
     assert res.exit_code == 2 and "--tags needs --reference, unless --agreement" in res.output
     res = run("score", ref, "--tags", "--agreement")  # one labeler only
     assert res.exit_code == 2 and "agreement needs two labelers; tags come from 1 (reference)" in res.output
+    res = run("score", plain, "--reference", ref, "--tags", "--iou", "0.7", "--classes", "water")
+    assert res.exit_code == 2 and "--classes, --iou score polygons; --tags scores tile tags" in res.output
+    res = run("score", plain, "--reference", ref, "--labeler", "li")  # polygons: whose tags means nothing
+    assert res.exit_code == 2 and "--labeler and --reference-labeler pick whose tile tags" in res.output
 
 
 def test_the_suggestions_can_be_scored_by_naming_their_labeler(tmp_path):

@@ -113,9 +113,18 @@ def score(
     from geolabel.labels.schema import load_schema
     from geolabel.score import check_score_options, score_files
 
+    polygon_only = {"--classes": classes, "--aoi": aoi, "--class-field": class_field, "--class": single_class,
+                    "--reference-class-field": reference_class_field, "--schema": schema_path,
+                    "--iou": None if iou == v.SCORE_IOU else iou,
+                    "--tolerance-m": None if tolerance_m == v.SCORE_TOLERANCE_M else tolerance_m}  # fmt: skip
     if tags:
+        given = [flag for flag, value in polygon_only.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} score polygons; --tags scores tile tags and takes none of them")
         _score_tags(submissions, reference, labeler, reference_labeler, agreement=agreement, json_out=json_out)
         return
+    if labeler or reference_labeler:
+        raise click.UsageError("--labeler and --reference-labeler pick whose tile tags: they go with --tags")
     if reference is None:
         raise click.UsageError("--reference is required (only --tags --agreement compares two labelers of one store)")
     check_score_options(iou=iou, tolerance=tolerance_m)

@@ -191,8 +191,12 @@ def test_a_click_on_a_web_mercator_canvas_gives_the_same_region(dock, tmp_path, 
     dock.new_store(str(tmp_path / "labels.gpkg"), crs="EPSG:32649")
     open_tile_at(dock, tiles, p.x, p.y)
     start_tool(dock, WATER)
-    dock.iface.mapCanvas().setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
-    to_web = Transformer.from_crs("EPSG:32649", "EPSG:3857", always_xy=True)
-    back = Transformer.from_crs("EPSG:3857", "EPSG:32649", always_xy=True)
-    shown = click(dock, *to_web.transform(p.x, p.y))
-    assert iou(shapely.ops.transform(back.transform, shown), pond) >= 0.8
+    canvas = dock.iface.mapCanvas()
+    canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    try:
+        to_web = Transformer.from_crs("EPSG:32649", "EPSG:3857", always_xy=True)
+        back = Transformer.from_crs("EPSG:3857", "EPSG:32649", always_xy=True)
+        shown = click(dock, *to_web.transform(p.x, p.y))
+        assert iou(shapely.ops.transform(back.transform, shown), pond) >= 0.8
+    finally:  # later tests draw in the village's CRS
+        canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32649"))

@@ -209,5 +209,5 @@ def test_with_assigned_tiles_enter_submits_the_tile_and_opens_the_next(dock, win
     press(dock, "Return")
     with open_store(path) as store:
         assert {t.tile_id: t.status for t in store.tasks()} == {first: "submitted", second: "in_progress"}
-    assert stored(path, first) == [("village", "li", "draft")]
+    assert stored(path, first) == [("village", "li", "submitted")]  # the tags go with the submitted tile
     assert dock.tags.tile_id == second and checked(dock) == []

@@ -34,7 +34,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..processing.common import engine_message
+from ..processing.common import warn_on_error
 
 TAG_KEYS = 9
 #: The move-on key, and the keypad's Enter beside it (number pad only tagging).
@@ -260,8 +260,4 @@ class TagBar(QGroupBox):
 
     def _call(self, func, *args, **kwargs):
         """An engine call; its one-line error goes to the message bar (None returned)."""
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:
-            self.dock.iface.messageBar().pushWarning("GeoLabel", engine_message(exc))
-            return None
+        return warn_on_error(self.dock.iface, func, *args, **kwargs)

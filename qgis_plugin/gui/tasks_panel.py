@@ -26,7 +26,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import stores
-from ..processing.common import engine_message
+from ..processing.common import warn_on_error
 from . import task_queue
 
 #: Colours of the statuses in the list.
@@ -250,8 +250,4 @@ class TaskPanel(QGroupBox):
 
     def _call(self, func, *args, **kwargs):
         """An engine call; its one-line error goes to the message bar (None returned)."""
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:
-            self.dock.iface.messageBar().pushWarning("GeoLabel", engine_message(exc))
-            return None
+        return warn_on_error(self.dock.iface, func, *args, **kwargs)

@@ -143,6 +143,16 @@ def engine_message(exc, algorithm=None):
     return say_params(str(exc), getattr(exc, "params", ()), say)
 
 
+def warn_on_error(iface, func, *args, **kwargs):
+    """``func(*args, **kwargs)``, or None with its one-line error in the message bar (a
+    panel's engine call: the labeler reads what to do, the panel stays usable)."""
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:
+        iface.messageBar().pushWarning("GeoLabel", engine_message(exc))
+        return None
+
+
 def open_store_layer():
     """The labels layer of the store the dock opened (else any store's labels layer in the
     project), or None: dialogs default to it rather than to whatever layer is active."""

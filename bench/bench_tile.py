@@ -184,6 +184,11 @@ def measure(cmd: list[str], *, out: Path | None = None, repeat: int = 3, px: int
         if out is not None:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
+        # the previous run's files are deleted; on a file system mounted with `discard`
+        # (this VM) their blocks are trimmed while the next run creates its ~1,000 files,
+        # which made a run up to 2x slower depending on what ran before it
+        os.sync()
+        time.sleep(1.0)
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ps = psutil.Process(proc.pid)

@@ -190,6 +190,11 @@ def test_a_store_that_knows_its_tiles_refuses_other_tile_ids(store_location):
         set_tile_tags(location, "village_r9_c9", ["water"], labeler="li")
     set_tile_tags(location, "village_r000_c001", ["water"], labeler="li")
     assert rows_of(location) == [("village_r000_c001", 1, "li", "draft")]
+    # the dock's tile, from its index: started with its first tags, in one transaction
+    set_tile_tags(location, "village_r001_c000", ["paddy"], labeler="li", start=True)
+    with open_store(location) as st:
+        assert st.tile_statuses()["village_r001_c000"] == "in_progress"
+    assert ("village_r001_c000", 2, "li", "draft") in rows_of(location)
 
 
 def test_single_label_project_takes_one_tag_per_tile_and_labeler(store_location, tmp_path):

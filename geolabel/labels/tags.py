@@ -105,12 +105,20 @@ def _check_tile(tile_id: str, known: set[str], where: str) -> None:
 
 
 def set_tile_tags(
-    store: StoreLike, tile_id: str, tags: Sequence[str], *, labeler: str | None = None, status: str = "draft"
+    store: StoreLike,
+    tile_id: str,
+    tags: Sequence[str],
+    *,
+    labeler: str | None = None,
+    status: str = "draft",
+    start: bool = False,
 ) -> list[TileTag]:
     """Give ``tile_id`` exactly ``tags`` (names or codes) from ``labeler`` (default on
     PostGIS: the database role), replacing what that labeler gave it; returns the rows.
 
-    No tags clears the labeler's tags of the tile."""
+    No tags clears the labeler's tags of the tile. ``start``: a tile the store does not
+    know yet (the dock's tile from its index) is recorded ``in_progress`` with the tags,
+    in one transaction, instead of being refused."""
     from geolabel.tasks import who
 
     check_choice(status, vocabulary.STATUSES, "status", param="status")
@@ -119,10 +127,15 @@ def set_tile_tags(
         name = who(st, labeler, "labeler")
         where = f"{st.uri}: tile {tile_id}"
         codes = tag_codes(schema, tags, where)
-        _check_tile(tile_id, known_tiles(st), str(st.uri))
+        known = known_tiles(st)
         now = now_iso()
         rows = [TileTag(tile_id, code, name, status, now) for code in codes]
-        st.replace_tile_tags([(tile_id, name)], rows)
+        with st.transaction():
+            if start and tile_id not in known:
+                st.set_tile_status(tile_id, "in_progress", labeler=name)
+            else:
+                _check_tile(tile_id, known, str(st.uri))
+            st.replace_tile_tags([(tile_id, name)], rows)
         return rows
 
 

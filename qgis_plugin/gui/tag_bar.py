@@ -210,12 +210,9 @@ class TagBar(QGroupBox):
         if not labeler:  # a GeoPackage has no logins
             self.dock.iface.messageBar().pushWarning("GeoLabel", "type your name (labeler) first: tags are per labeler")
             return
-        statuses = self._call(store.tile_statuses)
-        if statuses is not None and self.tile_id not in statuses:
-            self._call(store.set_tile_status, self.tile_id, "in_progress", labeler=labeler)
-            if not self.dock.work.active:
-                self.dock._show_tile_state()  # "(in_progress)" beside the tile's id
-        self._call(set_tile_tags, store, self.tile_id, [str(c) for c in codes], labeler=labeler)
+        self._call(set_tile_tags, store, self.tile_id, [str(c) for c in codes], labeler=labeler, start=True)
+        if not self.dock.work.active:
+            self.dock._show_tile_state()  # "(in_progress)" beside the tile's id once started
 
     def _labeler(self):
         """Whose tags the bar shows: the dock's name, else the database role (PostGIS)."""

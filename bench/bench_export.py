@@ -155,14 +155,13 @@ def make_labels(n: int, extent: tuple[float, float, float, float], seed: int = 5
 def measure(cmd: list[str], out: Path, repeat: int) -> dict[str, float]:
     """Min wall time and max peak memory over ``repeat`` runs, each into a fresh ``out``."""
     from bench_tile import measure as measure_tree
+    from bench_tile import retire
 
     runs = []
     for _ in range(repeat):
-        shutil.rmtree(out, ignore_errors=True)
+        retire(out)  # kept until the end: deleting it slows the next run (see bench_tile.retire)
         if "export" not in cmd:  # geolabel creates its dataset folder itself (and refuses an existing one)
             out.mkdir(parents=True)
-        os.sync()  # the deleted run's blocks trimmed before the next one (see bench_tile.measure)
-        time.sleep(1.0)
         runs.append(measure_tree(cmd, out=None, repeat=1))
     return {"wall_s": min(r["wall_s"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs)}
 

@@ -48,7 +48,7 @@ def clip_to_tiles(
     tile_idx, label_idx = tree.query(footprints, predicate="intersects")
     if not len(tile_idx):
         return empty
-    inside = threaded(shapely.contains_properly, footprints[tile_idx], label_geoms[label_idx])
+    inside = _inside(footprints, chips, tile_idx, label_geoms[label_idx])
     clipped = label_geoms[label_idx].copy()
     cut = ~inside
     if cut.any():
@@ -80,3 +80,27 @@ def clip_to_tiles(
         if e > s:
             out[int(tile_idx[s])] = TileObjects(label_idx[s:e], clipped[s:e], cut[s:e], fraction[s:e])
     return out
+
+
+def _inside(footprints: Any, chips: Sequence[ChipInfo], tile_idx: Any, labels: Any) -> Any:
+    """Whether each label lies in the interior of its tile's footprint (``contains_properly``).
+
+    A north-up chip's footprint is a rectangle: a polygon lies in its interior exactly when
+    the polygon's bounding box lies strictly inside the rectangle's, so only rotated chips
+    need the GEOS predicate."""
+    import shapely
+
+    from geolabel.geom import threaded
+
+    rect = np.array([c.transform[1] == 0 and c.transform[3] == 0 for c in chips], dtype=bool)[tile_idx]
+    inside = np.zeros(len(tile_idx), dtype=bool)
+    if rect.any():
+        box = shapely.bounds(footprints)[tile_idx[rect]]
+        own = shapely.bounds(labels[rect])
+        inside[rect] = (
+            (own[:, 0] > box[:, 0]) & (own[:, 1] > box[:, 1]) & (own[:, 2] < box[:, 2]) & (own[:, 3] < box[:, 3])
+        )
+    if not rect.all():
+        shapely.prepare(footprints)
+        inside[~rect] = threaded(shapely.contains_properly, footprints[tile_idx[~rect]], labels[~rect])
+    return inside

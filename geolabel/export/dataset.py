@@ -10,6 +10,7 @@ and where they go: :mod:`geolabel.export.layout`; the formats: :mod:`geolabel.ex
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,18 +24,23 @@ import numpy as np
 from geolabel.errors import InputError, check_choice
 from geolabel.export import layout
 from geolabel.export.formats import FORMATS as FORMATS
-from geolabel.export.jobs import ChunkJob, TileResult
+from geolabel.export.jobs import ChunkJob, InlineLabels, LabelTable, SharedLabels, TileResult
 from geolabel.files import atomic_dir, prepare_output_dir, writing
 from geolabel.vocabulary import EXPORT_FORMATS, parse_list
 
 if TYPE_CHECKING:
+    from geolabel.export.manifest import BackgroundHashes
     from geolabel.export.tags import ExportTags
     from geolabel.labels.schema import ClassSchema
     from geolabel.labels.store import LabelStore, StoreLike
 
-#: Chips per worker task: small enough that the workers start early and finish together,
-#: large enough that a task's set-up (its labels' spatial index) is paid rarely.
+#: Chips per worker task when the task carries its labels: small enough that the workers
+#: start early and finish together, large enough that a task's set-up (parsing its labels,
+#: their spatial index) is paid rarely.
 CLIP_CHUNK = 8
+#: Chips per worker task when the workers share the labels (:mod:`geolabel.shared`): a task
+#: costs little more than its chips, so smaller tasks keep the workers evenly busy.
+SHARED_CHUNK = 4
 
 
 class InvalidLabelsError(InputError):
@@ -106,6 +112,7 @@ def _labels_for_export(
     """Valid polygons of known classes from the store (reporting what is left out)."""
     import shapely
 
+    from geolabel.geom import threaded
     from geolabel.labels.repair import FAR, has_far_coords
     from geolabel.labels.repair import repair as repair_geoms
 
@@ -125,7 +132,7 @@ def _labels_for_export(
         result.skipped_labels["no polygon (empty, point or line)"] = int(no_polygon.sum())
         known &= ~no_polygon
     far = has_far_coords(geoms)
-    invalid = (~shapely.is_valid(geoms) | far) & ~no_polygon
+    invalid = (~threaded(shapely.is_valid, geoms) | far) & ~no_polygon
     if invalid.any():
         if not repair:
             i = int(np.flatnonzero(invalid)[0])
@@ -243,6 +250,7 @@ def export_dataset(
     from geolabel.export.jobs import DatasetParts
     from geolabel.export.manifest import write_manifest, write_summary
     from geolabel.parallel import worker_count
+    from geolabel.shared import shares_memory
 
     fmts, fractions = _check_options(
         formats, split, min_overlap=min_overlap, guard=guard, block_size=block_size, seed=seed, status=status
@@ -252,24 +260,34 @@ def export_dataset(
     out = Path(out_dir)
     prepare_output_dir(out, marker=layout.MANIFEST, what="training set", overwrite=overwrite)
     result = ExportResult(out_dir=out, formats=fmts)
-    inputs = _read_inputs(store, Path(tiles), status=status, repair=repair, result=result, formats=fmts)
-    if block_size is None:
-        block_size = _default_block_size(inputs.chips)
-    splits = _split_chips(inputs.chips, fractions=fractions, block_size=block_size, seed=seed, guard=guard)
-    result.excluded_tiles = [inputs.chips[i].tile_id for i in splits.excluded]
-    # built in a temporary sibling, renamed to `out` when complete; a full disk names the
-    # dataset, not the chip being copied
-    with atomic_dir(out) as tmp, writing(out, "training set"):
-        jobs = _TileJobs(inputs, splits.splits, tmp, fmts, min_overlap=min_overlap, skip_empty=skip_empty)
-        written = _write_tiles(jobs, workers=workers, executor=executor, progress=progress, is_cancelled=is_cancelled)
-        _tally(result, written, inputs.schema)
-        chips = {c.tile_id: c for c in inputs.chips}
-        files = write_dataset_files(DatasetParts(tmp, out.name, fmts, inputs.schema, written, chips, inputs.tags))
-        summary = _summary(result, fractions, inputs, seed, block_size, guard, min_overlap)
-        if inputs.tags is not None:
-            summary["tags"] = _tally_tags(result, written, inputs.tags, status)
-        files.append(write_summary(tmp, summary))
-        result.files = write_manifest(tmp, (r.checksums for r in written), files)
+    with _read_inputs(store, Path(tiles), status=status, repair=repair, result=result, formats=fmts) as inputs:
+        if block_size is None:
+            block_size = _default_block_size(inputs.chips)
+        splits = _split_chips(inputs.chips, fractions=fractions, block_size=block_size, seed=seed, guard=guard)
+        result.excluded_tiles = [inputs.chips[i].tile_id for i in splits.excluded]
+        # built in a temporary sibling, renamed to `out` when complete; a full disk names the
+        # dataset, not the chip being copied
+        with atomic_dir(out) as tmp, writing(out, "training set"):
+            jobs = _TileJobs(
+                inputs,
+                splits.splits,
+                tmp,
+                fmts,
+                min_overlap=min_overlap,
+                skip_empty=skip_empty,
+                shared=shares_memory(executor),
+            )
+            written = _write_tiles(
+                jobs, workers=workers, executor=executor, progress=progress, is_cancelled=is_cancelled
+            )
+            _tally(result, written, inputs.schema)
+            chips = {c.tile_id: c for c in inputs.chips}
+            files = write_dataset_files(DatasetParts(tmp, out.name, fmts, inputs.schema, written, chips, inputs.tags))
+            summary = _summary(result, fractions, inputs, seed, block_size, guard, min_overlap)
+            if inputs.tags is not None:
+                summary["tags"] = _tally_tags(result, written, inputs.tags, status)
+            files.append(write_summary(tmp, summary))
+            result.files = write_manifest(tmp, (r.checksums for r in written), files)
     if progress is not None:
         progress(1.0)
     return result
@@ -285,6 +303,17 @@ class _Inputs:
     schema: ClassSchema
     store_crs: Any
     tags: ExportTags | None = None  # the tiles' tags (format "tags")
+    hashes: BackgroundHashes | None = None  # the chips' sha256, being computed
+
+    def stop_hashing(self) -> dict[str, tuple[str, int]]:
+        """Stop hashing the chips (before worker processes fork); the chips hashed so far."""
+        return self.hashes.stop() if self.hashes is not None else {}
+
+    def __enter__(self) -> _Inputs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_hashing()
 
 
 def _read_inputs(
@@ -297,20 +326,38 @@ def _read_inputs(
     formats: Sequence[str],
 ) -> _Inputs:
     """The chips, the labels and (format tags) the tiles' tags; a store given by its path
-    is opened and closed here."""
+    is opened and closed here. The tile index is read in a thread meanwhile, which then
+    goes on to hash the chips (:class:`~geolabel.export.manifest.BackgroundHashes`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from geolabel.export.tags import read_export_tags
     from geolabel.labels.store import LabelStore, open_store
+
+    with ThreadPoolExecutor(1, thread_name_prefix="geolabel-index") as pool:
+        index = pool.submit(_chips_hashed, tiles)
+        try:
+            opened = store if isinstance(store, LabelStore) else open_store(store)
+            try:
+                tags = read_export_tags(opened, status=status) if "tags" in formats else None
+                geoms, columns = _labels_for_export(opened, status=status, repair=repair, result=result)
+            finally:
+                if opened is not store:
+                    opened.close()
+        except BaseException:
+            if index.exception() is None:
+                index.result()[1].stop()
+            raise
+    chips, hashes = index.result()
+    return _Inputs(chips, geoms, columns, opened.schema, opened.crs, tags, hashes)
+
+
+def _chips_hashed(tiles: Path) -> tuple[list[Any], Any]:
+    """The chips of the tile index, and their hashing started."""
+    from geolabel.export.manifest import BackgroundHashes
     from geolabel.tileindex import load_chips
 
-    opened = store if isinstance(store, LabelStore) else open_store(store)
-    try:
-        tags = read_export_tags(opened, status=status) if "tags" in formats else None
-        chips = load_chips(tiles)
-        geoms, columns = _labels_for_export(opened, status=status, repair=repair, result=result)
-        return _Inputs(chips, geoms, columns, opened.schema, opened.crs, tags)
-    finally:
-        if opened is not store:
-            opened.close()
+    chips = load_chips(tiles)
+    return chips, BackgroundHashes([c.path for c in chips])
 
 
 def _crs_groups(chips: Sequence[Any]) -> dict[str, list[int]]:
@@ -351,8 +398,13 @@ def _split_chips(
 
 @dataclass
 class _TileJobs:
-    """The chips that are in a split, dealt out in chunks of :data:`CLIP_CHUNK` with the labels
-    that touch them: the workers clip and write, this process only reads and deals."""
+    """The chips that are in a split, dealt out in chunks with the labels that may touch
+    them: the workers clip and write, this process only reads and deals.
+
+    Workers that share this process's memory (:mod:`geolabel.shared`) get one published
+    :class:`LabelTable` per chip CRS, with its spatial index, and small chunks: each task
+    then carries only its chips. Other executors get each chunk's labels inline as WKB,
+    in larger chunks so that a task's set-up (parsing, its spatial index) is paid rarely."""
 
     inputs: _Inputs
     splits: list[str | None]  # per chip; None: left out by the split guard
@@ -360,7 +412,9 @@ class _TileJobs:
     formats: tuple[str, ...]
     min_overlap: float
     skip_empty: bool
+    shared: bool
     image_ids: dict[int, int] = field(init=False)  # chip index -> COCO image id
+    checksums: dict[str, tuple[str, int]] = field(default_factory=dict)  # chip path -> sha256, size
 
     def __post_init__(self) -> None:
         kept = [i for i, s in enumerate(self.splits) if s is not None]
@@ -369,43 +423,63 @@ class _TileJobs:
     def __len__(self) -> int:
         return len(self.image_ids)
 
-    def __iter__(self) -> Iterator[ChunkJob]:
+    def tables(self) -> list[tuple[list[int], LabelTable]]:
+        """Per CRS of the chips: the chips in a split, and the labels in that CRS."""
         import shapely
 
         from geolabel.crs import reproject_geometries, same_crs
 
         chips, geoms, store_crs = self.inputs.chips, self.inputs.geoms, self.inputs.store_crs
+        schema, columns = self.inputs.schema, self.inputs.columns
+        codes = np.array([int(c) for c in columns["class_code"]], dtype=np.int64)
+        label_ids = [str(i) for i in columns["label_id"]]
+        priority_of = {c.code: c.priority for c in schema}
+        name_of = {c.code: c.name for c in schema}
+        tables = []
         for crs, members in _crs_groups(chips).items():
             members = [i for i in members if self.splits[i] is not None]
-            if not members:
-                continue
-            local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
-            tree = shapely.STRtree(local)
-            for start in range(0, len(members), CLIP_CHUNK):
-                chunk = members[start : start + CLIP_CHUNK]
-                footprints = np.array([chips[i].footprint for i in chunk], dtype=object)
-                touching = np.unique(tree.query(footprints, predicate="intersects")[1])
-                yield self._chunk(chunk, touching, shapely.to_wkb(local[touching], output_dimension=3))
+            if members:
+                local = geoms if same_crs(crs, store_crs) else reproject_geometries(geoms, store_crs, crs)
+                table = LabelTable(local, codes, label_ids, priority_of, name_of, tree=shapely.STRtree(local))
+                tables.append((members, table))
+        return tables
 
-    def _chunk(self, members: list[int], rows: Any, wkb: Any) -> ChunkJob:
-        """The job of the chips ``members`` with the labels ``rows`` (``wkb``: theirs)."""
-        chips, schema = self.inputs.chips, self.inputs.schema
-        label_ids, codes = self.inputs.columns["label_id"], self.inputs.columns["class_code"]
-        row_codes = [int(codes[r]) for r in rows.tolist()]
+    def chunks(self, tables: list[tuple[list[int], LabelTable]], keys: list[str | None]) -> Iterator[ChunkJob]:
+        """The jobs of ``tables``: by the key a table is published under, else inline."""
+        size = SHARED_CHUNK if self.shared else CLIP_CHUNK
+        for (members, table), key in zip(tables, keys):
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                yield self._chunk(chunk, SharedLabels(key) if key is not None else self._inline(chunk, table))
+
+    def _inline(self, members: list[int], table: LabelTable) -> InlineLabels:
+        """The labels of ``table`` that touch the chips ``members``, as WKB."""
+        import shapely
+
+        footprints = np.array([self.inputs.chips[i].footprint for i in members], dtype=object)
+        rows = np.unique(table.tree.query(footprints, predicate="intersects")[1])
+        return InlineLabels(
+            wkb=tuple(shapely.to_wkb(table.geoms[rows], output_dimension=3).tolist()),
+            codes=tuple(table.codes[rows].tolist()),
+            label_ids=tuple(table.label_ids[r] for r in rows.tolist()),
+            priority_of=table.priority_of,
+            name_of=table.name_of,
+        )
+
+    def _chunk(self, members: list[int], labels: InlineLabels | SharedLabels) -> ChunkJob:
+        """The job of the chips ``members`` with their ``labels``."""
+        chips = self.inputs.chips
         return ChunkJob(
             # workers may run in other folders (a cluster)
             chips=tuple(replace(chips[i], path=os.path.abspath(chips[i].path)) for i in members),
             splits=tuple(str(self.splits[i]) for i in members),
             image_ids=tuple(self.image_ids[i] for i in members),
+            image_checksums=tuple(self.checksums.get(chips[i].path) for i in members),
             out_dir=os.path.abspath(self.out_dir),
             formats=self.formats,
             min_overlap=self.min_overlap,
             skip_empty=self.skip_empty,
-            wkb=tuple(wkb.tolist()),
-            codes=tuple(row_codes),
-            priorities=tuple(schema.get(c).priority for c in row_codes),
-            label_ids=tuple(str(label_ids[r]) for r in rows.tolist()),
-            class_names=tuple(schema.get(c).name for c in row_codes),
+            labels=labels,
         )
 
 
@@ -421,6 +495,7 @@ def _write_tiles(
     by tile id. ``progress`` goes to 0.95: the dataset files come after the tiles."""
     from geolabel.export import writers
     from geolabel.parallel import run_batch
+    from geolabel.shared import published
 
     results: list[TileResult] = []
     total = len(jobs)
@@ -430,15 +505,19 @@ def _write_tiles(
         if progress is not None and total:
             progress(0.95 * len(results) / total)
 
-    run_batch(
-        writers.write_chunk,
-        iter(jobs),
-        on_result=on_result,
-        executor=executor,
-        workers=workers,
-        is_cancelled=is_cancelled,
-        queued_per_worker=2,
-    )
+    tables = jobs.tables()
+    jobs.checksums = jobs.inputs.stop_hashing()  # no thread may run when the local pool forks
+    with contextlib.ExitStack() as held:  # published before the local pool forks
+        keys = [held.enter_context(published(t)) if jobs.shared else None for _, t in tables]
+        run_batch(
+            writers.write_chunk,
+            jobs.chunks(tables, keys),
+            on_result=on_result,
+            executor=executor,
+            workers=workers,
+            is_cancelled=is_cancelled,
+            queued_per_worker=2,
+        )
     results.sort(key=lambda r: r.tile_id)
     return results
 

@@ -98,6 +98,11 @@ class Rings:
     part_of: Any  # geometry of each part
     kinds: list[int]  # shapely type id of each geometry (3 Polygon, 6 MultiPolygon)
 
+    @property
+    def single_polygons(self) -> bool:
+        """Whether every geometry is a Polygon (of one ring when there are as many rings)."""
+        return all(k == 3 for k in self.kinds)
+
     @classmethod
     def of(cls, geoms: Any) -> Rings:
         import shapely
@@ -125,11 +130,18 @@ class Rings:
             terms = (xs[:-1] * ys[1:] - xs[1:] * ys[:-1])[same]
             area = np.bincount(ring_of[:-1][same], weights=terms, minlength=n_rings)
             flip = (exterior & (area < 0)) | (~exterior & (area > 0))
+        if flip.any():  # reverse the flipped rings' vertices, all in one gather
+            counts = np.diff(np.r_[starts, len(coords)])
+            first = np.repeat(starts, counts)
+            order = np.arange(len(coords))
+            flipped = np.repeat(flip, counts)
+            order[flipped] = (2 * first + np.repeat(counts, counts) - 1 - order)[flipped]
+            coords = coords[order]
         ends = np.r_[starts[1:], len(coords)]
         # C-contiguous row blocks: orjson writes them directly
         ring_lists = [coords[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
-        for k in np.flatnonzero(flip):
-            ring_lists[k] = np.ascontiguousarray(ring_lists[k][::-1])
+        if n_rings == len(self.kinds) and self.single_polygons:  # the common case: no holes, no parts
+            return [{"type": "Polygon", "coordinates": [ring]} for ring in ring_lists]
         part_rings: list[list[Any]] = [[] for _ in range(len(self.part_of))]
         for k, p in enumerate(ring_part.tolist()):
             part_rings[p].append(ring_lists[k])

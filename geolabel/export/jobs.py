@@ -25,6 +25,50 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class LabelTable:
+    """Labels in one CRS with what the tile writers need of them, row by row."""
+
+    geoms: Any  # shapely polygons in the chips' CRS
+    codes: Any  # int64 array: class code per row
+    label_ids: Sequence[str]
+    priority_of: Mapping[int, int]  # class code -> priority
+    name_of: Mapping[int, str]  # class code -> class name
+    tree: Any = None  # an STRtree over ``geoms``, built once when the table is shared
+
+
+@dataclass(frozen=True)
+class InlineLabels:
+    """A chunk's labels carried in the task itself (for executors that share no memory)."""
+
+    wkb: tuple[bytes, ...]  # the labels whose polygons touch a chip, in the chips' CRS
+    codes: tuple[int, ...]
+    label_ids: tuple[str, ...]
+    priority_of: Mapping[int, int]
+    name_of: Mapping[int, str]
+
+    def table(self) -> LabelTable:
+        import shapely
+
+        geoms = shapely.from_wkb(np.array(self.wkb, dtype=object)) if self.wkb else np.zeros(0, dtype=object)
+        codes = np.array(self.codes, dtype=np.int64)
+        return LabelTable(geoms, codes, self.label_ids, self.priority_of, self.name_of)
+
+
+@dataclass(frozen=True)
+class SharedLabels:
+    """A chunk's labels as the key of a :class:`LabelTable` published for the whole export
+    (:mod:`geolabel.shared`): nothing per task to serialise or parse."""
+
+    key: str
+
+    def table(self) -> LabelTable:
+        from geolabel.shared import lookup
+
+        table: LabelTable = lookup(self.key)
+        return table
+
+
+@dataclass(frozen=True)
 class ChunkJob:
     """A few chips and the labels that may fall on them: a worker clips and writes them, so
     the clipping runs on every worker instead of in the process that deals out the work."""
@@ -36,11 +80,8 @@ class ChunkJob:
     formats: tuple[str, ...]
     min_overlap: float
     skip_empty: bool
-    wkb: tuple[bytes, ...]  # the labels whose polygons touch a chip, in the chips' CRS
-    codes: tuple[int, ...]  # per label
-    priorities: tuple[int, ...]
-    label_ids: tuple[str, ...]
-    class_names: tuple[str, ...]
+    labels: InlineLabels | SharedLabels
+    image_checksums: tuple[tuple[str, int] | None, ...] = ()  # per chip, when already hashed
 
 
 @dataclass(frozen=True)
@@ -66,6 +107,7 @@ class TileJob:
     image_id: int
     link_images: bool = True
     skip_empty: bool = False
+    image_checksum: tuple[str, int] | None = None  # the chip's sha256 and size, when already hashed
 
 
 @dataclass

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,37 @@ def sha256_file(path: Path) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
+
+
+class BackgroundHashes:
+    """The sha256 and size of files, computed in a thread for as long as it is let run.
+
+    An export starts it on the chips while it reads the labels (a core is idle then) and
+    stops it before its workers start; they hash what is left. ``hashlib`` releases the
+    GIL while it hashes, so the reading goes on at full speed.
+    """
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self._paths = list(paths)
+        self._done: dict[str, tuple[str, int]] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="geolabel-hashes", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for path in self._paths:
+            if self._stopping.is_set():
+                return
+            try:
+                self._done[path] = sha256_file(Path(path))
+            except OSError:  # the worker that links the file hashes it again and reports
+                return
+
+    def stop(self) -> dict[str, tuple[str, int]]:
+        """Stop after the file in hand; the files hashed so far, by path."""
+        self._stopping.set()
+        self._thread.join()
+        return dict(self._done)
 
 
 def write_json(path: Path, doc: Any) -> tuple[str, int]:

@@ -17,7 +17,7 @@ import numpy as np
 from geolabel.export import layout
 from geolabel.export.coco import coco_segmentation, rle_encode
 from geolabel.export.geojson import LONLAT_DECIMALS, PIXEL_DECIMALS, geojson_geometries, geometry_dict, signed_area
-from geolabel.export.jobs import ChunkJob, TileData, TileJob, TileResult
+from geolabel.export.jobs import ChunkJob, LabelTable, TileData, TileJob, TileResult
 from geolabel.export.manifest import sha256_file
 from geolabel.export.masks import MASK_NODATA, rasterize_classes
 from geolabel.geom import to_pixels
@@ -43,26 +43,25 @@ __all__ = [
 
 def write_chunk(chunk: ChunkJob) -> list[TileResult]:
     """Clip the chunk's labels to its chips and write each tile's files (in chip order)."""
-    import shapely
-
     from geolabel.export.clip import clip_to_tiles
 
-    labels = shapely.from_wkb(np.array(chunk.wkb, dtype=object)) if chunk.wkb else np.zeros(0, dtype=object)
-    clipped = clip_to_tiles(labels, chunk.chips, min_overlap=chunk.min_overlap)
-    return [write_tile(_tile_data(chunk, k, objs)) for k, objs in enumerate(clipped)]
+    table = chunk.labels.table()
+    clipped = clip_to_tiles(table.geoms, chunk.chips, min_overlap=chunk.min_overlap, tree=table.tree)
+    return [write_tile(_tile_data(chunk, table, k, objs)) for k, objs in enumerate(clipped)]
 
 
-def _tile_data(chunk: ChunkJob, k: int, objs: Any) -> TileData:
-    """Chip ``k`` of ``chunk`` with its clipped objects (``TileObjects``)."""
+def _tile_data(chunk: ChunkJob, table: LabelTable, k: int, objs: Any) -> TileData:
+    """Chip ``k`` of ``chunk`` with its clipped objects (``TileObjects``, rows of ``table``)."""
     import shapely
 
     from geolabel.crs import area_m2
 
     chip = chunk.chips[k]
-    rows = objs.rows.tolist()
+    rows = objs.rows
     geoms = objs.geoms
     if len(rows) and shapely.has_z(geoms).any():  # the objects are written in 2D
         geoms = shapely.force_2d(geoms)
+    codes = table.codes[rows].tolist()
     job = TileJob(
         tile_id=chip.tile_id,
         split=chunk.splits[k],
@@ -74,14 +73,15 @@ def _tile_data(chunk: ChunkJob, k: int, objs: Any) -> TileData:
         nodata_fraction=chip.nodata_fraction,
         out_dir=chunk.out_dir,
         formats=chunk.formats,
-        codes=tuple(chunk.codes[r] for r in rows),
-        priorities=tuple(chunk.priorities[r] for r in rows),
-        label_ids=tuple(chunk.label_ids[r] for r in rows),
-        class_names=tuple(chunk.class_names[r] for r in rows),
-        truncated=tuple(bool(t) for t in objs.truncated.tolist()),
-        area_m2=tuple(float(a) for a in (area_m2(geoms, chip.crs) if len(rows) else ())),
+        codes=tuple(codes),
+        priorities=tuple(table.priority_of[c] for c in codes),
+        label_ids=tuple(table.label_ids[r] for r in rows.tolist()),
+        class_names=tuple(table.name_of[c] for c in codes),
+        truncated=tuple(objs.truncated.tolist()),
+        area_m2=tuple(np.asarray(area_m2(geoms, chip.crs), dtype=float).tolist() if len(rows) else ()),
         image_id=chunk.image_ids[k],
         skip_empty=chunk.skip_empty,
+        image_checksum=chunk.image_checksums[k] if chunk.image_checksums else None,
     )
     return TileData.of(job, geoms)
 
@@ -116,6 +116,8 @@ def _link_image(tile: TileData, result: TileResult) -> None:
 
         shutil.copyfile(tile.job.chip_path, target)
     result.files.append(tile.image)
+    if tile.job.image_checksum is not None:
+        result.checksums[tile.image] = tile.job.image_checksum
 
 
 def _count_areas(tile: TileData, result: TileResult) -> None:

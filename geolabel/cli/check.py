@@ -121,7 +121,7 @@ def check(
     if central:
         _add_central_findings(result, source, central)
     if out_dir:
-        write_report(result, out_dir, schema=delivery.schema, overwrite=overwrite)
+        write_report(result, out_dir, schema=delivery.schema, overwrite=overwrite, workers=workers)
     if state is not None:
         save_check_state(state, str(out_dir))
     if not quiet:

@@ -360,19 +360,23 @@ def _measure_cells(
     intersection WKB)), one task per cell."""
     from geolabel.parallel import run_batch
     from geolabel.qa.partition import PartitionTask, check_partition, partition_tasks
+    from geolabel.shared import published_for
 
     pieces = dict(known)
     results: list[PartitionResult] = []
     if region is None or not cells:
         return pieces, _pairs_of_results([])
-    tasks = partition_tasks(measured.geoms, region, grid, block=1, include_region=True, only=cells, pairs=want_pairs)
 
     def collect(task: PartitionTask, result: PartitionResult) -> None:
         pieces[(task.ix0, task.iy0)] = (result.closed, result.border)
         results.append(result)
 
-    one = executor is None and len(tasks) <= 1
-    run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
+    with published_for(executor, measured.geoms) as key:  # before the local pool forks
+        tasks = partition_tasks(
+            measured.geoms, region, grid, block=1, include_region=True, only=cells, pairs=want_pairs, shared=key
+        )
+        one = executor is None and len(tasks) <= 1
+        run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
     return pieces, _pairs_of_results(results if want_pairs else [])
 
 

@@ -87,9 +87,18 @@ class PartitionTask:
     iy0: int
     iy1: int
     index: Any
-    wkb: Any
+    wkb: Any  # None when the labels are ``shared``
     region: bytes | None
     pairs: bool = True  # False: gap pieces only (an incremental check has the pairs)
+    shared: str | None = None  # the key all labels are published under (geolabel.shared)
+
+    def labels(self) -> Any:
+        """The labels reaching the block."""
+        import shapely
+
+        from geolabel.shared import lookup
+
+        return lookup(self.shared)[self.index] if self.shared is not None else shapely.from_wkb(self.wkb)
 
 
 @dataclass
@@ -106,11 +115,20 @@ class PartitionResult:
 
 
 def partition_tasks(
-    geoms: Any, region: Any, grid: CellGrid, *, block: int, include_region: bool, only: Any = None, pairs: bool = True
+    geoms: Any,
+    region: Any,
+    grid: CellGrid,
+    *,
+    block: int,
+    include_region: bool,
+    only: Any = None,
+    pairs: bool = True,
+    shared: str | None = None,
 ) -> list[PartitionTask]:
     """The tasks of ``block`` x ``block`` cells, in row-major order, each with the labels
     whose bounding box reaches the block (plus :data:`MARGIN_M`); ``only``: just the
-    blocks whose first cell (column, row) is in it; ``pairs`` False: no overlap pairs."""
+    blocks whose first cell (column, row) is in it; ``pairs`` False: no overlap pairs;
+    ``shared``: the key ``geoms`` are published under (the tasks carry no WKB)."""
     import shapely
 
     tree = shapely.STRtree(geoms)
@@ -128,7 +146,8 @@ def partition_tasks(
             part = None
             if include_region:
                 part = shapely.to_wkb(_clip(region, window))
-            tasks.append(PartitionTask(grid, ix0, ix1, iy0, iy1, index, shapely.to_wkb(geoms[index]), part, pairs))
+            wkb = shapely.to_wkb(geoms[index]) if shared is None else None
+            tasks.append(PartitionTask(grid, ix0, ix1, iy0, iy1, index, wkb, part, pairs, shared))
     return tasks
 
 
@@ -138,7 +157,7 @@ def check_partition(task: PartitionTask) -> PartitionResult:
 
     from geolabel.geom import intersecting_pairs, near_boundary
 
-    geoms = shapely.from_wkb(task.wkb)
+    geoms = task.labels()
     left, right = intersecting_pairs(geoms)
     fragile = near_boundary(geoms, left, right, FLOATING_CLEARANCE_M)
     mine = _owned(task, geoms, left, right) if task.pairs else np.zeros(len(left), dtype=bool)
@@ -321,20 +340,22 @@ def run_partitions(
     by labels (what is left of a box around them once the part reaching its edge is
     dropped)."""
     from geolabel.parallel import run_batch, worker_count
+    from geolabel.shared import published_for
 
     n = worker_count(workers) if executor is None else 0
     region, outer, grid = partition_plan(geoms, gap_region)
     block = _block(grid, partition_size, n)
-    tasks = partition_tasks(geoms, region, grid, block=block, include_region=region is not None)
     results: list[PartitionResult] = []
+    with published_for(executor, geoms) as key:  # before the local pool forks
+        tasks = partition_tasks(geoms, region, grid, block=block, include_region=region is not None, shared=key)
 
-    def collect(_: PartitionTask, result: PartitionResult) -> None:
-        results.append(result)
-        if progress is not None:
-            progress(len(results) / len(tasks))
+        def collect(_: PartitionTask, result: PartitionResult) -> None:
+            results.append(result)
+            if progress is not None:
+                progress(len(results) / len(tasks))
 
-    one = executor is None and len(tasks) == 1  # nothing to share out: no pool
-    run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
+        one = executor is None and len(tasks) == 1  # nothing to share out: no pool
+        run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
     return _pairs_of(results, final_gaps(results, region, outer))
 
 
@@ -398,9 +419,12 @@ def _extent(geoms: Any, region: Any) -> tuple[float, float, float, float]:
 
 
 def _block(grid: CellGrid, partition_size: float | None, workers: int) -> int:
-    """Cells per partition side: from ``partition_size`` (m), else about four
-    partitions per local worker (16 on an executor: its size is unknown here)."""
+    """Cells per partition side: from ``partition_size`` (m), else about twelve
+    partitions per local worker (16 on an executor: its size is unknown here). Local
+    workers share the labels (no copy per task), so many small partitions cost little
+    and let the workers finish together (50,000 labels on 2 workers: 3.43 s with 25
+    partitions, 3.62 s with 9 of uneven sizes)."""
     if partition_size is not None:
         return max(1, math.ceil(partition_size / grid.size))
-    target = 4 * workers if workers else 16
+    target = 12 * workers if workers else 16
     return max(1, math.ceil(math.sqrt(grid.nx * grid.ny / target)))

@@ -144,8 +144,7 @@ def _file_delivery(
         values: list[Any] = [schema.get(single_class_code(schema, single_class)).name] * len(frame)
     else:
         values = frame[find_class_field(frame, class_field, p)].tolist() if len(frame) else []
-    found = [schema.find(v) for v in values]
-    codes = np.array([cls.code if cls is not None else -1 for cls in found], dtype=np.int64)
+    codes = np.array(_class_codes(schema, values), dtype=np.int64)
     ids_col = columns.get("label_id")
     ids = [str(v) for v in frame[ids_col]] if ids_col else [f"fid:{i + 1}" for i in range(len(frame))]
 
@@ -166,6 +165,26 @@ def _file_delivery(
         schema=schema,
         crs_problem=how,
     )
+
+
+def _class_codes(schema: ClassSchema, values: list[Any]) -> list[int]:
+    """The class code of each value (-1: no class), each distinct value looked up once (a
+    delivery repeats a few class names many times)."""
+    code_of: dict[Any, int] = {}
+
+    def code(v: Any) -> int:
+        cls = schema.find(v)
+        return cls.code if cls is not None else -1
+
+    out = []
+    for v in values:
+        try:
+            if v not in code_of:
+                code_of[v] = code(v)
+            out.append(code_of[v])
+        except TypeError:  # an unhashable value (a list from a GeoJSON property)
+            out.append(code(v))
+    return out
 
 
 def read_region(path: Any, crs: Any) -> Any:

@@ -69,6 +69,7 @@ def check_labels(
     findings += geometry_findings
     labels = measure(index, repaired, data_crs, geometry_findings)  # everything below is in metres
     regions = coverage_regions(labels, aoi=aoi, tiles=tiles, done_tiles=done_tiles)
+    shapes: list[Finding] = []
     parts = run_partitions(
         labels.geoms,
         gap_scope(regions),
@@ -76,9 +77,10 @@ def check_labels(
         executor=executor,
         partition_size=partition_size,
         progress=progress,
+        meanwhile=lambda: shapes.extend(check_size_and_shape(labels, features, **limits)),
     )
     findings += check_duplicates_and_overlaps(labels, features, parts, tolerance=overlap_tolerance)
-    findings += check_size_and_shape(labels, features, **limits)
+    findings += shapes
     coverage = check_coverage(
         labels,
         features,

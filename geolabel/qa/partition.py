@@ -18,6 +18,7 @@ partition size, worker count or executor.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,11 +335,13 @@ def run_partitions(
     executor: Any,
     partition_size: float | None,
     progress: Any = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Partitioned:
     """Overlap candidates and gaps of ``geoms``, found per partition on ``executor`` (or
     ``workers`` local processes). ``gap_region`` None: the gaps are the areas enclosed
     by labels (what is left of a box around them once the part reaching its edge is
-    dropped)."""
+    dropped). ``meanwhile`` is called once, in this thread, while the first partitions
+    run (work that needs no partition: it then costs the machine's idle moments)."""
     from geolabel.parallel import run_batch, worker_count
     from geolabel.shared import published_for
 
@@ -354,8 +357,22 @@ def run_partitions(
             if progress is not None:
                 progress(len(results) / len(tasks))
 
+        waiting = [meanwhile] if meanwhile is not None else []
+
+        def started() -> None:
+            while waiting:
+                waiting.pop()()
+
         one = executor is None and len(tasks) == 1  # nothing to share out: no pool
-        run_batch(check_partition, tasks, on_result=collect, executor=executor, workers=1 if one else workers)
+        run_batch(
+            check_partition,
+            tasks,
+            on_result=collect,
+            executor=executor,
+            workers=1 if one else workers,
+            on_started=started,
+        )
+    started()  # no partition was queued
     return _pairs_of(results, final_gaps(results, region, outer))
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geolabel.files import atomic_dir, prepare_output_dir, writing
+from geolabel.garbage import fewer_collections
 from geolabel.qa import Finding, QAResult
 from geolabel.stop import deferred
 
@@ -281,6 +282,7 @@ def check_report_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
     prepare_output_dir(Path(out_dir), marker="findings.json", what="QA report", overwrite=overwrite)
 
 
+@fewer_collections()
 def write_report(
     result: QAResult,
     out_dir: str | os.PathLike[str],

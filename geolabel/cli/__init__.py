@@ -19,19 +19,10 @@ from typing import Any
 
 import click
 
-from geolabel import __version__
+from geolabel import __version__, garbage
 from geolabel.cli.flags import cli_message
 from geolabel.errors import GeolabelError, GeolabelWarning
 from geolabel.stop import clear_stop, is_deferring, request_stop, stop_requested
-
-#: Python's cyclic garbage collector, run less often by the command line: a check of
-#: 50,000 labels makes millions of objects that live until the report is written, and
-#: each full collection walks all of them (about 1 s of CPU in a 7 s check). Reference
-#: counting still frees everything else at once; cycles are collected, only later. At
-#: exit the objects are frozen first: the full collection Python runs as it ends would
-#: walk them once more (0.4 s after such a check) to free what the process gives back
-#: anyway. Every output is closed by then (each write has its context manager).
-GC_THRESHOLDS = (50_000, 20, 100)
 
 #: Exit code of an unexpected exception: a bug in geolabel, not a bad input (sysexits' EX_SOFTWARE).
 EXIT_INTERNAL = 70
@@ -168,9 +159,12 @@ def _configure_logging(verbose: int) -> None:
 @click.option("-v", "--verbose", count=True, help="More log output, library warnings included (-vv for debug).")
 def main(verbose: int) -> None:
     """geolabel: tile imagery, keep land-cover labels, export training sets."""
-    gc.set_threshold(*GC_THRESHOLDS)
-    atexit.unregister(gc.freeze)  # once, however often the group runs in one process (tests)
-    atexit.register(gc.freeze)  # Python's last full collection at exit skips what is frozen
+    gc.set_threshold(*garbage.THRESHOLDS)  # for the whole run (see geolabel.garbage)
+    # at exit the objects are frozen: the full collection Python runs as it ends would walk
+    # them once more (0.4 s after a check of 50,000 labels) only to free what the process
+    # gives back anyway; every output is closed by then (each write has its context manager)
+    atexit.unregister(gc.freeze)  # registered once, however often the group runs in one process
+    atexit.register(gc.freeze)
     _configure_logging(verbose)
     _configure_warnings(verbose)
     clear_stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from geolabel.errors import InputError
+from geolabel.garbage import fewer_collections
 from geolabel.labels.delivery import Delivery
 from geolabel.qa.attributes import check_attributes, check_crs, check_empty
 from geolabel.qa.coverage import check_coverage, coverage_regions, gap_scope
@@ -21,6 +22,7 @@ from geolabel.qa.validity import check_geometry, measure
 from geolabel.vocabulary import parse_list
 
 
+@fewer_collections()
 def check_labels(
     delivery: Delivery,
     *,

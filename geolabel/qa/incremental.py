@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from geolabel.garbage import fewer_collections
 from geolabel.labels.delivery import Delivery
 from geolabel.qa.findings import Features, Finding, QAResult
 from geolabel.qa.label_stage import LabelOutcome, check_each_label, check_outside_each, subset
@@ -140,6 +141,7 @@ def _wkt(crs: Any) -> str | None:
     return crs.to_wkt() if crs is not None else None
 
 
+@fewer_collections()  # a full check's objects: see geolabel.garbage (an incremental one makes few)
 def _full(
     delivery: Delivery, features: Features, opts: dict[str, Any], *, executor: Executor | None, workers: int | None
 ) -> tuple[QAResult, CheckState]:

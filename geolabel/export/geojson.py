@@ -98,11 +98,6 @@ class Rings:
     part_of: Any  # geometry of each part
     kinds: list[int]  # shapely type id of each geometry (3 Polygon, 6 MultiPolygon)
 
-    @property
-    def single_polygons(self) -> bool:
-        """Whether every geometry is a Polygon (of one ring when there are as many rings)."""
-        return all(k == 3 for k in self.kinds)
-
     @classmethod
     def of(cls, geoms: Any) -> Rings:
         import shapely
@@ -140,8 +135,6 @@ class Rings:
         ends = np.r_[starts[1:], len(coords)]
         # C-contiguous row blocks: orjson writes them directly
         ring_lists = [coords[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
-        if n_rings == len(self.kinds) and self.single_polygons:  # the common case: no holes, no parts
-            return [{"type": "Polygon", "coordinates": [ring]} for ring in ring_lists]
         part_rings: list[list[Any]] = [[] for _ in range(len(self.part_of))]
         for k, p in enumerate(ring_part.tolist()):
             part_rings[p].append(ring_lists[k])

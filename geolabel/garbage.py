@@ -52,7 +52,9 @@ def fewer_collections() -> Iterator[None]:
     finally:
         with _lock:
             _active -= 1
-            restore, _saved = (_saved, None) if _active == 0 else (None, _saved)
+            restore = _saved if _active == 0 else None
+            if _active == 0:
+                _saved = None
         if restore is not None:
             gc.set_threshold(*restore)
             gc.collect()

@@ -250,7 +250,6 @@ def export_dataset(
     from geolabel.export.jobs import DatasetParts
     from geolabel.export.manifest import write_manifest, write_summary
     from geolabel.parallel import worker_count
-    from geolabel.shared import shares_memory
 
     fmts, fractions = _check_options(
         formats, split, min_overlap=min_overlap, guard=guard, block_size=block_size, seed=seed, status=status
@@ -268,15 +267,7 @@ def export_dataset(
         # built in a temporary sibling, renamed to `out` when complete; a full disk names the
         # dataset, not the chip being copied
         with atomic_dir(out) as tmp, writing(out, "training set"):
-            jobs = _TileJobs(
-                inputs,
-                splits.splits,
-                tmp,
-                fmts,
-                min_overlap=min_overlap,
-                skip_empty=skip_empty,
-                shared=shares_memory(executor),
-            )
+            jobs = _TileJobs(inputs, splits.splits, tmp, fmts, min_overlap=min_overlap, skip_empty=skip_empty)
             written = _write_tiles(
                 jobs, workers=workers, executor=executor, progress=progress, is_cancelled=is_cancelled
             )
@@ -412,7 +403,6 @@ class _TileJobs:
     formats: tuple[str, ...]
     min_overlap: float
     skip_empty: bool
-    shared: bool
     image_ids: dict[int, int] = field(init=False)  # chip index -> COCO image id
     checksums: dict[str, tuple[str, int]] = field(default_factory=dict)  # chip path -> sha256, size
 
@@ -446,8 +436,8 @@ class _TileJobs:
 
     def chunks(self, tables: list[tuple[list[int], LabelTable]], keys: list[str | None]) -> Iterator[ChunkJob]:
         """The jobs of ``tables``: by the key a table is published under, else inline."""
-        size = SHARED_CHUNK if self.shared else CLIP_CHUNK
         for (members, table), key in zip(tables, keys):
+            size = SHARED_CHUNK if key is not None else CLIP_CHUNK
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
                 yield self._chunk(chunk, SharedLabels(key) if key is not None else self._inline(chunk, table))
@@ -495,7 +485,7 @@ def _write_tiles(
     by tile id. ``progress`` goes to 0.95: the dataset files come after the tiles."""
     from geolabel.export import writers
     from geolabel.parallel import run_batch
-    from geolabel.shared import published
+    from geolabel.shared import published_for
 
     results: list[TileResult] = []
     total = len(jobs)
@@ -508,7 +498,7 @@ def _write_tiles(
     tables = jobs.tables()
     jobs.checksums = jobs.inputs.stop_hashing()  # no thread may run when the local pool forks
     with contextlib.ExitStack() as held:  # published before the local pool forks
-        keys = [held.enter_context(published(t)) if jobs.shared else None for _, t in tables]
+        keys = [held.enter_context(published_for(executor, t)) for _, t in tables]
         run_batch(
             writers.write_chunk,
             jobs.chunks(tables, keys),

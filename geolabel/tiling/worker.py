@@ -144,6 +144,7 @@ class _SceneReader:
         self._vrt: Any = None
         self._pixels: Any = None  # a whole chip's pixels, decoded into again for every chip
         self._counts: Any = None  # two (rows, cols) masks nodata_fraction counts in
+        self._decoder: Any = False  # geolabel.blockcheck's decoder (None: GDAL decodes), made once
 
     def dataset(self) -> Any:
         import rasterio
@@ -234,6 +235,19 @@ class _SceneReader:
             self._counts = np.empty(shape, dtype=bool)
         return count_nodata(data, nodata, scratch=self._counts) / (data.shape[1] * data.shape[2])
 
+    def fraction_from_blocks(self, blocks: list[bytes]) -> float | None:
+        """The nodata fraction of a whole chip made of the scene's compressed ``blocks``,
+        decoded (so checked) from those bytes; ``None`` when GDAL must decode them
+        (:func:`geolabel.blockcheck.decoder_for`, or a block that did not decode)."""
+        from geolabel.blockcheck import decoder_for
+
+        if self._decoder is False:
+            self._decoder = decoder_for(self.task.scene)
+        if self._decoder is None:
+            return None
+        pixels = self._decoder.nodata_pixels(blocks)
+        return None if pixels is None else pixels / (self.task.size * self.task.size)
+
     def close(self) -> None:
         if self._vrt is not None:
             self._vrt.close()
@@ -246,33 +260,36 @@ def _block_copy_chip(
 ) -> tuple[list[bytes] | None, float]:
     """(the chip's compressed tiles, or None when skipped; nodata fraction), without re-encoding.
 
-    The window is decoded once (by GDAL: libdeflate decodes about twice as fast as
-    Python's zlib) to count nodata and to check every block before it is copied: a DEFLATE
-    block with a wrong Adler-32 checksum, or any block its codec cannot decode, fails the
-    chip here instead of being copied into it. Only ``verify=False`` without a nodata value
-    decodes nothing. A scene behind a URL is not read twice: its blocks are fetched first
-    and the chip they make is decoded from memory (:func:`_remote_block_copy_chip`).
+    The blocks are read, then decoded once to count nodata and to check every block before
+    it is copied: a DEFLATE block with a wrong Adler-32 checksum, or any block its codec
+    cannot decode, fails the chip here instead of being copied into it. DEFLATE blocks are
+    decoded from the bytes just read (:mod:`geolabel.blockcheck`); other codecs, and a block
+    that does not decode there, by GDAL reading the window (its error names the block). Only
+    ``verify=False`` without a nodata value decodes nothing. A scene behind a URL is not
+    read twice: its blocks are fetched first (:func:`_remote_block_copy_chip`).
     """
     from geolabel.blockcopy import read_blocks
     from geolabel.remote import is_remote
 
     if is_remote(task.scene.path):
-        return _remote_block_copy_chip(task, table, origin)
-    fraction = 0.0
-    if task.scene.nodata is not None or task.verify:
+        return _remote_block_copy_chip(task, reader, table, origin)
+    offsets, sizes = table
+    blocks = read_blocks(fd, offsets, sizes)
+    if task.scene.nodata is None and not task.verify:
+        return blocks, 0.0
+    fraction = reader.fraction_from_blocks(blocks)
+    if fraction is None:
         data, _ = reader.read(tile)  # a whole chip of a scene without mask: no invalid mask
         fraction = reader.nodata_fraction(data)
-        if not _keep(fraction, task.max_nodata):
-            return None, fraction
-    offsets, sizes = table
-    return read_blocks(fd, offsets, sizes), fraction
+    return (blocks if _keep(fraction, task.max_nodata) else None), fraction
 
 
 def _remote_block_copy_chip(
-    task: ChipTask, table: Any, origin: tuple[float, float]
+    task: ChipTask, reader: _SceneReader, table: Any, origin: tuple[float, float]
 ) -> tuple[list[bytes] | None, float]:
     """:func:`_block_copy_chip` for a scene served over HTTP(S): the chip's blocks by range
-    requests, checked and counted by decoding the chip they make, in memory."""
+    requests, checked and counted from those bytes (GDAL decodes the chip they make, in
+    memory, when :mod:`geolabel.blockcheck` cannot)."""
     from geolabel.blockcopy import chip_bytes
     from geolabel.raster import decode_chip, invalid_pixels
     from geolabel.remote import fetch_blocks
@@ -282,6 +299,8 @@ def _remote_block_copy_chip(
     blocks = fetch_blocks(task.scene.path, offsets, sizes)
     if task.scene.nodata is None and not task.verify:
         return blocks, 0.0
-    invalid = invalid_pixels(decode_chip(chip_bytes(task.template, origin, blocks)), task.scene.nodata)
-    fraction = float(invalid.sum()) / invalid.size
+    fraction = reader.fraction_from_blocks(blocks)
+    if fraction is None:
+        invalid = invalid_pixels(decode_chip(chip_bytes(task.template, origin, blocks)), task.scene.nodata)
+        fraction = float(invalid.sum()) / invalid.size
     return (blocks if _keep(fraction, task.max_nodata) else None), fraction

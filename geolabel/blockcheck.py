@@ -1,4 +1,5 @@
-"""Checking a chip's DEFLATE blocks and counting its nodata pixels from the compressed bytes.
+"""Decoding a chip's DEFLATE blocks from the compressed bytes: to check and count them, or
+to write them uncompressed.
 
 Block copy (:mod:`geolabel.blockcopy`) decodes each chip once before copying its blocks:
 to count the chip's nodata pixels and to check every block decodes. The blocks are
@@ -6,7 +7,9 @@ already in memory, read for the copy, so they are inflated here with libdeflate 
 ``deflate`` package), which also checks each block's Adler-32 checksum, and counted in
 their pixel-interleaved order. That is every pixel decoded once and nothing else: no
 second read of the file and no GDAL block cache or band de-interleaving (about a quarter
-less CPU than a GDAL window read on the benchmark scene).
+less CPU than a GDAL window read on the benchmark scene). Uncompressed chips of such a
+scene are decoded here too (:meth:`BlockDecoder.decode_into`), band by band as GDAL
+reads them.
 
 Only what this does exactly as GDAL does is handled: DEFLATE, integer samples, no
 predictor or the horizontal one, little-endian multi-byte samples. Anything else, and a
@@ -55,32 +58,59 @@ class BlockDecoder:
 
         An empty block is a sparse tile: GDAL reads it as nodata, so it counts whole.
         """
-        from deflate import DeflateError, zlib_decompress
-
-        want, total = self.nbytes, 0
+        total = 0
         for blob in blocks:
             if not blob:
                 total += self.rows * self.cols if self.nodata is not None else 0
                 continue
-            try:
-                raw = zlib_decompress(blob, want)
-            except DeflateError:
-                return None
-            if len(raw) != want:
+            raw = self._inflate(blob)
+            if raw is None:
                 return None
             if self.nodata is not None:
-                total += self._count(raw)
+                scratch = self._arrays()
+                total += count_nodata_pixels(self._samples(raw), self.nodata, out=scratch.mask)
         return total
 
-    def _count(self, raw: bytes | bytearray) -> int:
+    def decode_into(self, blocks: Sequence[bytes], out: NDArray[Any]) -> bool:
+        """Decode the chip made of ``blocks`` (row-major) into ``out`` (bands, rows, cols),
+        as GDAL reads it (a sparse tile as nodata, else 0); False when a block does not
+        decode (GDAL decides)."""
+        per_row = out.shape[2] // self.cols
+        for i, blob in enumerate(blocks):
+            y, x = divmod(i, per_row)
+            window = out[:, y * self.rows : (y + 1) * self.rows, x * self.cols : (x + 1) * self.cols]
+            if not blob:
+                window[...] = 0 if self.nodata is None else self.nodata
+                continue
+            raw = self._inflate(blob)
+            if raw is None:
+                return False
+            window[...] = self._samples(raw).transpose(2, 0, 1)
+        return True
+
+    def _inflate(self, blob: bytes) -> bytes | bytearray | None:
+        """One block's bytes, checked (Adler-32, whole length), or None."""
+        from deflate import DeflateError, zlib_decompress
+
+        try:
+            raw = zlib_decompress(blob, self.nbytes)
+        except DeflateError:
+            return None
+        return raw if len(raw) == self.nbytes else None
+
+    def _samples(self, raw: bytes | bytearray) -> NDArray[Any]:
+        """(rows, cols, bands) samples of one decoded block, its predictor undone."""
         import numpy as np
 
         samples = np.frombuffer(raw, dtype=self.dtype).reshape(self.rows, self.cols, self.count)
-        scratch = self._scratch or _Scratch.like(samples)
-        self._scratch = scratch
         if self.predictor == 2:  # each sample is stored as the difference to its left neighbour
-            samples = np.cumsum(samples, axis=1, dtype=samples.dtype, out=scratch.samples)
-        return count_nodata_pixels(samples, self.nodata, out=scratch.mask)
+            samples = np.cumsum(samples, axis=1, dtype=samples.dtype, out=self._arrays().samples)
+        return samples
+
+    def _arrays(self) -> _Scratch:
+        if self._scratch is None:
+            self._scratch = _Scratch.make((self.rows, self.cols, self.count), self.dtype)
+        return self._scratch
 
 
 @dataclass(frozen=True)
@@ -93,10 +123,10 @@ class _Scratch:
     mask: NDArray[Any]
 
     @classmethod
-    def like(cls, samples: NDArray[Any]) -> _Scratch:
+    def make(cls, shape: tuple[int, int, int], dtype: str) -> _Scratch:
         import numpy as np
 
-        return cls(np.empty_like(samples), np.empty(samples.shape[:-1], dtype=bool))
+        return cls(np.empty(shape, dtype=dtype), np.empty(shape[:2], dtype=bool))
 
 
 def count_nodata_pixels(samples: NDArray[Any], nodata: float | None, *, out: NDArray[Any] | None = None) -> int:

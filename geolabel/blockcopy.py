@@ -197,17 +197,23 @@ def prepare_block_copy(
     """Template chip and per-chip block tables (keyed by the tile's pixel offsets) for the
     no-decode path, or why it cannot be taken after all. ``grid`` is the chip grid, the
     scene's own (block copy never reprojects)."""
+    if fmt.block != scene.block_shape[0]:
+        return None, {}, "chip block size differs from the source's"
+    template = chip_template(scene, fmt, meta, size=size, count=scene.count, grid=grid)
+    if template is None:
+        return None, {}, "GDAL's chip header could not be patched"
+    return template, block_tables(scene, size=size, tiles=tiles), None
+
+
+def block_tables(scene: SceneInfo, *, size: int, tiles: Sequence[Tile]) -> dict[tuple[int, int], Any]:
+    """Per whole chip lined up with the scene's blocks, keyed by its pixel offsets: the
+    (offsets, sizes) of its blocks, shaped (block rows, block cols)."""
     import rasterio
 
     from geolabel.raster import gdal_env
     from geolabel.remote import gdal_options, gdal_path
 
     b = scene.block_shape[0]
-    if fmt.block != b:
-        return None, {}, "chip block size differs from the source's"
-    template = chip_template(scene, fmt, meta, size=size, count=scene.count, grid=grid)
-    if template is None:
-        return None, {}, "GDAL's chip header could not be patched"
     with gdal_env(**gdal_options(scene.path)), rasterio.open(gdal_path(scene.path)) as src:
         offsets, sizes = block_table(src)
     tables = {}
@@ -217,7 +223,7 @@ def prepare_block_copy(
             continue
         by, bx = tile.row_off // b, tile.col_off // b
         tables[(tile.row_off, tile.col_off)] = (offsets[by : by + k, bx : bx + k], sizes[by : by + k, bx : bx + k])
-    return template, tables, None
+    return tables
 
 
 def block_table(src: Any) -> tuple[NDArray[Any], NDArray[Any]]:

@@ -139,3 +139,33 @@ def test_a_pixel_is_nodata_only_in_every_band():
     wide[0, 1, 1] = 1
     assert count_nodata_pixels(wide, 0) == 5
     assert count_nodata_pixels(samples, None) == 0
+
+
+@pytest.mark.parametrize(("dtype", "count", "predictor", "nodata"), [("uint16", 4, 2, 7), ("uint8", 3, None, None)])
+def test_uncompressed_chips_decoded_from_the_blocks_equal_gdals_byte_for_byte(
+    tmp_path, monkeypatch, dtype, count, predictor, nodata
+):
+    # (4 bands of uint8 without nodata would be RGB + alpha: a mask, which GDAL reads)
+    scene = patchy_scene(tmp_path / "s.tif", dtype=dtype, count=count, predictor=predictor, nodata=nodata)
+    by_gdal = tile_raster(scene, tmp_path / "gdal", size=256, compress="none", workers=1, block_copy=False)
+
+    def no_gdal(*_args, **_kwargs):
+        raise AssertionError("GDAL decoded a DEFLATE window")
+
+    monkeypatch.setattr(worker._SceneReader, "read", no_gdal)
+    decoded = tile_raster(scene, tmp_path / "blocks", size=256, compress="none", workers=1)
+    assert len(decoded.chips) == len(by_gdal.chips) == 2  # the sparse half too
+    for ours, theirs in zip(decoded.chips, by_gdal.chips):
+        assert ours.nodata_fraction == theirs.nodata_fraction
+        assert (decoded.out_dir / ours.path).read_bytes() == (by_gdal.out_dir / theirs.path).read_bytes()
+    with rasterio.open(decoded.out_dir / decoded.chips[1].path) as chip:
+        assert chip.compression is None and chip.read(1)[0, -1] == (nodata or 0)  # sparse: nodata, else 0
+
+
+def test_a_damaged_block_in_an_uncompressed_run_fails_as_gdal_says(tmp_path):
+    from geolabel.errors import InputError
+
+    scene = patchy_scene(tmp_path / "s.tif", count=3, nodata=None)
+    damage_block(scene, where="checksum")
+    with pytest.raises(InputError, match=r"X offset 2, Y offset 0"):
+        tile_raster(scene, tmp_path / "out", size=128, compress="none", workers=1)

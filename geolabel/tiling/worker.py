@@ -36,8 +36,8 @@ def process_chips(task: ChipTask) -> list[Result]:
 
     results: list[Result] = []
     reader = _SceneReader(task)
-    local_copy = task.template is not None and not is_remote(task.scene.path)
-    fd = os.open(task.scene.path, os.O_RDONLY) if local_copy else -1
+    reads_blocks = any(table is not None for table in task.block_offsets)
+    fd = os.open(task.scene.path, os.O_RDONLY) if reads_blocks and not is_remote(task.scene.path) else -1
     try:
         with gdal_env(**gdal_options(task.scene.path)):
             for tile, tid, table in zip(task.tiles, task.ids, task.block_offsets or (None,) * len(task.tiles)):
@@ -69,7 +69,11 @@ def _chip(task: ChipTask, reader: _SceneReader, fd: int, tile: Tile, tid: str, t
             return _record(task, tile, tid, "", fraction, chip), "skipped"
         write_assembled_chip(out, task.template, chip.origin, blocks)
         return _record(task, tile, tid, rel, fraction, chip), "copied"
-    data, invalid = reader.read(tile)
+    data, invalid = None, None
+    if table is not None:  # uncompressed chips from the scene's DEFLATE blocks
+        data = reader.decode_blocks(_source_blocks(task, fd, table), tile)
+    if data is None:
+        data, invalid = reader.read(tile)
     fraction = reader.nodata_fraction(data) if invalid is None else float(invalid.sum()) / invalid.size
     if not _keep(fraction, task.max_nodata):
         return _record(task, tile, tid, "", fraction, chip), "skipped"
@@ -239,14 +243,23 @@ class _SceneReader:
         """The nodata fraction of a whole chip made of the scene's compressed ``blocks``,
         decoded (so checked) from those bytes; ``None`` when GDAL must decode them
         (:func:`geolabel.blockcheck.decoder_for`, or a block that did not decode)."""
+        decoder = self._block_decoder()
+        pixels = None if decoder is None else decoder.nodata_pixels(blocks)
+        return None if pixels is None else pixels / (self.task.size * self.task.size)
+
+    def decode_blocks(self, blocks: list[bytes], tile: Tile) -> NDArray[Any] | None:
+        """A whole chip's pixels decoded from the scene's compressed ``blocks`` into the
+        reader's buffer, as :meth:`read` gives them; ``None`` when GDAL must decode them."""
+        decoder = self._block_decoder()
+        data = self._buffer(tile)
+        return data if decoder is not None and decoder.decode_into(blocks, data) else None
+
+    def _block_decoder(self) -> Any:
         from geolabel.blockcheck import decoder_for
 
         if self._decoder is False:
             self._decoder = decoder_for(self.task.scene)
-        if self._decoder is None:
-            return None
-        pixels = self._decoder.nodata_pixels(blocks)
-        return None if pixels is None else pixels / (self.task.size * self.task.size)
+        return self._decoder
 
     def close(self) -> None:
         if self._vrt is not None:
@@ -268,13 +281,11 @@ def _block_copy_chip(
     ``verify=False`` without a nodata value decodes nothing. A scene behind a URL is not
     read twice: its blocks are fetched first (:func:`_remote_block_copy_chip`).
     """
-    from geolabel.blockcopy import read_blocks
     from geolabel.remote import is_remote
 
     if is_remote(task.scene.path):
         return _remote_block_copy_chip(task, reader, table, origin)
-    offsets, sizes = table
-    blocks = read_blocks(fd, offsets, sizes)
+    blocks = _source_blocks(task, fd, table)
     if task.scene.nodata is None and not task.verify:
         return blocks, 0.0
     fraction = reader.fraction_from_blocks(blocks)
@@ -282,6 +293,18 @@ def _block_copy_chip(
         data, _ = reader.read(tile)  # a whole chip of a scene without mask: no invalid mask
         fraction = reader.nodata_fraction(data)
     return (blocks if _keep(fraction, task.max_nodata) else None), fraction
+
+
+def _source_blocks(task: ChipTask, fd: int, table: Any) -> list[bytes]:
+    """The compressed blocks of one chip: read from the open scene file, or by HTTP range
+    requests from a scene behind a URL."""
+    from geolabel.blockcopy import read_blocks
+    from geolabel.remote import fetch_blocks, is_remote
+
+    offsets, sizes = table
+    if is_remote(task.scene.path):
+        return fetch_blocks(task.scene.path, offsets, sizes)
+    return read_blocks(fd, offsets, sizes)
 
 
 def _remote_block_copy_chip(
@@ -292,11 +315,9 @@ def _remote_block_copy_chip(
     memory, when :mod:`geolabel.blockcheck` cannot)."""
     from geolabel.blockcopy import chip_bytes
     from geolabel.raster import decode_chip, invalid_pixels
-    from geolabel.remote import fetch_blocks
 
     assert task.template is not None
-    offsets, sizes = table
-    blocks = fetch_blocks(task.scene.path, offsets, sizes)
+    blocks = _source_blocks(task, -1, table)
     if task.scene.nodata is None and not task.verify:
         return blocks, 0.0
     fraction = reader.fraction_from_blocks(blocks)

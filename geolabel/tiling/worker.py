@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geolabel.blockcheck import decoder_for  # here, not in each task: forked workers inherit it
 from geolabel.errors import InputError, TaskError, TaskInputError, TaskOutputError, first_line
 from geolabel.tileindex import TileRecord
 
@@ -255,8 +256,6 @@ class _SceneReader:
         return data if decoder is not None and decoder.decode_into(blocks, data) else None
 
     def _block_decoder(self) -> Any:
-        from geolabel.blockcheck import decoder_for
-
         if self._decoder is False:
             self._decoder = decoder_for(self.task.scene)
         return self._decoder

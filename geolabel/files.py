@@ -55,6 +55,15 @@ def temp_path(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{writer_tag()}.tmp{suffix}")
 
 
+#: GDAL settings for writing a GeoPackage under a temporary name (a tile index, a report's
+#: findings.gpkg): SQLite neither syncs the file to disk at each commit (about 30 for an
+#: empty tile index) nor keeps its rollback journal on disk. 18 ms an empty index here,
+#: 8 ms without, and far more on network and spinning disks. The file is renamed into
+#: place only once complete, and a half-written one is never read: it is removed as a
+#: killed writer's temporary. Chips are not synced either; label stores are.
+UNSYNCED_GPKG = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, suffix: str = "") -> Iterator[Path]:
     """Write-then-rename: yields the :func:`temp_path` to write; renamed to ``path`` when

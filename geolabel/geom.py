@@ -10,13 +10,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 #: DE-9IM pattern: the interiors of two geometries share at least one point.
 INTERIORS_INTERSECT = "T********"
+
+
+def geometry_array(geoms: Iterable[Any], n: int) -> Any:
+    """``n`` shapely geometries (or None) as a numpy object array.
+
+    ``np.array(list_of_geometries, dtype=object)`` probes every element for the array
+    protocols and costs about 0.8 µs each (0.1 s for a check's 100,000 findings);
+    ``np.fromiter`` stores them as they are, 30 times faster.
+
+    >>> import shapely
+    >>> geometry_array((shapely.Point(i, 0) for i in range(3)), 3).shape
+    (3,)
+    """
+    return np.fromiter(geoms, dtype=object, count=n)
 
 
 def threaded(func: Callable[..., Any], *arrays: Any, min_size: int = 2000) -> Any:

@@ -130,9 +130,9 @@ def _finding_layers(findings: list[Finding]) -> tuple[Any, Any, Any]:
     with no polygonal part, e.g. a line), and the rows without a location, all in finding order."""
     import shapely
 
-    from geolabel.geom import polygonal_parts, threaded
+    from geolabel.geom import geometry_array, polygonal_parts, threaded
 
-    geoms = np.array([f.geometry for f in findings], dtype=object)
+    geoms = geometry_array((f.geometry for f in findings), len(findings))
     if not len(geoms):
         empty = np.zeros(0, dtype=np.int64)
         return (empty, geoms), (empty, geoms), empty
@@ -317,21 +317,34 @@ def _json_bytes(doc: dict[str, Any]) -> bytes:
 def _build_report(result: QAResult, tmp: Path, schema: ClassSchema, *, process: bool) -> None:
     """The report's files, written into the folder ``tmp``; findings.gpkg beside the rest
     (in a forked ``process``, else a thread)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from geolabel.parallel import side_executor
     from geolabel.shared import published
 
     with published(result) as key, side_executor(process=process) as side:
-        gpkg = side.submit(_write_published_gpkg, key, str(tmp / "findings.gpkg"))
+        own_process = isinstance(side, ProcessPoolExecutor)
+        gpkg = side.submit(_write_published_gpkg, key, str(tmp / "findings.gpkg"), own_process=own_process)
         doc = result.to_dict()
         (tmp / "findings.json").write_bytes(_json_bytes(doc))
         _write_thumbnails_and_page(result, tmp, schema, crs=doc["crs"])
         gpkg.result()
 
 
-def _write_published_gpkg(key: str, path: str) -> dict[str, int]:
-    """:func:`write_findings_gpkg` of the result published under ``key`` (a side task)."""
+def _write_published_gpkg(key: str, path: str, *, own_process: bool = False) -> dict[str, int]:
+    """:func:`write_findings_gpkg` of the result published under ``key`` (a side task).
+
+    In a process forked for it (``own_process``) SQLite writes the file unsynced
+    (:data:`~geolabel.files.UNSYNCED_GPKG`: 1.2 s instead of 1.4 s for 100,000 findings).
+    GDAL's settings are process-wide, so a thread, as in QGIS, leaves them alone."""
     from geolabel.shared import lookup
 
+    if own_process:
+        import pyogrio
+
+        from geolabel.files import UNSYNCED_GPKG
+
+        pyogrio.set_gdal_config_options(UNSYNCED_GPKG)
     return write_findings_gpkg(lookup(key), Path(path))
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from geolabel.crs import stored_crs_problem
 from geolabel.errors import InputError, OutputError, first_line
-from geolabel.files import atomic_file, leads_outside, temp_pattern, writing
+from geolabel.files import UNSYNCED_GPKG, atomic_file, leads_outside, temp_pattern, writing
 from geolabel.grid import safe_name, tile_id
 from geolabel.stop import deferred
 
@@ -56,12 +56,6 @@ class Failure:
 CHIPS_BUSY = "another geolabel run is writing these chips (tile) or reading them (export, check); wait for it to end"
 #: GeoPackage 1.2 opens in QGIS 3.22 without a version warning.
 GPKG_OPTIONS = {"VERSION": "1.2"}
-#: GDAL settings for writing an index under its temporary name: SQLite neither syncs the
-#: file to disk at each of its ~30 commits nor keeps a rollback journal on disk (18 ms an
-#: empty index here, 8 ms without; far more on network and spinning disks). The file is
-#: renamed into place only once complete, and a half-written one is never read: it is
-#: removed as a killed writer's temporary. Chips are not synced either; a store is.
-UNSYNCED_GPKG = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
 #: Longest tile id (UTF-8 bytes): a file name holds 255 and geolabel adds up to 30 to an
 #: id (a chip's temporary ``.<id>.tif.<pid>-<host>.tmp.tif``, ``<id>.geojson`` in a dataset).
 MAX_TILE_ID_BYTES = 200

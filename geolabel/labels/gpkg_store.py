@@ -256,13 +256,12 @@ class GeoPackageStore(LabelStore):
 
     def replace_geometries(self, changes: Sequence[tuple[str, Any]]) -> None:
         """Set new geometries for many labels at once (bumping versions); used by resolve."""
+        from geolabel.geom import geometry_array
         from geolabel.labels.gpkg import to_blobs
 
         if not changes:
             return
-        import numpy as np
-
-        blobs = to_blobs(np.array([g for _, g in changes], dtype=object), self.srs_id)
+        blobs = to_blobs(geometry_array((g for _, g in changes), len(changes)), self.srs_id)
         now = now_iso()
         with self.transaction():
             self._labels_changed = True

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,8 @@ if TYPE_CHECKING:
 
 ERROR = "error"
 WARNING = "warning"
+_SEVERITY = operator.attrgetter("severity")
+_TYPE = operator.attrgetter("type")
 #: Every finding type, in the order a report lists them (within a severity).
 FINDING_TYPES = (
     "empty",
@@ -94,11 +98,11 @@ class QAResult:
 
     @property
     def errors(self) -> int:
-        return sum(1 for f in self.findings if f.severity == ERROR)
+        return operator.countOf(map(_SEVERITY, self.findings), ERROR)
 
     @property
     def warnings(self) -> int:
-        return sum(1 for f in self.findings if f.severity == WARNING)
+        return operator.countOf(map(_SEVERITY, self.findings), WARNING)
 
     @property
     def completeness(self) -> float | None:
@@ -108,8 +112,9 @@ class QAResult:
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for f in self.findings:
-            out.setdefault(f.type, {ERROR: 0, WARNING: 0})[f.severity] += 1
+        pairs = Counter(zip(map(_TYPE, self.findings), map(_SEVERITY, self.findings)))
+        for (kind, severity), n in pairs.items():  # types in the order they first appear
+            out.setdefault(kind, {ERROR: 0, WARNING: 0})[severity] += n
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,15 +144,13 @@ def finding_locations(findings: list[Finding]) -> list[list[float] | None]:
     import numpy as np
     import shapely
 
-    from geolabel.geom import threaded
+    from geolabel.geom import geometry_array, threaded
 
-    geoms = np.array([f.geometry for f in findings], dtype=object)
+    geoms = geometry_array((f.geometry for f in findings), len(findings))
     located = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else np.zeros(0, bool)
     xy = shapely.get_coordinates(threaded(shapely.point_on_surface, geoms[located])).tolist()
-    out: list[list[float] | None] = [None] * len(findings)
-    for k, (x, y) in zip(np.flatnonzero(located).tolist(), xy):
-        out[k] = [round(x, 3), round(y, 3)]  # Python's rounding, as reports always had
-    return out
+    points = iter([[round(x, 3), round(y, 3)] for x, y in xy])  # Python's rounding, as reports always had
+    return [next(points) if ok else None for ok in located.tolist()]
 
 
 def finding_dicts(findings: list[Finding]) -> list[dict[str, Any]]:

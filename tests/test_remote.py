@@ -86,6 +86,18 @@ def test_block_copy_over_http_equals_local_and_fetches_each_block_once(range_ser
     assert local.written == 16
 
 
+def test_uncompressed_chips_over_http_are_decoded_from_blocks_fetched_once(range_server, tmp_path):
+    url, name = serve(range_server)
+    remote = tile_raster(url, tmp_path / "remote", size=512, compress="none", workers=1)
+    tile_raster(VILLAGE, tmp_path / "local", size=512, compress="none", workers=1, block_copy=False)
+    assert len(chip_digests(tmp_path / "remote")) == 16
+    assert chip_digests(tmp_path / "remote") == chip_digests(tmp_path / "local")  # GDAL's decoding, byte for byte
+    assert index_rows(tmp_path / "remote") == index_rows(tmp_path / "local")
+    # each block once (plus the header and the last block GDAL reads when opening the
+    # scene): a second decoding by GDAL would fetch the file twice
+    assert range_server.served[name] < 1.2 * VILLAGE.stat().st_size
+
+
 def test_decoded_chips_over_http_equal_local_ones(range_server, tmp_path):
     url, name = serve(range_server)
     remote = tile_raster(url, tmp_path / "remote", size=384, workers=1)

@@ -248,7 +248,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=8192)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory", action="store_true", help="also compare peak memory at 2048 and 16384 px")
+    parser.add_argument(
+        "--marginal",
+        action="store_true",
+        help="only: each path and its limit at half the size too (fixed vs per-chip cost)",
+    )
     args = parser.parse_args()
+    if args.marginal:
+        marginal(args.size, args.repeat)
+        return
 
     DATA.mkdir(exist_ok=True)
     scene = make_scene(DATA / f"scene_{args.size}.tif", args.size)
@@ -399,6 +407,52 @@ def main() -> None:
         "ratios": ratios,
     }
     (HERE / "RESULTS-tile.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+#: (geolabel path, its limit): what :func:`marginal` compares.
+MARGINAL_PAIRS = {
+    "nodata scene / decode-only limit": ("geolabel nodata scene", "limit: decode, nodata scene"),
+    "--no-verify-blocks / copy limit": ("geolabel --no-verify-blocks", "limit: copy blocks"),
+    "uncompressed / decode + write limit": ("geolabel --compress none", "limit: decode + write raw"),
+}
+
+
+def marginal(size: int, repeat: int) -> None:
+    """Each tiling path and its limit on scenes of ``size // 2`` and ``size`` px, contenders
+    alternating: the whole-run ratio at ``size``, what the three times more chips of the
+    larger scene add (the per-chip work, both ways), and the fixed cost (the difference at
+    ``size // 2``). Where the limit's chips cost almost nothing (copying blocks), their
+    difference is within this VM's noise: read the seconds, not a ratio."""
+    work = Path(tempfile.mkdtemp(prefix="geolabel-bench-"))
+    (work / "limit.py").write_text(LIMIT)
+    (work / "copy_limit.py").write_text(COPY_LIMIT)
+    out, contenders, warm = work / "out", {}, []
+    for px in (size // 2, size):
+        scene, scene_nd = (
+            make_scene(DATA / f"scene_{px}.tif", px),
+            make_scene(DATA / f"scene_{px}_nodata.tif", px, nodata=0),
+        )
+        warm += [scene, scene_nd]
+        tile = [*GEOLABEL, "tile", "--out", str(out), "-q"]
+        contenders |= {
+            f"{px} limit: decode, nodata scene": [PY, str(work / "limit.py"), str(scene_nd), str(out), "nowrite"],
+            f"{px} geolabel nodata scene": [*tile, str(scene_nd)],
+            f"{px} limit: copy blocks": [PY, str(work / "copy_limit.py"), str(scene), str(out), "copy"],
+            f"{px} geolabel --no-verify-blocks": [*tile, str(scene), "--no-verify-blocks"],
+            f"{px} limit: decode + write raw": [PY, str(work / "limit.py"), str(scene), str(out), "write"],
+            f"{px} geolabel --compress none": [*tile, str(scene), "--compress", "none"],
+        }
+    wall = {k: v["wall_s"] for k, v in measure_rounds(contenders, out=out, repeat=repeat, px=size, warm=warm).items()}
+    shutil.rmtree(work, ignore_errors=True)
+    half = size // 2
+    print(f"| path ({half} and {size} px scenes) | whole run | 3x more chips: geolabel vs limit | fixed cost |")
+    print("|---|---:|---:|---:|")
+    for name, (ours, limit) in MARGINAL_PAIRS.items():
+        ours_more = wall[f"{size} {ours}"] - wall[f"{half} {ours}"]
+        limit_more = wall[f"{size} {limit}"] - wall[f"{half} {limit}"]
+        fixed = wall[f"{half} {ours}"] - wall[f"{half} {limit}"]
+        whole = wall[f"{size} {ours}"] / wall[f"{size} {limit}"]
+        print(f"| {name} | {whole:.2f} | {ours_more:.3f} s vs {limit_more:.3f} s | {fixed:+.3f} s |")
 
 
 if __name__ == "__main__":

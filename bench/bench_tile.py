@@ -24,6 +24,7 @@ Usage::
 
     .venv/bin/python bench/bench_tile.py            # 8192 px scene, writes bench/RESULTS-tile.json
     .venv/bin/python bench/bench_tile.py --memory   # also peak memory at 2048 vs 16384 px
+    .venv/bin/python bench/bench_tile.py --marginal # fixed cost vs per-chip work (4096 and 8192 px)
 """
 
 from __future__ import annotations

@@ -152,8 +152,9 @@ def count_nodata_pixels(samples: NDArray[Any], nodata: float | None, *, out: NDA
 
 def decoder_for(scene: SceneInfo) -> BlockDecoder | None:
     """A decoder for the blocks of ``scene``, or ``None`` when GDAL must decode them (not
-    DEFLATE, floating-point or big-endian multi-byte samples, another predictor, or the
-    ``deflate`` package missing, as it may be in a QGIS installation)."""
+    DEFLATE, floating-point or big-endian multi-byte samples, another predictor, bands in
+    blocks of their own, packed samples, or the ``deflate`` package missing, as it may be
+    in a QGIS installation)."""
     import numpy as np
 
     dtype = np.dtype(scene.dtype)
@@ -161,6 +162,8 @@ def decoder_for(scene: SceneInfo) -> BlockDecoder | None:
         return None
     if scene.predictor not in (None, 1, 2) or (dtype.itemsize > 1 and not scene.little_endian):
         return None
+    if (scene.count > 1 and scene.interleave != "pixel") or scene.nbits is not None:
+        return None  # a block per band, or packed samples: not one pixel-interleaved block
     if scene.nodata is not None and not _representable(scene.nodata, dtype):
         return None
     try:

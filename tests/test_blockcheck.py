@@ -19,7 +19,9 @@ from geolabel.tiling import worker
 from .test_blockcopy import damage_block
 
 
-def patchy_scene(path, *, dtype="uint8", count=4, predictor=None, nodata=0, compress="deflate", seed=3):
+def patchy_scene(
+    path, *, dtype="uint8", count=4, predictor=None, nodata=0, compress="deflate", interleave="pixel", seed=3
+):
     """512 x 256 px, 128 px blocks; about 20 % of pixels nodata in every band, 20 % more in
     some bands only, and the right block column left out of the file (sparse tiles)."""
     rng = np.random.default_rng(seed)
@@ -35,7 +37,7 @@ def patchy_scene(path, *, dtype="uint8", count=4, predictor=None, nodata=0, comp
     profile = dict(
         driver="GTiff", width=512, height=256, count=count, dtype=dtype, crs="EPSG:32649",
         transform=from_origin(680000, 3125000, 0.5, 0.5), nodata=nodata, tiled=True,
-        blockxsize=128, blockysize=128, compress=compress, interleave="pixel",
+        blockxsize=128, blockysize=128, compress=compress, interleave=interleave,
     )  # fmt: skip
     if predictor:
         profile["predictor"] = predictor
@@ -117,6 +119,7 @@ def test_a_damaged_block_is_left_to_gdal(tmp_path):
         (dict(compress="zstd"), "not DEFLATE"),
         (dict(dtype="float32", nodata=-1.0), "floating-point samples"),
         (dict(dtype="float32", predictor=3, nodata=-1.0), "floating-point predictor"),
+        (dict(interleave="band"), "a block per band"),
     ],
 )
 def test_other_blocks_are_decoded_by_gdal(tmp_path, kwargs, why):

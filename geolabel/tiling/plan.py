@@ -329,19 +329,21 @@ def _choose_writers(
     """Block copy when the grid lines up with the scene's blocks (else why not), and the
     uncompressed chip header when chips are written band-interleaved (with the scene's
     block tables when those chips are decoded from its DEFLATE blocks)."""
+    import functools
+
+    from geolabel.blockcheck import decoder_for
     from geolabel.blockcopy import block_tables, chip_template, prepare_block_copy, why_not_block_copy
 
-    reason = why_not_block_copy(
+    why_not = functools.partial(
+        why_not_block_copy,
         scene,
         size=options.size,
         overlap=options.overlap,
         bands=bands,
-        compress=fmt.compress,
         driver=fmt.driver,
         reprojecting=reprojecting,
     )
-    if not block_copy:
-        reason = "disabled"
+    reason = why_not(compress=fmt.compress) if block_copy else "disabled"
     template: ChipTemplate | None = None
     tables: dict[tuple[int, int], Any] = {}
     if reason is None and todo:
@@ -349,30 +351,10 @@ def _choose_writers(
     raw_template = None
     if fmt.interleave == "band" and fmt.block and options.size % fmt.block == 0 and todo:
         raw_template = chip_template(scene, fmt, meta, size=options.size, count=len(bands), grid=grid)
-        if block_copy and _decodes_blocks(scene, options, bands=bands, driver=fmt.driver, reprojecting=reprojecting):
+        # decoded from the blocks a block copy keeping the scene's DEFLATE would take
+        if block_copy and decoder_for(scene) is not None and not why_not(compress=scene.compression or "none"):
             tables = block_tables(scene, size=options.size, tiles=todo)
     return _Writers(fast_path=reason or "block copy", template=template, tables=tables, raw_template=raw_template)
-
-
-def _decodes_blocks(
-    scene: SceneInfo, options: TileOptions, *, bands: tuple[int, ...], driver: str, reprojecting: bool
-) -> bool:
-    """Whether uncompressed chips are decoded from the scene's own blocks
-    (:mod:`geolabel.blockcheck`): the blocks a block copy would take, DEFLATE blocks
-    libdeflate decodes as GDAL does."""
-    from geolabel.blockcheck import decoder_for
-    from geolabel.blockcopy import why_not_block_copy
-
-    kept = scene.compression or "none"
-    return decoder_for(scene) is not None and not why_not_block_copy(
-        scene,
-        size=options.size,
-        overlap=options.overlap,
-        bands=bands,
-        compress=kept,
-        driver=driver,
-        reprojecting=reprojecting,
-    )
 
 
 def _chunks(todo: Sequence[tuple[Tile, str]], workers: int) -> list[Sequence[tuple[Tile, str]]]:

@@ -208,6 +208,19 @@ def compact_crs(crs: Any) -> str:
     return f"EPSG:{code}" if code else str(rio.to_wkt())
 
 
+def epsg_or_wkt(crs: Any) -> str:
+    """As :func:`compact_crs`, matched by PROJ through pyproj: for work that has pyproj
+    loaded and not rasterio (a check's findings.gpkg, written by a forked process, where
+    importing rasterio took 0.15 s of 1.35 s).
+
+    >>> epsg_or_wkt("EPSG:32649")
+    'EPSG:32649'
+    """
+    parsed = as_crs(crs)
+    code = parsed.to_epsg(min_confidence=100)
+    return f"EPSG:{code}" if code else str(parsed.to_wkt())
+
+
 def _key(crs: Any) -> str:
     return crs if isinstance(crs, str) else as_crs(crs).to_wkt()
 

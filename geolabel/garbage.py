@@ -28,6 +28,7 @@ import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 #: Allocations between young collections, and how many of those make an older one.
 THRESHOLDS = (50_000, 20, 100)
@@ -35,6 +36,10 @@ THRESHOLDS = (50_000, 20, 100)
 _lock = threading.Lock()
 _active = 0
 _saved: tuple[int, int, int] | None = None  # the thresholds found, when they were raised
+#: What :func:`keep_to_exit` keeps; the list refers to itself (see there).
+_kept: list[Any] = []
+_kept.append(_kept)
+_keeping = False
 
 
 @contextmanager
@@ -58,3 +63,22 @@ def fewer_collections() -> Iterator[None]:
         if restore is not None:
             gc.set_threshold(*restore)
             gc.collect()
+
+
+def keep_from_now() -> None:
+    """Called by the ``geolabel`` program as it starts (not when the CLI runs inside
+    Python: tests, click's runner): from now on :func:`keep_to_exit` keeps what it gets."""
+    global _keeping
+    _keeping = True
+
+
+def keep_to_exit(*objects: Any) -> None:
+    """Keep ``objects`` until the process ends, when the ``geolabel`` program runs (else
+    nothing): the operating system takes the memory back at once, where Python would free
+    them object by object as the command returns (a check's 105,969 findings and their
+    geometries: 0.3 to 0.4 s after the report was written). The list holding them refers
+    to itself and is frozen at exit with everything else (:mod:`geolabel.cli`), so neither
+    reference counting nor Python's last collection frees it. For plain data only: no
+    open file or connection."""
+    if _keeping:
+        _kept.extend(objects)

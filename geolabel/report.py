@@ -92,11 +92,11 @@ def write_findings_gpkg(result: QAResult, path: Path) -> dict[str, int]:
     """Findings as layers ``findings_polygons``, ``findings_points`` and (for file-level
     findings) ``findings_table``; returns the feature count per layer. Written a layer at a
     time with pyogrio (a check can report 100,000 findings)."""
-    from geolabel.crs import compact_crs
+    from geolabel.crs import epsg_or_wkt
 
     fields = _finding_fields(result.findings)
     polygons, points, table = _finding_layers(result.findings)
-    crs = compact_crs(result.crs.to_wkt()) if result.crs is not None else None
+    crs = epsg_or_wkt(result.crs) if result.crs is not None else None
     counts = {}
     for layer, kind, (rows, geoms) in (
         ("findings_polygons", "MultiPolygon", polygons),

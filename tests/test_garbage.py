@@ -41,3 +41,33 @@ def test_thresholds_already_higher_are_left_alone():
         assert gc.get_threshold() == (100_000, 30, 200)
     finally:
         gc.set_threshold(*before)
+
+
+KEEPER = """
+import atexit, gc, sys
+from geolabel import garbage
+
+class Loud:
+    def __del__(self):
+        print("freed", flush=True)
+
+if sys.argv[1] == "program":
+    garbage.keep_from_now()
+atexit.register(gc.freeze)  # as the command line does
+garbage.keep_to_exit([Loud()])
+print("done", flush=True)
+"""
+
+
+def test_the_program_leaves_what_it_keeps_to_the_exit_and_the_library_keeps_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "keeper.py"
+    script.write_text(KEEPER)
+    outputs = {
+        how: subprocess.run([sys.executable, str(script), how], capture_output=True, text=True, check=True).stdout
+        for how in ("program", "library")
+    }
+    assert outputs["program"] == "done\n"  # never freed one by one, not even as Python ends
+    assert outputs["library"] == "freed\ndone\n"  # not kept: freed as soon as it is dropped

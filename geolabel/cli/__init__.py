@@ -104,6 +104,7 @@ class _Group(click.Group):
         ``args`` (tests, click's CliRunner), exceptions propagate as they are."""
         if args is not None:
             return super().main(args, *posargs, **kwargs)
+        garbage.keep_from_now()
         try:
             return super().main(args, *posargs, **kwargs)
         except OSError as exc:

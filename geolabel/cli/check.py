@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from geolabel import garbage
 from geolabel import vocabulary as v
 from geolabel.cli.options import STORE, Progress, batch_executor, scheduler_option
 
@@ -124,6 +125,7 @@ def check(
         write_report(result, out_dir, schema=delivery.schema, overwrite=overwrite, workers=workers)
     if state is not None:
         save_check_state(state, str(out_dir))
+    garbage.keep_to_exit(result, delivery, state)  # freed by the exit, not one by one
     if not quiet:
         for t, c in result.counts().items():
             click.echo(f"{t:<18} {c['error']:>6} errors {c['warning']:>6} warnings")

@@ -480,3 +480,31 @@ def test_findings_written_by_a_forked_process_equal_a_threads(tmp_path):
         assert shapely.equals_exact(a.geometry.values, b.geometry.values, 0).all()
     polygons = pyogrio.read_dataframe(two / "findings.gpkg", layer="findings_polygons")
     assert set(polygons.geom_type) == {"MultiPolygon"}  # polygons promoted when written
+
+
+def test_findings_sort_errors_first_then_by_type_then_largest_area_keeping_ties_in_order():
+    import random
+
+    from geolabel.qa.findings import ERROR, FINDING_TYPES, WARNING, Finding, sort_findings
+
+    rng = random.Random(5)
+    findings = [
+        Finding(
+            rng.choice(FINDING_TYPES[:6]),
+            rng.choice((ERROR, WARNING)),
+            [str(k)],
+            f"finding {k}",
+            area_m2=rng.choice((None, 0.0, 1.5, 2.5, 2.5, 10.0)),
+        )
+        for k in range(400)
+    ]
+    expected = [
+        f.message
+        for f in sorted(
+            findings,
+            key=lambda f: (f.severity != ERROR, FINDING_TYPES.index(f.type), -(f.area_m2 or 0.0)),
+        )
+    ]
+    sort_findings(findings)
+    assert [f.message for f in findings] == expected  # Python's sort is stable: ties keep their order
+    assert findings[0].severity == ERROR and findings[-1].severity == WARNING

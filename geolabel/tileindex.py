@@ -475,16 +475,17 @@ class ChipInfo:
             return shapely.Polygon()
         import numpy as np
         import rasterio
-        import rasterio.features
         from affine import Affine
+
+        from geolabel import rasterfeatures
 
         with rasterio.open(self.path) as src:
             mask = (src.dataset_mask() > 0).astype(np.uint8)
         if min_pixels > 1:
-            mask = rasterio.features.sieve(mask, size=min_pixels, connectivity=8)
+            mask = rasterfeatures.sieve(mask, size=min_pixels, connectivity=8)
         if mask.all():
             return shapely.Polygon()
-        shapes = rasterio.features.shapes(mask, mask=mask == 0, transform=Affine(*self.transform))
+        shapes = rasterfeatures.shapes(mask, mask=mask == 0, transform=Affine(*self.transform))
         return shapely.union_all([shapely.geometry.shape(geom) for geom, _ in shapes])
 
 

@@ -164,3 +164,16 @@ def test_progress_rises_to_the_end_and_a_cancel_stops_between_sites_or_windows(v
         with pytest.raises(CancelledError):
             run(progress=windows.append, is_cancelled=lambda: max(windows, default=0) > 0.3)
         assert 0.3 < max(windows) < 1.0 and len(windows) < 4 + 16  # stopped between windows
+
+
+def test_forest_prediction_summed_in_this_thread_equals_scikit_learns():
+    from geolabel.suggest.classes import forest_predict, make_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 6)).astype(np.float32)
+    y = np.array([2, 4, 7])[(X[:, 0] + rng.normal(scale=0.8, size=5000) > 0).astype(int) + (X[:, 1] > 1)]
+    model = make_model(7, 1).fit(X, y)
+    pixels = rng.normal(size=(40_000, 6))
+    predicted = forest_predict(model, pixels)
+    np.testing.assert_array_equal(predicted, model.predict(pixels))
+    assert set(np.unique(predicted)) == {2, 4, 7}

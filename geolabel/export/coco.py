@@ -94,14 +94,9 @@ def coco_segmentation(pixel_geom: Any, width: int, height: int) -> tuple[Any, bo
             if len(coords) >= 3:
                 segs.append(np.round(coords.ravel(), PIXEL_DECIMALS).tolist())
         return segs, False
-    import warnings
+    from geolabel.rasterfeatures import rasterize_pixels
 
-    from rasterio.errors import NotGeoreferencedWarning
-    from rasterio.features import rasterize
-
-    with warnings.catch_warnings():  # pixel coordinates: the identity transform is meant
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        raster = rasterize([(pixel_geom, 1)], out_shape=(height, width), dtype=np.uint8)
+    raster = rasterize_pixels([(pixel_geom, 1)], out_shape=(height, width), dtype=np.uint8)
     return rle_encode(raster), True
 
 

@@ -71,7 +71,8 @@ def rasterize_classes(
     """uint8 class mask: pixel = class code of the highest-priority label covering its
     centre, :data:`MASK_NODATA` where no label does."""
     from affine import Affine
-    from rasterio.features import rasterize
+
+    from geolabel.rasterfeatures import rasterize
 
     mask = np.full((height, width), MASK_NODATA, dtype=np.uint8)
     if len(geoms):

@@ -277,14 +277,15 @@ def _features(src: _Scene, box: Box) -> tuple[Any, Any]:
 
 def _samples(src: _Scene, seed: int, site: Site) -> tuple[Any, Any, Any, Any]:
     """(training X, y: balanced, capped per class; measuring X, y: uniform, capped) of a site."""
-    import rasterio.features
     import shapely
     from affine import Affine
 
+    from geolabel import rasterfeatures
+
     feats, valid = _features(src, site.box)
     shapes = [(shapely.from_wkb(wkb), code) for wkb, code in site.shapes]
-    truth = rasterio.features.rasterize(shapes, out_shape=valid.shape, fill=-1, dtype="int16",
-                                        transform=Affine.translation(site.box[0], site.box[1]))  # fmt: skip
+    truth = rasterfeatures.rasterize(shapes, out_shape=valid.shape, fill=-1, dtype="int16",
+                                     transform=Affine.translation(site.box[0], site.box[1]))  # fmt: skip
     labeled = np.flatnonzero((truth >= 0) & valid)
     rng = np.random.default_rng([seed, *site.box])
     flat_truth, flat = truth.ravel(), feats.reshape(feats.shape[0], -1)
@@ -371,14 +372,15 @@ def _pixel_wkb(area: Any, transform: Any) -> bytes:
 def _window_pieces(job: _Predict, box: Box) -> dict[int, tuple[Any, Any]]:
     """Per kept class, its polygons in ``box`` (scene pixel coordinates): (inside the
     window, reaching its border) as :func:`~geolabel.suggest.water.merge_pieces` joins them."""
-    import rasterio.features
     import shapely
     from affine import Affine
 
+    from geolabel import rasterfeatures
+
     outer = with_margin(box, margin=MAJORITY_RADIUS + 1, width=job.src.width, height=job.src.height)
     classes = _classify(job, outer)
-    shapes = rasterio.features.shapes(classes, mask=np.isin(classes, job.keep),
-                                      transform=Affine.translation(outer[0], outer[1]))  # fmt: skip
+    shapes = rasterfeatures.shapes(classes, mask=np.isin(classes, job.keep),
+                                   transform=Affine.translation(outer[0], outer[1]))  # fmt: skip
     found = [(shapely.geometry.shape(g), int(value)) for g, value in shapes]
     core = shapely.box(box[0], box[1], box[0] + box[2], box[1] + box[3])
     return {code: _split_at_border([g for g, c in found if c == code], core) for code in job.keep}
@@ -386,15 +388,16 @@ def _window_pieces(job: _Predict, box: Box) -> dict[int, tuple[Any, Any]]:
 
 def _classify(job: _Predict, box: Box) -> Any:
     """Class codes (uint8; NONE outside the area or without data) of ``box``, majority filtered."""
-    import rasterio.features
     import shapely
     from affine import Affine
     from skimage.filters.rank import majority
     from skimage.morphology import disk
 
+    from geolabel import rasterfeatures
+
     feats, valid = _features(job.src, box)
-    inside = rasterio.features.geometry_mask([shapely.from_wkb(job.area)], out_shape=valid.shape, invert=True,
-                                             transform=Affine.translation(box[0], box[1])) & valid  # fmt: skip
+    inside = rasterfeatures.geometry_mask([shapely.from_wkb(job.area)], out_shape=valid.shape, invert=True,
+                                          transform=Affine.translation(box[0], box[1])) & valid  # fmt: skip
     classes = np.full(valid.shape, NONE, dtype="uint8")
     if inside.any():
         classes[inside] = predict(job.model, feats[:, inside].T, job.threads)
@@ -409,12 +412,25 @@ def predict(model: Any, pixels: Any, threads: int) -> Any:
     a near-tie could then go either way from one run to the next."""
     from concurrent.futures import ThreadPoolExecutor
 
-    model.set_params(n_jobs=1)
     chunks = np.array_split(np.arange(len(pixels)), max(1, min(threads, len(pixels) // 10_000)))
     if len(chunks) == 1:
-        return model.predict(pixels)
+        return forest_predict(model, pixels)
     with ThreadPoolExecutor(len(chunks)) as pool:  # the trees' traversal releases the GIL
-        return np.concatenate(list(pool.map(lambda rows: model.predict(pixels[rows]), chunks)))
+        return np.concatenate(list(pool.map(lambda rows: forest_predict(model, pixels[rows]), chunks)))
+
+
+def forest_predict(model: Any, pixels: Any) -> Any:
+    """``model.predict`` of a one-output random forest, its trees' votes summed in order in
+    this thread, as scikit-learn does with one job. Its own ``predict`` runs every tree
+    through joblib, which enters ``warnings.catch_warnings`` once per tree; from several
+    threads at once that swaps the process's warning filters while rasterio relies on
+    them (see :mod:`geolabel.rasterfeatures`), and QGIS logged rasterio's warning."""
+    X = np.ascontiguousarray(pixels, dtype=np.float32)
+    votes = np.zeros((len(X), len(model.classes_)))
+    for tree in model.estimators_:
+        votes += tree.predict_proba(X, check_input=False)
+    votes /= len(model.estimators_)
+    return model.classes_.take(np.argmax(votes, axis=1), axis=0)
 
 
 def _split_at_border(geoms: list[Any], core: Any) -> tuple[Any, Any]:

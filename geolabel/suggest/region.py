@@ -191,7 +191,8 @@ def polygon_of(mask: NDArray[Any], grid: GeoGrid) -> Any:
     simplified to half a pixel (rasterio.features.shapes traces pixel edges)."""
     import numpy as np
     import shapely
-    from rasterio.features import shapes
+
+    from geolabel.rasterfeatures import shapes
 
     if not mask.any():
         return shapely.Polygon()

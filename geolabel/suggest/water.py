@@ -224,19 +224,17 @@ def _window_polygons(job: _Job, box: Box) -> tuple[Any, Any]:
     """Water polygons of one window in scene pixel coordinates, clipped to the window:
     (those inside it, those reaching its border, which :func:`merge_pieces` joins)."""
     import rasterio
-    import rasterio.features
     import shapely
     from affine import Affine
 
+    from geolabel import rasterfeatures
     from geolabel.geom import polygonal_parts
 
     outer = with_margin(box, margin=MARGIN, width=job.width, height=job.height)
     with rasterio.open(job.path) as src:
         index, valid = read_index(src, outer, job)
     water = clean_mask((index > job.threshold) & valid) & valid
-    shapes = rasterio.features.shapes(
-        water.view(np.uint8), mask=water, transform=Affine.translation(outer[0], outer[1])
-    )
+    shapes = rasterfeatures.shapes(water.view(np.uint8), mask=water, transform=Affine.translation(outer[0], outer[1]))
     geoms = np.array([shapely.geometry.shape(g) for g, _ in shapes], dtype=object)
     col, row, w, h = box
     core = (col, row, col + w, row + h)

@@ -505,3 +505,22 @@ def test_labels_inside_a_chip_are_found_as_geos_finds_them(rotation):
     inside = _inside(np.array([footprint], dtype=object), [chip], np.zeros(len(labels), dtype=int), labels_arr)
     assert inside.tolist() == shapely.contains_properly(footprint, labels_arr).tolist()
     assert 20 < inside.sum() < len(labels)
+
+
+def test_export_on_threads_says_no_rasterio_warning(tmp_path):
+    """QGIS exports on threads. rasterio silences its NotGeoreferencedWarning for each
+    in-memory raster with ``warnings.catch_warnings``, which swaps the process's filters:
+    two threads rasterizing at once let it through (the QGIS log showed it)."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from ..conftest import village_store
+
+    store, index = village_store(tmp_path, size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotGeoreferencedWarning)
+        with ThreadPoolExecutor(2) as pool:
+            result = export_dataset(store, index, tmp_path / "ds", formats=("masks", "coco"), executor=pool)
+    assert sum(result.tiles.values()) > 100 and sum(result.pixels["train"].values()) > 0

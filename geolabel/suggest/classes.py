@@ -407,9 +407,10 @@ def _classify(job: _Predict, box: Box) -> Any:
 
 
 def predict(model: Any, pixels: Any, threads: int) -> Any:
-    """``model.predict`` of ``pixels`` on ``threads`` threads, each on its own rows with one
-    job: the forest's own threads sum the trees' votes in whatever order they finish, and
-    a near-tie could then go either way from one run to the next."""
+    """``model.predict`` of ``pixels`` on ``threads`` threads, each on its own rows
+    (:func:`forest_predict`): the forest's own threads would sum the trees' votes in
+    whatever order they finish, and a near-tie could then go either way from one run to
+    the next."""
     from concurrent.futures import ThreadPoolExecutor
 
     chunks = np.array_split(np.arange(len(pixels)), max(1, min(threads, len(pixels) // 10_000)))

@@ -272,26 +272,38 @@ def _block_copy_chip(
 ) -> tuple[list[bytes] | None, float]:
     """(the chip's compressed tiles, or None when skipped; nodata fraction), without re-encoding.
 
-    The blocks are read, then decoded once to count nodata and to check every block before
-    it is copied: a DEFLATE block with a wrong Adler-32 checksum, or any block its codec
-    cannot decode, fails the chip here instead of being copied into it. DEFLATE blocks are
-    decoded from the bytes just read (:mod:`geolabel.blockcheck`); other codecs, and a block
-    that does not decode there, by GDAL reading the window (its error names the block). Only
-    ``verify=False`` without a nodata value decodes nothing. A scene behind a URL is not
-    read twice: its blocks are fetched first (:func:`_remote_block_copy_chip`).
+    The blocks are read (a scene behind a URL: fetched, once), then decoded once to count
+    nodata and to check every block before it is copied: a DEFLATE block with a wrong
+    Adler-32 checksum, or any block its codec cannot decode, fails the chip here instead of
+    being copied into it. DEFLATE blocks are decoded from the bytes just read
+    (:mod:`geolabel.blockcheck`); other codecs, and a block that does not decode there, by
+    GDAL (:func:`_gdal_fraction`, whose error names the block). Only ``verify=False``
+    without a nodata value decodes nothing.
     """
-    from geolabel.remote import is_remote
-
-    if is_remote(task.scene.path):
-        return _remote_block_copy_chip(task, reader, table, origin)
     blocks = _source_blocks(task, fd, table)
     if task.scene.nodata is None and not task.verify:
         return blocks, 0.0
     fraction = reader.fraction_from_blocks(blocks)
     if fraction is None:
-        data, _ = reader.read(tile)  # a whole chip of a scene without mask: no invalid mask
-        fraction = reader.nodata_fraction(data)
+        fraction = _gdal_fraction(task, reader, tile, origin, blocks)
     return (blocks if _keep(fraction, task.max_nodata) else None), fraction
+
+
+def _gdal_fraction(
+    task: ChipTask, reader: _SceneReader, tile: Tile, origin: tuple[float, float], blocks: list[bytes]
+) -> float:
+    """The nodata fraction of a block-copied chip, decoded by GDAL: the scene's window, or
+    for a scene behind a URL the chip its fetched blocks make, in memory (not read twice)."""
+    from geolabel.blockcopy import chip_bytes
+    from geolabel.raster import decode_chip, invalid_pixels
+    from geolabel.remote import is_remote
+
+    if not is_remote(task.scene.path):
+        data, _ = reader.read(tile)  # a whole chip of a scene without mask: no invalid mask
+        return reader.nodata_fraction(data)
+    assert task.template is not None
+    invalid = invalid_pixels(decode_chip(chip_bytes(task.template, origin, blocks)), task.scene.nodata)
+    return float(invalid.sum()) / invalid.size
 
 
 def _source_blocks(task: ChipTask, fd: int, table: Any) -> list[bytes]:
@@ -304,23 +316,3 @@ def _source_blocks(task: ChipTask, fd: int, table: Any) -> list[bytes]:
     if is_remote(task.scene.path):
         return fetch_blocks(task.scene.path, offsets, sizes)
     return read_blocks(fd, offsets, sizes)
-
-
-def _remote_block_copy_chip(
-    task: ChipTask, reader: _SceneReader, table: Any, origin: tuple[float, float]
-) -> tuple[list[bytes] | None, float]:
-    """:func:`_block_copy_chip` for a scene served over HTTP(S): the chip's blocks by range
-    requests, checked and counted from those bytes (GDAL decodes the chip they make, in
-    memory, when :mod:`geolabel.blockcheck` cannot)."""
-    from geolabel.blockcopy import chip_bytes
-    from geolabel.raster import decode_chip, invalid_pixels
-
-    assert task.template is not None
-    blocks = _source_blocks(task, -1, table)
-    if task.scene.nodata is None and not task.verify:
-        return blocks, 0.0
-    fraction = reader.fraction_from_blocks(blocks)
-    if fraction is None:
-        invalid = invalid_pixels(decode_chip(chip_bytes(task.template, origin, blocks)), task.scene.nodata)
-        fraction = float(invalid.sum()) / invalid.size
-    return (blocks if _keep(fraction, task.max_nodata) else None), fraction
